@@ -1,0 +1,236 @@
+import { z } from '@hono/zod-openapi';
+import { KEY_ROLES, PLANS } from '../model';
+import { isValidCidr } from '../url-policy';
+
+/**
+ * The admin API's schemas: they validate requests and generate the OpenAPI document, so the
+ * document cannot drift from what the API accepts.
+ */
+
+const noControlChars = (s: string) => !/[\u0000-\u001f\u007f]/.test(s);
+
+export const SlugSchema = z
+  .string()
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'must be 1-63 lower-case letters, digits or inner hyphens')
+  .openapi({ example: 'github-tools' });
+
+export const OrgIdSchema = z.string().regex(/^org_[a-z2-7]{16}$/, 'is not an organisation id');
+export const KeyIdSchema = z.string().regex(/^[a-z2-7]{16}$/, 'is not a key id');
+
+const DisplayName = z.string().trim().min(1).max(200).refine(noControlChars, 'must not contain control characters');
+
+/** Tool name patterns: tool-name characters plus `*` as the wildcard. */
+const ToolPattern = z.string().regex(/^[A-Za-z0-9_.\-/:*]{1,128}$/, 'must be a tool name pattern (letters, digits, _ . - / : and *)');
+
+export const ToolPolicySchema = z
+  .object({
+    allow: z.array(ToolPattern).max(100).default([]),
+    deny: z.array(ToolPattern).max(100).default([]),
+  })
+  .strict()
+  .openapi('ToolPolicy');
+
+const Cidr = z.string().max(64).refine(isValidCidr, 'must be an IP address or CIDR block');
+export const IpAllowlistSchema = z.array(Cidr).max(100);
+
+/** A header value or credential: no CR/LF or other control characters (header injection). */
+const SecretValue = z.string().min(1).max(4096).refine(noControlChars, 'must not contain control characters');
+
+/** Headers the gateway owns; an upstream credential may not set them. */
+const RESERVED_HEADERS = new Set([
+  'host', 'connection', 'content-length', 'content-type', 'transfer-encoding', 'te', 'trailer', 'upgrade',
+  'keep-alive', 'proxy-authorization', 'proxy-connection', 'cookie', 'accept', 'mcp-session-id',
+  'mcp-protocol-version', 'last-event-id', 'x-request-id', 'x-forwarded-for',
+]);
+const HeaderName = z
+  .string()
+  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/, 'must be an HTTP header name')
+  .refine((h) => !RESERVED_HEADERS.has(h.toLowerCase()), 'is a header the gateway manages');
+
+export const UpstreamAuthInputSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('none') }).strict(),
+    z.object({ type: z.literal('bearer'), token: SecretValue }).strict(),
+    z.object({ type: z.literal('header'), headerName: HeaderName, value: SecretValue }).strict(),
+    z
+      .object({
+        type: z.literal('basic'),
+        username: z.string().min(1).max(256).refine((u) => noControlChars(u) && !u.includes(':'), 'must not contain ":" or control characters'),
+        password: SecretValue,
+      })
+      .strict(),
+  ])
+  .openapi('UpstreamAuthInput', { description: 'Write-only: the secret part is never returned.' });
+
+export const UpstreamAuthSchema = z
+  .object({
+    type: z.enum(['none', 'bearer', 'header', 'basic']),
+    headerName: z.string().optional(),
+    username: z.string().optional(),
+  })
+  .openapi('UpstreamAuth');
+
+export const EndpointInputSchema = z
+  .object({
+    url: z.string().min(1).openapi({ example: 'https://mcp.example.com/mcp' }),
+    weight: z.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+
+export const TimeoutsInputSchema = z
+  .object({
+    connectMs: z.number().int().min(100).max(30_000).optional(),
+    firstByteMs: z.number().int().min(1_000).max(900_000).optional(),
+    idleMs: z.number().int().min(1_000).max(900_000).optional(),
+  })
+  .strict();
+
+// ---- organisations ----
+
+export const OrgSchema = z
+  .object({
+    orgId: z.string(),
+    name: z.string(),
+    plan: z.enum(PLANS),
+    ipAllowlist: z.array(z.string()),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Org');
+
+export const CreateOrgSchema = z
+  .object({ name: DisplayName, plan: z.enum(PLANS).default('free'), ipAllowlist: IpAllowlistSchema.default([]) })
+  .strict()
+  .openapi('CreateOrg');
+
+export const UpdateOrgSchema = z
+  .object({ name: DisplayName.optional(), plan: z.enum(PLANS).optional(), ipAllowlist: IpAllowlistSchema.optional() })
+  .strict()
+  .openapi('UpdateOrg');
+
+// ---- MCP servers ----
+
+export const McpServerSchema = z
+  .object({
+    orgId: z.string(),
+    slug: z.string(),
+    displayName: z.string(),
+    endpoints: z.array(z.object({ id: z.string(), url: z.string(), weight: z.number() })),
+    upstreamAuth: UpstreamAuthSchema,
+    hasUpstreamSecret: z.boolean(),
+    toolPolicy: z.object({ allow: z.array(z.string()), deny: z.array(z.string()) }),
+    timeouts: z.object({ connectMs: z.number(), firstByteMs: z.number(), idleMs: z.number() }),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('McpServer');
+
+export const CreateMcpSchema = z
+  .object({
+    slug: SlugSchema,
+    displayName: DisplayName.optional(),
+    endpoints: z.array(EndpointInputSchema).min(1).max(16),
+    upstreamAuth: UpstreamAuthInputSchema.default({ type: 'none' }),
+    toolPolicy: ToolPolicySchema.default({ allow: [], deny: [] }),
+    timeouts: TimeoutsInputSchema.default({}),
+  })
+  .strict()
+  .openapi('CreateMcpServer');
+
+export const UpdateMcpSchema = z
+  .object({
+    displayName: DisplayName.optional(),
+    endpoints: z.array(EndpointInputSchema).min(1).max(16).optional(),
+    upstreamAuth: UpstreamAuthInputSchema.optional(),
+    toolPolicy: ToolPolicySchema.optional(),
+    timeouts: TimeoutsInputSchema.optional(),
+  })
+  .strict()
+  .openapi('UpdateMcpServer');
+
+// ---- API keys ----
+
+const ScopesSchema = z
+  .object({
+    mcps: z.union([z.literal('*'), z.array(SlugSchema).min(1).max(100)]).default('*'),
+    tools: z.record(z.union([SlugSchema, z.literal('*')]), ToolPolicySchema).default({}),
+  })
+  .strict()
+  .openapi('KeyScopes');
+
+export const ApiKeySchema = z
+  .object({
+    keyId: z.string(),
+    orgId: z.string(),
+    name: z.string(),
+    role: z.enum(KEY_ROLES),
+    scopes: z.object({
+      mcps: z.union([z.literal('*'), z.array(z.string())]),
+      tools: z.record(z.string(), z.object({ allow: z.array(z.string()), deny: z.array(z.string()) })),
+    }),
+    rateLimitPerMinute: z.number().optional(),
+    expiresAt: z.string().optional(),
+    revokedAt: z.string().optional(),
+    createdAt: z.string(),
+    lastUsedAt: z.string().optional(),
+  })
+  .openapi('ApiKey');
+
+export const CreateKeySchema = z
+  .object({
+    name: DisplayName,
+    role: z.enum(KEY_ROLES).default('member'),
+    scopes: ScopesSchema.default({ mcps: '*', tools: {} }),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    rateLimitPerMinute: z.number().int().min(1).max(1_000_000).optional(),
+  })
+  .strict()
+  .openapi('CreateApiKey');
+
+export const CreatedKeySchema = z
+  .object({
+    key: ApiKeySchema,
+    secret: z.string().openapi({ description: 'The full API key. Shown only in this response; store it now.' }),
+  })
+  .openapi('CreatedApiKey');
+
+// ---- shared ----
+
+export const PageQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: z.string().min(1).max(2048).optional(),
+});
+
+export const pageOf = <T extends z.ZodType>(item: T, name: string) =>
+  z.object({ items: z.array(item), nextCursor: z.string().optional() }).openapi(name);
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'validation_failed' }),
+      message: z.string(),
+      requestId: z.string(),
+      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .openapi('Error');
+
+export const WhoAmISchema = z
+  .union([
+    z.object({ principal: z.literal('operator') }),
+    z.object({ principal: z.literal('key'), orgId: z.string(), keyId: z.string(), role: z.enum(KEY_ROLES) }),
+  ])
+  .openapi('WhoAmI');
+
+export const PlansSchema = z
+  .object({
+    items: z.array(z.object({ plan: z.enum(PLANS), requestsPerMinute: z.number(), monthlyRequests: z.number() })),
+  })
+  .openapi('Plans');
+
+export type CreateOrgInput = z.infer<typeof CreateOrgSchema>;
+export type UpdateOrgInput = z.infer<typeof UpdateOrgSchema>;
+export type CreateMcpInput = z.infer<typeof CreateMcpSchema>;
+export type UpdateMcpInput = z.infer<typeof UpdateMcpSchema>;
+export type CreateKeyInput = z.infer<typeof CreateKeySchema>;
+export type UpstreamAuthInput = z.infer<typeof UpstreamAuthInputSchema>;

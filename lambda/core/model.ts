@@ -1,0 +1,113 @@
+/**
+ * The registry's domain types. Pure data: no AWS, no HTTP.
+ */
+
+export const PLANS = ['free', 'pro', 'team', 'enterprise'] as const;
+export type Plan = (typeof PLANS)[number];
+
+export const KEY_ROLES = ['member', 'admin'] as const;
+export type KeyRole = (typeof KEY_ROLES)[number];
+
+export const UPSTREAM_AUTH_TYPES = ['none', 'bearer', 'header', 'basic'] as const;
+export type UpstreamAuthType = (typeof UPSTREAM_AUTH_TYPES)[number];
+
+export interface Org {
+  readonly orgId: string;
+  readonly name: string;
+  readonly plan: Plan;
+  /** CIDR blocks callers must come from; empty means any address. */
+  readonly ipAllowlist: string[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface Endpoint {
+  /** Stable id used in routing, health status and sealed session ids; never the URL. */
+  readonly id: string;
+  readonly url: string;
+  readonly weight: number;
+}
+
+/** An encrypted secret: envelope-encrypted, bound to its org and MCP by the encryption context. */
+export interface EncryptedSecret {
+  /** Which key wrapped the data key: `kms` or `local`. */
+  readonly provider: 'kms' | 'local';
+  /** The wrapped (encrypted) data key, base64. */
+  readonly wrappedKey: string;
+  readonly iv: string;
+  readonly ciphertext: string;
+  readonly tag: string;
+}
+
+/** How the gateway authenticates to the upstream. The secret part is write-only. */
+export type UpstreamAuth =
+  | { readonly type: 'none' }
+  | { readonly type: 'bearer' }
+  | { readonly type: 'header'; readonly headerName: string }
+  | { readonly type: 'basic'; readonly username: string };
+
+export interface ToolPolicy {
+  /** Glob patterns (`*` wildcard) of tools that may be called; empty means all. */
+  readonly allow: string[];
+  /** Glob patterns of tools that may never be called; wins over `allow`. */
+  readonly deny: string[];
+}
+
+export interface Timeouts {
+  readonly connectMs: number;
+  readonly firstByteMs: number;
+  readonly idleMs: number;
+}
+
+export interface McpServer {
+  readonly orgId: string;
+  readonly slug: string;
+  readonly displayName: string;
+  readonly endpoints: Endpoint[];
+  readonly upstreamAuth: UpstreamAuth;
+  /** Only whether a secret is set is ever exposed, never the secret. */
+  readonly hasUpstreamSecret: boolean;
+  readonly toolPolicy: ToolPolicy;
+  readonly timeouts: Timeouts;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** What the store holds for an MCP server: the public record plus the encrypted credential. */
+export interface StoredMcpServer extends McpServer {
+  readonly upstreamSecret?: EncryptedSecret;
+}
+
+export interface KeyScopes {
+  /** `*` for every MCP of the org, or a list of MCP slugs. */
+  readonly mcps: '*' | string[];
+  /** Per-MCP tool patterns, keyed by slug (`*` applies to every MCP). */
+  readonly tools: Record<string, ToolPolicy>;
+}
+
+export interface ApiKey {
+  readonly keyId: string;
+  readonly orgId: string;
+  readonly name: string;
+  readonly role: KeyRole;
+  readonly scopes: KeyScopes;
+  /** Requests per minute for this key; overrides the plan default. */
+  readonly rateLimitPerMinute?: number;
+  readonly expiresAt?: string;
+  readonly revokedAt?: string;
+  readonly createdAt: string;
+  readonly lastUsedAt?: string;
+}
+
+/** What the store holds for a key: the public record plus the Argon2id hash of its secret. */
+export interface StoredApiKey extends ApiKey {
+  readonly secretHash: string;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  /** Opaque cursor for the next page; absent on the last page. */
+  readonly nextCursor?: string;
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 5_000, firstByteMs: 60_000, idleMs: 300_000 };

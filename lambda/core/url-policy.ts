@@ -1,0 +1,85 @@
+import * as ipaddr from 'ipaddr.js';
+import type { FieldProblem } from './errors';
+
+/** Resolves a host name to every address it has (A and AAAA). */
+export type Resolver = (hostname: string) => Promise<string[]>;
+
+export interface UrlPolicy {
+  /**
+   * Local mode admits plain `http` and loopback addresses, so that a laptop can front MCP
+   * servers running beside it. In AWS both are refused.
+   */
+  readonly allowLoopback: boolean;
+  readonly resolve: Resolver;
+}
+
+export const MAX_URL_LENGTH = 2048;
+
+/**
+ * Why `address` may not be an upstream, or undefined when it may. Only globally routable
+ * unicast is admitted: private, shared (CGNAT), link-local (incl. 169.254.169.254 and other
+ * cloud metadata services), unique-local (incl. fd00:ec2::254), multicast, reserved, and the
+ * IPv6 forms that embed an IPv4 address (mapped, NAT64, 6to4, Teredo) are all refused, because
+ * an attacker could otherwise reach the gateway's own network through them.
+ */
+export function forbiddenAddressReason(address: string, allowLoopback: boolean): string | undefined {
+  if (!ipaddr.isValid(address)) return 'is not an IP address';
+  const parsed = ipaddr.process(address); // IPv4-mapped IPv6 becomes the IPv4 it carries
+  const range = parsed.range();
+  if (range === 'unicast') return undefined;
+  if (range === 'loopback' && allowLoopback) return undefined;
+  return `resolves to a ${range} address, which upstreams may not use`;
+}
+
+/**
+ * Checks an upstream endpoint URL, resolving its host: every address it resolves to must be
+ * allowed (a name with one public and one private address is refused). Returns the normalized
+ * URL or the problems found. The gateway repeats the address check when it connects, since DNS
+ * answers can change after registration.
+ */
+export async function checkEndpointUrl(
+  raw: string,
+  path: string,
+  policy: UrlPolicy,
+): Promise<{ url: string } | { problem: FieldProblem }> {
+  const fail = (message: string) => ({ problem: { path, message } });
+  if (raw.length > MAX_URL_LENGTH) return fail(`must be at most ${MAX_URL_LENGTH} characters`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return fail('is not a valid URL');
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.allowLoopback)) {
+    return fail(policy.allowLoopback ? 'must use https (or http to a loopback address)' : 'must use https');
+  }
+  if (url.username || url.password) return fail('must not carry credentials; use upstreamAuth');
+  if (url.hash) return fail('must not have a fragment');
+
+  // URL keeps IPv6 literals in brackets; WHATWG parsing already turned 0x7f.1 etc. into dotted form.
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  let addresses: string[];
+  if (ipaddr.isValid(host)) {
+    addresses = [host];
+  } else {
+    try {
+      addresses = await policy.resolve(host);
+    } catch {
+      return fail('host name does not resolve');
+    }
+    if (addresses.length === 0) return fail('host name does not resolve');
+  }
+  for (const address of addresses) {
+    const reason = forbiddenAddressReason(address, policy.allowLoopback);
+    if (reason) return fail(`host ${reason}`);
+  }
+  if (url.protocol === 'http:' && !addresses.every((a) => ipaddr.process(a).range() === 'loopback')) {
+    return fail('must use https (plain http is allowed only to loopback addresses)');
+  }
+  return { url: url.toString() };
+}
+
+export function isValidCidr(value: string): boolean {
+  if (ipaddr.isValidCIDR(value)) return true;
+  return ipaddr.isValid(value); // a single address is a /32 or /128
+}

@@ -1,0 +1,155 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { ApiKeyAuthenticator } from '../core/api-keys';
+import type { RegistryStore } from '../core/registry-store';
+import type { RegistryService } from '../core/registry-service';
+
+export const DEMO_ORG_IDEMPOTENCY_KEY = 'plexmcp-demo-org';
+export const DEMO_MCP_SLUG = 'everything';
+
+export interface DemoFile {
+  readonly gatewayUrl: string;
+  readonly adminUrl: string;
+  /** A member key scoped to the demo MCP, for agents. */
+  readonly apiKey: string;
+  /** An admin key of the demo org, for the admin API and CLI. */
+  readonly orgAdminKey: string;
+  readonly mcp: string;
+  readonly orgId: string;
+}
+
+interface DemoOptions {
+  readonly service: RegistryService;
+  readonly store: RegistryStore;
+  readonly baseUrl: string;
+  readonly adminUrl: string;
+  readonly dataDir: string;
+  readonly log: (line: string) => void;
+}
+
+/**
+ * `serve --demo`: runs @modelcontextprotocol/server-everything as a child process, registers it
+ * as MCP `everything` of a demo org (idempotently, so restarts reuse the org and keys), and
+ * writes `<dataDir>/demo.json` (mode 0600) for scripts.
+ */
+export async function startDemo(options: DemoOptions): Promise<{ close(): Promise<void> }> {
+  const { service, log } = options;
+  const port = await freeLoopbackPort();
+  const child = await startEverything(port);
+  try {
+    const { item: org } = await service.createOrg({ name: 'Demo', plan: 'pro', ipAllowlist: [] }, DEMO_ORG_IDEMPOTENCY_KEY);
+    const endpoints = [{ url: `http://127.0.0.1:${port}/mcp`, weight: 100 }];
+    const existing = await options.store.getMcp(org.orgId, DEMO_MCP_SLUG);
+    if (existing) {
+      await service.updateMcp(org.orgId, DEMO_MCP_SLUG, { endpoints });
+    } else {
+      await service.createMcp(org.orgId, {
+        slug: DEMO_MCP_SLUG,
+        displayName: 'MCP "everything" reference server',
+        endpoints,
+        upstreamAuth: { type: 'none' },
+        toolPolicy: { allow: [], deny: [] },
+        timeouts: {},
+      });
+    }
+
+    const demoPath = join(options.dataDir, 'demo.json');
+    const previous = readDemoFile(demoPath);
+    const keys = new ApiKeyAuthenticator(options.store, { alwaysReadRecord: true });
+    const stillValid = async (key: string | undefined) => key !== undefined && (await keys.authenticate(key).then(() => true, () => false));
+    const apiKey = (await stillValid(previous?.apiKey))
+      ? previous!.apiKey
+      : (await service.createKey(org.orgId, { name: 'demo agent', role: 'member', scopes: { mcps: [DEMO_MCP_SLUG], tools: {} } })).secret;
+    const orgAdminKey = (await stillValid(previous?.orgAdminKey))
+      ? previous!.orgAdminKey
+      : (await service.createKey(org.orgId, { name: 'demo org admin', role: 'admin', scopes: { mcps: '*', tools: {} } })).secret;
+
+    const demo: DemoFile = {
+      gatewayUrl: `${options.baseUrl}/mcp/${DEMO_MCP_SLUG}`,
+      adminUrl: options.adminUrl,
+      apiKey,
+      orgAdminKey,
+      mcp: DEMO_MCP_SLUG,
+      orgId: org.orgId,
+    };
+    writeFileSync(demoPath, JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
+
+    log('');
+    log(`Demo: server-everything registered as MCP "${DEMO_MCP_SLUG}" of org ${org.orgId}; keys in ${demoPath}`);
+    log('Claude Desktop (claude_desktop_config.json):');
+    log(JSON.stringify(claudeDesktopConfig(demo.gatewayUrl, apiKey), null, 2));
+    return { close: () => stop(child) };
+  } catch (error) {
+    await stop(child);
+    throw error;
+  }
+}
+
+/** A Claude Desktop entry that reaches the gateway through the `mcp-remote` stdio bridge. */
+export function claudeDesktopConfig(gatewayUrl: string, apiKey: string) {
+  const args = ['-y', 'mcp-remote@0.15.1', gatewayUrl, '--header', 'Authorization:${PLEXMCP_AUTH_HEADER}', '--transport', 'http-only'];
+  if (gatewayUrl.startsWith('http://')) args.push('--allow-http');
+  return {
+    mcpServers: {
+      'plexmcp-everything': {
+        command: 'npx',
+        args,
+        // In env rather than args: Claude Desktop on Windows mangles spaces inside args.
+        env: { PLEXMCP_AUTH_HEADER: `Bearer ${apiKey}` },
+      },
+    },
+  };
+}
+
+function readDemoFile(path: string): DemoFile | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as DemoFile;
+  } catch {
+    return undefined;
+  }
+}
+
+async function freeLoopbackPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Starts server-everything's Streamable HTTP transport and waits until it listens. */
+async function startEverything(port: number): Promise<ChildProcess> {
+  const entry = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
+  const child = spawn(process.execPath, [entry, 'streamableHttp'], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server-everything did not start within 20 s')), 20_000);
+    let output = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('listening on port')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server-everything exited with code ${code}`));
+    });
+  });
+  child.stderr!.resume();
+  return child;
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 3_000).unref();
+  });
+}
