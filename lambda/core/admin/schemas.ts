@@ -9,9 +9,10 @@ import { isValidCidr } from '../url-policy';
 
 const noControlChars = (s: string) => !/[\u0000-\u001f\u007f]/.test(s);
 
+export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 export const SlugSchema = z
   .string()
-  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'must be 1-63 lower-case letters, digits or inner hyphens')
+  .regex(SLUG_PATTERN, 'must be 1-63 lower-case letters, digits or inner hyphens')
   .openapi({ example: 'github-tools' });
 
 export const OrgIdSchema = z.string().regex(/^org_[a-z2-7]{16}$/, 'is not an organisation id');

@@ -1,0 +1,24 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+/**
+ * AWS clients, created once per Lambda instance and reused across invocations. Endpoints follow
+ * the SDK's standard `AWS_ENDPOINT_URL_<SERVICE>` variables, which is how tests point them at
+ * local engines.
+ */
+export const dynamodb = new DynamoDBClient({});
+export const kms = new KMSClient({});
+export const secretsManager = new SecretsManagerClient({});
+
+export async function readSecretString(secretId: string): Promise<string> {
+  const out = await secretsManager.send(new GetSecretValueCommand({ SecretId: secretId }));
+  if (!out.SecretString) throw new Error('secret has no string value');
+  return out.SecretString;
+}
+
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`environment variable ${name} is not set`);
+  return value;
+}

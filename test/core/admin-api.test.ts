@@ -1,0 +1,369 @@
+import { randomBytes } from 'node:crypto';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbRegistryStore } from '../../lambda/adapters/dynamodb-registry-store';
+import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
+import { createAdminApp } from '../../lambda/core/admin/app';
+import { OperatorCredential } from '../../lambda/core/admin/operator-credential';
+import { SLUG_PATTERN } from '../../lambda/core/admin/schemas';
+import { ApiKeyAuthenticator } from '../../lambda/core/api-keys';
+import { EnvelopeCipher } from '../../lambda/core/envelope';
+import { RegistryService } from '../../lambda/core/registry-service';
+import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+
+const OPERATOR = 'pmop_test-operator-token';
+const UPSTREAM_TOKEN = 'upstream-s3cret-token-value';
+const BASE = '/admin/v1';
+
+/** Fixed DNS for the tests: public names resolve to documentation-free public addresses. */
+const resolver = async (host: string) => {
+  const table: Record<string, string[]> = {
+    'mcp-a.example.com': ['93.184.216.34'],
+    'mcp-b.example.com': ['2606:2800:220:1:248:1893:25c8:1946'],
+    'internal.example.com': ['10.1.2.3'],
+  };
+  const found = table[host];
+  if (!found) throw new Error('ENOTFOUND');
+  return found;
+};
+
+let db: TestDynamoDb;
+let table: string;
+let app: ReturnType<typeof createAdminApp>;
+let service: RegistryService;
+const responses: string[] = [];
+
+beforeAll(async () => {
+  db = await startTestDynamoDb();
+});
+afterAll(async () => {
+  // No response, of any test, ever carried the upstream credential.
+  for (const body of responses) expect(body).not.toContain(UPSTREAM_TOKEN);
+  await db.close();
+});
+beforeEach(async () => {
+  table = await db.newRegistryTable();
+  const store = new DynamoDbRegistryStore(db.client, table);
+  service = new RegistryService({
+    store,
+    cipher: new EnvelopeCipher(new LocalKeyFileProvider(randomBytes(32))),
+    urlPolicy: { allowLoopback: false, resolve: resolver },
+  });
+  const keys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
+  app = createAdminApp({ service, authenticateKey: (k) => keys.authenticate(k), operator: new OperatorCredential(async () => OPERATOR) });
+});
+
+async function call(method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}) {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (token) (init.headers as Record<string, string>).authorization = `Bearer ${token}`;
+  if (body !== undefined) {
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+  }
+  const res = await app.request(`${BASE}${path}`, init);
+  const text = await res.text();
+  responses.push(text);
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+async function newOrg(name = 'Acme') {
+  const res = await call('POST', '/orgs', OPERATOR, { name, plan: 'pro' });
+  expect(res.status).toBe(201);
+  return res.body.orgId as string;
+}
+
+const mcpBody = (slug = 'tools') => ({
+  slug,
+  endpoints: [{ url: 'https://mcp-a.example.com/mcp' }, { url: 'https://mcp-b.example.com/mcp', weight: 20 }],
+  upstreamAuth: { type: 'bearer', token: UPSTREAM_TOKEN },
+});
+
+async function newKey(orgId: string, role: 'admin' | 'member', extra: object = {}) {
+  const res = await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: `${role} key`, role, ...extra });
+  expect(res.status).toBe(201);
+  return res.body as { key: { keyId: string }; secret: string };
+}
+
+describe('authentication', () => {
+  test.each([
+    ['no header', undefined],
+    ['a wrong operator token', 'pmop_wrong'],
+    ['a malformed API key', 'pmcp_short'],
+    ['an unknown API key', `pmcp_aaaaaaaaaaaaaaaa_${'A'.repeat(43)}`],
+  ])('%s gets 401 with WWW-Authenticate and a request id', async (_, token) => {
+    const res = await call('GET', '/orgs', token);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    expect(res.body.error.requestId).toBe(res.headers.get('x-request-id'));
+    expect(res.body.error.code).toMatch(/^invalid_(credentials|api_key)$/);
+  });
+
+  test('whoami tells operator and key apart', async () => {
+    expect((await call('GET', '/whoami', OPERATOR)).body).toEqual({ principal: 'operator' });
+    const orgId = await newOrg();
+    const { key, secret } = await newKey(orgId, 'member');
+    expect((await call('GET', '/whoami', secret)).body).toEqual({ principal: 'key', orgId, keyId: key.keyId, role: 'member' });
+  });
+});
+
+describe('organisations', () => {
+  test('the operator creates, reads, lists and updates orgs', async () => {
+    const orgId = await newOrg('Acme');
+    await newOrg('Globex');
+    expect((await call('GET', `/orgs/${orgId}`, OPERATOR)).body).toMatchObject({ orgId, name: 'Acme', plan: 'pro', ipAllowlist: [] });
+    const list = await call('GET', '/orgs?limit=1', OPERATOR);
+    expect(list.body.items).toHaveLength(1);
+    const next = await call('GET', `/orgs?limit=1&cursor=${list.body.nextCursor}`, OPERATOR);
+    expect(next.body.items).toHaveLength(1);
+    expect(next.body.items[0].orgId).not.toBe(list.body.items[0].orgId);
+    const patched = await call('PATCH', `/orgs/${orgId}`, OPERATOR, { plan: 'team', ipAllowlist: ['203.0.113.0/24', '2001:db8::1'] });
+    expect(patched.body).toMatchObject({ plan: 'team', ipAllowlist: ['203.0.113.0/24', '2001:db8::1'] });
+  });
+
+  test('an Idempotency-Key makes a retried create return the first org; reuse with another body is 409', async () => {
+    const first = await call('POST', '/orgs', OPERATOR, { name: 'Acme' }, { 'idempotency-key': 'create-acme-1' });
+    const retry = await call('POST', '/orgs', OPERATOR, { name: 'Acme' }, { 'idempotency-key': 'create-acme-1' });
+    expect([first.status, retry.status]).toEqual([201, 200]);
+    expect(retry.body.orgId).toBe(first.body.orgId);
+    const reused = await call('POST', '/orgs', OPERATOR, { name: 'Other' }, { 'idempotency-key': 'create-acme-1' });
+    expect(reused.status).toBe(409);
+    expect(reused.body.error.code).toBe('idempotency_key_reused');
+    expect((await call('GET', '/orgs', OPERATOR)).body.items).toHaveLength(1);
+  });
+
+  test('bad input gets 400 with the offending field paths', async () => {
+    const res = await call('POST', '/orgs', OPERATOR, { plan: 'gold', ipAllowlist: ['10.0.0.0/8', 'not-a-cidr'], extra: 1 });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_failed');
+    const paths = res.body.error.details.map((d: { path: string }) => d.path);
+    expect(paths).toEqual(expect.arrayContaining(['name', 'plan', 'ipAllowlist.1']));
+  });
+
+  test('unknown org ids are 404, malformed ones 400', async () => {
+    expect((await call('GET', '/orgs/org_aaaaaaaaaaaaaaaa', OPERATOR)).status).toBe(404);
+    const bad = await call('GET', '/orgs/..%2F..%2Fetc', OPERATOR);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('orgId');
+  });
+});
+
+describe('MCP servers', () => {
+  test('create with two endpoints and bearer auth: the credential is write-only and stored as ciphertext', async () => {
+    const orgId = await newOrg();
+    const res = await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody());
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      orgId,
+      slug: 'tools',
+      displayName: 'tools',
+      upstreamAuth: { type: 'bearer' },
+      hasUpstreamSecret: true,
+      endpoints: [
+        { url: 'https://mcp-a.example.com/mcp', weight: 100, id: expect.stringMatching(/^ep_/) },
+        { url: 'https://mcp-b.example.com/mcp', weight: 20, id: expect.stringMatching(/^ep_/) },
+      ],
+    });
+    expect(res.body).not.toHaveProperty('upstreamSecret');
+
+    const { Item } = await DynamoDBDocumentClient.from(db.client).send(
+      new GetCommand({ TableName: table, Key: { pk: `ORG#${orgId}`, sk: 'MCP#tools' } }),
+    );
+    expect(JSON.stringify(Item)).not.toContain(UPSTREAM_TOKEN);
+    expect(Item!.upstreamSecret).toMatchObject({ provider: 'local', ciphertext: expect.any(String), wrappedKey: expect.any(String) });
+    const stored = await service['store'].getMcp(orgId, 'tools');
+    expect(await service.revealUpstreamSecret(stored!)).toBe(UPSTREAM_TOKEN);
+  });
+
+  test('duplicate slugs are 409; an idempotent retry returns the first', async () => {
+    const orgId = await newOrg();
+    const first = await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody(), { 'idempotency-key': 'mcp-1' });
+    const retry = await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody(), { 'idempotency-key': 'mcp-1' });
+    expect([first.status, retry.status]).toEqual([201, 200]);
+    expect(retry.body.endpoints).toEqual(first.body.endpoints);
+    const dup = await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody());
+    expect(dup.status).toBe(409);
+    expect(dup.body.error.code).toBe('slug_taken');
+  });
+
+  test.each([
+    ['https://internal.example.com/mcp', 'host resolves to a private address'],
+    ['https://169.254.169.254/latest/meta-data', 'linkLocal'],
+    ['http://mcp-a.example.com/mcp', 'must use https'],
+    ['https://127.0.0.1/mcp', 'loopback'],
+    ['https://unknown.example.com/mcp', 'does not resolve'],
+  ])('endpoint %s is refused', async (url, why) => {
+    const orgId = await newOrg();
+    const res = await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, { slug: 'x', endpoints: [{ url: 'https://mcp-a.example.com/' }, { url }] });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details).toEqual([{ path: 'endpoints.1.url', message: expect.stringContaining(why) }]);
+  });
+
+  test.each(['../etc', 'UPPER', '-lead', 'a'.repeat(64), 'white space', 'sl/ash'])('slug %j is refused', async (slug) => {
+    const orgId = await newOrg();
+    const res = await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, { ...mcpBody(), slug });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain('slug');
+  });
+
+  test('header credentials may not set gateway-owned headers or smuggle CR/LF', async () => {
+    const orgId = await newOrg();
+    for (const upstreamAuth of [
+      { type: 'header', headerName: 'Host', value: 'x' },
+      { type: 'header', headerName: 'X-Api-Key', value: 'a\r\nInjected: 1' },
+      { type: 'basic', username: 'a:b', password: 'p' },
+    ]) {
+      const res = await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, { ...mcpBody(), upstreamAuth });
+      expect(res.status).toBe(400);
+      expect(res.body.error.details[0].path).toMatch(/^upstreamAuth\./);
+    }
+  });
+
+  test('get, patch (endpoint ids kept for unchanged URLs), delete, then 404', async () => {
+    const orgId = await newOrg();
+    const created = (await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody())).body;
+    expect((await call('GET', `/orgs/${orgId}/mcps/tools`, OPERATOR)).body).toEqual(created);
+    const patched = await call('PATCH', `/orgs/${orgId}/mcps/tools`, OPERATOR, {
+      displayName: 'Tools',
+      endpoints: [{ url: 'https://mcp-a.example.com/mcp', weight: 5 }],
+      upstreamAuth: { type: 'header', headerName: 'X-Api-Key', value: UPSTREAM_TOKEN },
+      toolPolicy: { allow: ['search_*'], deny: ['delete_*'] },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.body.endpoints).toEqual([{ id: created.endpoints[0].id, url: 'https://mcp-a.example.com/mcp', weight: 5 }]);
+    expect(patched.body.upstreamAuth).toEqual({ type: 'header', headerName: 'X-Api-Key' });
+    expect(patched.body.toolPolicy).toEqual({ allow: ['search_*'], deny: ['delete_*'] });
+    expect(Date.parse(patched.body.updatedAt)).toBeGreaterThan(Date.parse(created.updatedAt));
+    expect((await call('DELETE', `/orgs/${orgId}/mcps/tools`, OPERATOR)).status).toBe(204);
+    expect((await call('GET', `/orgs/${orgId}/mcps/tools`, OPERATOR)).status).toBe(404);
+    expect((await call('DELETE', `/orgs/${orgId}/mcps/tools`, OPERATOR)).status).toBe(404);
+    expect((await call('PATCH', `/orgs/${orgId}/mcps/tools`, OPERATOR, { displayName: 'x' })).status).toBe(404);
+  });
+
+  test('creating in an unknown org is 404', async () => {
+    const res = await call('POST', '/orgs/org_aaaaaaaaaaaaaaaa/mcps', OPERATOR, mcpBody());
+    expect(res.status).toBe(404);
+  });
+
+  test('pagination through the API, and a cursor from another listing is refused', async () => {
+    const orgA = await newOrg('A');
+    const orgB = await newOrg('B');
+    for (const slug of ['a1', 'a2', 'a3']) await call('POST', `/orgs/${orgA}/mcps`, OPERATOR, mcpBody(slug));
+    await call('POST', `/orgs/${orgB}/mcps`, OPERATOR, mcpBody('b1'));
+    await call('POST', `/orgs/${orgB}/mcps`, OPERATOR, mcpBody('b2'));
+    const page = await call('GET', `/orgs/${orgA}/mcps?limit=2`, OPERATOR);
+    expect(page.body.items.map((m: { slug: string }) => m.slug)).toEqual(['a1', 'a2']);
+    const rest = await call('GET', `/orgs/${orgA}/mcps?limit=2&cursor=${page.body.nextCursor}`, OPERATOR);
+    expect(rest.body.items.map((m: { slug: string }) => m.slug)).toEqual(['a3']);
+    const bPage = await call('GET', `/orgs/${orgB}/mcps?limit=1`, OPERATOR);
+    const forged = await call('GET', `/orgs/${orgA}/mcps?limit=2&cursor=${bPage.body.nextCursor}`, OPERATOR);
+    expect(forged.status).toBe(400);
+    expect(forged.body.error.code).toBe('invalid_cursor');
+    expect((await call('GET', `/orgs/${orgA}/mcps?limit=0`, OPERATOR)).status).toBe(400);
+  });
+});
+
+describe('API keys and authorization', () => {
+  test('a key is shown once; the store holds only an Argon2id hash', async () => {
+    const orgId = await newOrg();
+    const created = await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'ci', role: 'member', scopes: { mcps: ['tools'], tools: { tools: { allow: ['read_*'], deny: [] } } } });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('cache-control')).toBe('no-store');
+    const { key, secret } = created.body;
+    expect(secret).toMatch(new RegExp(`^pmcp_${key.keyId}_[A-Za-z0-9_-]{43}$`));
+    const { Item } = await DynamoDBDocumentClient.from(db.client).send(new GetCommand({ TableName: table, Key: { pk: `KEY#${key.keyId}`, sk: '#KEY' } }));
+    expect(Item!.secretHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+    expect(JSON.stringify(Item)).not.toContain(secret.slice(-43));
+    const listed = await call('GET', `/orgs/${orgId}/keys`, OPERATOR);
+    expect(listed.body.items).toEqual([expect.objectContaining({ keyId: key.keyId, scopes: { mcps: ['tools'], tools: { tools: { allow: ['read_*'], deny: [] } } } })]);
+    expect(JSON.stringify(listed.body)).not.toMatch(/secretHash|argon2/);
+    expect(JSON.stringify((await call('GET', `/orgs/${orgId}/keys/${key.keyId}`, OPERATOR)).body)).not.toContain('argon2');
+  });
+
+  test('an org admin key manages its own org and nothing else', async () => {
+    const orgA = await newOrg('A');
+    const orgB = await newOrg('B');
+    const adminA = (await newKey(orgA, 'admin')).secret;
+    const memberA = (await newKey(orgA, 'member')).secret;
+
+    expect((await call('POST', `/orgs/${orgA}/mcps`, adminA, mcpBody())).status).toBe(201);
+    expect((await call('GET', `/orgs/${orgA}/mcps`, adminA)).body.items).toHaveLength(1);
+    expect((await call('POST', `/orgs/${orgA}/keys`, adminA, { name: 'agent' })).status).toBe(201);
+    expect((await call('PATCH', `/orgs/${orgA}`, adminA, { name: 'A renamed' })).status).toBe(200);
+
+    const denied: [string, string, string?, unknown?][] = [
+      ['forbidden_org', 'GET', `/orgs/${orgB}`],
+      ['forbidden_org', 'GET', `/orgs/${orgB}/mcps`],
+      ['forbidden_org', 'POST', `/orgs/${orgB}/keys`, { name: 'x' }],
+      ['operator_required', 'POST', '/orgs', { name: 'mine' }],
+      ['operator_required', 'GET', '/orgs'],
+      ['operator_required', 'PATCH', `/orgs/${orgA}`, { plan: 'enterprise' }],
+    ];
+    for (const [code, method, path, body] of denied) {
+      const res = await call(method, path!, adminA, body);
+      expect([path, res.status, res.body.error.code]).toEqual([path, 403, code]);
+    }
+    const member = await call('GET', `/orgs/${orgA}/mcps`, memberA);
+    expect([member.status, member.body.error.code]).toEqual([403, 'admin_role_required']);
+    // Another org's key id is not found through this org, even by the operator.
+    const keyB = (await newKey(orgB, 'member')).key.keyId;
+    expect((await call('GET', `/orgs/${orgA}/keys/${keyB}`, OPERATOR)).status).toBe(404);
+    expect((await call('POST', `/orgs/${orgA}/keys/${keyB}/revoke`, OPERATOR)).status).toBe(404);
+  });
+
+  test('revocation takes effect on the admin API at once', async () => {
+    const orgId = await newOrg();
+    const { key, secret } = await newKey(orgId, 'admin');
+    expect((await call('GET', `/orgs/${orgId}/mcps`, secret)).status).toBe(200);
+    const revoked = await call('POST', `/orgs/${orgId}/keys/${key.keyId}/revoke`, OPERATOR);
+    expect(revoked.body.revokedAt).toEqual(expect.any(String));
+    const after = await call('GET', `/orgs/${orgId}/mcps`, secret);
+    expect([after.status, after.body.error.code]).toEqual([401, 'invalid_api_key']);
+  });
+
+  test('an expired key is refused; an expiry in the past is refused at creation', async () => {
+    const orgId = await newOrg();
+    const past = await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'old', expiresAt: '2020-01-01T00:00:00Z' });
+    expect(past.status).toBe(400);
+    expect(past.body.error.details).toEqual([{ path: 'expiresAt', message: 'must be in the future' }]);
+    const soon = new Date(Date.now() + 1500).toISOString();
+    const { secret } = await newKey(orgId, 'admin', { expiresAt: soon });
+    expect((await call('GET', '/whoami', secret)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1600));
+    expect((await call('GET', '/whoami', secret)).status).toBe(401);
+  });
+
+  test('a retried key create with the same Idempotency-Key issues no second key', async () => {
+    const orgId = await newOrg();
+    const headers = { 'idempotency-key': 'key-1' };
+    expect((await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'ci' }, headers)).status).toBe(201);
+    const retry = await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'ci' }, headers);
+    expect([retry.status, retry.body.error.code]).toEqual([409, 'key_already_issued']);
+    expect((await call('GET', `/orgs/${orgId}/keys`, OPERATOR)).body.items).toHaveLength(1);
+  });
+});
+
+describe('protocol hygiene', () => {
+  test('malformed JSON, wrong content type, oversized bodies and unknown routes get stable codes', async () => {
+    const malformed = await call('POST', '/orgs', OPERATOR, '{"name": ');
+    expect([malformed.status, malformed.body.error.code]).toEqual([400, 'malformed_json']);
+    const wrongType = await call('POST', '/orgs', OPERATOR, '{"name":"x"}', { 'content-type': 'text/plain' });
+    expect([wrongType.status, wrongType.body.error.code]).toEqual([415, 'unsupported_media_type']);
+    const huge = await call('POST', '/orgs', OPERATOR, { name: 'x'.repeat(70 * 1024) });
+    expect([huge.status, huge.body.error.code]).toEqual([413, 'body_too_large']);
+    const unknown = await call('GET', '/nope', OPERATOR);
+    expect([unknown.status, unknown.body.error.code]).toEqual([404, 'not_found']);
+  });
+
+  test('the OpenAPI document is generated from the validating schemas', async () => {
+    const res = await app.request(`${BASE}/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = await res.json();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      ['/orgs', '/orgs/{orgId}', '/orgs/{orgId}/keys', '/orgs/{orgId}/keys/{keyId}', '/orgs/{orgId}/keys/{keyId}/revoke', '/orgs/{orgId}/mcps', '/orgs/{orgId}/mcps/{slug}', '/plans', '/whoami'].map((p) => BASE + p).sort(),
+    );
+    expect(doc.components.schemas.CreateMcpServer.properties.slug.pattern).toBe(SLUG_PATTERN.source);
+    expect(doc.components.schemas.CreateMcpServer.required).toEqual(expect.arrayContaining(['slug', 'endpoints']));
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(doc.paths[`${BASE}/orgs/{orgId}/keys`].post.responses['201'].content['application/json'].schema.$ref).toBe('#/components/schemas/CreatedApiKey');
+  });
+});
