@@ -1,0 +1,227 @@
+import type { Command } from 'commander';
+import { type McpServer, type UpstreamAuthType, UPSTREAM_AUTH_TYPES } from '../../../lambda/core/model';
+import { seg } from '../client';
+import { CliContext, type CliIo } from '../context';
+import { usageError } from '../errors';
+import { mcpBlock, mcpTable } from '../format';
+import { choiceParser, type EndpointInput, intParser, parseEndpoint, readAllStdin } from '../parse';
+
+interface McpOpts {
+  org?: string;
+  endpoint?: string[];
+  name?: string;
+  auth?: UpstreamAuthType;
+  headerName?: string;
+  username?: string;
+  secretEnv?: string;
+  secretStdin?: boolean;
+  allowTool?: string[];
+  denyTool?: string[];
+  clearToolPolicy?: boolean;
+  idempotencyKey?: string;
+  connectTimeoutMs?: number;
+  firstByteTimeoutMs?: number;
+  idleTimeoutMs?: number;
+}
+
+type UpstreamAuthInput =
+  | { type: 'none' }
+  | { type: 'bearer'; token: string }
+  | { type: 'header'; headerName: string; value: string }
+  | { type: 'basic'; username: string; password: string };
+
+const ms = intParser(1, 86_400_000);
+
+function addMcpOptions(cmd: Command, create: boolean): Command {
+  const again = create ? '' : ' (replaces the current list)';
+  cmd.option('--org <orgId>', 'organisation (default: the org of an org admin key)');
+  const endpointFlags = '--endpoint <url...>';
+  const endpointHelp = `upstream endpoint url[=weight], weight 1-1000 (default 100), e.g. https://a.example/mcp=300${again}`;
+  if (create) cmd.requiredOption(endpointFlags, endpointHelp);
+  else cmd.option(endpointFlags, endpointHelp);
+  cmd
+    .option('--name <displayName>', 'display name')
+    .option('--auth <type>', `upstream authentication: ${UPSTREAM_AUTH_TYPES.join('|')}`, choiceParser(UPSTREAM_AUTH_TYPES))
+    .option('--header-name <header>', 'header name for --auth header')
+    .option('--username <user>', 'user name for --auth basic')
+    .option('--secret-env <VAR>', 'read the upstream secret (bearer token, header value or basic password) from this environment variable')
+    .option('--secret-stdin', 'read the upstream secret from standard input')
+    .option('--allow-tool <pattern...>', `tools that may be called, globs with *; default all${again}`)
+    .option('--deny-tool <pattern...>', `tools that may never be called; wins over --allow-tool${again}`);
+  if (create) cmd.option('--idempotency-key <key>', 'makes a retried create return the same MCP server');
+  if (!create) cmd.option('--clear-tool-policy', 'allow every tool again (combine with --allow-tool/--deny-tool to start over)');
+  return cmd
+    .option('--connect-timeout-ms <ms>', 'upstream connect timeout', ms)
+    .option('--first-byte-timeout-ms <ms>', 'upstream time to first byte', ms)
+    .option('--idle-timeout-ms <ms>', 'upstream idle timeout while streaming', ms);
+}
+
+async function readSecret(opts: McpOpts, ctx: CliContext): Promise<string | undefined> {
+  if (opts.secretEnv !== undefined && opts.secretStdin) throw usageError('use either --secret-env or --secret-stdin, not both');
+  if (opts.secretEnv !== undefined) {
+    const value = ctx.io.env[opts.secretEnv];
+    if (value === undefined || value === '') {
+      throw usageError(`--secret-env ${opts.secretEnv}: that environment variable is not set or empty`);
+    }
+    return value;
+  }
+  if (opts.secretStdin) {
+    if (!ctx.io.stdin) throw usageError('--secret-stdin: no standard input');
+    if (ctx.io.stdin.isTTY) ctx.io.stderr.write('Reading the upstream secret from standard input (end with Ctrl-D)...\n');
+    const value = await readAllStdin(ctx.io.stdin);
+    if (value === '') throw usageError('--secret-stdin: standard input was empty');
+    return value;
+  }
+  return undefined;
+}
+
+/**
+ * The `upstreamAuth` to send, or undefined to leave it alone. The secret is write-only, so any
+ * change to the upstream auth sends the whole object. On update (`current` given), a new secret
+ * without --auth keeps the current type (and header name / user name): it rotates the secret.
+ */
+async function buildUpstreamAuth(
+  opts: McpOpts,
+  ctx: CliContext,
+  current?: () => Promise<McpServer>,
+): Promise<UpstreamAuthInput | undefined> {
+  const secretGiven = opts.secretEnv !== undefined || opts.secretStdin === true;
+  let type = opts.auth;
+  let headerName = opts.headerName;
+  let username = opts.username;
+  if (type === undefined) {
+    if (!secretGiven && headerName === undefined && username === undefined) return undefined;
+    const auth = current ? (await current()).upstreamAuth : undefined;
+    if (!auth || auth.type === 'none') {
+      throw usageError('pass --auth bearer|header|basic together with the secret and its options');
+    }
+    type = auth.type;
+    if (auth.type === 'header') headerName ??= auth.headerName;
+    if (auth.type === 'basic') username ??= auth.username;
+  }
+  if (type === 'none') {
+    if (secretGiven || opts.headerName !== undefined || opts.username !== undefined) {
+      throw usageError('--auth none takes no secret, --header-name or --username');
+    }
+    return { type: 'none' };
+  }
+  if (type !== 'header' && opts.headerName !== undefined) throw usageError('--header-name only goes with --auth header');
+  if (type !== 'basic' && opts.username !== undefined) throw usageError('--username only goes with --auth basic');
+  if (type === 'header' && !headerName) throw usageError('--auth header needs --header-name <header>');
+  if (type === 'basic' && !username) throw usageError('--auth basic needs --username <user>');
+  if (!secretGiven) {
+    throw usageError(
+      `upstream auth ${type} needs its secret: --secret-env <VAR> or --secret-stdin (never a flag value)`,
+    );
+  }
+  const secret = (await readSecret(opts, ctx)) as string;
+  switch (type) {
+    case 'bearer':
+      return { type, token: secret };
+    case 'header':
+      return { type, headerName: headerName as string, value: secret };
+    case 'basic':
+      return { type, username: username as string, password: secret };
+  }
+}
+
+function timeoutsGiven(opts: McpOpts): Record<string, number> | undefined {
+  const t: Record<string, number> = {};
+  if (opts.connectTimeoutMs !== undefined) t.connectMs = opts.connectTimeoutMs;
+  if (opts.firstByteTimeoutMs !== undefined) t.firstByteMs = opts.firstByteTimeoutMs;
+  if (opts.idleTimeoutMs !== undefined) t.idleMs = opts.idleTimeoutMs;
+  return Object.keys(t).length > 0 ? t : undefined;
+}
+
+function endpoints(opts: McpOpts): EndpointInput[] | undefined {
+  return opts.endpoint ? opts.endpoint.map(parseEndpoint) : undefined;
+}
+
+export function registerMcpCommands(program: Command, io: CliIo): void {
+  const mcp = program.command('mcp').description('manage the MCP servers of an organisation');
+
+  addMcpOptions(mcp.command('create').description('register an MCP server').argument('<slug>', 'short name used in the gateway URL'), true).action(
+    async (slug: string, opts: McpOpts, cmd: Command) => {
+      const ctx = CliContext.of(io, cmd);
+      const eps = endpoints(opts) ?? [];
+      const upstreamAuth = await buildUpstreamAuth(opts, ctx);
+      const body: Record<string, unknown> = { slug, endpoints: eps };
+      if (opts.name !== undefined) body.displayName = opts.name;
+      if (upstreamAuth) body.upstreamAuth = upstreamAuth;
+      if (opts.allowTool || opts.denyTool) body.toolPolicy = { allow: opts.allowTool ?? [], deny: opts.denyTool ?? [] };
+      const timeouts = timeoutsGiven(opts);
+      if (timeouts) body.timeouts = timeouts;
+      const orgId = await ctx.orgId(opts.org);
+      const headers = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : undefined;
+      const created = await (await ctx.client()).post<McpServer>(`/orgs/${seg(orgId)}/mcps`, body, headers);
+      if (ctx.json) return ctx.printJson(created);
+      ctx.out(`Created MCP server ${created.slug} in org ${created.orgId}.\n\n${mcpBlock(created)}`);
+    },
+  );
+
+  mcp
+    .command('list')
+    .description('list MCP servers')
+    .option('--org <orgId>', 'organisation (default: the org of an org admin key)')
+    .action(async (opts: { org?: string }, cmd: Command) => {
+      const ctx = CliContext.of(io, cmd);
+      const orgId = await ctx.orgId(opts.org);
+      const items = await (await ctx.client()).listAll<McpServer>(`/orgs/${seg(orgId)}/mcps`);
+      if (ctx.json) return ctx.printJson({ items });
+      ctx.out(items.length === 0 ? `No MCP servers in org ${orgId}.` : mcpTable(items));
+    });
+
+  mcp
+    .command('get')
+    .description('show one MCP server')
+    .argument('<slug>')
+    .option('--org <orgId>', 'organisation (default: the org of an org admin key)')
+    .action(async (slug: string, opts: { org?: string }, cmd: Command) => {
+      const ctx = CliContext.of(io, cmd);
+      const orgId = await ctx.orgId(opts.org);
+      const found = await (await ctx.client()).get<McpServer>(`/orgs/${seg(orgId)}/mcps/${seg(slug)}`);
+      if (ctx.json) return ctx.printJson(found);
+      ctx.out(mcpBlock(found));
+    });
+
+  addMcpOptions(mcp.command('update').description('change an MCP server').argument('<slug>'), false).action(
+    async (slug: string, opts: McpOpts, cmd: Command) => {
+      const ctx = CliContext.of(io, cmd);
+      const orgId = await ctx.orgId(opts.org);
+      const client = await ctx.client();
+      const path = `/orgs/${seg(orgId)}/mcps/${seg(slug)}`;
+      let currentPromise: Promise<McpServer> | undefined;
+      const current = () => (currentPromise ??= client.get<McpServer>(path));
+
+      const body: Record<string, unknown> = {};
+      const eps = endpoints(opts);
+      if (eps) body.endpoints = eps;
+      if (opts.name !== undefined) body.displayName = opts.name;
+      const upstreamAuth = await buildUpstreamAuth(opts, ctx, current);
+      if (upstreamAuth) body.upstreamAuth = upstreamAuth;
+      if (opts.clearToolPolicy || opts.allowTool || opts.denyTool) {
+        const base = opts.clearToolPolicy ? { allow: [], deny: [] } : (await current()).toolPolicy;
+        body.toolPolicy = { allow: opts.allowTool ?? base?.allow ?? [], deny: opts.denyTool ?? base?.deny ?? [] };
+      }
+      const timeouts = timeoutsGiven(opts);
+      if (timeouts) body.timeouts = timeouts; // the server keeps the timeouts not named here
+      if (Object.keys(body).length === 0) throw usageError('nothing to update: pass at least one option (see --help)');
+
+      const updated = await client.patch<McpServer>(path, body);
+      if (ctx.json) return ctx.printJson(updated);
+      ctx.out(`Updated MCP server ${updated.slug}.\n\n${mcpBlock(updated)}`);
+    },
+  );
+
+  mcp
+    .command('delete')
+    .description('delete an MCP server')
+    .argument('<slug>')
+    .option('--org <orgId>', 'organisation (default: the org of an org admin key)')
+    .action(async (slug: string, opts: { org?: string }, cmd: Command) => {
+      const ctx = CliContext.of(io, cmd);
+      const orgId = await ctx.orgId(opts.org);
+      await (await ctx.client()).delete(`/orgs/${seg(orgId)}/mcps/${seg(slug)}`);
+      if (!ctx.json) ctx.out(`Deleted MCP server ${slug} from org ${orgId}.`);
+    });
+}

@@ -1,0 +1,83 @@
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { nonEmpty, OPERATOR_TOKEN_FILE, resolveDataDir } from '../config';
+import { CliContext, type CliIo, type ServeFn, type ServeHandle } from '../context';
+import { usageError } from '../errors';
+import { intParser } from '../parse';
+
+export const DEFAULT_PORT = 8787;
+const portParser = intParser(0, 65_535);
+
+type LocalServeModule = typeof import('../../../lambda/local/serve');
+
+/**
+ * Loaded on demand: the local server pulls in the storage engine and the AWS SDK, which the
+ * other commands do not need. `require`, not `import()`: under `tsx/cjs` (the package bin) a
+ * dynamic import bypasses the TypeScript loader.
+ */
+function loadServe(): ServeFn {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require('../../../lambda/local/serve') as LocalServeModule;
+  return mod.serve;
+}
+
+/** The first SIGINT or SIGTERM (a second one then kills the process as usual). */
+function untilSignal(cancel: AbortSignal): Promise<NodeJS.Signals | undefined> {
+  return new Promise((resolve) => {
+    const done = (signal?: NodeJS.Signals) => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve(signal);
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+    cancel.addEventListener('abort', () => done(), { once: true });
+  });
+}
+
+export function registerServeCommand(program: Command, io: CliIo): void {
+  program
+    .command('serve')
+    .description('run the gateway and admin API locally (what `npm start` runs)')
+    .option('--port <port>', `port (default: PLEXMCP_PORT or ${DEFAULT_PORT}; 0 picks a free one)`, portParser)
+    .option('--host <host>', 'address to listen on (default: the server default, loopback)')
+    .option('--demo', 'seed a demo org, MCP server and key')
+    .action(async (opts: { port?: number; host?: string; demo?: boolean }, cmd: Command) => {
+      const ctx = CliContext.of(io, cmd);
+      let port = opts.port;
+      if (port === undefined && nonEmpty(io.env.PLEXMCP_PORT)) {
+        try {
+          port = portParser(io.env.PLEXMCP_PORT as string);
+        } catch {
+          throw usageError(`PLEXMCP_PORT must be a port number, not ${JSON.stringify(io.env.PLEXMCP_PORT)}`);
+        }
+      }
+      port ??= DEFAULT_PORT;
+      const dataDir = resolveDataDir(ctx.globals.dataDir, io.env, ctx.cwd);
+      const serve = io.serve ?? loadServe();
+      // Listen for Ctrl-C before starting, so an early one is not lost.
+      const cancel = new AbortController();
+      const stopped = io.untilShutdown ? io.untilShutdown() : untilSignal(cancel.signal);
+      let handle: ServeHandle;
+      try {
+        handle = await serve({
+          port,
+          host: opts.host,
+          dataDir,
+          demo: opts.demo === true,
+          log: (line) => io.stdout.write(line.endsWith('\n') ? line : `${line}\n`),
+        });
+      } catch (err) {
+        cancel.abort();
+        throw err;
+      }
+      ctx.out(
+        `Without --token, \`plexmcp\` commands run with this data directory use ${join(dataDir, OPERATOR_TOKEN_FILE)}.\n` +
+          'Press Ctrl-C to stop.',
+      );
+      await stopped;
+      ctx.out('Stopping...');
+      await handle.close();
+      ctx.out('Stopped.');
+    });
+}

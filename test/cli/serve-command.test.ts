@@ -1,0 +1,63 @@
+jest.mock('commander', () => jest.requireActual('./native-commander').load()); // see native-commander.ts
+
+import { join } from 'node:path';
+import type { ServeOptions } from '../../bin/cli/context';
+import { run } from './helpers';
+
+function fakeServe(fail?: Error) {
+  const calls: ServeOptions[] = [];
+  let closed = 0;
+  let stop!: () => void;
+  const untilShutdown = () => new Promise<void>((resolve) => (stop = resolve));
+  const serve = async (options: ServeOptions) => {
+    calls.push(options);
+    if (fail) throw fail;
+    options.log?.('listening (fake)');
+    setImmediate(() => stop()); // "Ctrl-C" right after start
+    return { adminUrl: 'http://127.0.0.1:1/admin/v1', close: async () => void closed++ };
+  };
+  return { calls, serve, untilShutdown, closed: () => closed };
+}
+
+test('defaults: port 8787 (or PLEXMCP_PORT), data dir .plexmcp (or PLEXMCP_DATA_DIR) under cwd; closes on shutdown', async () => {
+  const a = fakeServe();
+  const r = await run(['serve'], { cwd: '/srv/work', env: {}, serve: a.serve, untilShutdown: a.untilShutdown });
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  expect(a.calls).toEqual([{ port: 8787, host: undefined, dataDir: '/srv/work/.plexmcp', demo: false, log: expect.any(Function) }]);
+  expect(a.closed()).toBe(1);
+  expect(r.stdout).toBe(
+    'listening (fake)\n' +
+      `Without --token, \`plexmcp\` commands run with this data directory use ${join('/srv/work/.plexmcp', 'operator-token')}.\n` +
+      'Press Ctrl-C to stop.\nStopping...\nStopped.\n',
+  );
+
+  const b = fakeServe();
+  await run(['serve'], { cwd: '/srv/work', env: { PLEXMCP_PORT: '9000', PLEXMCP_DATA_DIR: 'state' }, serve: b.serve, untilShutdown: b.untilShutdown });
+  expect(b.calls[0]).toMatchObject({ port: 9000, dataDir: '/srv/work/state' });
+});
+
+test('flags beat the environment', async () => {
+  const a = fakeServe();
+  const r = await run(['serve', '--port', '0', '--host', '0.0.0.0', '--data-dir', '/var/lib/plexmcp', '--demo'], {
+    env: { PLEXMCP_PORT: '9000', PLEXMCP_DATA_DIR: 'state' },
+    serve: a.serve,
+    untilShutdown: a.untilShutdown,
+  });
+  expect(r.code).toBe(0);
+  expect(a.calls[0]).toMatchObject({ port: 0, host: '0.0.0.0', dataDir: '/var/lib/plexmcp', demo: true });
+});
+
+test('a bad port is a usage error; a failing start is exit 1 with the error', async () => {
+  const a = fakeServe();
+  const bad = await run(['serve', '--port', '70000'], { serve: a.serve, untilShutdown: a.untilShutdown });
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/^error usage: option '--port <port>' argument '70000' is invalid/);
+  const badEnv = await run(['serve'], { env: { PLEXMCP_PORT: 'eighty' }, serve: a.serve, untilShutdown: a.untilShutdown });
+  expect(badEnv).toMatchObject({ code: 2, stderr: 'error usage: PLEXMCP_PORT must be a port number, not "eighty"\n' });
+  expect(a.calls).toHaveLength(0);
+
+  const inUse = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:8787'), { code: 'EADDRINUSE' });
+  const b = fakeServe(inUse);
+  const r = await run(['serve'], { env: {}, serve: b.serve, untilShutdown: () => new Promise(() => undefined) });
+  expect(r).toMatchObject({ code: 1, stderr: 'error eaddrinuse: listen EADDRINUSE: address already in use 127.0.0.1:8787\n' });
+});
