@@ -108,6 +108,12 @@ export class VerifiedKeyCache {
     this.cache.set(VerifiedKeyCache.fingerprint(presented), { key });
   }
 
+  /** Replaces a cached record without extending its lifetime; does nothing if it is not cached. */
+  update(presented: string, key: StoredApiKey): void {
+    const fingerprint = VerifiedKeyCache.fingerprint(presented);
+    if (this.cache.has(fingerprint)) this.cache.set(fingerprint, { key }, { noUpdateTTL: true });
+  }
+
   delete(presented: string): void {
     this.cache.delete(VerifiedKeyCache.fingerprint(presented));
   }
@@ -183,7 +189,7 @@ export class ApiKeyAuthenticator {
     const at = new Date(now).toISOString();
     try {
       await this.store.touchKey(record.keyId, at);
-      this.cache.set(presented, { ...record, lastUsedAt: at });
+      this.cache.update(presented, { ...record, lastUsedAt: at });
     } catch {
       // lastUsedAt is informational; a failed write must not fail the caller's request.
     }

@@ -51,7 +51,8 @@ export class EnvelopeCipher {
       throw new Error(`secret was wrapped by ${secret.provider}, this cipher uses ${this.keys.name}`);
     }
     const key = await this.keys.decryptDataKey(secret.wrappedKey, context);
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(secret.iv, 'base64'));
+    // authTagLength pins the tag at 16 bytes; otherwise GCM accepts a truncated (forgeable) tag.
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(secret.iv, 'base64'), { authTagLength: 16 });
     decipher.setAAD(contextAad(context));
     decipher.setAuthTag(Buffer.from(secret.tag, 'base64'));
     return Buffer.concat([decipher.update(Buffer.from(secret.ciphertext, 'base64')), decipher.final()]).toString('utf8');

@@ -19,13 +19,17 @@ export const MAX_URL_LENGTH = 2048;
  * Why `address` may not be an upstream, or undefined when it may. Only globally routable
  * unicast is admitted: private, shared (CGNAT), link-local (incl. 169.254.169.254 and other
  * cloud metadata services), unique-local (incl. fd00:ec2::254), multicast, reserved, and the
- * IPv6 forms that embed an IPv4 address (mapped, NAT64, 6to4, Teredo) are all refused, because
- * an attacker could otherwise reach the gateway's own network through them.
+ * IPv6 forms that embed an IPv4 address (mapped, IPv4-compatible, NAT64, 6to4, Teredo) are all
+ * refused, because an attacker could otherwise reach the gateway's own network through them.
  */
+const IPV4_COMPATIBLE = ipaddr.parseCIDR('::/96');
+
 export function forbiddenAddressReason(address: string, allowLoopback: boolean): string | undefined {
   if (!ipaddr.isValid(address)) return 'is not an IP address';
   const parsed = ipaddr.process(address); // IPv4-mapped IPv6 becomes the IPv4 it carries
-  const range = parsed.range();
+  let range: string = parsed.range();
+  // ipaddr.js calls the deprecated IPv4-compatible form (::/96, e.g. ::127.0.0.1) unicast.
+  if (range === 'unicast' && parsed.kind() === 'ipv6' && parsed.match(IPV4_COMPATIBLE)) range = 'ipv4Compatible';
   if (range === 'unicast') return undefined;
   if (range === 'loopback' && allowLoopback) return undefined;
   return `resolves to a ${range} address, which upstreams may not use`;
