@@ -6,8 +6,8 @@ module.exports = {
   transform: {
     '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', moduleResolution: 'node10', isolatedModules: true } }],
   },
-  // @middy/core 7 is ESM-only and exports only the `import` condition (see TOOLCHAIN.md).
+  // @middy/core 7 and commander 15 are ESM-only; ts-jest turns them into CommonJS (see TOOLCHAIN.md).
   moduleNameMapper: { '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js' },
-  transformIgnorePatterns: ['/node_modules/(?!(@middy)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@middy|commander)/)'],
   testTimeout: 30000,
 };

@@ -58,7 +58,7 @@ export async function checkEndpointUrl(
     return fail(policy.allowLoopback ? 'must use https (or http to a loopback address)' : 'must use https');
   }
   if (url.username || url.password) return fail('must not carry credentials; use upstreamAuth');
-  if (url.hash) return fail('must not have a fragment');
+  if (raw.includes('#')) return fail('must not have a fragment');
 
   // URL keeps IPv6 literals in brackets; WHATWG parsing already turned 0x7f.1 etc. into dotted form.
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -83,7 +83,19 @@ export async function checkEndpointUrl(
   return { url: url.toString() };
 }
 
+/**
+ * An address or CIDR block in canonical notation only: IPv4 must be four decimal parts, so
+ * that `010.0.0.1` (octal) or `2130706433` cannot mean something other than what was read.
+ */
 export function isValidCidr(value: string): boolean {
-  if (ipaddr.isValidCIDR(value)) return true;
-  return ipaddr.isValid(value); // a single address is a /32 or /128
+  const [address, prefix, ...rest] = value.split('/');
+  if (rest.length > 0 || address === undefined) return false;
+  if (prefix !== undefined && !/^\d{1,3}$/.test(prefix)) return false;
+  if (ipaddr.IPv4.isValidFourPartDecimal(address) && !/(^|\.)0\d/.test(address)) {
+    return prefix === undefined || Number(prefix) <= 32;
+  }
+  if (address.includes(':') && ipaddr.IPv6.isValid(address)) {
+    return prefix === undefined || Number(prefix) <= 128;
+  }
+  return false;
 }

@@ -1,5 +1,3 @@
-jest.mock('commander', () => jest.requireActual('./native-commander').load()); // see native-commander.ts
-
 /**
  * End to end: the real local server (`serve()` from lambda/local/serve) and the CLI in-process.
  */

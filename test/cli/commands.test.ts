@@ -1,5 +1,3 @@
-jest.mock('commander', () => jest.requireActual('./native-commander').load()); // see native-commander.ts
-
 import { OPERATOR, run, sampleKey, sampleMcp, sampleOrg, StubServer } from './helpers';
 
 const ORG = sampleOrg.orgId;

@@ -1,5 +1,3 @@
-jest.mock('commander', () => jest.requireActual('./native-commander').load()); // see native-commander.ts
-
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultConfigPath, normalizeBaseUrl, resolveSettings, writeConfigFile } from '../../bin/cli/config';

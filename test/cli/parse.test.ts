@@ -1,5 +1,3 @@
-jest.mock('commander', () => jest.requireActual('./native-commander').load()); // see native-commander.ts
-
 import { buildScopes } from '../../bin/cli/commands/keys';
 import { CliError } from '../../bin/cli/errors';
 import { intParser, parseEndpoint, parseExpires, parseToolRule, readAllStdin } from '../../bin/cli/parse';

@@ -1,5 +1,3 @@
-jest.mock('commander', () => jest.requireActual('./native-commander').load()); // see native-commander.ts
-
 import { join } from 'node:path';
 import type { ServeOptions } from '../../bin/cli/context';
 import { run } from './helpers';

@@ -356,7 +356,7 @@ describe('protocol hygiene', () => {
   test('the OpenAPI document is generated from the validating schemas', async () => {
     const res = await app.request(`${BASE}/openapi.json`);
     expect(res.status).toBe(200);
-    const doc = await res.json();
+    const doc = (await res.json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
       ['/orgs', '/orgs/{orgId}', '/orgs/{orgId}/keys', '/orgs/{orgId}/keys/{keyId}', '/orgs/{orgId}/keys/{keyId}/revoke', '/orgs/{orgId}/mcps', '/orgs/{orgId}/mcps/{slug}', '/plans', '/whoami'].map((p) => BASE + p).sort(),

@@ -95,6 +95,7 @@ describe('checkEndpointUrl refuses hostile URLs (AWS mode)', () => {
     ['file', 'file:///etc/passwd', /^must use https$/],
     ['data', 'data:text/plain,hi', /^must use https$/],
     ['fragment', 'https://mcp.example.com/mcp#frag', /^must not have a fragment$/],
+    ['empty fragment', 'https://mcp.example.com/mcp#', /^must not have a fragment$/],
     ['not a URL', 'not a url', /^is not a valid URL$/],
     ['relative URL', '/mcp', /^is not a valid URL$/],
     ['empty string', '', /^is not a valid URL$/],
@@ -205,7 +206,7 @@ describe('isValidCidr', () => {
     },
   );
 
-  it.each(['', 'abc', '10.0.0.0/33', '10.0.0.0/', '10.0.0.0/-1', '2001:db8::/129', '10.0.0.0/8 ', ' 10.0.0.1', '300.1.1.1', '10.0.0.0/8/8', 'example.com/24'])(
+  it.each(['', 'abc', '10.0.0.0/33', '10.0.0.0/', '10.0.0.0/-1', '2001:db8::/129', '10.0.0.0/8 ', ' 10.0.0.1', '300.1.1.1', '10.0.0.0/8/8', 'example.com/24', '010.0.0.1', '2130706433', '0x7f.0.0.1', '10.1', '10.0.0.0/08x'])(
     'rejects %j',
     (value) => {
       expect(isValidCidr(value)).toBe(false);

@@ -7,7 +7,8 @@ import { isValidCidr } from '../url-policy';
  * document cannot drift from what the API accepts.
  */
 
-const noControlChars = (s: string) => !/[\u0000-\u001f\u007f]/.test(s);
+/** True when `s` has no C0 control character or DEL (CR/LF would allow header injection). */
+const noControlChars = (s: string) => ![...s].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
 
 export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 export const SlugSchema = z
