@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+/**
+ * The PlexMCP CDK app: `cdk synth` / `cdk deploy --all`. Regions come from the context keys
+ * `plexmcp:regions` and `plexmcp:primaryRegion` (cdk.json, or `-c key=value`).
+ */
+import { App } from 'aws-cdk-lib';
+import { buildPlexMcpApp } from '../lib/app';
+
+buildPlexMcpApp(new App());

@@ -1,0 +1,6 @@
+export * from './lambda-defaults';
+export * from './registry-tables';
+export * from './credentials-key';
+export * from './admin-api';
+export * from './plexmcp-stack';
+export * from './app';

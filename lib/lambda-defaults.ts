@@ -1,0 +1,183 @@
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/**
+ * The repository root: `lib/` sits directly below it. Entries under `lambda/` and the lock file
+ * are resolved from here so that synthesis works from any working directory.
+ */
+export const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+/**
+ * Native modules that esbuild cannot bundle. They are installed into the asset instead: CDK
+ * writes a package.json there and runs `npm ci` during synthesis. argon2 ships its linux-arm64
+ * prebuild inside its own package, so an x64 build machine produces a working arm64 asset.
+ */
+export const NATIVE_NODE_MODULES: readonly string[] = ['argon2'];
+
+/** API Gateway REST integrations time out after 29 s; a longer Lambda timeout only burns money. */
+export const API_FUNCTION_TIMEOUT = Duration.seconds(29);
+
+/**
+ * Properties for a {@link PlexFunction}. Everything that every PlexMCP function must share
+ * (architecture, runtime, tracing, bundling) is fixed; what legitimately differs is a prop.
+ */
+export interface PlexFunctionProps {
+  /**
+   * Path to the TypeScript entry file, absolute or relative to {@link projectRoot}.
+   */
+  readonly entry: string;
+
+  /**
+   * Name of the exported handler in the entry file.
+   *
+   * @default 'handler'
+   */
+  readonly handler?: string;
+
+  /**
+   * A description of the function.
+   *
+   * @default - no description
+   */
+  readonly description?: string;
+
+  /**
+   * Environment variables. `NODE_OPTIONS=--enable-source-maps` is always added so that stack
+   * traces of the minified bundle point at the TypeScript sources.
+   *
+   * @default - only NODE_OPTIONS
+   */
+  readonly environment?: Record<string, string>;
+
+  /**
+   * Memory in MB. Argon2id runs with a 19 MiB memory cost, and Lambda allocates CPU in
+   * proportion to memory, so 1024 MB keeps a key verification well under 100 ms.
+   *
+   * @default 1024
+   */
+  readonly memorySize?: number;
+
+  /**
+   * Function timeout.
+   *
+   * @default Duration.seconds(29) - the API Gateway REST integration limit
+   */
+  readonly timeout?: Duration;
+
+  /**
+   * How long the function's log events are kept.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * What happens to the function's log group when it leaves the stack.
+   *
+   * @default RemovalPolicy.RETAIN - logs outlive a stack deletion for incident analysis;
+   * the retention period still expires them
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+
+  /**
+   * Reserved concurrency.
+   *
+   * @default - no reserved concurrency (the account's unreserved pool)
+   */
+  readonly reservedConcurrentExecutions?: number;
+
+  /**
+   * Root of the project that holds the entry, the lock file and node_modules.
+   *
+   * @default - the root of the PlexMCP package ({@link PROJECT_ROOT})
+   */
+  readonly projectRoot?: string;
+
+  /**
+   * The npm lock file used to install {@link NATIVE_NODE_MODULES} into the asset, so that the
+   * asset gets exactly the versions that the tests ran with.
+   *
+   * @default - `package-lock.json` in {@link projectRoot}
+   */
+  readonly depsLockFilePath?: string;
+}
+
+/**
+ * A Node.js Lambda function with PlexMCP's shared defaults: arm64, Node.js 22, esbuild bundle
+ * (minified, source maps, CommonJS, AWS SDK bundled), argon2 installed as a native module,
+ * X-Ray active tracing, and an explicit log group with a retention period.
+ *
+ * The execution role is created here rather than by `lambda.Function` so that it carries no
+ * AWS managed policy: the only logging permissions are `logs:CreateLogStream` and
+ * `logs:PutLogEvents` on this function's own log group.
+ */
+export class PlexFunction extends NodejsFunction {
+  // `logGroup` (inherited) returns the explicit log group created below.
+  constructor(scope: Construct, id: string, props: PlexFunctionProps) {
+    const projectRoot = props.projectRoot ?? PROJECT_ROOT;
+    const entry = path.resolve(projectRoot, props.entry);
+    const depsLockFilePath = props.depsLockFilePath ?? path.join(projectRoot, 'package-lock.json');
+
+    // Children of `scope`, not of the function: they must exist before super() is called.
+    // The ids are derived from the function's id so that two functions in one scope don't clash.
+    const logGroup = new logs.LogGroup(scope, `${id}LogGroup`, {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    const role = new iam.Role(scope, `${id}ServiceRole`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Execution role of a PlexMCP Lambda function (no managed policies)',
+    });
+    logGroup.grantWrite(role);
+
+    super(scope, id, {
+      entry,
+      handler: props.handler ?? 'handler',
+      description: props.description,
+      projectRoot,
+      depsLockFilePath,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 1024,
+      timeout: props.timeout ?? API_FUNCTION_TIMEOUT,
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup,
+      role,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      environment: {
+        ...props.environment,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        nodeModules: [...NATIVE_NODE_MODULES],
+        // Bundle the AWS SDK instead of using the runtime's copy: the version that runs is then
+        // the one in package-lock.json that the tests ran against, not whatever Lambda ships.
+        externalModules: [],
+        minify: true,
+        sourceMap: true,
+        // The source map only needs line mappings; embedding the sources would double the asset.
+        sourcesContent: false,
+        target: 'node22',
+        format: OutputFormat.CJS,
+      },
+    });
+
+    // Node.js 22 is the project's baseline (package.json engines, esbuild target, CI). cdk-nag's
+    // L1 wants the newest runtime CDK knows (nodejs24.x); moving is a deliberate, tested upgrade.
+    Validations.of(this).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'nodejs22.x is the runtime the project builds and tests against (engines >=22, esbuild target node22); upgrading to nodejs24.x is a deliberate change, not a synth-time default.',
+    });
+    // X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so
+    // active tracing always adds Resource "*". Acknowledged for that finding only.
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'Only the X-Ray write actions that Tracing.ACTIVE adds use Resource "*": xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions.',
+    });
+  }
+}

@@ -1,0 +1,176 @@
+import { CfnResource } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { AdminApi, AdminApiProps, CredentialsKey, RegistryTables } from '../../lib';
+import { actionsOf, roleLogicalIdOf, statementsOfRole, statementWith, testStack } from './helpers';
+
+function build(props: Partial<AdminApiProps> = {}) {
+  const stack = testStack();
+  const table = new RegistryTables(stack, 'Tables').registry;
+  const key = new CredentialsKey(stack, 'Creds').key;
+  const admin = new AdminApi(stack, 'Admin', { registryTable: table, credentialsKey: key, ...props });
+  const template = Template.fromStack(stack);
+  const ids = {
+    table: stack.resolve(table.tableName).Ref as string,
+    key: stack.resolve(key.keyArn)['Fn::GetAtt'][0] as string,
+    secret: stack.resolve(admin.operatorSecret.secretArn),
+  };
+  return { stack, admin, template, ids };
+}
+
+describe('AdminApi', () => {
+  test('the function gets the registry table, key, operator secret and mode through its environment', () => {
+    const { template, ids } = build();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Environment: {
+        Variables: {
+          PLEXMCP_MODE: 'aws',
+          PLEXMCP_REGISTRY_TABLE: { Ref: ids.table },
+          PLEXMCP_KMS_KEY_ID: { 'Fn::GetAtt': [ids.key, 'Arn'] },
+          PLEXMCP_OPERATOR_SECRET_ARN: ids.secret,
+          NODE_OPTIONS: '--enable-source-maps',
+        },
+      },
+    });
+  });
+
+  test("the function's role may use the table, only GenerateDataKey/Decrypt on the key, and read the secret", () => {
+    const { template, stack, admin, ids } = build();
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, admin.function));
+    const tableArn = { 'Fn::GetAtt': [ids.table, 'Arn'] };
+
+    const data = statementWith(statements, 'dynamodb:PutItem');
+    expect(actionsOf(data)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem']));
+    expect(data.Resource).toEqual([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }]);
+    // The explicit grant for the list index, which also holds for imported tables.
+    expect(statements.filter((s) => s.Action === 'dynamodb:Query')).toEqual([
+      { Effect: 'Allow', Action: 'dynamodb:Query', Resource: { 'Fn::Join': ['', [tableArn, '/index/gsi1']] } },
+    ]);
+
+    const kms = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')));
+    expect(kms).toEqual([{ Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: { 'Fn::GetAtt': [ids.key, 'Arn'] } }]);
+
+    const secret = statementWith(statements, 'secretsmanager:GetSecretValue');
+    expect(secret).toEqual({ Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: ids.secret });
+
+    // Nothing beyond logs, X-Ray, DynamoDB, KMS and Secrets Manager.
+    const services = new Set(statements.flatMap(actionsOf).map((a) => a.split(':')[0]));
+    expect([...services].sort()).toEqual(['dynamodb', 'kms', 'logs', 'secretsmanager', 'xray']);
+  });
+
+  test('the default operator secret is a generated 48-character token without punctuation', () => {
+    const { template } = build();
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: { PasswordLength: 48, ExcludePunctuation: true, SecretStringTemplate: Match.absent() },
+    });
+  });
+
+  test('a given operator secret is used and read, and no secret is created', () => {
+    const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:plexmcp-operator-AbCdEf';
+    const stack = testStack();
+    const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'Given', arn);
+    const admin = new AdminApi(stack, 'Admin', {
+      registryTable: new RegistryTables(stack, 'Tables').registry,
+      credentialsKey: new CredentialsKey(stack, 'Creds').key,
+      operatorSecret: secret,
+    });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(admin.operatorSecret).toBe(secret);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ PLEXMCP_OPERATOR_SECRET_ARN: arn }) },
+    });
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, admin.function));
+    expect(statementWith(statements, 'secretsmanager:GetSecretValue').Resource).toBe(arn);
+  });
+
+  test('regional REST API with tracing, JSON access logs, ERROR execution logs and stage throttling', () => {
+    const { template } = build();
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', { EndpointConfiguration: { Types: ['REGIONAL'] } });
+    const logGroups = template.findResources('AWS::Logs::LogGroup');
+    const stage = Object.values(template.findResources('AWS::ApiGateway::Stage'))[0].Properties;
+    expect(stage).toMatchObject({
+      StageName: 'prod',
+      TracingEnabled: true,
+      MethodSettings: [
+        { HttpMethod: '*', ResourcePath: '/*', LoggingLevel: 'ERROR', DataTraceEnabled: false, MetricsEnabled: true, ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      ],
+    });
+    const [accessLogGroup] = stage.AccessLogSetting.DestinationArn['Fn::GetAtt'];
+    expect(logGroups[accessLogGroup]).toMatchObject({ Properties: { RetentionInDays: 30 }, DeletionPolicy: 'Retain' });
+    const format = JSON.parse(stage.AccessLogSetting.Format);
+    expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status', ip: '$context.identity.sourceIp' });
+  });
+
+  test('stage name and throttling are configurable', () => {
+    const { template } = build({ stageName: 'v1', throttlingRateLimit: 5, throttlingBurstLimit: 10 });
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      StageName: 'v1',
+      MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 })],
+    });
+  });
+
+  test('ANY /admin/{proxy+} is a Lambda proxy integration of the function, validated, with one invoke permission', () => {
+    const { template, stack, admin } = build();
+    const api = stack.getLogicalId(admin.api.node.defaultChild as CfnResource);
+    const resources = template.findResources('AWS::ApiGateway::Resource');
+    const adminId = Object.keys(resources).find((k) => resources[k].Properties.PathPart === 'admin')!;
+    expect(resources[adminId].Properties.ParentId).toEqual({ 'Fn::GetAtt': [api, 'RootResourceId'] });
+    const proxyId = Object.keys(resources).find((k) => resources[k].Properties.PathPart === '{proxy+}')!;
+    expect(resources[proxyId].Properties.ParentId).toEqual({ Ref: adminId });
+
+    const fnId = stack.getLogicalId(admin.function.node.defaultChild as CfnResource);
+    template.resourceCountIs('AWS::ApiGateway::Method', 1);
+    template.hasResourceProperties('AWS::ApiGateway::Method', {
+      HttpMethod: 'ANY',
+      ResourceId: { Ref: proxyId },
+      AuthorizationType: 'NONE',
+      RequestValidatorId: { Ref: Match.anyValue() },
+      RequestParameters: { 'method.request.path.proxy': true },
+      Integration: {
+        Type: 'AWS_PROXY',
+        IntegrationHttpMethod: 'POST',
+        Uri: { 'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [fnId, 'Arn'] }, '/invocations'])] },
+      },
+    });
+    template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true, ValidateRequestParameters: true });
+    // allowTestInvoke: false -> only the stage's permission, no test-invoke-stage one.
+    template.resourceCountIs('AWS::Lambda::Permission', 1);
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      Principal: 'apigateway.amazonaws.com',
+      SourceArn: { 'Fn::Join': ['', Match.arrayWith(['/*/admin/*'])] },
+    });
+  });
+
+  test('adminUrl is the stage URL followed by admin/v1', () => {
+    const { stack, admin } = build();
+    const joined = stack.resolve(admin.adminUrl)['Fn::Join'][1] as unknown[];
+    expect(joined[joined.length - 1]).toBe('/admin/v1');
+    expect(joined[0]).toBe('https://');
+  });
+
+  test('a web ACL ARN associates the WAF web ACL with the stage', () => {
+    const webAclArn = 'arn:aws:wafv2:us-east-1:123456789012:regional/webacl/plexmcp/abc';
+    const { template, stack, admin } = build({ webAclArn });
+    template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+      WebACLArn: webAclArn,
+      ResourceArn: stack.resolve(admin.api.deploymentStage.stageArn),
+    });
+  });
+
+  test('no web ACL association without a web ACL ARN', () => {
+    build().template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 0);
+  });
+
+  test('the account-level CloudWatch role can be left to another stack', () => {
+    const on = build().template;
+    on.resourceCountIs('AWS::ApiGateway::Account', 1);
+    const off = build({ cloudWatchRole: false }).template;
+    off.resourceCountIs('AWS::ApiGateway::Account', 0);
+  });
+});
+

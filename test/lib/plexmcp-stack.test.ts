@@ -1,0 +1,110 @@
+import { CfnResource } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { PlexMcpStack } from '../../lib';
+import { ACCOUNT, roleLogicalIdOf, statementsOfRole, statementWith, testApp } from './helpers';
+
+function twoRegions() {
+  const app = testApp();
+  const primary = new PlexMcpStack(app, 'Primary', { env: { account: ACCOUNT, region: 'us-east-1' }, replicaRegions: ['eu-west-1'] });
+  const regional = new PlexMcpStack(app, 'Regional', { env: { account: ACCOUNT, region: 'eu-west-1' }, primary });
+  return { app, primary, regional };
+}
+
+describe('PlexMcpStack', () => {
+  test('the primary owns the global table (replicated) and the multi-Region primary key', () => {
+    const { primary } = twoRegions();
+    const template = Template.fromStack(primary);
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TableName: 'plexmcp-registry',
+      Replicas: Match.arrayWith([Match.objectLike({ Region: 'eu-west-1' }), Match.objectLike({ Region: 'us-east-1' })]),
+    });
+    template.hasResourceProperties('AWS::KMS::Key', { MultiRegion: true, EnableKeyRotation: true });
+    template.resourceCountIs('AWS::KMS::ReplicaKey', 0);
+    expect(primary.isPrimary).toBe(true);
+  });
+
+  test('a regional stack creates no table, replicates the primary key, and depends on the primary', () => {
+    const { primary, regional } = twoRegions();
+    const template = Template.fromStack(regional);
+    template.resourceCountIs('AWS::DynamoDB::GlobalTable', 0);
+    template.resourceCountIs('AWS::DynamoDB::Table', 0);
+    template.resourceCountIs('AWS::KMS::Key', 0);
+    // The primary key ARN arrives through the cross-region reference reader.
+    template.hasResourceProperties('AWS::KMS::ReplicaKey', {
+      PrimaryKeyArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ExportsReader'), Match.stringLikeRegexp('CredentialsKey')] },
+    });
+    expect(regional.dependencies).toContain(primary);
+    expect(regional.isPrimary).toBe(false);
+  });
+
+  test('a regional admin function uses the local replica (table name, index) and the replica key', () => {
+    const { regional } = twoRegions();
+    const template = Template.fromStack(regional);
+    const replicaKeyId = regional.getLogicalId(regional.node.findChild('CredentialsKey').node.findChild('Key') as CfnResource);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          PLEXMCP_REGISTRY_TABLE: 'plexmcp-registry',
+          PLEXMCP_KMS_KEY_ID: { 'Fn::GetAtt': [replicaKeyId, 'Arn'] },
+        }),
+      },
+    });
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, regional, regional.adminApi.function));
+    const arn = (suffix: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:eu-west-1:${ACCOUNT}:table/plexmcp-registry${suffix}`]] });
+    expect(statementWith(statements, 'dynamodb:PutItem').Resource).toEqual(arn(''));
+    // The index ARN matters: the admin function queries gsi1, which fromTableName knows nothing of.
+    expect(statements.filter((s) => s.Action === 'dynamodb:Query')).toEqual([
+      { Effect: 'Allow', Action: 'dynamodb:Query', Resource: arn('/index/gsi1') },
+    ]);
+    expect(statementWith(statements, 'kms:Decrypt').Resource).toEqual({ 'Fn::GetAtt': [replicaKeyId, 'Arn'] });
+  });
+
+  test('every stack outputs its admin URL and operator secret ARN', () => {
+    const { primary, regional } = twoRegions();
+    for (const stack of [primary, regional]) {
+      const template = Template.fromStack(stack);
+      const url = template.findOutputs('AdminApiUrl').AdminApiUrl.Value['Fn::Join'][1] as unknown[];
+      expect(url[url.length - 1]).toBe('/admin/v1');
+      template.hasOutput('OperatorSecretArn', { Value: stack.resolve(stack.adminApi.operatorSecret.secretArn) });
+    }
+  });
+
+  test('the registry table name and deletion protection are configurable on the primary', () => {
+    const app = testApp();
+    const primary = new PlexMcpStack(app, 'P', {
+      env: { region: 'us-east-1' },
+      registryTableName: 'plexmcp-staging',
+      registryDeletionProtection: false,
+    });
+    Template.fromStack(primary).hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TableName: 'plexmcp-staging',
+      Replicas: [Match.objectLike({ DeletionProtectionEnabled: false })],
+    });
+    expect(primary.registryTableName).toBe('plexmcp-staging');
+  });
+
+  test('rejects a regional stack in a region the primary does not replicate to', () => {
+    const app = testApp();
+    const primary = new PlexMcpStack(app, 'P', { env: { region: 'us-east-1' }, replicaRegions: ['eu-west-1'] });
+    expect(() => new PlexMcpStack(app, 'R', { env: { region: 'ap-south-1' }, primary })).toThrow(
+      /region ap-south-1 is not a replica region of the primary stack P \(replicas: eu-west-1\)/,
+    );
+  });
+
+  test('rejects a regional stack as primary', () => {
+    const { app, regional } = twoRegions();
+    expect(() => new PlexMcpStack(app, 'R2', { env: { region: 'eu-west-1' }, primary: regional })).toThrow(/is itself a regional stack/);
+  });
+
+  test('rejects primary-only props on a regional stack', () => {
+    const app = testApp();
+    const primary = new PlexMcpStack(app, 'P', { env: { region: 'us-east-1' }, replicaRegions: ['eu-west-1'] });
+    expect(() => new PlexMcpStack(app, 'R', { env: { region: 'eu-west-1' }, primary, replicaRegions: ['us-west-2'] })).toThrow(
+      /belong to the primary stack/,
+    );
+  });
+
+  test('rejects a stack without a region', () => {
+    expect(() => new PlexMcpStack(testApp(), 'P', {})).toThrow(/env.region is required/);
+  });
+});
