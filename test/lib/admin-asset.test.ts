@@ -1,0 +1,168 @@
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { App } from 'aws-cdk-lib';
+import { buildPlexMcpApp } from '../../lib/app';
+import { startFakeKmsAndSecrets } from '../support/fake-aws-json';
+import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+
+/**
+ * Proof that bundling works: the admin function is synthesized exactly as `cdk synth` builds it
+ * (esbuild bundle plus argon2's native binary installed into the asset), then the bundled
+ * `index.js` — not the TypeScript source — serves real admin requests against dynalite.
+ */
+type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+const OPERATOR_TOKEN = 'asset-test-operator-token-0123456789abcdef';
+const SECRET_ID = 'plexmcp/operator-token';
+const KEY_ARN = 'arn:aws:kms:us-east-1:111111111111:key/mrk-1234abcd';
+const UPSTREAM_TOKEN = 'asset-test-upstream-bearer';
+
+let outdir: string;
+let db: TestDynamoDb;
+let fakeAws: Awaited<ReturnType<typeof startFakeKmsAndSecrets>>;
+let table: string;
+let handler: Handler;
+let assetDir: string;
+const savedEnv = { ...process.env };
+const logLines: string[] = [];
+
+beforeAll(async () => {
+  outdir = mkdtempSync(join(tmpdir(), 'plexmcp-asset-'));
+  const app = new App({ outdir, context: { 'plexmcp:regions': ['us-east-1'] } });
+  buildPlexMcpApp(app);
+  const assembly = app.synth();
+  const template = assembly.stacks[0]!.template as { Resources: Record<string, { Type: string; Properties: Record<string, any> }> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const adminFn = Object.values(template.Resources).find(
+    (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.PLEXMCP_OPERATOR_SECRET_ARN,
+  )!;
+  const assetHash = String(adminFn.Properties.Code.S3Key).replace(/\.zip$/, '');
+  assetDir = join(outdir, `asset.${assetHash}`);
+
+  db = await startTestDynamoDb();
+  table = await db.newRegistryTable();
+  fakeAws = await startFakeKmsAndSecrets({ [SECRET_ID]: OPERATOR_TOKEN });
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
+    AWS_ENDPOINT_URL_KMS: fakeAws.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: fakeAws.endpoint,
+    PLEXMCP_REGISTRY_TABLE: table,
+    PLEXMCP_KMS_KEY_ID: KEY_ARN,
+    PLEXMCP_OPERATOR_SECRET_ARN: SECRET_ID,
+    PLEXMCP_MODE: 'aws',
+  });
+  jest.spyOn(console, 'log').mockImplementation((line: unknown) => void logLines.push(String(line)));
+  // Node's own require, outside jest's module registry and transforms: the bundle runs as is.
+  handler = createRequire(join(assetDir, 'index.js'))(join(assetDir, 'index.js')).handler as Handler;
+}, 240_000);
+
+afterAll(async () => {
+  jest.restoreAllMocks();
+  process.env = savedEnv;
+  await fakeAws?.close();
+  await db?.close();
+  rmSync(outdir, { recursive: true, force: true });
+});
+
+let counter = 0;
+async function invoke(method: string, path: string, token?: string, body?: unknown) {
+  const headers: Record<string, string> = { host: 'abc123.execute-api.us-east-1.amazonaws.com' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const [rawPath, query] = path.split('?');
+  const requestId = `req-${++counter}`;
+  const event = {
+    resource: '/admin/{proxy+}',
+    path: rawPath,
+    httpMethod: method,
+    headers,
+    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
+    queryStringParameters: query ? Object.fromEntries(new URLSearchParams(query)) : null,
+    multiValueQueryStringParameters: null,
+    pathParameters: { proxy: rawPath!.replace(/^\/admin\//, '') },
+    stageVariables: null,
+    body: body === undefined ? null : JSON.stringify(body),
+    isBase64Encoded: false,
+    requestContext: { requestId, stage: 'v1', path: `/v1${rawPath}`, httpMethod: method, identity: { sourceIp: '203.0.113.9' } },
+  } as unknown as APIGatewayProxyEvent;
+  const result = await handler(event, { awsRequestId: requestId } as Context);
+  const responseHeaders = { ...(result.headers ?? {}), ...Object.fromEntries(Object.entries(result.multiValueHeaders ?? {}).map(([k, v]) => [k, String(v[0])])) };
+  return { status: result.statusCode, headers: responseHeaders, body: result.body ? JSON.parse(result.body) : undefined, requestId };
+}
+
+test('the asset holds the bundle and argon2 with its linux-arm64 binary', () => {
+  expect(existsSync(join(assetDir, 'index.js'))).toBe(true);
+  expect(existsSync(join(assetDir, 'node_modules', 'argon2', 'prebuilds', 'linux-arm64'))).toBe(true);
+  // The handler is bundled: it does not reach for the project's TypeScript sources.
+  expect(readFileSync(join(assetDir, 'index.js'), 'utf8')).not.toMatch(/require\(["'][^"']*lambda\/core/);
+});
+
+test('the bundled admin Lambda serves the registry flow against DynamoDB', async () => {
+  const who = await invoke('GET', '/admin/v1/whoami', OPERATOR_TOKEN);
+  expect([who.status, who.body]).toEqual([200, { principal: 'operator' }]);
+  expect(who.headers['x-request-id']).toBe(who.requestId); // API Gateway's request id is used
+
+  const org = await invoke('POST', '/admin/v1/orgs', OPERATOR_TOKEN, { name: 'Asset Org', plan: 'team' });
+  expect(org.status).toBe(201);
+  const orgId = org.body.orgId as string;
+
+  // In AWS mode only public https upstreams are accepted; 8.8.8.8 needs no DNS.
+  const mcp = await invoke('POST', `/admin/v1/orgs/${orgId}/mcps`, OPERATOR_TOKEN, {
+    slug: 'search',
+    endpoints: [{ url: 'https://8.8.8.8/mcp' }, { url: 'https://8.8.4.4/mcp', weight: 50 }],
+    upstreamAuth: { type: 'bearer', token: UPSTREAM_TOKEN },
+  });
+  expect(mcp.status).toBe(201);
+  expect(JSON.stringify(mcp.body)).not.toContain(UPSTREAM_TOKEN);
+  const loopback = await invoke('POST', `/admin/v1/orgs/${orgId}/mcps`, OPERATOR_TOKEN, { slug: 'local', endpoints: [{ url: 'http://127.0.0.1:3000/mcp' }] });
+  expect(loopback.status).toBe(400);
+
+  const created = await invoke('POST', `/admin/v1/orgs/${orgId}/keys`, OPERATOR_TOKEN, { name: 'admin', role: 'admin' });
+  expect(created.status).toBe(201);
+  const adminKey = created.body.secret as string;
+  const listed = await invoke('GET', `/admin/v1/orgs/${orgId}/mcps?limit=10`, adminKey); // argon2 verify in the asset
+  expect(listed.status).toBe(200);
+  expect(listed.body.items.map((m: { slug: string }) => m.slug)).toEqual(['search']);
+
+  const doc = DynamoDBDocumentClient.from(db.client);
+  const keyItem = (await doc.send(new GetCommand({ TableName: table, Key: { pk: `KEY#${created.body.key.keyId}`, sk: '#KEY' } }))).Item!;
+  expect(keyItem.secretHash).toMatch(/^\$argon2id\$/);
+  expect(JSON.stringify(keyItem)).not.toContain(adminKey.slice(-43));
+  const mcpItem = (await doc.send(new GetCommand({ TableName: table, Key: { pk: `ORG#${orgId}`, sk: 'MCP#search' } }))).Item!;
+  expect(mcpItem.upstreamSecret).toMatchObject({ provider: 'kms' });
+  expect(JSON.stringify(mcpItem)).not.toContain(UPSTREAM_TOKEN);
+
+  // Exactly the AWS calls the design calls for: one secret read (cached after), one data key.
+  expect(fakeAws.calls.filter((c) => c.target === 'secretsmanager.GetSecretValue')).toEqual([
+    { target: 'secretsmanager.GetSecretValue', body: { SecretId: SECRET_ID } },
+  ]);
+  expect(fakeAws.calls.filter((c) => c.target.startsWith('TrentService'))).toEqual([
+    {
+      target: 'TrentService.GenerateDataKey',
+      body: { KeyId: KEY_ARN, KeySpec: 'AES_256', EncryptionContext: { purpose: 'plexmcp:upstream-credential', orgId, mcp: 'search' } },
+    },
+  ]);
+});
+
+test('the bundled Lambda answers errors in the API format, without internals', async () => {
+  const bad = await invoke('POST', '/admin/v1/orgs', 'wrong-token', { name: 'x' });
+  expect([bad.status, bad.body.error.code]).toEqual([401, 'invalid_credentials']);
+  const invalid = await invoke('POST', '/admin/v1/orgs', OPERATOR_TOKEN, { name: '' });
+  expect(invalid.status).toBe(400);
+  expect(invalid.body.error.details[0].path).toBe('name');
+});
+
+test('the Lambda logs one JSON line per request, never a credential or body', () => {
+  expect(logLines.length).toBeGreaterThanOrEqual(8);
+  for (const line of logLines) {
+    const record = JSON.parse(line);
+    expect(record).toMatchObject({ service: 'plexmcp-admin', requestId: expect.stringMatching(/^req-/), status: expect.any(Number) });
+    expect(line).not.toMatch(/asset-test-|pmcp_|Bearer/);
+  }
+});

@@ -1,0 +1,66 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedCall {
+  readonly target: string;
+  readonly body: Record<string, unknown>;
+}
+
+/**
+ * A loopback stand-in for the two AWS services that have no local engine and that the admin
+ * Lambda calls: KMS (GenerateDataKey, Decrypt) and Secrets Manager (GetSecretValue), speaking
+ * their JSON 1.1 wire protocol. It records every call so tests assert the exact requests.
+ * Anything else is answered with an error, so an unexpected call fails the test.
+ */
+export async function startFakeKmsAndSecrets(secrets: Record<string, string>) {
+  const calls: RecordedCall[] = [];
+  const dataKeys = new Map<string, { plaintext: Buffer; context: string }>();
+
+  const server: Server = createServer(async (req, res) => {
+    const body = JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>;
+    const target = String(req.headers['x-amz-target'] ?? '');
+    calls.push({ target, body });
+    const reply = (status: number, payload: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify(payload));
+    };
+    switch (target) {
+      case 'TrentService.GenerateDataKey': {
+        const plaintext = randomBytes(32);
+        const blob = randomBytes(48);
+        dataKeys.set(blob.toString('base64'), { plaintext, context: JSON.stringify(body.EncryptionContext) });
+        return reply(200, { KeyId: body.KeyId, Plaintext: plaintext.toString('base64'), CiphertextBlob: blob.toString('base64') });
+      }
+      case 'TrentService.Decrypt': {
+        const entry = dataKeys.get(String(body.CiphertextBlob));
+        if (!entry || entry.context !== JSON.stringify(body.EncryptionContext)) {
+          return reply(400, { __type: 'InvalidCiphertextException', message: 'invalid ciphertext' });
+        }
+        return reply(200, { KeyId: body.KeyId, Plaintext: entry.plaintext.toString('base64') });
+      }
+      case 'secretsmanager.GetSecretValue': {
+        const value = secrets[String(body.SecretId)];
+        if (value === undefined) return reply(400, { __type: 'ResourceNotFoundException', message: 'no such secret' });
+        return reply(200, { ARN: body.SecretId, Name: body.SecretId, SecretString: value, VersionId: randomUUID() });
+      }
+      default:
+        return reply(400, { __type: 'UnknownOperationException', message: target });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
