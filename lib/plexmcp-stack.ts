@@ -1,11 +1,27 @@
-import { CfnOutput, CrossStackReferences, ReferenceStrength, Stack, StackProps, Token } from 'aws-cdk-lib';
+import { CfnOutput, CrossStackReferences, ReferenceStrength, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DEFAULT_REGISTRY_TABLE_NAME } from '../lambda/core/registry-table';
 import { AdminApi } from './admin-api';
 import { CredentialsKey } from './credentials-key';
 import { RegistryTables } from './registry-tables';
+
+/** Default name of the operator token secret, the same in every region. */
+export const DEFAULT_OPERATOR_SECRET_NAME = 'plexmcp/operator-token';
+
+/**
+ * Context key (optional): name of the operator token secret. Read by the primary stack when
+ * its `operatorSecretName` prop is unset; regional stacks take the primary's name.
+ */
+export const OPERATOR_SECRET_NAME_CONTEXT = 'plexmcp:operatorSecretName';
+
+// Secrets Manager names: 1-512 of A-Z a-z 0-9 / _ + = . @ -. A name that ends in a hyphen and six
+// characters is refused: regional stacks address the secret by its partial ARN, which
+// Secrets Manager cannot tell apart from a complete ARN (name + "-" + 6-character suffix).
+const SECRET_NAME_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const SECRET_NAME_AMBIGUOUS_SUFFIX = /-[A-Za-z0-9]{6}$/;
 
 /**
  * Properties for {@link PlexMcpStack}. `env.region` is required: every PlexMCP stack is
@@ -45,17 +61,30 @@ export interface PlexMcpStackProps extends StackProps {
    * @default true
    */
   readonly registryDeletionProtection?: boolean;
+
+  /**
+   * Name of the operator token secret (the primary stack only). The primary stack creates it
+   * and replicates it to every replica region, where Secrets Manager keeps the same name; every
+   * regional admin API reads its local replica by that name. Two installations in one account
+   * need two names.
+   *
+   * @default - the context value `plexmcp:operatorSecretName`, else 'plexmcp/operator-token'
+   */
+  readonly operatorSecretName?: string;
 }
 
 /**
  * PlexMCP in one region. The primary region's stack owns the data that every region shares
- * (the registry global table, the multi-Region primary key); each other region's stack uses
- * its local replica of both. Every stack has its own admin API.
+ * (the registry global table, the multi-Region primary key, the operator token secret); each
+ * other region's stack uses its local replica of all three. Every stack has its own admin API,
+ * and all of them accept the one operator token.
  *
  * The registry table has a fixed name, so a regional stack imports its replica by name. The
  * primary key's ARN (chosen by KMS) travels through CDK's cross-region references
  * (`crossRegionReferences: true`): an SSM parameter that the primary stack writes into each
- * replica region at deploy time, so one `cdk deploy --all` deploys everything in order.
+ * replica region at deploy time, so one `cdk deploy --all` deploys everything in order. The
+ * operator secret has a fixed name too, and its replicas keep it, so a regional stack imports
+ * it by name.
  */
 export class PlexMcpStack extends Stack {
   /** True for the primary region's stack. */
@@ -72,6 +101,12 @@ export class PlexMcpStack extends Stack {
 
   /** The regions that hold a replica (primary stack), or empty (regional stack). */
   public readonly replicaRegions: readonly string[];
+
+  /** Name of the operator token secret, the same in every region. */
+  public readonly operatorSecretName: string;
+
+  /** The operator token secret in this region (created by the primary, a replica elsewhere). */
+  public readonly operatorSecret: secretsmanager.ISecret;
 
   /** This region's admin API. */
   public readonly adminApi: AdminApi;
@@ -103,9 +138,30 @@ export class PlexMcpStack extends Stack {
       });
       this.registryTable = tables.registry;
       this.credentialsKey = new CredentialsKey(this, 'CredentialsKey').key;
+
+      this.operatorSecretName = operatorSecretNameOf(this, id, props.operatorSecretName);
+      const operatorSecret = new secretsmanager.Secret(this, 'OperatorSecret', {
+        secretName: this.operatorSecretName,
+        description: 'PlexMCP operator token (Authorization: Bearer) for the admin API in every region',
+        generateSecretString: { passwordLength: 48, excludePunctuation: true },
+        // Each replica is encrypted with aws/secretsmanager in its region and keeps the name.
+        replicaRegions: replicaRegions.map((region) => ({ region })),
+      });
+      Validations.of(operatorSecret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason: 'The operator token is a bearer token held by the operator (CLI config); automatic rotation would silently lock the operator out. The operator rotates it deliberately with put-secret-value and updates the CLI at the same time.',
+      });
+      this.operatorSecret = operatorSecret;
     } else {
-      if (props.replicaRegions !== undefined || props.registryTableName !== undefined || props.registryDeletionProtection !== undefined) {
-        throw new Error(`PlexMcpStack ${id}: replicaRegions, registryTableName and registryDeletionProtection belong to the primary stack.`);
+      if (
+        props.replicaRegions !== undefined ||
+        props.registryTableName !== undefined ||
+        props.registryDeletionProtection !== undefined ||
+        props.operatorSecretName !== undefined
+      ) {
+        throw new Error(
+          `PlexMcpStack ${id}: replicaRegions, registryTableName, registryDeletionProtection and operatorSecretName belong to the primary stack.`,
+        );
       }
       if (!primary.isPrimary) {
         throw new Error(`PlexMcpStack ${id}: primary ${primary.stackName} is itself a regional stack.`);
@@ -122,13 +178,19 @@ export class PlexMcpStack extends Stack {
       this.credentialsKey = new CredentialsKey(this, 'CredentialsKey', {
         primaryKeyArn: primary.credentialsKey.keyArn,
       }).key;
+      // The primary's secret replicated to this region, under the same name. Its ARN is the
+      // partial ARN arn:...:secret:<name> (the 6-character suffix is chosen by Secrets Manager),
+      // which GetSecretValue accepts as SecretId; grants cover <name>-?????? only.
+      this.operatorSecretName = primary.operatorSecretName;
+      this.operatorSecret = secretsmanager.Secret.fromSecretNameV2(this, 'OperatorSecret', this.operatorSecretName);
       // Implied by the cross-region references too; explicit so the order survives refactoring.
-      this.addStackDependency(primary, 'the global table replica and the primary key are created by the primary stack');
+      this.addStackDependency(primary, 'the global table replica, the primary key and the operator secret replica are created by the primary stack');
     }
 
     this.adminApi = new AdminApi(this, 'AdminApi', {
       registryTable: this.registryTable,
       credentialsKey: this.credentialsKey,
+      operatorSecret: this.operatorSecret,
     });
 
     new CfnOutput(this, 'AdminApiUrl', {
@@ -136,8 +198,30 @@ export class PlexMcpStack extends Stack {
       value: this.adminApi.adminUrl,
     });
     new CfnOutput(this, 'OperatorSecretArn', {
-      description: 'Operator token: aws secretsmanager get-secret-value --secret-id <this ARN> --query SecretString --output text',
-      value: this.adminApi.operatorSecret.secretArn,
+      description: `Operator token secret (one token for every region): aws secretsmanager get-secret-value --secret-id ${this.operatorSecretName} --query SecretString --output text (works in any PlexMCP region)`,
+      value: this.operatorSecret.secretArn,
     });
   }
+}
+
+/** The operator secret name from the prop, else context, else the default; validated. */
+function operatorSecretNameOf(stack: Stack, id: string, prop: string | undefined): string {
+  const fromContext: unknown = stack.node.tryGetContext(OPERATOR_SECRET_NAME_CONTEXT);
+  const source = prop !== undefined ? 'operatorSecretName' : `context ${OPERATOR_SECRET_NAME_CONTEXT}`;
+  const name: unknown = prop ?? fromContext ?? DEFAULT_OPERATOR_SECRET_NAME;
+  if (typeof name !== 'string') {
+    throw new Error(`PlexMcpStack ${id}: ${source} must be a Secrets Manager secret name, got ${JSON.stringify(name)}.`);
+  }
+  if (Token.isUnresolved(name)) {
+    throw new Error(`PlexMcpStack ${id}: ${source} must be a literal name: regional stacks import the secret by it.`);
+  }
+  if (!SECRET_NAME_PATTERN.test(name)) {
+    throw new Error(`PlexMcpStack ${id}: ${source} must be a Secrets Manager secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -), got ${JSON.stringify(name)}.`);
+  }
+  if (SECRET_NAME_AMBIGUOUS_SUFFIX.test(name)) {
+    throw new Error(
+      `PlexMcpStack ${id}: ${source} ${JSON.stringify(name)} ends in a hyphen and six characters, which Secrets Manager would take for the suffix of a complete ARN; choose another name.`,
+    );
+  }
+  return name;
 }

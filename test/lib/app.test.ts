@@ -1,3 +1,4 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildPlexMcpApp, readPlexMcpConfig } from '../../lib';
@@ -57,6 +58,28 @@ describe('buildPlexMcpApp', () => {
       expect(regional.isPrimary).toBe(false);
       expect(regional.dependencies).toContain(primary);
       expect(regional.account).toBe(ACCOUNT);
+    }
+  });
+
+  test('one operator secret for the deployment: created by the primary, replicated, imported by name elsewhere', () => {
+    const app = testApp({ 'plexmcp:regions': 'us-east-1,eu-west-1,ap-northeast-1', 'plexmcp:operatorSecretName': 'plexmcp-test/operator' });
+    const { primary, stacks } = buildPlexMcpApp(app, { account: ACCOUNT });
+    Template.fromStack(primary).hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'plexmcp-test/operator',
+      ReplicaRegions: [{ Region: 'eu-west-1' }, { Region: 'ap-northeast-1' }],
+    });
+    for (const regional of stacks.slice(1)) {
+      const template = Template.fromStack(regional);
+      template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({
+            PLEXMCP_OPERATOR_SECRET_ARN: {
+              'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:${regional.region}:${ACCOUNT}:secret:plexmcp-test/operator`]],
+            },
+          }),
+        },
+      });
     }
   });
 

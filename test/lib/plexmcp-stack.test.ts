@@ -1,7 +1,7 @@
 import { CfnResource } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PlexMcpStack } from '../../lib';
-import { ACCOUNT, roleLogicalIdOf, statementsOfRole, statementWith, testApp } from './helpers';
+import { ACCOUNT, actionsOf, roleLogicalIdOf, statementsOfRole, statementWith, testApp } from './helpers';
 
 function twoRegions() {
   const app = testApp();
@@ -59,13 +59,106 @@ describe('PlexMcpStack', () => {
     expect(statementWith(statements, 'kms:Decrypt').Resource).toEqual({ 'Fn::GetAtt': [replicaKeyId, 'Arn'] });
   });
 
+  test('the primary creates the one operator secret, named, generated, and replicated to every replica region', () => {
+    const { primary } = twoRegions();
+    const template = Template.fromStack(primary);
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'plexmcp/operator-token',
+      GenerateSecretString: { PasswordLength: 48, ExcludePunctuation: true, SecretStringTemplate: Match.absent() },
+      // No KmsKeyId: aws/secretsmanager in each region.
+      KmsKeyId: Match.absent(),
+      ReplicaRegions: [{ Region: 'eu-west-1' }],
+    });
+    const secretId = primary.getLogicalId(primary.operatorSecret.node.defaultChild as CfnResource);
+    expect(primary.adminApi.operatorSecret).toBe(primary.operatorSecret);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ PLEXMCP_OPERATOR_SECRET_ARN: { Ref: secretId } }) },
+    });
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, primary, primary.adminApi.function));
+    expect(statementWith(statements, 'secretsmanager:GetSecretValue')).toEqual({
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+      Resource: { Ref: secretId },
+    });
+  });
+
+  test('the operator secret lists every replica region; a single-region primary has none', () => {
+    const app = testApp();
+    const primary = new PlexMcpStack(app, 'P', { env: { region: 'eu-west-1' }, replicaRegions: ['us-east-1', 'ap-northeast-1'] });
+    Template.fromStack(primary).hasResourceProperties('AWS::SecretsManager::Secret', {
+      ReplicaRegions: [{ Region: 'us-east-1' }, { Region: 'ap-northeast-1' }],
+    });
+    const single = new PlexMcpStack(testApp(), 'S', { env: { region: 'us-west-2' } });
+    Template.fromStack(single).hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'plexmcp/operator-token', ReplicaRegions: Match.absent() });
+  });
+
+  test('a regional stack creates no secret; its admin function reads the replica by partial ARN, and only that secret', () => {
+    const { regional } = twoRegions();
+    const template = Template.fromStack(regional);
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    // The replica keeps the primary's name; the partial ARN (no 6-character suffix) is a valid
+    // SecretId for GetSecretValue in this region.
+    const partialArn = (suffix: string) => ({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:eu-west-1:${ACCOUNT}:secret:plexmcp/operator-token${suffix}`]],
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ PLEXMCP_OPERATOR_SECRET_ARN: partialArn('') }) },
+    });
+    expect(regional.operatorSecretName).toBe('plexmcp/operator-token');
+    expect(regional.adminApi.operatorSecret).toBe(regional.operatorSecret);
+
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, regional, regional.adminApi.function));
+    const secretStatements = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')));
+    expect(secretStatements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        // Exactly six characters after the name: the suffix Secrets Manager appends, nothing more.
+        Resource: partialArn('-??????'),
+      },
+    ]);
+  });
+
+  test('the operator secret name comes from the prop, else from context, and regional stacks follow the primary', () => {
+    const fromProp = testApp({ 'plexmcp:operatorSecretName': 'from-context' });
+    const p1 = new PlexMcpStack(fromProp, 'P', {
+      env: { account: ACCOUNT, region: 'us-east-1' },
+      replicaRegions: ['eu-west-1'],
+      operatorSecretName: 'plexmcp-staging/operator',
+    });
+    const r1 = new PlexMcpStack(fromProp, 'R', { env: { account: ACCOUNT, region: 'eu-west-1' }, primary: p1 });
+    Template.fromStack(p1).hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'plexmcp-staging/operator' });
+    expect(r1.operatorSecretName).toBe('plexmcp-staging/operator');
+    expect(r1.resolve(r1.operatorSecret.secretArn)).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:eu-west-1:${ACCOUNT}:secret:plexmcp-staging/operator`]],
+    });
+
+    const fromContext = testApp({ 'plexmcp:operatorSecretName': 'plexmcp-dev/operator' });
+    const p2 = new PlexMcpStack(fromContext, 'P', { env: { region: 'us-east-1' } });
+    Template.fromStack(p2).hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'plexmcp-dev/operator' });
+    expect(p2.operatorSecretName).toBe('plexmcp-dev/operator');
+  });
+
+  test.each<[string, Record<string, unknown>, { operatorSecretName?: string }, RegExp]>([
+    ['a name with a space', {}, { operatorSecretName: 'plexmcp operator' }, /operatorSecretName must be a Secrets Manager secret name .*"plexmcp operator"/],
+    ['an empty name', {}, { operatorSecretName: '' }, /operatorSecretName must be a Secrets Manager secret name/],
+    ['a name ending like an ARN suffix', {}, { operatorSecretName: 'plexmcp/op-abc123' }, /ends in a hyphen and six characters/],
+    ['a context value not a string', { 'plexmcp:operatorSecretName': 42 }, {}, /context plexmcp:operatorSecretName must be a Secrets Manager secret name, got 42/],
+  ])('rejects %s as operator secret name', (_name, context, props, error) => {
+    expect(() => new PlexMcpStack(testApp(context), 'P', { env: { region: 'us-east-1' }, ...props })).toThrow(error);
+  });
+
   test('every stack outputs its admin URL and operator secret ARN', () => {
     const { primary, regional } = twoRegions();
     for (const stack of [primary, regional]) {
       const template = Template.fromStack(stack);
       const url = template.findOutputs('AdminApiUrl').AdminApiUrl.Value['Fn::Join'][1] as unknown[];
       expect(url[url.length - 1]).toBe('/admin/v1');
-      template.hasOutput('OperatorSecretArn', { Value: stack.resolve(stack.adminApi.operatorSecret.secretArn) });
+      template.hasOutput('OperatorSecretArn', {
+        Value: stack.resolve(stack.adminApi.operatorSecret.secretArn),
+        Description: Match.stringLikeRegexp('get-secret-value --secret-id plexmcp/operator-token --query SecretString --output text \\(works in any PlexMCP region\\)'),
+      });
     }
   });
 
@@ -101,6 +194,9 @@ describe('PlexMcpStack', () => {
     const primary = new PlexMcpStack(app, 'P', { env: { region: 'us-east-1' }, replicaRegions: ['eu-west-1'] });
     expect(() => new PlexMcpStack(app, 'R', { env: { region: 'eu-west-1' }, primary, replicaRegions: ['us-west-2'] })).toThrow(
       /belong to the primary stack/,
+    );
+    expect(() => new PlexMcpStack(app, 'R2', { env: { region: 'eu-west-1' }, primary, operatorSecretName: 'other' })).toThrow(
+      /operatorSecretName belong to the primary stack/,
     );
   });
 
