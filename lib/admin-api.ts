@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -7,11 +7,11 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { REGISTRY_TABLE } from '../lambda/core/registry-table';
 import { PlexFunction, PROJECT_ROOT } from './lambda-defaults';
 import { nagResourceText } from './private/nag';
+import { throttleMethod } from './private/stage';
 
 /** Base path of the admin API's versioned routes, below the stage URL. */
 export const ADMIN_API_BASE_PATH = 'admin/v1';
@@ -35,64 +35,52 @@ export interface AdminApiProps {
   readonly operatorSecret?: secretsmanager.ISecret;
 
   /**
-   * Name of the API Gateway stage: the first path segment of the API's URL.
-   *
-   * @default 'prod'
+   * The REST API to add the admin routes to (`/admin/{proxy+}`), usually a {@link PlexApi}'s.
+   * Its deployment stage must be defined in this app: the admin routes get their own throttling
+   * there.
    */
-  readonly stageName?: string;
+  readonly api: apigateway.IRestApi;
 
   /**
-   * Steady-state request rate limit of the stage, in requests per second. The admin API is a
-   * control plane; this caps what a leaked or buggy client can cost.
+   * Steady-state request rate limit of the admin routes, in requests per second. The admin API
+   * is a control plane that verifies an Argon2id hash on every request; this caps what a leaked
+   * or buggy client can cost, independently of the gateway's traffic on the same stage.
    *
    * @default 50
    */
   readonly throttlingRateLimit?: number;
 
   /**
-   * Burst limit of the stage, in requests.
+   * Burst limit of the admin routes, in requests.
    *
    * @default 100
    */
   readonly throttlingBurstLimit?: number;
 
   /**
-   * Retention of the API's access logs and of the function's logs.
+   * Retention of the function's logs.
    *
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
-
-  /**
-   * Whether to create the account-level role through which API Gateway writes execution and
-   * access logs to CloudWatch (`AWS::ApiGateway::Account`). There is one such setting per
-   * account and region: set false where another stack already manages it.
-   *
-   * @default true
-   */
-  readonly cloudWatchRole?: boolean;
-
-  /**
-   * ARN of a regional WAFv2 web ACL to associate with the API's stage.
-   *
-   * @default - no web ACL
-   */
-  readonly webAclArn?: string;
 }
 
 /**
- * The admin API: a regional REST API whose `/admin/{proxy+}` routes all go to one Lambda
- * function, which serves the versioned admin routes (`/admin/v1/...`) and their OpenAPI
- * document. Authentication (operator token, org admin API keys) happens in the function; the
- * function gets read/write on the registry, only `GenerateDataKey`/`Decrypt` on the
- * credentials key, and read on the operator secret.
+ * The admin API: the `/admin/{proxy+}` routes of a REST API (usually the region's
+ * {@link PlexApi}), all going to one Lambda function, which serves the versioned admin routes
+ * (`/admin/v1/...`) and their OpenAPI document. Authentication (operator token, org admin API
+ * keys) happens in the function; the function gets read/write on the registry, only
+ * `GenerateDataKey`/`Decrypt` on the credentials key, and read on the operator secret.
  */
 export class AdminApi extends Construct {
   /** The function behind every admin route. */
   public readonly function: lambda.IFunction;
 
-  /** The REST API. */
-  public readonly api: apigateway.RestApi;
+  /** The REST API that holds the admin routes. */
+  public readonly api: apigateway.IRestApi;
+
+  /** The `ANY /admin/{proxy+}` method. */
+  public readonly method: apigateway.Method;
 
   /** The secret holding the operator token. */
   public readonly operatorSecret: secretsmanager.ISecret;
@@ -103,7 +91,7 @@ export class AdminApi extends Construct {
   constructor(scope: Construct, id: string, props: AdminApiProps) {
     super(scope, id);
 
-    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    this.api = props.api;
 
     this.operatorSecret =
       props.operatorSecret ??
@@ -121,7 +109,7 @@ export class AdminApi extends Construct {
     const fn = new PlexFunction(this, 'Function', {
       entry: path.join(PROJECT_ROOT, 'lambda', 'admin', 'handler.ts'),
       description: 'PlexMCP admin API',
-      logRetention,
+      logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       environment: {
         PLEXMCP_MODE: 'aws',
         PLEXMCP_REGISTRY_TABLE: props.registryTable.tableName,
@@ -151,63 +139,17 @@ export class AdminApi extends Construct {
       reason: 'grantReadWriteData covers the registry table\'s own secondary indexes (<table>/index/*); the admin function queries the gsi1 list index. No other table is reachable.',
     });
 
-    const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
-      retention: logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-
-    const cloudWatchRole = props.cloudWatchRole ?? true;
-    this.api = new apigateway.RestApi(this, 'Api', {
-      description: 'PlexMCP admin API',
-      endpointTypes: [apigateway.EndpointType.REGIONAL],
-      cloudWatchRole,
-      // Retained: the role is an account-wide setting that other APIs in the region rely on.
-      cloudWatchRoleRemovalPolicy: cloudWatchRole ? RemovalPolicy.RETAIN : undefined,
-      failOnWarnings: true,
-      deployOptions: {
-        stageName: props.stageName ?? 'prod',
-        tracingEnabled: true,
-        metricsEnabled: true,
-        // Execution logs at ERROR only, and never request/response bodies: bodies carry API
-        // keys and upstream credentials.
-        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
-        dataTraceEnabled: false,
-        throttlingRateLimit: props.throttlingRateLimit ?? 50,
-        throttlingBurstLimit: props.throttlingBurstLimit ?? 100,
-        accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
-        accessLogFormat: apigateway.AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: apigateway.AccessLogField.contextRequestId(),
-            extendedRequestId: apigateway.AccessLogField.contextExtendedRequestId(),
-            xrayTraceId: apigateway.AccessLogField.contextXrayTraceId(),
-            ip: apigateway.AccessLogField.contextIdentitySourceIp(),
-            userAgent: apigateway.AccessLogField.contextIdentityUserAgent(),
-            requestTime: apigateway.AccessLogField.contextRequestTime(),
-            httpMethod: apigateway.AccessLogField.contextHttpMethod(),
-            resourcePath: apigateway.AccessLogField.contextResourcePath(),
-            path: apigateway.AccessLogField.contextPath(),
-            status: apigateway.AccessLogField.contextStatus(),
-            protocol: apigateway.AccessLogField.contextProtocol(),
-            responseLength: apigateway.AccessLogField.contextResponseLength(),
-            responseLatency: apigateway.AccessLogField.contextResponseLatency(),
-            integrationLatency: apigateway.AccessLogField.contextIntegrationLatency(),
-            integrationStatus: apigateway.AccessLogField.contextIntegrationStatus(),
-            errorResponseType: '$context.error.responseType',
-          }),
-        ),
-      },
-    });
-
     // The function validates every request against its OpenAPI schema. The method has no
     // request models, so today this validator only enforces the declared path parameter; it is
     // attached so that parameters or models declared on the method later are enforced by API
     // Gateway (before an invocation is paid for) without another change here.
-    const validator = this.api.addRequestValidator('RequestValidator', {
+    const validator = new apigateway.RequestValidator(this, 'RequestValidator', {
+      restApi: props.api,
       validateRequestBody: true,
       validateRequestParameters: true,
     });
-    const proxy = this.api.root.addResource('admin').addResource('{proxy+}');
-    proxy.addMethod(
+    const proxy = props.api.root.addResource('admin').addResource('{proxy+}');
+    this.method = proxy.addMethod(
       'ANY',
       // No permission for the console's test-invoke: one resource policy statement less.
       new apigateway.LambdaIntegration(fn, { allowTestInvoke: false }),
@@ -216,35 +158,21 @@ export class AdminApi extends Construct {
         requestParameters: { 'method.request.path.proxy': true },
       },
     );
+    throttleMethod(
+      this.method,
+      { rateLimit: props.throttlingRateLimit ?? 50, burstLimit: props.throttlingBurstLimit ?? 100 },
+      'AdminApi',
+    );
 
     // Authentication is the function's job (operator token, org admin API keys verified with
     // Argon2id against the registry); an API Gateway authorizer would repeat the same check.
-    for (const id of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
+    for (const nagId of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
       Validations.of(proxy).acknowledge({
-        id,
+        id: nagId,
         reason: 'Every admin route authenticates in the function: the operator bearer token from Secrets Manager or an org admin API key checked with Argon2id against the registry. There are no Cognito users; an API Gateway authorizer would duplicate that check with an extra Lambda call.',
       });
     }
-    const cloudWatchRoleConstruct = this.api.node.tryFindChild('CloudWatchRole');
-    if (cloudWatchRoleConstruct !== undefined) {
-      Validations.of(cloudWatchRoleConstruct).acknowledge({
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-        reason: 'The account-level API Gateway logging role must be able to create and write any API\'s log groups; AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS documents and maintains for exactly this role.',
-      });
-    }
 
-    if (props.webAclArn !== undefined) {
-      new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
-        resourceArn: this.api.deploymentStage.stageArn,
-        webAclArn: props.webAclArn,
-      });
-    } else {
-      Validations.of(this.api.deploymentStage).acknowledge({
-        id: 'AwsSolutions-APIG3',
-        reason: 'No web ACL was given (webAclArn). The admin API is authenticated per request and throttled at the stage; the regional WAF web ACL is a separate construct (ARCHITECTURE.md section 6) that passes webAclArn once it exists.',
-      });
-    }
-
-    this.adminUrl = `${this.api.url}${ADMIN_API_BASE_PATH}`;
+    this.adminUrl = props.api.deploymentStage.urlForPath(`/${ADMIN_API_BASE_PATH}`);
   }
 }

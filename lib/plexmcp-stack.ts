@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { DEFAULT_REGISTRY_TABLE_NAME } from '../lambda/core/registry-table';
 import { AdminApi } from './admin-api';
 import { CredentialsKey } from './credentials-key';
+import { PlexApi } from './plex-api';
 import { RegistryTables } from './registry-tables';
 
 /** Default name of the operator token secret, the same in every region. */
@@ -76,8 +77,8 @@ export interface PlexMcpStackProps extends StackProps {
 /**
  * PlexMCP in one region. The primary region's stack owns the data that every region shares
  * (the registry global table, the multi-Region primary key, the operator token secret); each
- * other region's stack uses its local replica of all three. Every stack has its own admin API,
- * and all of them accept the one operator token.
+ * other region's stack uses its local replica of all three. Every stack has its own REST API
+ * (behind a WAF web ACL) with the admin API on it. All admin APIs accept the one operator token.
  *
  * The registry table has a fixed name, so a regional stack imports its replica by name. The
  * primary key's ARN (chosen by KMS) travels through CDK's cross-region references
@@ -107,6 +108,9 @@ export class PlexMcpStack extends Stack {
 
   /** The operator token secret in this region (created by the primary, a replica elsewhere). */
   public readonly operatorSecret: secretsmanager.ISecret;
+
+  /** This region's REST API (with its WAF web ACL), shared by the admin API and the gateway. */
+  public readonly api: PlexApi;
 
   /** This region's admin API. */
   public readonly adminApi: AdminApi;
@@ -187,7 +191,10 @@ export class PlexMcpStack extends Stack {
       this.addStackDependency(primary, 'the global table replica, the primary key and the operator secret replica are created by the primary stack');
     }
 
+    // Everything below exists once in every region, the primary included.
+    this.api = new PlexApi(this, 'Api');
     this.adminApi = new AdminApi(this, 'AdminApi', {
+      api: this.api.api,
       registryTable: this.registryTable,
       credentialsKey: this.credentialsKey,
       operatorSecret: this.operatorSecret,

@@ -1,21 +1,23 @@
-import { CfnResource } from 'aws-cdk-lib';
+import { CfnResource, Lazy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { AdminApi, AdminApiProps, CredentialsKey, RegistryTables } from '../../lib';
+import { AdminApi, AdminApiProps, CredentialsKey, PlexApi, RegistryTables } from '../../lib';
 import { actionsOf, roleLogicalIdOf, statementsOfRole, statementWith, testStack } from './helpers';
 
 function build(props: Partial<AdminApiProps> = {}) {
   const stack = testStack();
   const table = new RegistryTables(stack, 'Tables').registry;
   const key = new CredentialsKey(stack, 'Creds').key;
-  const admin = new AdminApi(stack, 'Admin', { registryTable: table, credentialsKey: key, ...props });
+  const plexApi = new PlexApi(stack, 'Api');
+  const admin = new AdminApi(stack, 'Admin', { api: plexApi.api, registryTable: table, credentialsKey: key, ...props });
   const template = Template.fromStack(stack);
   const ids = {
     table: stack.resolve(table.tableName).Ref as string,
     key: stack.resolve(key.keyArn)['Fn::GetAtt'][0] as string,
     secret: stack.resolve(admin.operatorSecret.secretArn),
   };
-  return { stack, admin, template, ids };
+  return { stack, plexApi, admin, template, ids };
 }
 
 describe('AdminApi', () => {
@@ -73,6 +75,7 @@ describe('AdminApi', () => {
     const stack = testStack();
     const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'Given', arn);
     const admin = new AdminApi(stack, 'Admin', {
+      api: new PlexApi(stack, 'Api').api,
       registryTable: new RegistryTables(stack, 'Tables').registry,
       credentialsKey: new CredentialsKey(stack, 'Creds').key,
       operatorSecret: secret,
@@ -87,35 +90,45 @@ describe('AdminApi', () => {
     expect(statementWith(statements, 'secretsmanager:GetSecretValue').Resource).toBe(arn);
   });
 
-  test('regional REST API with tracing, JSON access logs, ERROR execution logs and stage throttling', () => {
+  test('the admin route has its own throttling on the shared stage and keeps the stage-wide logging', () => {
     const { template } = build();
-    template.hasResourceProperties('AWS::ApiGateway::RestApi', { EndpointConfiguration: { Types: ['REGIONAL'] } });
-    const logGroups = template.findResources('AWS::Logs::LogGroup');
     const stage = Object.values(template.findResources('AWS::ApiGateway::Stage'))[0].Properties;
-    expect(stage).toMatchObject({
-      StageName: 'prod',
-      TracingEnabled: true,
-      MethodSettings: [
-        { HttpMethod: '*', ResourcePath: '/*', LoggingLevel: 'ERROR', DataTraceEnabled: false, MetricsEnabled: true, ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
-      ],
-    });
-    const [accessLogGroup] = stage.AccessLogSetting.DestinationArn['Fn::GetAtt'];
-    expect(logGroups[accessLogGroup]).toMatchObject({ Properties: { RetentionInDays: 30 }, DeletionPolicy: 'Retain' });
-    const format = JSON.parse(stage.AccessLogSetting.Format);
-    expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status', ip: '$context.identity.sourceIp' });
+    const stageWide = { HttpMethod: '*', ResourcePath: '/*', LoggingLevel: 'ERROR', DataTraceEnabled: false, MetricsEnabled: true };
+    expect(stage.MethodSettings).toEqual([
+      // The gateway's routes get the stage-wide limits; the control plane gets its own.
+      { ...stageWide, ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 },
+      { ...stageWide, HttpMethod: 'ANY', ResourcePath: '/~1admin~1{proxy+}', ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+    ]);
   });
 
-  test('stage name and throttling are configurable', () => {
-    const { template } = build({ stageName: 'v1', throttlingRateLimit: 5, throttlingBurstLimit: 10 });
+  test('the admin throttling is configurable', () => {
+    const { template } = build({ throttlingRateLimit: 5, throttlingBurstLimit: 10 });
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
-      StageName: 'v1',
-      MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 })],
+      MethodSettings: Match.arrayWith([Match.objectLike({ ResourcePath: '/~1admin~1{proxy+}', ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 })]),
     });
+  });
+
+  test('rejects an API whose stage is not defined in this app: its method settings cannot be changed', () => {
+    const stack = testStack();
+    const imported = apigateway.RestApi.fromRestApiAttributes(stack, 'Imported', { restApiId: 'abc123', rootResourceId: 'root123' });
+    // IRestApi types deploymentStage as Stage; an imported API can only be given an imported IStage.
+    imported.deploymentStage = apigateway.Stage.fromStageAttributes(stack, 'ImportedStage', { restApi: imported, stageName: 'prod' }) as apigateway.Stage;
+    const props = { api: imported, registryTable: new RegistryTables(stack, 'Tables').registry, credentialsKey: new CredentialsKey(stack, 'Creds').key };
+    expect(() => new AdminApi(stack, 'Admin', props)).toThrow(/AdminApi: per-route throttling needs the API's deployment stage to be defined in this app; Test\/ImportedStage is not/);
+  });
+
+  test('rejects a stage whose method settings are a token', () => {
+    const stack = testStack();
+    const plexApi = new PlexApi(stack, 'Api');
+    (plexApi.stage.node.defaultChild as apigateway.CfnStage).methodSettings = Lazy.any({ produce: () => [] });
+    const props = { api: plexApi.api, registryTable: new RegistryTables(stack, 'Tables').registry, credentialsKey: new CredentialsKey(stack, 'Creds').key };
+    expect(() => new AdminApi(stack, 'Admin', props)).toThrow(/method settings of stage .* are a token/);
   });
 
   test('ANY /admin/{proxy+} is a Lambda proxy integration of the function, validated, with one invoke permission', () => {
-    const { template, stack, admin } = build();
-    const api = stack.getLogicalId(admin.api.node.defaultChild as CfnResource);
+    const { template, stack, plexApi, admin } = build();
+    expect(admin.api).toBe(plexApi.api);
+    const api = stack.getLogicalId(plexApi.api.node.defaultChild as CfnResource);
     const resources = template.findResources('AWS::ApiGateway::Resource');
     const adminId = Object.keys(resources).find((k) => resources[k].Properties.PathPart === 'admin')!;
     expect(resources[adminId].Properties.ParentId).toEqual({ 'Fn::GetAtt': [api, 'RootResourceId'] });
@@ -151,26 +164,6 @@ describe('AdminApi', () => {
     const joined = stack.resolve(admin.adminUrl)['Fn::Join'][1] as unknown[];
     expect(joined[joined.length - 1]).toBe('/admin/v1');
     expect(joined[0]).toBe('https://');
-  });
-
-  test('a web ACL ARN associates the WAF web ACL with the stage', () => {
-    const webAclArn = 'arn:aws:wafv2:us-east-1:123456789012:regional/webacl/plexmcp/abc';
-    const { template, stack, admin } = build({ webAclArn });
-    template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
-      WebACLArn: webAclArn,
-      ResourceArn: stack.resolve(admin.api.deploymentStage.stageArn),
-    });
-  });
-
-  test('no web ACL association without a web ACL ARN', () => {
-    build().template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 0);
-  });
-
-  test('the account-level CloudWatch role can be left to another stack', () => {
-    const on = build().template;
-    on.resourceCountIs('AWS::ApiGateway::Account', 1);
-    const off = build({ cloudWatchRole: false }).template;
-    off.resourceCountIs('AWS::ApiGateway::Account', 0);
   });
 });
 

@@ -3,8 +3,13 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { AdminApi } from '../../lib';
+import { AdminApi, PlexApi } from '../../lib';
 import { ACCOUNT, roleLogicalIdOf, statementsOfRole, statementWith, testApp } from './helpers';
+
+const KEY_ARN = `arn:aws:kms:eu-central-1:${ACCOUNT}:key/mrk-0123456789abcdef0123456789abcdef`;
+const tableArn = (name: string) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:eu-central-1:${ACCOUNT}:table/${name}`]],
+});
 
 // Another team's stack that already has a registry table and a key, and only wants the admin
 // API on top: the constructs must compose without PlexMcpStack.
@@ -14,16 +19,14 @@ class UserStack extends Stack {
     const app = testApp();
     super(app, 'UserStack', { env: { account: ACCOUNT, region: 'eu-central-1' } });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const plexApi = new PlexApi(this, 'PlexApi', { stageName: 'admin', cloudWatchRole: false });
     this.admin = new AdminApi(this, 'PlexAdmin', {
+      api: plexApi.api,
       registryTable: dynamodb.TableV2.fromTableName(this, 'Registry', 'team-registry'),
       credentialsKey: kms.Key.fromKeyArn(this, 'Key', KEY_ARN),
-      stageName: 'admin',
-      cloudWatchRole: false,
     });
   }
 }
-
-const KEY_ARN = `arn:aws:kms:eu-central-1:${ACCOUNT}:key/mrk-0123456789abcdef0123456789abcdef`;
 
 describe('AdminApi in a user stack with an imported table and key', () => {
   test('creates no table or key, and wires the imported ones into environment and grants', () => {
@@ -40,11 +43,10 @@ describe('AdminApi in a user stack with an imported table and key', () => {
 
     const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.admin.function));
     expect(statementWith(statements, 'kms:GenerateDataKey')).toEqual({ Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: KEY_ARN });
-    const arn = (suffix: string) => ({
-      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:eu-central-1:${ACCOUNT}:table/team-registry${suffix}`]],
-    });
-    expect(statementWith(statements, 'dynamodb:PutItem').Resource).toEqual(arn(''));
-    expect(statements.filter((s) => s.Action === 'dynamodb:Query')).toEqual([{ Effect: 'Allow', Action: 'dynamodb:Query', Resource: arn('/index/gsi1') }]);
+    expect(statementWith(statements, 'dynamodb:PutItem').Resource).toEqual(tableArn('team-registry'));
+    expect(statements.filter((s) => s.Action === 'dynamodb:Query')).toEqual([
+      { Effect: 'Allow', Action: 'dynamodb:Query', Resource: tableArn('team-registry/index/gsi1') },
+    ]);
   });
 
   test('passes cdk-nag AwsSolutions without acknowledgements of its own', () => {

@@ -59,6 +59,25 @@ describe('PlexMcpStack', () => {
     expect(statementWith(statements, 'kms:Decrypt').Resource).toEqual({ 'Fn::GetAtt': [replicaKeyId, 'Arn'] });
   });
 
+  test('every stack has one REST API with the admin routes, behind its WAF web ACL', () => {
+    const { primary, regional } = twoRegions();
+    for (const stack of [primary, regional]) {
+      const template = Template.fromStack(stack);
+      template.resourceCountIs('AWS::ApiGateway::RestApi', 1);
+      const apiId = stack.getLogicalId(stack.api.api.node.defaultChild as CfnResource);
+      const paths = Object.values(template.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties.PathPart);
+      expect(paths.sort()).toEqual(['admin', '{proxy+}']);
+      for (const method of Object.values(template.findResources('AWS::ApiGateway::Method'))) {
+        expect(method.Properties.RestApiId).toEqual({ Ref: apiId });
+      }
+      template.resourceCountIs('AWS::WAFv2::WebACL', 1);
+      template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+        ResourceArn: stack.resolve(stack.api.stage.stageArn),
+        WebACLArn: stack.resolve(stack.api.webAclArn),
+      });
+    }
+  });
+
   test('the primary creates the one operator secret, named, generated, and replicated to every replica region', () => {
     const { primary } = twoRegions();
     const template = Template.fromStack(primary);
