@@ -13,18 +13,10 @@ export interface OutStream {
 
 export type InStream = AsyncIterable<string | Uint8Array> & { readonly isTTY?: boolean };
 
-export interface ServeOptions {
-  port?: number;
-  host?: string;
-  dataDir: string;
-  demo?: boolean;
-  log?: (line: string) => void;
-}
-
-export interface ServeHandle {
-  adminUrl: string;
-  close(): Promise<void>;
-}
+/** The local server's own types (type-only: the CLI loads the server only for `serve`). */
+import type { LocalGateway, ServeOptions } from '../../lambda/local/serve';
+export type { ServeOptions };
+export type ServeHandle = Pick<LocalGateway, 'adminUrl' | 'close'>;
 
 export type ServeFn = (options: ServeOptions) => Promise<ServeHandle>;
 

@@ -32,11 +32,13 @@ const { name: LIST_INDEX, partitionKey: GSI_PK, sortKey: GSI_SK } = REGISTRY_TAB
  *   org  pk=ORG#<orgId>  sk=#ORG        gsi1pk=ORGS               gsi1sk=<orgId>
  *   mcp  pk=ORG#<orgId>  sk=MCP#<slug>
  *   key  pk=KEY#<keyId>  sk=#KEY        gsi1pk=ORG#<orgId>#KEYS   gsi1sk=<createdAt>#<keyId>
+ *   conf pk=CONFIG#<name> sk=#CONFIG     (deployment-wide settings, e.g. the wrapped session key)
  * Keys live in their own partition so the data plane finds one with a single GetItem by key id.
  */
 const orgKey = (orgId: string) => ({ [PK]: `ORG#${orgId}`, [SK]: '#ORG' });
 const mcpKey = (orgId: string, slug: string) => ({ [PK]: `ORG#${orgId}`, [SK]: `MCP#${slug}` });
 const apiKeyKey = (keyId: string) => ({ [PK]: `KEY#${keyId}`, [SK]: '#KEY' });
+const configKey = (name: string) => ({ [PK]: `CONFIG#${name}`, [SK]: '#CONFIG' });
 
 /** Attributes that belong to the table layout, not to the domain record. */
 const LAYOUT_ATTRIBUTES = [PK, SK, GSI_PK, GSI_SK, 'entity', 'requestHash'] as const;
@@ -235,6 +237,19 @@ export class DynamoDbRegistryStore implements RegistryStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
+  }
+
+  // ---- settings ----
+
+  async getConfig(name: string): Promise<Record<string, string> | undefined> {
+    const item = await this.get<{ value: Record<string, string> }>(configKey(name));
+    return item?.value;
+  }
+
+  async createConfig(name: string, value: Record<string, string>): Promise<Record<string, string>> {
+    const key = configKey(name);
+    const result = await this.create<{ value: Record<string, string> }>(key, { ...key, entity: 'config', value }, undefined);
+    return result.created ? value : result.existing.value;
   }
 
   // ---- shared mechanics ----

@@ -140,6 +140,11 @@ export interface ApiKeyAuthenticatorOptions {
   readonly now?: () => number;
   /** `lastUsedAt` is written at most this often per key. @default 60_000 */
   readonly touchIntervalMs?: number;
+  /**
+   * Where the `lastUsedAt` write goes. The data plane defers it off the request path (one
+   * store round trip per warm request is the budget); by default it is awaited.
+   */
+  readonly defer?: (work: Promise<void>) => void;
 }
 
 /** Turns a presented API key into the key's record, or throws 401 `invalid_api_key`. */
@@ -179,7 +184,9 @@ export class ApiKeyAuthenticator {
       this.cache.delete(presented);
       throw invalidKey();
     }
-    await this.touch(presented, record);
+    const touching = this.touch(presented, record);
+    if (this.options.defer) this.options.defer(touching);
+    else await touching;
     return publicKey(record);
   }
 
@@ -187,9 +194,10 @@ export class ApiKeyAuthenticator {
     const now = this.now();
     if (record.lastUsedAt !== undefined && now - Date.parse(record.lastUsedAt) < this.touchIntervalMs) return;
     const at = new Date(now).toISOString();
+    // Recorded in the cache first, so concurrent requests do not all write it.
+    this.cache.update(presented, { ...record, lastUsedAt: at });
     try {
       await this.store.touchKey(record.keyId, at);
-      this.cache.update(presented, { ...record, lastUsedAt: at });
     } catch {
       // lastUsedAt is informational; a failed write must not fail the caller's request.
     }

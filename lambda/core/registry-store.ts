@@ -35,6 +35,11 @@ export interface RegistryStore extends KeyLookup {
   listKeys(orgId: string, page: PageRequest): Promise<Page<StoredApiKey>>;
   /** Sets `revokedAt` once; a second revoke keeps the first time. Undefined when not in `orgId`. */
   revokeKey(orgId: string, keyId: string, revokedAt: string): Promise<StoredApiKey | undefined>;
+
+  /** A deployment-wide setting (e.g. the wrapped session-sealing key). */
+  getConfig(name: string): Promise<Record<string, string> | undefined>;
+  /** Creates a setting once; returns the value that won when two writers race. */
+  createConfig(name: string, value: Record<string, string>): Promise<Record<string, string>>;
 }
 
 /** Thrown for a cursor that was not issued for this listing (tampered, or from another org). */

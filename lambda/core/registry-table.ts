@@ -13,3 +13,11 @@ export const REGISTRY_TABLE = {
 
 /** Default physical table name in local mode; in AWS the construct chooses it. */
 export const DEFAULT_REGISTRY_TABLE_NAME = 'plexmcp-registry';
+
+/** The regional counters table (rate limits, quotas): one item per counter, expired by TTL. */
+export const COUNTERS_TABLE = {
+  partitionKey: 'pk',
+  ttlAttribute: 'ttl',
+} as const;
+
+export const DEFAULT_COUNTERS_TABLE_NAME = 'plexmcp-counters';

@@ -12,7 +12,12 @@ import { OperatorCredential } from '../core/admin/operator-credential';
 import { EnvelopeCipher } from '../core/envelope';
 import { DEFAULT_REGISTRY_TABLE_NAME } from '../core/registry-table';
 import { RegistryService } from '../core/registry-service';
-import { startEmbeddedDynamoDb } from './dynamodb-engine';
+import { localDynamoDbClient, startEmbeddedDynamoDb } from './dynamodb-engine';
+import { ensureCountersTable } from '../adapters/dynamodb-counters';
+import { createGatewayRuntime } from '../adapters/gateway-runtime';
+import { DEFAULT_COUNTERS_TABLE_NAME } from '../core/registry-table';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { randomUUID } from 'node:crypto';
 import { loadOrCreateOperatorToken } from './operator-token';
 import { startDemo } from './demo';
 
@@ -27,8 +32,18 @@ export interface ServeOptions {
   readonly demo?: boolean;
   /** Human-readable progress lines. @default console.log */
   readonly log?: (line: string) => void;
-  /** Structured request log records. @default none */
+  /** Structured request log records (admin requests and gateway usage records). @default none */
   readonly logRequest?: (record: object) => void;
+  /**
+   * Use a running DynamoDB-compatible engine (e.g. DynamoDB Local, or one shared by several
+   * gateway processes) instead of the embedded one.
+   * @default - the embedded engine, persisted under `dataDir`
+   */
+  readonly dynamodbEndpoint?: string;
+  /** Verified-key cache lifetime of the gateway: how long a revoked key may keep working. @default 60_000 */
+  readonly keyCacheTtlMs?: number;
+  /** Registry cache lifetime of the gateway. @default 30_000 */
+  readonly registryCacheTtlMs?: number;
 }
 
 export interface LocalGateway {
@@ -48,19 +63,35 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
-  const engine = await startEmbeddedDynamoDb(join(dataDir, 'dynamodb'));
+  const engine = options.dynamodbEndpoint
+    ? { client: localDynamoDbClient(options.dynamodbEndpoint), close: async () => undefined }
+    : await startEmbeddedDynamoDb(join(dataDir, 'dynamodb'));
   const cleanups: (() => Promise<void>)[] = [() => engine.close()];
   const closeAll = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
   try {
     await ensureRegistryTable(engine.client, DEFAULT_REGISTRY_TABLE_NAME);
+    await ensureCountersTable(engine.client, DEFAULT_COUNTERS_TABLE_NAME);
     const store = new DynamoDbRegistryStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME);
+    const dataKeys = LocalKeyFileProvider.fromFile(join(dataDir, 'master.key'));
     const service = new RegistryService({
       store,
-      cipher: new EnvelopeCipher(LocalKeyFileProvider.fromFile(join(dataDir, 'master.key'))),
+      cipher: new EnvelopeCipher(dataKeys),
       urlPolicy: { allowLoopback: true, resolve: systemResolver },
     });
+    const gateway = await createGatewayRuntime({
+      dynamodb: engine.client,
+      registryTable: DEFAULT_REGISTRY_TABLE_NAME,
+      countersTable: DEFAULT_COUNTERS_TABLE_NAME,
+      dataKeys,
+      allowLoopback: true,
+      region: 'local',
+      usage: options.logRequest ?? (() => undefined),
+      keyCacheTtlMs: options.keyCacheTtlMs,
+      registryCacheTtlMs: options.registryCacheTtlMs,
+    });
+    cleanups.push(() => gateway.close());
     const operatorTokenPath = join(dataDir, 'operator-token');
     const operator = loadOrCreateOperatorToken(operatorTokenPath);
     // The admin API re-reads key records on every request: revocation there is immediate.
@@ -74,6 +105,9 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
 
     const root = new Hono();
     root.get('/healthz', (c) => c.json({ status: 'ok' }));
+    root.all('/mcp/:slug', (c) =>
+      gateway.handle(c.req.raw, { slug: c.req.param('slug'), sourceIp: getConnInfo(c).remote.address ?? '', requestId: randomUUID() }),
+    );
     root.route('/', admin);
 
     const server = await listen(root, options.port ?? 8787, options.host ?? '127.0.0.1');
@@ -83,7 +117,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     const baseUrl = `http://${host}:${address.port}`;
     const adminUrl = `${baseUrl}${ADMIN_BASE_PATH}`;
 
-    log(`PlexMCP admin API listening on ${adminUrl} (data in ${dataDir})`);
+    log(`PlexMCP gateway listening on ${baseUrl}/mcp/{slug}, admin API on ${adminUrl} (data in ${dataDir})`);
     if (operator.created) {
       log(`First run: operator token (also saved to ${operatorTokenPath}, mode 0600):`);
       log(`  ${operator.token}`);

@@ -142,26 +142,27 @@ describe('plexmcp CLI against plexmcp serve', () => {
 
 test('the package bin (bin/plexmcp.cjs) runs `serve` through tsx and stops cleanly on SIGINT', async () => {
   const dir = await tempDir();
+  let child: ReturnType<typeof spawn> | undefined;
   try {
-    const child = spawn(process.execPath, [resolve(__dirname, '../../bin/plexmcp.cjs'), 'serve', '--port', '0', '--data-dir', 'data'], {
+    child = spawn(process.execPath, [resolve(__dirname, '../../bin/plexmcp.cjs'), 'serve', '--port', '0', '--data-dir', 'data'], {
       cwd: dir.path,
       env: { ...process.env, PLEXMCP_PORT: '', PLEXMCP_DATA_DIR: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((done) => child!.on('exit', (code) => done(code)));
     const deadline = Date.now() + 20_000;
     while (!out.includes('Press Ctrl-C to stop.') && Date.now() < deadline && child.exitCode === null) {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(err).toBe('');
-    expect(out).toMatch(/admin API listening on http:\/\/127\.0\.0\.1:\d+\/admin\/v1/);
+    expect(out).toMatch(/admin API on http:\/\/127\.0\.0\.1:\d+\/admin\/v1/);
 
     // The CLI in that directory finds the operator token by itself.
-    const adminUrl = /listening on (\S+)/.exec(out)?.[1] as string;
+    const adminUrl = /admin API on (\S+)/.exec(out)?.[1] as string;
     const who = await run(['--url', adminUrl, '--data-dir', 'data', 'whoami'], { cwd: dir.path });
     expect(who).toMatchObject({ code: 0, stderr: '' });
     expect(who.stdout).toContain('Principal:   operator\n');
@@ -170,6 +171,7 @@ test('the package bin (bin/plexmcp.cjs) runs `serve` through tsx and stops clean
     expect(await exited).toBe(0);
     expect(out).toContain('Stopped.');
   } finally {
+    if (child && child.exitCode === null) child.kill('SIGKILL'); // a failed assertion must not leave it running
     await dir.cleanup();
   }
 });

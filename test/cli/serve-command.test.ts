@@ -45,6 +45,19 @@ test('flags beat the environment', async () => {
   expect(a.calls[0]).toMatchObject({ port: 0, host: '0.0.0.0', dataDir: '/var/lib/plexmcp', demo: true });
 });
 
+test('--dynamodb-endpoint (or PLEXMCP_DYNAMODB_ENDPOINT) points the server at a running engine', async () => {
+  const a = fakeServe();
+  await run(['serve', '--dynamodb-endpoint', 'http://127.0.0.1:8000'], { env: {}, serve: a.serve, untilShutdown: a.untilShutdown });
+  expect(a.calls[0]).toMatchObject({ dynamodbEndpoint: 'http://127.0.0.1:8000' });
+  const b = fakeServe();
+  await run(['serve'], { env: { PLEXMCP_DYNAMODB_ENDPOINT: 'http://127.0.0.1:9000' }, serve: b.serve, untilShutdown: b.untilShutdown });
+  expect(b.calls[0]).toMatchObject({ dynamodbEndpoint: 'http://127.0.0.1:9000' });
+  const c = fakeServe();
+  await run(['serve'], { env: {}, serve: c.serve, untilShutdown: c.untilShutdown });
+  expect(c.calls[0]!.dynamodbEndpoint).toBeUndefined();
+  expect(c.calls[0]!.logRequest).toBeUndefined();
+});
+
 test('a bad port is a usage error; a failing start is exit 1 with the error', async () => {
   const a = fakeServe();
   const bad = await run(['serve', '--port', '70000'], { serve: a.serve, untilShutdown: a.untilShutdown });

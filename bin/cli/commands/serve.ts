@@ -42,7 +42,9 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--port <port>', `port (default: PLEXMCP_PORT or ${DEFAULT_PORT}; 0 picks a free one)`, portParser)
     .option('--host <host>', 'address to listen on (default: the server default, loopback)')
     .option('--demo', 'seed a demo org, MCP server and key')
-    .action(async (opts: { port?: number; host?: string; demo?: boolean }, cmd: Command) => {
+    .option('--dynamodb-endpoint <url>', 'use a running DynamoDB-compatible engine (env PLEXMCP_DYNAMODB_ENDPOINT) instead of the embedded one')
+    .option('--log-requests', 'print one JSON line per request (admin requests and gateway usage records)')
+    .action(async (opts: { port?: number; host?: string; demo?: boolean; dynamodbEndpoint?: string; logRequests?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       let port = opts.port;
       if (port === undefined && nonEmpty(io.env.PLEXMCP_PORT)) {
@@ -65,7 +67,9 @@ export function registerServeCommand(program: Command, io: CliIo): void {
           host: opts.host,
           dataDir,
           demo: opts.demo === true,
+          dynamodbEndpoint: opts.dynamodbEndpoint ?? (nonEmpty(io.env.PLEXMCP_DYNAMODB_ENDPOINT) ? io.env.PLEXMCP_DYNAMODB_ENDPOINT : undefined),
           log: (line) => io.stdout.write(line.endsWith('\n') ? line : `${line}\n`),
+          logRequest: opts.logRequests ? (record) => io.stdout.write(`${JSON.stringify(record)}\n`) : undefined,
         });
       } catch (err) {
         cancel.abort();

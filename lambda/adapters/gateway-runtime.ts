@@ -1,0 +1,97 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LRUCache } from 'lru-cache';
+import { ApiKeyAuthenticator, VerifiedKeyCache } from '../core/api-keys';
+import { EnvelopeCipher, upstreamSecretContext, type DataKeyProvider } from '../core/envelope';
+import { createGateway, type GatewayRequestInfo } from '../core/gateway/gateway';
+import { PerMinuteLimiter, QuotaMeter } from '../core/gateway/limits';
+import { PassiveHealth } from '../core/gateway/passive-health';
+import { RegistryCache } from '../core/gateway/registry-cache';
+import { loadSessionKey } from '../core/gateway/session-key';
+import { SessionSealer } from '../core/gateway/sessions';
+import type { UsageRecord } from '../core/gateway/usage';
+import type { StoredMcpServer } from '../core/model';
+import { PLAN_LIMITS } from '../core/plans';
+import { DynamoDbCounters } from './dynamodb-counters';
+import { DynamoDbRegistryStore } from './dynamodb-registry-store';
+import { UndiciUpstreamClient } from './undici-upstream';
+
+export interface GatewayRuntimeOptions {
+  readonly dynamodb: DynamoDBClient;
+  readonly registryTable: string;
+  readonly countersTable: string;
+  readonly dataKeys: DataKeyProvider;
+  /** Local mode: loopback upstreams allowed. */
+  readonly allowLoopback: boolean;
+  readonly region: string;
+  /** Where usage records go. @default one JSON line on stdout */
+  readonly usage?: (record: UsageRecord) => void;
+  /** Verified-key cache lifetime: the bound on how long a revoked key keeps working. @default 60_000 */
+  readonly keyCacheTtlMs?: number;
+  /** Registry record cache lifetime. @default 30_000 */
+  readonly registryCacheTtlMs?: number;
+}
+
+export interface GatewayRuntime {
+  readonly handle: (request: Request, info: GatewayRequestInfo) => Promise<Response>;
+  /** Waits for deferred work (quota flushes, lastUsedAt writes); Lambda calls it after each response. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The data plane wired to its adapters: the same composition serves `plexmcp serve` and the
+ * gateway Lambda. Everything here is created once per process and reused across requests.
+ */
+export async function createGatewayRuntime(options: GatewayRuntimeOptions): Promise<GatewayRuntime> {
+  const store = new DynamoDbRegistryStore(options.dynamodb, options.registryTable);
+  const counters = new DynamoDbCounters(options.dynamodb, options.countersTable);
+  const cipher = new EnvelopeCipher(options.dataKeys);
+  const pending = new Set<Promise<unknown>>();
+  const background = (work: Promise<unknown>) => {
+    const tracked = work.catch(() => undefined).finally(() => pending.delete(tracked));
+    pending.add(tracked);
+  };
+  const keys = new ApiKeyAuthenticator(store, {
+    cache: new VerifiedKeyCache({ ttlMs: options.keyCacheTtlMs ?? 60_000 }),
+    defer: background,
+  });
+  const secrets = new LRUCache<string, { value: string | undefined }>({ max: 10_000, ttl: 300_000 });
+  const revealSecret = async (mcp: StoredMcpServer) => {
+    if (!mcp.upstreamSecret) return undefined;
+    // Keyed by the record's version, so a changed credential is never served from the cache.
+    const cacheKey = `${mcp.orgId}#${mcp.slug}#${mcp.updatedAt}`;
+    const hit = secrets.get(cacheKey);
+    if (hit) return hit.value;
+    const value = await cipher.decrypt(mcp.upstreamSecret, upstreamSecretContext(mcp.orgId, mcp.slug));
+    secrets.set(cacheKey, { value });
+    return value;
+  };
+  const upstream = new UndiciUpstreamClient({ allowLoopback: options.allowLoopback });
+  const quota = new QuotaMeter(counters);
+  const handle = createGateway({
+    authenticate: (presented) => keys.authenticate(presented),
+    registry: new RegistryCache(store, { ttlMs: options.registryCacheTtlMs }),
+    revealSecret,
+    limiter: new PerMinuteLimiter(counters),
+    quota,
+    upstream,
+    sessions: new SessionSealer(await loadSessionKey(store, options.dataKeys)),
+    passiveHealth: new PassiveHealth(),
+    plans: PLAN_LIMITS,
+    usage: options.usage ?? ((record) => console.log(JSON.stringify(record))),
+    background,
+    region: options.region,
+  });
+  const drain = async () => {
+    while (pending.size > 0) await Promise.all([...pending]);
+  };
+  return {
+    handle,
+    drain,
+    close: async () => {
+      await quota.flush().catch(() => undefined);
+      await drain();
+      await upstream.close();
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { Readable } from 'node:stream';
+import { Agent, errors, request } from 'undici';
+import { forbiddenAddressReason } from '../core/url-policy';
+import {
+  UpstreamConnectError,
+  UpstreamFailedError,
+  UpstreamTimeoutError,
+  type UpstreamClient,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from '../core/gateway/upstream';
+
+/** Errors that mean nothing reached the upstream, so another endpoint may take the request. */
+const CONNECT_ERROR_CODES = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT', 'PLEXMCP_FORBIDDEN_ADDRESS', 'ERR_TLS_CERT_ALTNAME_INVALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED',
+]);
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/**
+ * DNS lookup that refuses forbidden addresses at connect time, so a host name that pointed at a
+ * public address when it was registered cannot be re-pointed (DNS rebinding) at the gateway's
+ * own network or a metadata service.
+ */
+export function safeLookup(allowLoopback: boolean) {
+  return (hostname: string, options: { all?: boolean; family?: number }, callback: LookupCallback) => {
+    dnsLookup(hostname, { all: true, family: options.family ?? 0 }, (error, addresses) => {
+      if (error) return callback(error, []);
+      const forbidden = addresses.find((a) => forbiddenAddressReason(a.address, allowLoopback) !== undefined);
+      if (forbidden || addresses.length === 0) {
+        const refusal: NodeJS.ErrnoException = new Error('upstream host resolves to a forbidden address');
+        refusal.code = 'PLEXMCP_FORBIDDEN_ADDRESS';
+        return callback(refusal, []);
+      }
+      if (options.all) return callback(null, addresses);
+      return callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
+}
+
+/**
+ * Upstream HTTP through undici: connection pooling, a connect timeout per agent, first-byte
+ * (headers) and idle (body) timeouts per request, and cancellation from the client's signal.
+ */
+export class UndiciUpstreamClient implements UpstreamClient {
+  private readonly agents = new Map<number, Agent>();
+
+  constructor(private readonly options: { allowLoopback: boolean }) {}
+
+  private agent(connectMs: number): Agent {
+    let agent = this.agents.get(connectMs);
+    if (!agent) {
+      agent = new Agent({
+        connect: { timeout: connectMs, lookup: safeLookup(this.options.allowLoopback) as never },
+        keepAliveTimeout: 30_000,
+        // Upstreams may answer slowly but must not hold sockets forever.
+        keepAliveMaxTimeout: 60_000,
+      });
+      this.agents.set(connectMs, agent);
+    }
+    return agent;
+  }
+
+  async send(req: UpstreamRequest): Promise<UpstreamResponse> {
+    try {
+      const res = await request(req.url, {
+        method: req.method,
+        headers: req.headers,
+        body: req.body,
+        signal: req.signal,
+        dispatcher: this.agent(req.timeouts.connectMs),
+        headersTimeout: req.timeouts.firstByteMs,
+        bodyTimeout: req.timeouts.idleMs,
+      });
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(res.headers)) {
+        if (value === undefined) continue;
+        for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+      }
+      return {
+        status: res.statusCode,
+        headers,
+        body: Readable.toWeb(res.body) as ReadableStream<Uint8Array>,
+      };
+    } catch (error) {
+      throw classify(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((agent) => agent.close()));
+  }
+}
+
+function classify(error: unknown): Error {
+  if (error instanceof errors.HeadersTimeoutError) return new UpstreamTimeoutError();
+  const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+  if (code && CONNECT_ERROR_CODES.has(code)) return new UpstreamConnectError(code);
+  if ((error as Error).name === 'AbortError') return error as Error;
+  return new UpstreamFailedError(code ?? (error as Error).name ?? 'unknown');
+}

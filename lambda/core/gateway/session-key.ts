@@ -1,0 +1,24 @@
+import type { DataKeyProvider } from '../envelope';
+import type { RegistryStore } from '../registry-store';
+
+const CONFIG_NAME = 'session-sealing-key';
+const CONTEXT = { purpose: 'plexmcp:session-sealing' };
+
+/**
+ * The key that seals session ids, the same for every gateway instance and region: created once
+ * (a data key from KMS or the local key file, stored wrapped in the replicated registry with a
+ * conditional write) and unwrapped by each instance at start.
+ */
+export async function loadSessionKey(
+  store: Pick<RegistryStore, 'getConfig' | 'createConfig'>,
+  keys: DataKeyProvider,
+): Promise<Uint8Array> {
+  let stored = await store.getConfig(CONFIG_NAME);
+  if (!stored) {
+    const fresh = await keys.generateDataKey(CONTEXT);
+    stored = await store.createConfig(CONFIG_NAME, { provider: keys.name, wrappedKey: fresh.wrapped });
+    if (stored.wrappedKey === fresh.wrapped) return fresh.plaintext;
+  }
+  if (stored.provider !== keys.name) throw new Error(`session key was wrapped by ${stored.provider}, not ${keys.name}`);
+  return keys.decryptDataKey(stored.wrappedKey!, CONTEXT);
+}

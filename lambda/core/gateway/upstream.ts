@@ -1,0 +1,48 @@
+import type { Timeouts } from '../model';
+
+/** One request to an upstream MCP endpoint. */
+export interface UpstreamRequest {
+  readonly url: string;
+  readonly method: 'POST' | 'GET' | 'DELETE';
+  readonly headers: Record<string, string>;
+  readonly body?: Uint8Array;
+  readonly timeouts: Timeouts;
+  /** Aborted when the client goes away: the upstream request is cancelled with it. */
+  readonly signal: AbortSignal;
+}
+
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  /** Streamed as it arrives; errors if the upstream stalls beyond the idle timeout or dies. */
+  readonly body: ReadableStream<Uint8Array>;
+}
+
+/** The connection failed before anything was sent: another endpoint may take the request. */
+export class UpstreamConnectError extends Error {
+  constructor(readonly reason: string) {
+    super(`upstream connection failed: ${reason}`);
+    this.name = 'UpstreamConnectError';
+  }
+}
+
+/** No response headers within the first-byte timeout. */
+export class UpstreamTimeoutError extends Error {
+  constructor() {
+    super('upstream did not answer in time');
+    this.name = 'UpstreamTimeoutError';
+  }
+}
+
+/** The request may have reached the upstream, which then failed (reset, closed). */
+export class UpstreamFailedError extends Error {
+  constructor(readonly reason: string) {
+    super(`upstream failed: ${reason}`);
+    this.name = 'UpstreamFailedError';
+  }
+}
+
+/** How the gateway talks HTTP to upstreams (undici in both Lambda and local mode). */
+export interface UpstreamClient {
+  send(request: UpstreamRequest): Promise<UpstreamResponse>;
+}
