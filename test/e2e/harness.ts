@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve, type LocalGateway, type ServeOptions } from '../../lambda/local/serve';
+
+/** A local gateway (admin API + /mcp) on a free loopback port with its own data directory. */
+export interface TestGateway {
+  readonly gateway: LocalGateway;
+  readonly baseUrl: string;
+  /** Usage records and admin request logs, in order. */
+  readonly records: Record<string, unknown>[];
+  /** Calls the admin API with the operator token (or `token`); throws on a non-2xx answer. */
+  admin<T = any>(method: string, path: string, body?: unknown, token?: string): Promise<T>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  mcpUrl(slug: string): string;
+  close(): Promise<void>;
+}
+
+export async function startTestGateway(options: Partial<ServeOptions> = {}): Promise<TestGateway> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'plexmcp-e2e-'));
+  const records: Record<string, unknown>[] = [];
+  const gateway = await serve({ port: 0, log: () => undefined, logRequest: (r) => records.push(r as Record<string, unknown>), ...options, dataDir });
+  return {
+    gateway,
+    baseUrl: gateway.baseUrl,
+    records,
+    async admin(method, path, body, token) {
+      const res = await fetch(`${gateway.adminUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token ?? gateway.operatorToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`admin ${method} ${path} -> ${res.status} ${text}`);
+      return text ? JSON.parse(text) : undefined;
+    },
+    mcpUrl: (slug) => `${gateway.baseUrl}/mcp/${slug}`,
+    async close() {
+      await gateway.close();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An org with one MCP server and a member key scoped to it; returns the ids and the key. */
+export async function provision(
+  gw: TestGateway,
+  mcp: { slug: string; endpoints: { url: string; weight?: number }[]; upstreamAuth?: unknown; toolPolicy?: unknown; timeouts?: unknown },
+  key: { scopes?: unknown; rateLimitPerMinute?: number; expiresAt?: string } = {},
+  org: { plan?: string; ipAllowlist?: string[] } = {},
+): Promise<{ orgId: string; apiKey: string; keyId: string }> {
+  const created = await gw.admin('POST', '/orgs', { name: `org ${mcp.slug}`, plan: org.plan ?? 'pro', ipAllowlist: org.ipAllowlist ?? [] });
+  await gw.admin('POST', `/orgs/${created.orgId}/mcps`, mcp);
+  const issued = await gw.admin('POST', `/orgs/${created.orgId}/keys`, { name: 'agent', role: 'member', ...key });
+  return { orgId: created.orgId, apiKey: issued.secret, keyId: issued.key.keyId };
+}
