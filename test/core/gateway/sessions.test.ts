@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { SessionSealer, type SessionClaims } from '../../../lambda/core/gateway/sessions';
+
+const key = randomBytes(32);
+const claims: SessionClaims = { endpointId: 'ep_a', upstreamSessionId: 'upstream-123', orgId: 'org_1', mcp: 'tools', issuedAt: 1_000_000 };
+const expect1 = { orgId: 'org_1', mcp: 'tools' };
+
+describe('SessionSealer', () => {
+  const sealer = new SessionSealer(key, 3600);
+
+  test('round trip: the id hides the endpoint and upstream session, and opens to the same claims', () => {
+    const id = sealer.seal(claims);
+    expect(id).toMatch(/^pms1\.[A-Za-z0-9_-]+$/);
+    expect(id).not.toContain('upstream-123');
+    expect(id).not.toContain('ep_a');
+    expect(sealer.open(id, expect1, 1_000_010)).toEqual(claims);
+  });
+
+  test('two seals of the same claims differ (fresh IV)', () => {
+    expect(sealer.seal(claims)).not.toBe(sealer.seal(claims));
+  });
+
+  test('another org or MCP cannot use the id', () => {
+    const id = sealer.seal(claims);
+    expect(sealer.open(id, { orgId: 'org_2', mcp: 'tools' }, 1_000_010)).toBeUndefined();
+    expect(sealer.open(id, { orgId: 'org_1', mcp: 'other' }, 1_000_010)).toBeUndefined();
+  });
+
+  test('expired, future-dated, tampered, truncated, foreign-key and garbage ids do not open', () => {
+    const id = sealer.seal(claims);
+    expect(sealer.open(id, expect1, 1_000_000 + 3601)).toBeUndefined();
+    expect(sealer.open(id, expect1, 1_000_000 - 120)).toBeUndefined();
+    const body = id.slice(5);
+    for (let i = 0; i < body.length; i += 7) {
+      const flipped = body.slice(0, i) + (body[i] === 'A' ? 'B' : 'A') + body.slice(i + 1);
+      expect(sealer.open(`pms1.${flipped}`, expect1, 1_000_010)).toBeUndefined();
+    }
+    expect(sealer.open(id.slice(0, -4), expect1, 1_000_010)).toBeUndefined();
+    expect(new SessionSealer(randomBytes(32)).open(id, expect1, 1_000_010)).toBeUndefined();
+    for (const garbage of ['', 'pms1.', 'pms1.!!!', 'upstream-123', 'pms2.' + body, 'pms1.' + 'A'.repeat(5000)]) {
+      expect(sealer.open(garbage, expect1, 1_000_010)).toBeUndefined();
+    }
+  });
+
+  test('refuses a key of the wrong size', () => {
+    expect(() => new SessionSealer(randomBytes(16))).toThrow('32 bytes');
+  });
+});
