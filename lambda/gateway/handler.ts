@@ -3,6 +3,8 @@ import { dynamodb, kms, requiredEnv } from '../adapters/aws-clients';
 import { createGatewayRuntime, type GatewayRuntime } from '../adapters/gateway-runtime';
 import { KmsDataKeyProvider } from '../adapters/kms-data-keys';
 import { eventToRequest, writeStreamingResponse, type ResponseStream } from '../adapters/lambda-streaming';
+import { GATEWAY_ERRORS } from '../core/gateway/errors';
+import { jsonRpcCodeForStatus, jsonRpcErrorBody } from '../core/gateway/jsonrpc';
 
 /**
  * The gateway Lambda: API Gateway REST with response streaming (`/mcp/{slug}`). The runtime
@@ -24,10 +26,22 @@ function getRuntime(): Promise<GatewayRuntime> {
   return runtime;
 }
 
+/**
+ * Not a Middy handler: the response is streamed as it arrives, the client's disconnect must abort
+ * the upstream request, and deferred work must be awaited after the last byte — so the adapter
+ * owns the stream. The gateway itself logs one usage record per request.
+ */
 export async function handleStreaming(event: APIGatewayProxyEvent, responseStream: ResponseStream, _context: Context): Promise<void> {
   const requestId = event.requestContext?.requestId ?? crypto.randomUUID();
-  const gateway = await getRuntime();
   const abort = new AbortController();
+  let gateway: GatewayRuntime;
+  try {
+    gateway = await getRuntime();
+  } catch (error) {
+    console.error(JSON.stringify({ level: 'error', msg: 'gateway cold start failed', requestId, error: (error as Error).name }));
+    await writeStreamingResponse(internalError(requestId), responseStream, abort);
+    return;
+  }
   const response = await gateway.handle(eventToRequest(event, abort.signal), {
     slug: event.pathParameters?.slug ?? '',
     sourceIp: event.requestContext?.identity?.sourceIp ?? '',
@@ -36,6 +50,11 @@ export async function handleStreaming(event: APIGatewayProxyEvent, responseStrea
   await writeStreamingResponse(response, responseStream, abort);
   // Quota flushes and lastUsedAt writes finish before the instance may be frozen.
   await gateway.drain();
+}
+
+function internalError(requestId: string): Response {
+  const body = jsonRpcErrorBody(null, jsonRpcCodeForStatus(500), GATEWAY_ERRORS.internal_error.message, { code: 'internal_error', requestId });
+  return new Response(body, { status: 500, headers: { 'content-type': 'application/json', 'x-request-id': requestId } });
 }
 
 export const handler = awslambda.streamifyResponse(handleStreaming);
