@@ -1,0 +1,188 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { App } from 'aws-cdk-lib';
+import { z } from 'zod';
+import { ensureCountersTable } from '../../lambda/adapters/dynamodb-counters';
+import { DynamoDbRegistryStore } from '../../lambda/adapters/dynamodb-registry-store';
+import { KmsDataKeyProvider } from '../../lambda/adapters/kms-data-keys';
+import { EnvelopeCipher } from '../../lambda/core/envelope';
+import { RegistryService } from '../../lambda/core/registry-service';
+import { buildPlexMcpApp } from '../../lib/app';
+import { startSdkUpstream, type SdkUpstream } from '../e2e/upstreams';
+import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import { startFakeKmsAndSecrets } from '../support/fake-aws-json';
+import { installStreamifyHarness, invokeStreaming } from '../support/streamify-harness';
+
+/**
+ * The synthesized gateway Lambda bundle (not the TypeScript source), driven through a
+ * streamifyResponse-compatible harness against a real MCP upstream: SSE events must reach the
+ * response stream while the upstream is still producing, not when the stream ends.
+ */
+type StreamingHandler = (event: unknown, stream: Writable, context: unknown) => Promise<void>;
+
+const KEY_ARN = 'arn:aws:kms:us-east-1:111111111111:key/mrk-gateway';
+const UPSTREAM_TOKEN = 'gateway-asset-upstream-token';
+
+let outdir: string;
+let db: TestDynamoDb;
+let fakeAws: Awaited<ReturnType<typeof startFakeKmsAndSecrets>>;
+let upstream: SdkUpstream;
+let handler: StreamingHandler;
+let apiKey: string;
+const savedEnv = { ...process.env };
+const usageLines: string[] = [];
+
+beforeAll(async () => {
+  outdir = mkdtempSync(join(tmpdir(), 'plexmcp-gateway-asset-'));
+  const app = new App({ outdir, context: { 'plexmcp:regions': ['us-east-1'] } });
+  buildPlexMcpApp(app);
+  const template = app.synth().stacks[0]!.template as { Resources: Record<string, { Type: string; Properties: Record<string, any> }> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const gatewayFn = Object.values(template.Resources).find(
+    (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.PLEXMCP_COUNTERS_TABLE,
+  )!;
+  const assetDir = join(outdir, `asset.${String(gatewayFn.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
+
+  db = await startTestDynamoDb();
+  const registryTable = await db.newRegistryTable();
+  const countersTable = `counters-${Date.now()}`;
+  await ensureCountersTable(db.client, countersTable);
+  fakeAws = await startFakeKmsAndSecrets({});
+
+  // A real MCP server that checks the injected credential and streams progress with pauses.
+  upstream = await startSdkUpstream({
+    intercept: (req, res) => {
+      if (req.headers.authorization === `Bearer ${UPSTREAM_TOKEN}`) return false;
+      res.writeHead(401).end();
+      return true;
+    },
+    setup: (server) => {
+      server.registerTool('slow-count', { inputSchema: { steps: z.number() } }, async ({ steps }, extra) => {
+        for (let i = 1; i <= steps; i++) {
+          await new Promise((r) => setTimeout(r, 250));
+          const progressToken = extra._meta?.progressToken;
+          if (progressToken !== undefined) {
+            await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: i, total: steps } });
+          }
+        }
+        return { content: [{ type: 'text', text: `counted to ${steps}` }] };
+      });
+    },
+  });
+
+  // Seed the registry the way the admin Lambda does (same KMS wire protocol, same tables).
+  const kms = new KMSClient({ endpoint: fakeAws.endpoint, region: 'us-east-1', credentials: { accessKeyId: 't', secretAccessKey: 't' } });
+  const service = new RegistryService({
+    store: new DynamoDbRegistryStore(db.client, registryTable),
+    cipher: new EnvelopeCipher(new KmsDataKeyProvider(kms, KEY_ARN)),
+    urlPolicy: { allowLoopback: true, resolve: async () => ['127.0.0.1'] },
+  });
+  const org = await service.createOrg({ name: 'Asset', plan: 'pro', ipAllowlist: [] });
+  await service.createMcp(org.item.orgId, {
+    slug: 'counter',
+    endpoints: [{ url: upstream.url, weight: 100 }],
+    upstreamAuth: { type: 'bearer', token: UPSTREAM_TOKEN },
+    toolPolicy: { allow: [], deny: [] },
+    timeouts: {},
+  });
+  apiKey = (await service.createKey(org.item.orgId, { name: 'agent', role: 'member', scopes: { mcps: '*', tools: {} } })).secret;
+
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
+    AWS_ENDPOINT_URL_KMS: fakeAws.endpoint,
+    PLEXMCP_REGISTRY_TABLE: registryTable,
+    PLEXMCP_COUNTERS_TABLE: countersTable,
+    PLEXMCP_KMS_KEY_ID: KEY_ARN,
+    // The deployed function has PLEXMCP_MODE=aws (public https upstreams only); the loopback
+    // upstream of this test needs local mode.
+    PLEXMCP_MODE: 'local',
+  });
+  installStreamifyHarness();
+  jest.spyOn(console, 'log').mockImplementation((line: unknown) => void usageLines.push(String(line)));
+  handler = createRequire(join(assetDir, 'index.js'))(join(assetDir, 'index.js')).handler as StreamingHandler;
+}, 240_000);
+
+afterAll(async () => {
+  jest.restoreAllMocks();
+  process.env = savedEnv;
+  delete (globalThis as Record<string, unknown>).awslambda;
+  await upstream?.close();
+  await fakeAws?.close();
+  await db?.close();
+  rmSync(outdir, { recursive: true, force: true });
+});
+
+let counter = 0;
+function event(body: unknown, headers: Record<string, string> = {}) {
+  const all: Record<string, string> = {
+    host: 'abc.execute-api.us-east-1.amazonaws.com',
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: `Bearer ${apiKey}`,
+    ...headers,
+  };
+  return {
+    resource: '/mcp/{slug}',
+    path: '/mcp/counter',
+    httpMethod: 'POST',
+    headers: all,
+    multiValueHeaders: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, [v]])),
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: { slug: 'counter' },
+    body: JSON.stringify(body),
+    isBase64Encoded: false,
+    requestContext: { requestId: `gw-req-${++counter}`, identity: { sourceIp: '198.51.100.7' }, stage: 'v1' },
+  };
+}
+
+test('the bundled gateway streams SSE events through as they are produced', async () => {
+  const init = await invokeStreaming(
+    handler,
+    event({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'asset-test', version: '1' } } }),
+  );
+  expect(init.statusCode).toBe(200);
+  expect(init.headers['x-request-id']).toBe('gw-req-1');
+  const sessionId = init.headers['mcp-session-id']!;
+  expect(sessionId).toMatch(/^pms1\./);
+  expect(init.body).toContain('"serverInfo"');
+
+  const initialized = await invokeStreaming(handler, event({ jsonrpc: '2.0', method: 'notifications/initialized' }, { 'mcp-session-id': sessionId }));
+  expect(initialized.statusCode).toBe(202);
+
+  const call = await invokeStreaming(
+    handler,
+    event(
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'slow-count', arguments: { steps: 4 }, _meta: { progressToken: 'p1' } } },
+      { 'mcp-session-id': sessionId },
+    ),
+  );
+  expect(call.statusCode).toBe(200);
+  expect(call.headers['content-type']).toMatch(/^text\/event-stream/);
+  expect(call.headers['ratelimit-limit']).toBe('600');
+  const progressChunks = call.chunks.filter((c) => c.text.includes('notifications/progress'));
+  expect(progressChunks.length).toBeGreaterThanOrEqual(3);
+  // The first progress event arrived well before the stream ended: streamed, not buffered.
+  expect(call.endedAt - progressChunks[0]!.at).toBeGreaterThanOrEqual(500);
+  expect(call.body).toContain('counted to 4');
+});
+
+test('errors from the bundle are JSON-RPC errors with the request id, and usage is logged without content', async () => {
+  const denied = await invokeStreaming(handler, event({ jsonrpc: '2.0', id: 9, method: 'tools/list' }, { authorization: 'Bearer pmcp_wrong' }));
+  expect(denied.statusCode).toBe(401);
+  expect(denied.headers['www-authenticate']).toMatch(/^Bearer /);
+  expect(JSON.parse(denied.body)).toMatchObject({ jsonrpc: '2.0', id: 9, error: { data: { code: 'invalid_api_key' } } });
+
+  const usage = usageLines.map((l) => JSON.parse(l)).filter((r) => r.type === 'usage');
+  expect(usage.map((u) => u.status)).toEqual(expect.arrayContaining([200, 202, 401]));
+  const toolCall = usage.find((u) => u.tool === 'slow-count')!;
+  expect(toolCall).toMatchObject({ mcp: 'counter', region: 'us-east-1', methods: ['tools/call'], status: 200 });
+  expect(toolCall.bytesOut).toBeGreaterThan(0);
+  for (const line of usageLines) expect(line).not.toMatch(/counted to|gateway-asset-upstream-token|pmcp_|127\.0\.0\.1/);
+});
