@@ -5,7 +5,9 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DEFAULT_REGISTRY_TABLE_NAME } from '../lambda/core/registry-table';
 import { AdminApi } from './admin-api';
+import { CountersTable } from './counters-table';
 import { CredentialsKey } from './credentials-key';
+import { McpGateway } from './mcp-gateway';
 import { PlexApi } from './plex-api';
 import { RegistryTables } from './registry-tables';
 
@@ -78,7 +80,9 @@ export interface PlexMcpStackProps extends StackProps {
  * PlexMCP in one region. The primary region's stack owns the data that every region shares
  * (the registry global table, the multi-Region primary key, the operator token secret); each
  * other region's stack uses its local replica of all three. Every stack has its own REST API
- * (behind a WAF web ACL) with the admin API on it. All admin APIs accept the one operator token.
+ * (behind a WAF web ACL) with the admin API and the MCP gateway on it, and its own counters
+ * table: rate limits and quotas are counted per region. All admin APIs accept the one operator
+ * token.
  *
  * The registry table has a fixed name, so a regional stack imports its replica by name. The
  * primary key's ARN (chosen by KMS) travels through CDK's cross-region references
@@ -109,11 +113,17 @@ export class PlexMcpStack extends Stack {
   /** The operator token secret in this region (created by the primary, a replica elsewhere). */
   public readonly operatorSecret: secretsmanager.ISecret;
 
+  /** This region's rate-limit and quota counters (regional, never replicated). */
+  public readonly countersTable: dynamodb.ITableV2;
+
   /** This region's REST API (with its WAF web ACL), shared by the admin API and the gateway. */
   public readonly api: PlexApi;
 
   /** This region's admin API. */
   public readonly adminApi: AdminApi;
+
+  /** This region's MCP gateway. */
+  public readonly gateway: McpGateway;
 
   constructor(scope: Construct, id: string, props: PlexMcpStackProps) {
     super(scope, id, { ...props, crossRegionReferences: props.crossRegionReferences ?? true });
@@ -192,6 +202,7 @@ export class PlexMcpStack extends Stack {
     }
 
     // Everything below exists once in every region, the primary included.
+    this.countersTable = new CountersTable(this, 'Counters').table;
     this.api = new PlexApi(this, 'Api');
     this.adminApi = new AdminApi(this, 'AdminApi', {
       api: this.api.api,
@@ -199,10 +210,20 @@ export class PlexMcpStack extends Stack {
       credentialsKey: this.credentialsKey,
       operatorSecret: this.operatorSecret,
     });
+    this.gateway = new McpGateway(this, 'Gateway', {
+      api: this.api.api,
+      registryTable: this.registryTable,
+      countersTable: this.countersTable,
+      credentialsKey: this.credentialsKey,
+    });
 
     new CfnOutput(this, 'AdminApiUrl', {
       description: 'Base URL of the versioned admin API in this region',
       value: this.adminApi.adminUrl,
+    });
+    new CfnOutput(this, 'GatewayUrl', {
+      description: 'Base URL of the MCP gateway in this region: an MCP server is reached at this URL followed by its slug',
+      value: this.gateway.gatewayUrl,
     });
     new CfnOutput(this, 'OperatorSecretArn', {
       description: `Operator token secret (one token for every region): aws secretsmanager get-secret-value --secret-id ${this.operatorSecretName} --query SecretString --output text (works in any PlexMCP region)`,

@@ -1,9 +1,11 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { AdminApi, PlexApi } from '../../lib';
+import { AdminApi, GatewayWaf, McpGateway, PlexApi } from '../../lib';
 import { ACCOUNT, roleLogicalIdOf, statementsOfRole, statementWith, testApp } from './helpers';
 
 const KEY_ARN = `arn:aws:kms:eu-central-1:${ACCOUNT}:key/mrk-0123456789abcdef0123456789abcdef`;
@@ -25,6 +27,36 @@ class UserStack extends Stack {
       registryTable: dynamodb.TableV2.fromTableName(this, 'Registry', 'team-registry'),
       credentialsKey: kms.Key.fromKeyArn(this, 'Key', KEY_ARN),
     });
+  }
+}
+
+// A team with its own REST API (their stage settings, their logging) that adds the MCP gateway
+// route to it and protects the stage with the gateway's WAF, over imported tables and key.
+class GatewayUserStack extends Stack {
+  public readonly api: apigateway.RestApi;
+  public readonly gateway: McpGateway;
+  public readonly waf: GatewayWaf;
+  constructor() {
+    const app = testApp();
+    super(app, 'GatewayUserStack', { env: { account: ACCOUNT, region: 'eu-central-1' } });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    this.api = new apigateway.RestApi(this, 'TeamApi', {
+      cloudWatchRole: false,
+      deployOptions: {
+        stageName: 'live',
+        tracingEnabled: true,
+        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+        accessLogDestination: new apigateway.LogGroupLogDestination(new logs.LogGroup(this, 'TeamApiLogs')),
+        accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
+      },
+    });
+    this.gateway = new McpGateway(this, 'PlexGateway', {
+      api: this.api,
+      registryTable: dynamodb.TableV2.fromTableName(this, 'Registry', 'team-registry'),
+      countersTable: dynamodb.TableV2.fromTableName(this, 'Counters', 'team-counters'),
+      credentialsKey: kms.Key.fromKeyArn(this, 'Key', KEY_ARN),
+    });
+    this.waf = new GatewayWaf(this, 'PlexWaf', { stage: this.api.deploymentStage, rateLimit: 600 });
   }
 }
 
@@ -54,5 +86,53 @@ describe('AdminApi in a user stack with an imported table and key', () => {
     const app = stack.node.root;
     expect(() => Template.fromStack(stack)).not.toThrow();
     expect(new AwsSolutionsChecks().validateScope(app).violations).toEqual([]);
+  });
+});
+
+describe('McpGateway and GatewayWaf on a user REST API with imported tables and key', () => {
+  test('create no table or key; environment and grants name the imported ones', () => {
+    const stack = new GatewayUserStack();
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::DynamoDB::GlobalTable', 0);
+    template.resourceCountIs('AWS::DynamoDB::Table', 0);
+    template.resourceCountIs('AWS::KMS::Key', 0);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ PLEXMCP_REGISTRY_TABLE: 'team-registry', PLEXMCP_COUNTERS_TABLE: 'team-counters', PLEXMCP_KMS_KEY_ID: KEY_ARN }),
+      },
+    });
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.gateway.function));
+    expect(statementWith(statements, 'dynamodb:GetItem').Resource).toEqual(tableArn('team-registry'));
+    expect(statementWith(statements, 'dynamodb:PutItem')).toEqual({ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:PutItem'], Resource: tableArn('team-registry') });
+    expect(statements.filter((s) => JSON.stringify(s.Resource).includes('team-counters'))).toEqual([
+      { Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: tableArn('team-counters') },
+    ]);
+    expect(statementWith(statements, 'kms:Decrypt')).toEqual({ Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: KEY_ARN });
+  });
+
+  test("the route streams on the team's API and the WAF protects the team's stage", () => {
+    const stack = new GatewayUserStack();
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::ApiGateway::RestApi', 1);
+    template.hasResourceProperties('AWS::ApiGateway::Method', {
+      RestApiId: { Ref: stack.getLogicalId(stack.api.node.defaultChild as apigateway.CfnRestApi) },
+      Integration: Match.objectLike({ ResponseTransferMode: 'STREAM' }),
+    });
+    template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+      ResourceArn: stack.resolve(stack.api.deploymentStage.stageArn),
+      WebACLArn: stack.resolve(stack.waf.webAclArn),
+    });
+    const joined = stack.resolve(stack.gateway.gatewayUrl)['Fn::Join'][1] as unknown[];
+    expect(joined[joined.length - 1]).toBe('/mcp/');
+  });
+
+  test('passes cdk-nag AwsSolutions: the gateway acknowledges only its own findings, the WAF covers APIG3 of the stage', () => {
+    const stack = new GatewayUserStack();
+    const app = stack.node.root;
+    expect(() => Template.fromStack(stack)).not.toThrow();
+    const findings = new AwsSolutionsChecks().validateScope(app).violations.flatMap((v) =>
+      v.violatingResources.map((r) => `${v.ruleName} ${r.constructPath}`),
+    );
+    expect(findings).toEqual([]);
   });
 });

@@ -23,10 +23,12 @@ describe('PlexMcpStack', () => {
     expect(primary.isPrimary).toBe(true);
   });
 
-  test('a regional stack creates no table, replicates the primary key, and depends on the primary', () => {
+  test('a regional stack creates no registry table, replicates the primary key, and depends on the primary', () => {
     const { primary, regional } = twoRegions();
     const template = Template.fromStack(regional);
-    template.resourceCountIs('AWS::DynamoDB::GlobalTable', 0);
+    // Its only table is its own counters table.
+    template.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', { KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }], Replicas: [Match.objectLike({ Region: 'eu-west-1' })] });
     template.resourceCountIs('AWS::DynamoDB::Table', 0);
     template.resourceCountIs('AWS::KMS::Key', 0);
     // The primary key ARN arrives through the cross-region reference reader.
@@ -59,14 +61,24 @@ describe('PlexMcpStack', () => {
     expect(statementWith(statements, 'kms:Decrypt').Resource).toEqual({ 'Fn::GetAtt': [replicaKeyId, 'Arn'] });
   });
 
-  test('every stack has one REST API with the admin routes, behind its WAF web ACL', () => {
+  test('every region counts in its own counters table: one replica, in its own region, never replicated', () => {
+    const { primary, regional } = twoRegions();
+    for (const stack of [primary, regional]) {
+      const tables = Template.fromStack(stack).findResources('AWS::DynamoDB::GlobalTable');
+      const countersId = stack.resolve(stack.countersTable.tableName).Ref as string;
+      expect(tables[countersId].Properties.Replicas).toEqual([expect.objectContaining({ Region: stack.region })]);
+      expect(tables[countersId].Properties.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+    }
+  });
+
+  test('every stack has one REST API with the admin and gateway routes, behind its WAF web ACL', () => {
     const { primary, regional } = twoRegions();
     for (const stack of [primary, regional]) {
       const template = Template.fromStack(stack);
       template.resourceCountIs('AWS::ApiGateway::RestApi', 1);
       const apiId = stack.getLogicalId(stack.api.api.node.defaultChild as CfnResource);
       const paths = Object.values(template.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties.PathPart);
-      expect(paths.sort()).toEqual(['admin', '{proxy+}']);
+      expect(paths.sort()).toEqual(['admin', 'mcp', '{proxy+}', '{slug}']);
       for (const method of Object.values(template.findResources('AWS::ApiGateway::Method'))) {
         expect(method.Properties.RestApiId).toEqual({ Ref: apiId });
       }
@@ -76,6 +88,26 @@ describe('PlexMcpStack', () => {
         WebACLArn: stack.resolve(stack.api.webAclArn),
       });
     }
+  });
+
+  test('a regional gateway function uses the local registry replica, its own counters table and the replica key', () => {
+    const { regional } = twoRegions();
+    const template = Template.fromStack(regional);
+    const replicaKeyId = regional.getLogicalId(regional.node.findChild('CredentialsKey').node.findChild('Key') as CfnResource);
+    const countersId = regional.resolve(regional.countersTable.tableName).Ref as string;
+    const fnId = regional.getLogicalId(regional.gateway.function.node.defaultChild as CfnResource);
+    expect(template.toJSON().Resources[fnId].Properties.Environment.Variables).toMatchObject({
+      PLEXMCP_REGISTRY_TABLE: 'plexmcp-registry',
+      PLEXMCP_COUNTERS_TABLE: { Ref: countersId },
+      PLEXMCP_KMS_KEY_ID: { 'Fn::GetAtt': [replicaKeyId, 'Arn'] },
+    });
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, regional, regional.gateway.function));
+    const registryArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:eu-west-1:${ACCOUNT}:table/plexmcp-registry`]] };
+    expect(statementWith(statements, 'dynamodb:PutItem').Resource).toEqual(registryArn);
+    expect(statements.filter((s) => JSON.stringify(s.Resource).includes(countersId))).toEqual([
+      { Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: { 'Fn::GetAtt': [countersId, 'Arn'] } },
+    ]);
+    expect(statementWith(statements, 'kms:Decrypt').Resource).toEqual({ 'Fn::GetAtt': [replicaKeyId, 'Arn'] });
   });
 
   test('the primary creates the one operator secret, named, generated, and replicated to every replica region', () => {
@@ -168,12 +200,18 @@ describe('PlexMcpStack', () => {
     expect(() => new PlexMcpStack(testApp(context), 'P', { env: { region: 'us-east-1' }, ...props })).toThrow(error);
   });
 
-  test('every stack outputs its admin URL and operator secret ARN', () => {
+  test('every stack outputs its admin URL, gateway URL and operator secret ARN', () => {
     const { primary, regional } = twoRegions();
     for (const stack of [primary, regional]) {
       const template = Template.fromStack(stack);
       const url = template.findOutputs('AdminApiUrl').AdminApiUrl.Value['Fn::Join'][1] as unknown[];
       expect(url[url.length - 1]).toBe('/admin/v1');
+      const gatewayUrl = template.findOutputs('GatewayUrl').GatewayUrl.Value;
+      expect(gatewayUrl).toEqual(stack.resolve(stack.gateway.gatewayUrl));
+      const parts = gatewayUrl['Fn::Join'][1] as unknown[];
+      expect(parts[0]).toBe('https://');
+      expect(parts).toContainEqual({ Ref: stack.getLogicalId(stack.api.api.node.defaultChild as CfnResource) });
+      expect(parts[parts.length - 1]).toBe('/mcp/');
       template.hasOutput('OperatorSecretArn', {
         Value: stack.resolve(stack.adminApi.operatorSecret.secretArn),
         Description: Match.stringLikeRegexp('get-secret-value --secret-id plexmcp/operator-token --query SecretString --output text \\(works in any PlexMCP region\\)'),
