@@ -1,13 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { App } from 'aws-cdk-lib';
-import { buildPlexMcpApp } from '../../lib/app';
 import { startFakeKmsAndSecrets } from '../support/fake-aws-json';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import { loadBundledHandler, localAwsEnvironment, synthesizeFunctionAsset } from '../support/synthesized-function';
 
 /**
  * Proof that bundling works: the admin function is synthesized exactly as `cdk synth` builds it
@@ -21,7 +18,7 @@ const SECRET_ID = 'plexmcp/operator-token';
 const KEY_ARN = 'arn:aws:kms:us-east-1:111111111111:key/mrk-1234abcd';
 const UPSTREAM_TOKEN = 'asset-test-upstream-bearer';
 
-let outdir: string;
+let asset: ReturnType<typeof synthesizeFunctionAsset>;
 let db: TestDynamoDb;
 let fakeAws: Awaited<ReturnType<typeof startFakeKmsAndSecrets>>;
 let table: string;
@@ -31,35 +28,21 @@ const savedEnv = { ...process.env };
 const logLines: string[] = [];
 
 beforeAll(async () => {
-  outdir = mkdtempSync(join(tmpdir(), 'plexmcp-asset-'));
-  const app = new App({ outdir, context: { 'plexmcp:regions': ['us-east-1'] } });
-  buildPlexMcpApp(app);
-  const assembly = app.synth();
-  const template = assembly.stacks[0]!.template as { Resources: Record<string, { Type: string; Properties: Record<string, any> }> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-  const adminFn = Object.values(template.Resources).find(
-    (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.PLEXMCP_OPERATOR_SECRET_ARN,
-  )!;
-  const assetHash = String(adminFn.Properties.Code.S3Key).replace(/\.zip$/, '');
-  assetDir = join(outdir, `asset.${assetHash}`);
+  asset = synthesizeFunctionAsset('PLEXMCP_OPERATOR_SECRET_ARN');
+  assetDir = asset.assetDir;
 
   db = await startTestDynamoDb();
   table = await db.newRegistryTable();
   fakeAws = await startFakeKmsAndSecrets({ [SECRET_ID]: OPERATOR_TOKEN });
   Object.assign(process.env, {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
-    AWS_ENDPOINT_URL_KMS: fakeAws.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: fakeAws.endpoint,
+    ...localAwsEnvironment({ dynamodb: db.endpoint, kms: fakeAws.endpoint, secretsManager: fakeAws.endpoint }),
     PLEXMCP_REGISTRY_TABLE: table,
     PLEXMCP_KMS_KEY_ID: KEY_ARN,
     PLEXMCP_OPERATOR_SECRET_ARN: SECRET_ID,
     PLEXMCP_MODE: 'aws',
   });
   jest.spyOn(console, 'log').mockImplementation((line: unknown) => void logLines.push(String(line)));
-  // Node's own require, outside jest's module registry and transforms: the bundle runs as is.
-  handler = createRequire(join(assetDir, 'index.js'))(join(assetDir, 'index.js')).handler as Handler;
+  handler = loadBundledHandler<Handler>(assetDir);
 }, 240_000);
 
 afterAll(async () => {
@@ -67,7 +50,7 @@ afterAll(async () => {
   process.env = savedEnv;
   await fakeAws?.close();
   await db?.close();
-  rmSync(outdir, { recursive: true, force: true });
+  asset?.cleanup();
 });
 
 let counter = 0;

@@ -1,21 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { KMSClient } from '@aws-sdk/client-kms';
-import { App } from 'aws-cdk-lib';
 import { z } from 'zod';
 import { ensureCountersTable } from '../../lambda/adapters/dynamodb-counters';
 import { DynamoDbRegistryStore } from '../../lambda/adapters/dynamodb-registry-store';
 import { KmsDataKeyProvider } from '../../lambda/adapters/kms-data-keys';
 import { EnvelopeCipher } from '../../lambda/core/envelope';
 import { RegistryService } from '../../lambda/core/registry-service';
-import { buildPlexMcpApp } from '../../lib/app';
 import { startSdkUpstream, type SdkUpstream } from '../e2e/upstreams';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 import { startFakeKmsAndSecrets } from '../support/fake-aws-json';
 import { installStreamifyHarness, invokeStreaming } from '../support/streamify-harness';
+import { loadBundledHandler, localAwsEnvironment, synthesizeFunctionAsset } from '../support/synthesized-function';
 
 /**
  * The synthesized gateway Lambda bundle (not the TypeScript source), driven through a
@@ -27,7 +22,7 @@ type StreamingHandler = (event: unknown, stream: Writable, context: unknown) => 
 const KEY_ARN = 'arn:aws:kms:us-east-1:111111111111:key/mrk-gateway';
 const UPSTREAM_TOKEN = 'gateway-asset-upstream-token';
 
-let outdir: string;
+let asset: ReturnType<typeof synthesizeFunctionAsset>;
 let db: TestDynamoDb;
 let fakeAws: Awaited<ReturnType<typeof startFakeKmsAndSecrets>>;
 let upstream: SdkUpstream;
@@ -37,14 +32,7 @@ const savedEnv = { ...process.env };
 const usageLines: string[] = [];
 
 beforeAll(async () => {
-  outdir = mkdtempSync(join(tmpdir(), 'plexmcp-gateway-asset-'));
-  const app = new App({ outdir, context: { 'plexmcp:regions': ['us-east-1'] } });
-  buildPlexMcpApp(app);
-  const template = app.synth().stacks[0]!.template as { Resources: Record<string, { Type: string; Properties: Record<string, any> }> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-  const gatewayFn = Object.values(template.Resources).find(
-    (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.PLEXMCP_COUNTERS_TABLE,
-  )!;
-  const assetDir = join(outdir, `asset.${String(gatewayFn.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
+  asset = synthesizeFunctionAsset('PLEXMCP_COUNTERS_TABLE');
 
   db = await startTestDynamoDb();
   const registryTable = await db.newRegistryTable();
@@ -91,11 +79,7 @@ beforeAll(async () => {
   apiKey = (await service.createKey(org.item.orgId, { name: 'agent', role: 'member', scopes: { mcps: '*', tools: {} } })).secret;
 
   Object.assign(process.env, {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
-    AWS_ENDPOINT_URL_KMS: fakeAws.endpoint,
+    ...localAwsEnvironment({ dynamodb: db.endpoint, kms: fakeAws.endpoint }),
     PLEXMCP_REGISTRY_TABLE: registryTable,
     PLEXMCP_COUNTERS_TABLE: countersTable,
     PLEXMCP_KMS_KEY_ID: KEY_ARN,
@@ -105,7 +89,7 @@ beforeAll(async () => {
   });
   installStreamifyHarness();
   jest.spyOn(console, 'log').mockImplementation((line: unknown) => void usageLines.push(String(line)));
-  handler = createRequire(join(assetDir, 'index.js'))(join(assetDir, 'index.js')).handler as StreamingHandler;
+  handler = loadBundledHandler<StreamingHandler>(asset.assetDir);
 }, 240_000);
 
 afterAll(async () => {
@@ -115,7 +99,7 @@ afterAll(async () => {
   await upstream?.close();
   await fakeAws?.close();
   await db?.close();
-  rmSync(outdir, { recursive: true, force: true });
+  asset?.cleanup();
 });
 
 let counter = 0;
