@@ -4,7 +4,7 @@ import { ApiError } from '../errors';
 import { SLUG_PATTERN } from '../admin/schemas';
 import type { ApiKey, Endpoint, Org, Plan, StoredMcpServer } from '../model';
 import type { PlanLimits } from '../plans';
-import { GatewayError, GATEWAY_ERRORS, type GatewayErrorCode } from './errors';
+import { GatewayError } from './errors';
 import { inspectBody, jsonRpcCodeForStatus, jsonRpcErrorBody, PARSE_ERROR, type InspectedMessage, type JsonRpcId } from './jsonrpc';
 import type { PerMinuteLimiter, QuotaMeter } from './limits';
 import { weightedOrder, type PassiveHealth } from './passive-health';
@@ -166,6 +166,7 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
       const gatewayMs = now() - started;
       let response: UpstreamResponse | undefined;
       let endpoint: Endpoint | undefined;
+      let connectTimedOut = false;
       for (const candidate of candidates) {
         try {
           response = await deps.upstream.send({
@@ -182,6 +183,7 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
         } catch (error) {
           if (error instanceof UpstreamConnectError) {
             deps.passiveHealth.markDown(candidate.id);
+            connectTimedOut ||= error.reason === 'UND_ERR_CONNECT_TIMEOUT';
             continue; // nothing was sent: the next endpoint may take it
           }
           if (error instanceof UpstreamTimeoutError) throw new GatewayError('upstream_timeout');
@@ -189,7 +191,11 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
           throw new GatewayError('upstream_unavailable');
         }
       }
-      if (!response || !endpoint) throw new GatewayError(sealedSession ? 'session_not_found' : 'mcp_unhealthy');
+      if (!response || !endpoint) {
+        // Every endpoint failed before anything was sent: a session must start over elsewhere;
+        // otherwise a connect timeout is reported as such, refusals as no healthy endpoint.
+        throw new GatewayError(sealedSession ? 'session_not_found' : connectTimedOut ? 'upstream_timeout' : 'mcp_unhealthy');
+      }
       const upstreamFirstByteMs = now() - started - gatewayMs;
 
       if (response.status === 401 || response.status === 403) {
@@ -379,4 +385,3 @@ function secondsToNextMonth(ms: number): number {
   return Math.ceil((Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) - ms) / 1000);
 }
 
-export { GATEWAY_ERRORS, type GatewayErrorCode };
