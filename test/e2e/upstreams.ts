@@ -338,3 +338,126 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   }
   return Buffer.concat(chunks);
 }
+
+// ---------------------------------------------------------------------------------------------
+// raw MCP over HTTP (for what an SDK client hides: status codes, headers, SSE timing)
+// ---------------------------------------------------------------------------------------------
+
+/** One Server-Sent Event. */
+export interface SseEvent {
+  readonly id?: string;
+  readonly event?: string;
+  readonly data: string;
+}
+
+/** Parses an SSE byte stream into events as the bytes arrive (comments and `retry:` skipped). */
+export async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let id: string | undefined;
+        let event: string | undefined;
+        const data: string[] = [];
+        for (const line of block.split('\n')) {
+          const colon = line.indexOf(':');
+          if (colon === 0) continue; // comment
+          const field = colon < 0 ? line : line.slice(0, colon);
+          const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+          if (field === 'id') id = value;
+          else if (field === 'event') event = value;
+          else if (field === 'data') data.push(value);
+        }
+        if (data.length > 0) yield { id, event, data: data.join('\n') };
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+export interface McpHttpAnswer {
+  readonly status: number;
+  readonly headers: Headers;
+  /** JSON-RPC messages of the body: the JSON body, or every SSE event's data, parsed. */
+  readonly messages: Record<string, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** SSE event ids, in order (SSE answers only). */
+  readonly eventIds: string[];
+}
+
+/** The MCP protocol revision the raw helpers speak. */
+export const RAW_PROTOCOL_VERSION = '2025-06-18';
+
+/**
+ * Sends one MCP HTTP request (POST with `message`, or GET/DELETE without) and reads the whole
+ * answer, JSON or SSE. Bounded by `timeoutMs`.
+ */
+export async function mcpHttp(
+  url: string,
+  options: {
+    apiKey?: string;
+    sessionId?: string;
+    method?: 'POST' | 'GET' | 'DELETE';
+    message?: unknown;
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+  } = {},
+): Promise<McpHttpAnswer> {
+  const method = options.method ?? (options.message === undefined ? 'GET' : 'POST');
+  const headers: Record<string, string> = {
+    accept: method === 'GET' ? 'text/event-stream' : 'application/json, text/event-stream',
+    'mcp-protocol-version': RAW_PROTOCOL_VERSION,
+    ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+    ...(options.sessionId ? { 'mcp-session-id': options.sessionId } : {}),
+    ...(options.message === undefined ? {} : { 'content-type': 'application/json' }),
+    ...options.headers,
+  };
+  const res = await fetch(url, {
+    method,
+    headers,
+    body: options.message === undefined ? undefined : JSON.stringify(options.message),
+    signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+  });
+  const messages: Record<string, any>[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const eventIds: string[] = [];
+  if ((res.headers.get('content-type') ?? '').startsWith('text/event-stream') && res.body) {
+    for await (const event of sseEvents(res.body)) {
+      if (event.id) eventIds.push(event.id);
+      messages.push(JSON.parse(event.data));
+    }
+  } else {
+    const text = await res.text();
+    if (text) {
+      const parsed = JSON.parse(text);
+      messages.push(...(Array.isArray(parsed) ? parsed : [parsed]));
+    }
+  }
+  return { status: res.status, headers: res.headers, messages, eventIds };
+}
+
+/** `initialize` + `notifications/initialized` over raw HTTP; returns the session id the answer carried. */
+export async function rawInitialize(url: string, apiKey?: string, headers?: Record<string, string>): Promise<{ sessionId: string; answer: McpHttpAnswer }> {
+  const answer = await mcpHttp(url, {
+    apiKey,
+    headers,
+    message: {
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: RAW_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'plexmcp-e2e-raw', version: '1.0.0' } },
+    },
+  });
+  const sessionId = answer.headers.get('mcp-session-id');
+  if (answer.status !== 200 || !sessionId) throw new Error(`initialize answered ${answer.status}: ${JSON.stringify(answer.messages)}`);
+  const initialized = await mcpHttp(url, { apiKey, sessionId, headers, message: { jsonrpc: '2.0', method: 'notifications/initialized' } });
+  if (initialized.status !== 202) throw new Error(`notifications/initialized answered ${initialized.status}`);
+  return { sessionId, answer };
+}
