@@ -30,7 +30,7 @@ const { name: LIST_INDEX, partitionKey: GSI_PK, sortKey: GSI_SK } = REGISTRY_TAB
 /**
  * Item layout (docs/data-model.md):
  *   org  pk=ORG#<orgId>  sk=#ORG        gsi1pk=ORGS               gsi1sk=<orgId>
- *   mcp  pk=ORG#<orgId>  sk=MCP#<slug>
+ *   mcp  pk=ORG#<orgId>  sk=MCP#<slug>   gsi1pk=MCPS               gsi1sk=<orgId>#<slug>
  *   key  pk=KEY#<keyId>  sk=#KEY        gsi1pk=ORG#<orgId>#KEYS   gsi1sk=<createdAt>#<keyId>
  *   conf pk=CONFIG#<name> sk=#CONFIG     (deployment-wide settings, e.g. the wrapped session key)
  * Keys live in their own partition so the data plane finds one with a single GetItem by key id.
@@ -39,6 +39,14 @@ const orgKey = (orgId: string) => ({ [PK]: `ORG#${orgId}`, [SK]: '#ORG' });
 const mcpKey = (orgId: string, slug: string) => ({ [PK]: `ORG#${orgId}`, [SK]: `MCP#${slug}` });
 const apiKeyKey = (keyId: string) => ({ [PK]: `KEY#${keyId}`, [SK]: '#KEY' });
 const configKey = (name: string) => ({ [PK]: `CONFIG#${name}`, [SK]: '#CONFIG' });
+/** An MCP item with its listing attributes (the health checker lists every MCP through gsi1). */
+const mcpItem = (mcp: StoredMcpServer) => ({
+  ...mcpKey(mcp.orgId, mcp.slug),
+  [GSI_PK]: 'MCPS',
+  [GSI_SK]: `${mcp.orgId}#${mcp.slug}`,
+  entity: 'mcp',
+  ...mcp,
+});
 
 /** Attributes that belong to the table layout, not to the domain record. */
 const LAYOUT_ATTRIBUTES = [PK, SK, GSI_PK, GSI_SK, 'entity', 'requestHash'] as const;
@@ -116,8 +124,7 @@ export class DynamoDbRegistryStore implements RegistryStore {
   // ---- MCP servers ----
 
   createMcp(mcp: StoredMcpServer, requestHash?: string): Promise<CreateResult<StoredMcpServer>> {
-    const key = mcpKey(mcp.orgId, mcp.slug);
-    return this.create(key, { ...key, entity: 'mcp', ...mcp }, requestHash);
+    return this.create(mcpKey(mcp.orgId, mcp.slug), mcpItem(mcp), requestHash);
   }
 
   getMcp(orgId: string, slug: string): Promise<StoredMcpServer | undefined> {
@@ -142,7 +149,7 @@ export class DynamoDbRegistryStore implements RegistryStore {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...key, entity: 'mcp', ...mcp },
+          Item: mcpItem(mcp),
           ConditionExpression: 'attribute_exists(#pk) AND #updatedAt = :expected',
           ExpressionAttributeNames: { '#pk': PK, '#updatedAt': 'updatedAt' },
           ExpressionAttributeValues: { ':expected': expectedUpdatedAt },
