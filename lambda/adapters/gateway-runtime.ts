@@ -2,7 +2,9 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LRUCache } from 'lru-cache';
 import { ApiKeyAuthenticator, VerifiedKeyCache } from '../core/api-keys';
 import { EnvelopeCipher, upstreamSecretContext, type DataKeyProvider } from '../core/envelope';
-import { createGateway, type GatewayRequestInfo } from '../core/gateway/gateway';
+import { createGateway, type GatewayDeps, type GatewayRequestInfo } from '../core/gateway/gateway';
+import { StoredHealthView } from '../core/health/health-view';
+import { DynamoDbHealthStore } from './dynamodb-health-store';
 import { PerMinuteLimiter, QuotaMeter } from '../core/gateway/limits';
 import { PassiveHealth } from '../core/gateway/passive-health';
 import { RegistryCache } from '../core/gateway/registry-cache';
@@ -29,6 +31,11 @@ export interface GatewayRuntimeOptions {
   readonly keyCacheTtlMs?: number;
   /** Registry record cache lifetime. @default 30_000 */
   readonly registryCacheTtlMs?: number;
+  /**
+   * Endpoint statuses from the health monitor.
+   * @default the stored statuses of this region, cached for 15 s
+   */
+  readonly endpointStatuses?: GatewayDeps['endpointStatuses'];
 }
 
 export interface GatewayRuntime {
@@ -68,6 +75,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
   };
   const upstream = new UndiciUpstreamClient({ allowLoopback: options.allowLoopback });
   const quota = new QuotaMeter(counters);
+  const healthView = new StoredHealthView(new DynamoDbHealthStore(options.dynamodb, options.registryTable), options.region);
   const handle = createGateway({
     authenticate: (presented) => keys.authenticate(presented),
     registry: new RegistryCache(store, { ttlMs: options.registryCacheTtlMs }),
@@ -77,6 +85,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     upstream,
     sessions: new SessionSealer(await loadSessionKey(store, options.dataKeys)),
     passiveHealth: new PassiveHealth(),
+    endpointStatuses: options.endpointStatuses ?? ((mcp) => healthView.statuses(mcp)),
     plans: PLAN_LIMITS,
     usage: options.usage ?? ((record) => console.log(JSON.stringify(record))),
     background,

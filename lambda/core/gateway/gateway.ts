@@ -4,6 +4,7 @@ import { ApiError } from '../errors';
 import { SLUG_PATTERN } from '../admin/schemas';
 import type { ApiKey, Endpoint, Org, Plan, StoredMcpServer } from '../model';
 import type { PlanLimits } from '../plans';
+import { credentialHeaders } from './credentials';
 import { GatewayError } from './errors';
 import { inspectBody, jsonRpcCodeForStatus, jsonRpcErrorBody, PARSE_ERROR, type InspectedMessage, type JsonRpcId } from './jsonrpc';
 import type { PerMinuteLimiter, QuotaMeter } from './limits';
@@ -34,8 +35,8 @@ export interface GatewayDeps {
   readonly upstream: UpstreamClient;
   readonly sessions: SessionSealer;
   readonly passiveHealth: PassiveHealth;
-  /** Status from the health monitor (issue: health monitor). @default every endpoint healthy */
-  readonly endpointStatus?: (mcp: StoredMcpServer, endpoint: Endpoint) => EndpointStatus;
+  /** Endpoint statuses from the health monitor, by endpoint id (cached by the caller). @default none known */
+  readonly endpointStatuses?: (mcp: StoredMcpServer) => Promise<ReadonlyMap<string, EndpointStatus>>;
   readonly plans: Readonly<Record<Plan, PlanLimits>>;
   /** Where the usage record of each request goes (a structured log line). */
   readonly usage: (record: UsageRecord) => void;
@@ -56,6 +57,8 @@ export interface GatewayRequestInfo {
   readonly sourceIp: string;
   readonly requestId: string;
 }
+
+const NO_STATUSES: ReadonlyMap<string, EndpointStatus> = new Map();
 
 /** Headers passed from the client to the upstream; everything else (incl. hop-by-hop) is dropped. */
 const FORWARDED_REQUEST_HEADERS = ['accept', 'content-type', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name'];
@@ -144,7 +147,8 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
 
       // ---- route ----
       const sealedSession = request.headers.get('mcp-session-id');
-      const usable = (endpoint: Endpoint) => deps.passiveHealth.isUp(endpoint.id) && deps.endpointStatus?.(mcp, endpoint) !== 'unhealthy';
+      const statuses = (await deps.endpointStatuses?.(mcp)) ?? NO_STATUSES;
+      const usable = (endpoint: Endpoint) => deps.passiveHealth.isUp(endpoint.id) && statuses.get(endpoint.id) !== 'unhealthy';
       let candidates: Endpoint[];
       let upstreamSessionId: string | undefined;
       if (sealedSession) {
@@ -157,7 +161,7 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
         // Degraded endpoints (health monitor) take a quarter of their weight.
         const weighted = mcp.endpoints
           .filter(usable)
-          .map((e) => ({ ...e, weight: deps.endpointStatus?.(mcp, e) === 'degraded' ? Math.max(1, e.weight / 4) : e.weight }));
+          .map((e) => ({ ...e, weight: statuses.get(e.id) === 'degraded' ? Math.max(1, e.weight / 4) : e.weight }));
         candidates = weightedOrder(weighted, deps.random);
       }
       if (candidates.length === 0) throw new GatewayError('mcp_unhealthy');
@@ -296,13 +300,7 @@ function upstreamHeaders(request: Request, requestId: string, mcp: StoredMcpServ
     if (value !== null) headers[name] = value;
   }
   if (upstreamSessionId) headers['mcp-session-id'] = upstreamSessionId;
-  const auth = mcp.upstreamAuth;
-  if (secret !== undefined) {
-    if (auth.type === 'bearer') headers.authorization = `Bearer ${secret}`;
-    else if (auth.type === 'basic') headers.authorization = `Basic ${Buffer.from(`${auth.username}:${secret}`).toString('base64')}`;
-    else if (auth.type === 'header') headers[auth.headerName.toLowerCase()] = secret;
-  }
-  return headers;
+  return { ...headers, ...credentialHeaders(mcp.upstreamAuth, secret) };
 }
 
 /** Reads a request body, refusing it (413) as soon as it passes `limit`, whatever Content-Length says. */
