@@ -80,11 +80,7 @@ export class UndiciUpstreamClient implements UpstreamClient {
         if (value === undefined) continue;
         for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
       }
-      return {
-        status: res.statusCode,
-        headers,
-        body: Readable.toWeb(res.body) as ReadableStream<Uint8Array>,
-      };
+      return { status: res.statusCode, headers, body: pulledStream(res.body) };
     } catch (error) {
       throw classify(error);
     }
@@ -93,6 +89,34 @@ export class UndiciUpstreamClient implements UpstreamClient {
   async close(): Promise<void> {
     await Promise.all([...this.agents.values()].map((agent) => agent.close()));
   }
+}
+
+/**
+ * undici's response body as a web stream, read one chunk per pull. Not `Readable.toWeb`: when its
+ * stream is cancelled while the body still has data coming (the gateway discarding an upstream
+ * 401, a client going away mid-stream), the adapter enqueues into the closed controller from a
+ * 'data' handler, and that TypeError is an uncaught exception that ends the process.
+ */
+function pulledStream(body: Readable): ReadableStream<Uint8Array> {
+  // Errors reach the reader through the iterator; without a listener, one that happens while
+  // nobody is reading (or the abort of a cancelled body) would be an uncaught 'error' event.
+  body.on('error', () => undefined);
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        // Rejects when the upstream dies or idles past bodyTimeout: the stream errors with it.
+        const { done, value } = await chunks.next();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel() {
+        // Ends the upstream request (undici drops the connection of an unfinished body).
+        body.destroy();
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 function classify(error: unknown): Error {

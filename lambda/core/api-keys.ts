@@ -73,7 +73,7 @@ export async function verifySecret(secretHash: string | undefined, secret: strin
 }
 
 export interface VerifiedKeyCacheOptions {
-  /** How long a verified key is trusted without reading its record again. @default 60_000 */
+  /** How long a verified key is trusted without reading its record again; 0 caches nothing. @default 60_000 */
   readonly ttlMs?: number;
   /** Most keys held. @default 10_000 */
   readonly maxEntries?: number;
@@ -93,7 +93,8 @@ export class VerifiedKeyCache {
 
   constructor(options: VerifiedKeyCacheOptions = {}) {
     this.ttlMs = options.ttlMs ?? 60_000;
-    this.cache = new LRUCache({ max: options.maxEntries ?? 10_000, ttl: this.ttlMs, ttlAutopurge: false });
+    // lru-cache reads a ttl of 0 as "never expires"; here 0 means "trust nothing" (set() is a no-op).
+    this.cache = new LRUCache({ max: options.maxEntries ?? 10_000, ttl: Math.max(this.ttlMs, 1), ttlAutopurge: false });
   }
 
   static fingerprint(presented: string): string {
@@ -105,6 +106,7 @@ export class VerifiedKeyCache {
   }
 
   set(presented: string, key: StoredApiKey): void {
+    if (this.ttlMs <= 0) return;
     this.cache.set(VerifiedKeyCache.fingerprint(presented), { key });
   }
 

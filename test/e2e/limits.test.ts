@@ -1,0 +1,190 @@
+/**
+ * Limits end to end (docs/gateway.md, "Rate limits and quotas"): the per-key per-minute limit is
+ * exact under concurrency and never refuses the initialize handshake; the monthly org quota,
+ * counted in batches off the hot path, refuses requests (the handshake included) within the
+ * documented overshoot once the org's counter reaches the plan's quota. The quota test seeds the
+ * counter in a dynalite shared with the gateway, so it needs no 10,000 requests.
+ */
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { z } from 'zod';
+import { startEmbeddedDynamoDb, type EmbeddedDynamoDb } from '../../lambda/local/dynamodb-engine';
+import { PLAN_LIMITS } from '../../lambda/core/plans';
+import { DEFAULT_COUNTERS_TABLE_NAME } from '../../lambda/core/registry-table';
+import { provision, startTestGateway, type TestGateway } from './harness';
+import { startSdkUpstream, type SdkUpstream } from './upstreams';
+import { call, expectClean, expectGatewayError, initializeMessage, openSession, resultOf, rpc, sleep, toolCall, type Answer } from './gateway-expect';
+
+const RATE_LIMIT = 20;
+const CONCURRENT = 100;
+/** docs/gateway.md: each instance flushes its count every 50 requests (or 5 s). */
+const QUOTA_FLUSH_EVERY = 50;
+
+let upstream: SdkUpstream;
+let secrets: string[];
+
+beforeAll(async () => {
+  upstream = await startSdkUpstream({
+    setup: (server) =>
+      server.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text: `echo: ${text}` }] })),
+  });
+  secrets = [upstream.url, `127.0.0.1:${upstream.port}`];
+});
+
+afterAll(async () => {
+  await upstream?.close();
+});
+
+/** If less than `neededMs` is left of the current UTC minute, waits (at most that long) for the next one. */
+async function awayFromMinuteBoundary(neededMs: number): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < neededMs) await sleep(left + 100);
+}
+
+const minuteOf = (ms: number) => Math.floor(ms / 60_000);
+
+describe('per key per minute', () => {
+  let gw: TestGateway;
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  test(`rateLimitPerMinute ${RATE_LIMIT}: of ${CONCURRENT} concurrent tools/call exactly ${RATE_LIMIT} pass, the rest get 429 rate_limited`, async () => {
+    gw = await startTestGateway();
+    const { apiKey, orgId } = await provision(gw, { slug: 'limited', endpoints: [{ url: upstream.url }] }, { rateLimitPerMinute: RATE_LIMIT });
+    const session = await openSession(gw.mcpUrl('limited'), apiKey); // the handshake is not counted
+
+    // The window is the UTC minute: a burst straddling two minutes would get the limit twice.
+    await awayFromMinuteBoundary(15_000);
+    const started = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: CONCURRENT }, (_, i) => call(gw.mcpUrl('limited'), apiKey, toolCall(i, 'echo', { text: `n${i}` }), { session })),
+    );
+    const ended = Date.now();
+    expect(minuteOf(ended)).toBe(minuteOf(started));
+
+    const passed = answers.map((a, i) => ({ a, i })).filter(({ a }) => a.status === 200);
+    const refused = answers.map((a, i) => ({ a, i })).filter(({ a }) => a.status !== 200);
+    expect({ passed: passed.length, refused: refused.length }).toEqual({ passed: RATE_LIMIT, refused: CONCURRENT - RATE_LIMIT });
+
+    for (const { a, i } of passed) {
+      expect(resultOf(a, i).result.content).toEqual([{ type: 'text', text: `echo: n${i}` }]);
+      expect(a.headers['ratelimit-limit']).toBe(String(RATE_LIMIT));
+      expect(a.headers['ratelimit-policy']).toBe(`${RATE_LIMIT};w=60`);
+      expectReset(a);
+      expectClean(a, [...secrets, apiKey]);
+    }
+    // One conditional write per request: each count 1..20 was handed out exactly once.
+    const remaining = passed.map(({ a }) => Number(a.headers['ratelimit-remaining'])).sort((x, y) => x - y);
+    expect(remaining).toEqual(Array.from({ length: RATE_LIMIT }, (_, k) => k));
+
+    for (const { a, i } of refused) {
+      expectGatewayError(a, 'rate_limited', i, [...secrets, apiKey]);
+      expect(a.headers['ratelimit-limit']).toBe(String(RATE_LIMIT));
+      expect(a.headers['ratelimit-remaining']).toBe('0');
+      const reset = expectReset(a);
+      expect(a.headers['retry-after']).toBe(String(reset));
+    }
+
+    // Only the admitted calls reached the upstream.
+    const ids = new Set(answers.map((a) => a.headers['x-request-id']));
+    const forwarded = upstream.requests.filter((r) => ids.has(r.headers['x-request-id'] as string));
+    expect(forwarded.length).toBe(RATE_LIMIT);
+    expect(forwarded.every((r) => (r.body as { method: string }).method === 'tools/call')).toBe(true);
+
+    // The limit is used up for this minute, but the initialize handshake is never refused by it
+    // (we started with at least 15 s of the minute left, so this is still the same window).
+    expect(minuteOf(Date.now())).toBe(minuteOf(started));
+    const init = await call(gw.mcpUrl('limited'), apiKey, initializeMessage('again'));
+    expect(init.status).toBe(200);
+    expect(resultOf(init, 'again').result.protocolVersion).toBeDefined();
+    const fresh = init.headers['mcp-session-id']!;
+    const initialized = await call(gw.mcpUrl('limited'), apiKey, rpc(undefined, 'notifications/initialized'), { session: fresh });
+    expect(initialized.status).toBe(202);
+    // ... while anything else still is, in the new session too; so is a batch that is not only
+    // handshake messages.
+    expectGatewayError(await call(gw.mcpUrl('limited'), apiKey, rpc('p', 'ping'), { session: fresh }), 'rate_limited', 'p', secrets);
+    expectGatewayError(await call(gw.mcpUrl('limited'), apiKey, [initializeMessage('b1'), rpc('b2', 'ping')]), 'rate_limited', null, secrets);
+    expect(minuteOf(Date.now())).toBe(minuteOf(started));
+
+    // The limit is per key: another key of the same org has its own minute.
+    const second = await gw.admin('POST', `/orgs/${orgId}/keys`, { name: 'second', rateLimitPerMinute: RATE_LIMIT });
+    const other = await call(gw.mcpUrl('limited'), second.secret, rpc('o', 'ping'), { session });
+    expect(other.status).toBe(200);
+    expect(other.headers['ratelimit-remaining']).toBe(String(RATE_LIMIT - 1));
+  }, 60_000);
+});
+
+/** RateLimit-Reset: whole seconds to the end of the current UTC minute. */
+function expectReset(answer: Answer): number {
+  const reset = Number(answer.headers['ratelimit-reset']);
+  expect(Number.isInteger(reset)).toBe(true);
+  expect(reset).toBeGreaterThanOrEqual(1);
+  expect(reset).toBeLessThanOrEqual(60);
+  return reset;
+}
+
+describe('per org per month', () => {
+  let db: EmbeddedDynamoDb;
+  let gw: TestGateway | undefined;
+  afterAll(async () => {
+    await gw?.close();
+    await db?.close();
+  });
+
+  test('an org whose monthly counter reached the plan quota is refused (429 quota_exceeded) within the flush overshoot, initialize included', async () => {
+    db = await startEmbeddedDynamoDb(); // in memory, shared by the gateway and this test
+    gw = await startTestGateway({ dynamodbEndpoint: db.endpoint });
+    const quota = PLAN_LIMITS.free.monthlyRequests;
+    expect(quota).toBe(10_000);
+    // A high per-minute limit, so that only the quota can refuse.
+    const capped = await provision(gw, { slug: 'metered', endpoints: [{ url: upstream.url }] }, { rateLimitPerMinute: 10_000 }, { plan: 'free' });
+    const control = await provision(gw, { slug: 'control', endpoints: [{ url: upstream.url }] }, { rateLimitPerMinute: 10_000 }, { plan: 'free' });
+
+    const month = new Date().toISOString().slice(0, 7);
+    const counterId = `quota#${capped.orgId}#${month}`;
+    await db.client.send(new PutItemCommand({ TableName: DEFAULT_COUNTERS_TABLE_NAME, Item: { pk: { S: counterId }, n: { N: String(quota) } } }));
+
+    // This instance does not know the total yet: it admits requests until its next flush (every
+    // 50 requests or 5 s) returns the org's total, then refuses.
+    const url = gw.mcpUrl('metered');
+    const session = await openSession(url, capped.apiKey);
+    let admitted = 2; // initialize + notifications/initialized
+    let refusal: Answer | undefined;
+    const deadline = Date.now() + 20_000;
+    for (let i = 0; i < 500 && Date.now() < deadline; i++) {
+      const answer = await call(url, capped.apiKey, rpc(i, 'ping'), { session });
+      if (answer.status === 200) {
+        expect(resultOf(answer, i).result).toEqual({});
+        admitted++;
+        continue;
+      }
+      expectGatewayError(answer, 'quota_exceeded', i, [...secrets, capped.apiKey]);
+      refusal = answer;
+      break;
+    }
+    expect(refusal).toBeDefined();
+    // Overshoot for one instance: what it admits between two flushes (50), plus what slips in
+    // while the flushing write is in flight.
+    expect(admitted).toBeGreaterThanOrEqual(1);
+    expect(admitted).toBeLessThanOrEqual(QUOTA_FLUSH_EVERY + 5);
+    const retryAfter = Number(refusal!.headers['retry-after']);
+    const now = new Date();
+    const toNextMonth = (Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1) - now.getTime()) / 1000;
+    expect(Math.abs(retryAfter - toNextMonth)).toBeLessThanOrEqual(5);
+
+    // The quota applies to the handshake too: no new session, no notification.
+    expectGatewayError(await call(url, capped.apiKey, initializeMessage('init')), 'quota_exceeded', 'init', secrets);
+    expectGatewayError(await call(url, capped.apiKey, rpc(undefined, 'notifications/initialized'), { session }), 'quota_exceeded', null, secrets);
+    expectGatewayError(await call(url, capped.apiKey, rpc('after', 'ping'), { session }), 'quota_exceeded', 'after', secrets);
+
+    // Another org on the same plan and gateway is not affected.
+    const controlSession = await openSession(gw.mcpUrl('control'), control.apiKey);
+    expect((await call(gw.mcpUrl('control'), control.apiKey, rpc('c', 'ping'), { session: controlSession })).status).toBe(200);
+
+    // Closing flushes the rest: the counter is the seed plus exactly what was admitted.
+    await gw.close();
+    gw = undefined;
+    const item = await db.client.send(new GetItemCommand({ TableName: DEFAULT_COUNTERS_TABLE_NAME, Key: { pk: { S: counterId } }, ConsistentRead: true }));
+    expect(Number(item.Item?.n?.N)).toBe(quota + admitted);
+  }, 60_000);
+});
