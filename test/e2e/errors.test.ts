@@ -42,6 +42,7 @@ let other: SdkUpstream; // another org's server
 let hang: SdkUpstream; // reads the request, never answers
 let reset: SdkUpstream; // reads the request, then drops the connection
 let refusing: SdkUpstream; // 401 with its own WWW-Authenticate (or 403)
+let crashing: SdkUpstream; // 500 with a stack trace and its own URL in the body
 let org: { orgId: string; apiKey: string; keyId: string };
 let otherOrg: { orgId: string; apiKey: string; keyId: string };
 let deadUrls: string[];
@@ -71,6 +72,12 @@ beforeAll(async () => {
       return true;
     },
   });
+  crashing = await startSdkUpstream({
+    intercept: (_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`Error: boom\n    at handler (/srv/upstream/app.js:42:7) ${crashing.url}`);
+      return true;
+    },
+  });
   deadUrls = [await refusedLoopbackUrl(), await refusedLoopbackUrl()];
 
   // Registry reads on every request (registryCacheTtlMs 0), so admin changes apply at once.
@@ -89,19 +96,20 @@ beforeAll(async () => {
     { slug: 'hang', endpoints: [{ url: hang.url }] },
     { slug: 'reset', endpoints: [{ url: reset.url }] },
     { slug: 'refusing', endpoints: [{ url: refusing.url }], upstreamAuth: { type: 'bearer', token: UPSTREAM_TOKEN } },
+    { slug: 'crashing', endpoints: [{ url: crashing.url }] },
   ];
   for (const mcp of mcps) await gw.admin('POST', `/orgs/${org.orgId}/mcps`, mcp);
   otherOrg = await provision(gw, { slug: 'gamma', endpoints: [{ url: other.url }] });
 
   const basic = Buffer.from(`gateway:${UPSTREAM_PASSWORD}`).toString('base64');
   secrets = [UPSTREAM_TOKEN, UPSTREAM_HEADER_VALUE, UPSTREAM_PASSWORD, basic, org.apiKey, otherOrg.apiKey];
-  for (const u of [main, other, hang, reset, refusing]) secrets.push(u.url, `127.0.0.1:${u.port}`, `localhost:${u.port}`);
+  for (const u of [main, other, hang, reset, refusing, crashing]) secrets.push(u.url, `127.0.0.1:${u.port}`, `localhost:${u.port}`);
   for (const u of deadUrls) secrets.push(u, new URL(u).host);
 }, 60_000);
 
 afterAll(async () => {
   await gw?.close();
-  await Promise.all([main, other, hang, reset, refusing].map((u) => u?.close()));
+  await Promise.all([main, other, hang, reset, refusing, crashing].map((u) => u?.close()));
 });
 
 describe('invalid_api_key (401, WWW-Authenticate)', () => {
@@ -394,6 +402,12 @@ describe('upstream failures: mcp_unhealthy, upstream_timeout, upstream_unavailab
     // The upstream got the gateway's credential (and answered both 401 and 403 along the way).
     expect(refusing.requests.map((r) => r.headers.authorization)).toEqual(Array(4).fill(`Bearer ${UPSTREAM_TOKEN}`));
   });
+});
+
+test('upstream_error: an upstream 5xx becomes 502 without the upstream body (it may carry a stack trace)', async () => {
+  const answer = await call(url('crashing'), org.apiKey, initializeMessage('c1'));
+  expectGatewayError(answer, 'upstream_error', 'c1', [...secrets, '/srv/upstream/app.js']);
+  expect(answer.text).not.toContain('boom');
 });
 
 describe('what the upstream sees', () => {

@@ -208,6 +208,12 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
         await response.body.cancel().catch(() => undefined);
         throw new GatewayError('upstream_auth_failed');
       }
+      if ((response.status >= 300 && response.status < 400) || response.status >= 500) {
+        // Redirects are not followed (they could point anywhere) and upstream failure bodies may
+        // carry its internals (stack traces, hosts): both become the gateway's own 502.
+        await response.body.cancel().catch(() => undefined);
+        throw new GatewayError('upstream_error');
+      }
 
       const out = new Headers(rateHeaders);
       for (const name of FORWARDED_RESPONSE_HEADERS) {
@@ -355,10 +361,11 @@ function counting(stream: ReadableStream<Uint8Array>, done: (bytes: number) => v
         }
         bytes += value.length;
         controller.enqueue(value);
-      } catch (error) {
-        // The upstream died or went idle mid-stream: end the client's stream with an error.
+      } catch {
+        // The upstream died or went idle mid-stream: end the client's stream with an error that
+        // names nothing of the upstream (HTTP servers log it).
         report();
-        controller.error(error);
+        controller.error(new Error('upstream stream ended early'));
       }
     },
     async cancel(reason) {
