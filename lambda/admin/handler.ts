@@ -3,16 +3,21 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { handle } from 'hono/aws-lambda';
 import { dynamodb, kms, readSecretString, requiredEnv } from '../adapters/aws-clients';
 import { systemResolver } from '../adapters/dns-resolver';
+import { DynamoDbAlertStore } from '../adapters/dynamodb-alert-store';
+import { DynamoDbHealthStore } from '../adapters/dynamodb-health-store';
 import { DynamoDbRegistryStore } from '../adapters/dynamodb-registry-store';
 import { KmsDataKeyProvider } from '../adapters/kms-data-keys';
 import { requestLogging } from '../adapters/lambda-request-logging';
+import { alertDeliveryFromEnv } from '../adapters/sns-alerts';
 import { createAdminApp } from '../core/admin/app';
 import { OperatorCredential } from '../core/admin/operator-credential';
+import { AlertService } from '../core/alert-service';
 import { ApiKeyAuthenticator } from '../core/api-keys';
 import { EnvelopeCipher } from '../core/envelope';
 import { RegistryService } from '../core/registry-service';
 
-const store = new DynamoDbRegistryStore(dynamodb, requiredEnv('PLEXMCP_REGISTRY_TABLE'));
+const registryTable = requiredEnv('PLEXMCP_REGISTRY_TABLE');
+const store = new DynamoDbRegistryStore(dynamodb, registryTable);
 const service = new RegistryService({
   store,
   cipher: new EnvelopeCipher(new KmsDataKeyProvider(kms, requiredEnv('PLEXMCP_KMS_KEY_ID'))),
@@ -21,11 +26,20 @@ const service = new RegistryService({
 });
 const adminKeys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
 const operatorSecretArn = requiredEnv('PLEXMCP_OPERATOR_SECRET_ARN');
+// Alert emails go through the SNS topic in PLEXMCP_ORG_ALERTS_TOPIC_ARN; without it the alert
+// routes answer 501 alerts_unavailable rather than accept subscriptions that would never deliver.
+const alerts = new AlertService({
+  store: new DynamoDbAlertStore(dynamodb, registryTable),
+  delivery: alertDeliveryFromEnv(),
+  getOrg: (orgId) => store.getOrg(orgId),
+});
 
 const app = createAdminApp({
   service,
   authenticateKey: (key) => adminKeys.authenticate(key),
   operator: new OperatorCredential(() => readSecretString(operatorSecretArn)),
+  health: new DynamoDbHealthStore(dynamodb, registryTable),
+  alerts,
   requestId: (c) => (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.requestId ?? crypto.randomUUID(),
 });
 

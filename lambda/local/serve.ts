@@ -20,6 +20,10 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { randomUUID } from 'node:crypto';
 import { loadOrCreateOperatorToken } from './operator-token';
 import { startDemo } from './demo';
+import { DynamoDbHealthStore } from '../adapters/dynamodb-health-store';
+import { DynamoDbAlertStore } from '../adapters/dynamodb-alert-store';
+import { LocalAlertDelivery } from '../adapters/sns-alerts';
+import { AlertService } from '../core/alert-service';
 
 export interface ServeOptions {
   /** @default 8787 */
@@ -101,6 +105,13 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       authenticateKey: (key) => adminKeys.authenticate(key),
       operator: new OperatorCredential(async () => operator.token),
       log: options.logRequest,
+      health: new DynamoDbHealthStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME),
+      // Locally, alerts are logged (and kept in memory), never emailed.
+      alerts: new AlertService({
+        store: new DynamoDbAlertStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME),
+        delivery: new LocalAlertDelivery(log),
+        getOrg: (orgId) => store.getOrg(orgId),
+      }),
     });
 
     const root = new Hono();

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbAlertStore } from '../../lambda/adapters/dynamodb-alert-store';
+import { DynamoDbHealthStore } from '../../lambda/adapters/dynamodb-health-store';
 import { DynamoDbRegistryStore } from '../../lambda/adapters/dynamodb-registry-store';
 import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
 import { createAdminApp } from '../../lambda/core/admin/app';
 import { OperatorCredential } from '../../lambda/core/admin/operator-credential';
 import { SLUG_PATTERN } from '../../lambda/core/admin/schemas';
+import { AlertService, type AlertDelivery } from '../../lambda/core/alert-service';
+import type { AlertSubscription } from '../../lambda/core/alerts';
 import { ApiKeyAuthenticator } from '../../lambda/core/api-keys';
 import { EnvelopeCipher } from '../../lambda/core/envelope';
 import { RegistryService } from '../../lambda/core/registry-service';
@@ -30,7 +34,22 @@ let db: TestDynamoDb;
 let table: string;
 let app: ReturnType<typeof createAdminApp>;
 let service: RegistryService;
+let health: DynamoDbHealthStore;
+let delivery: RecordingDelivery;
 const responses: string[] = [];
+
+/** An alert delivery that records what it was asked and hands out fake SNS subscription ARNs. */
+class RecordingDelivery implements AlertDelivery {
+  readonly calls: [string, string][] = [];
+  async subscribe(sub: AlertSubscription) {
+    this.calls.push(['subscribe', sub.address]);
+    return `arn:aws:sns:us-east-1:111111111111:org-alerts:${sub.subscriptionId}`;
+  }
+  async unsubscribe(sub: AlertSubscription) {
+    this.calls.push(['unsubscribe', sub.deliveryRef ?? '']);
+  }
+  async publish() {}
+}
 
 beforeAll(async () => {
   db = await startTestDynamoDb();
@@ -49,7 +68,10 @@ beforeEach(async () => {
     urlPolicy: { allowLoopback: false, resolve: resolver },
   });
   const keys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
-  app = createAdminApp({ service, authenticateKey: (k) => keys.authenticate(k), operator: new OperatorCredential(async () => OPERATOR) });
+  health = new DynamoDbHealthStore(db.client, table);
+  delivery = new RecordingDelivery();
+  const alerts = new AlertService({ store: new DynamoDbAlertStore(db.client, table), delivery, getOrg: (id) => store.getOrg(id) });
+  app = createAdminApp({ service, authenticateKey: (k) => keys.authenticate(k), operator: new OperatorCredential(async () => OPERATOR), health, alerts });
 });
 
 async function call(method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}) {
@@ -65,8 +87,8 @@ async function call(method: string, path: string, token?: string, body?: unknown
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
-async function newOrg(name = 'Acme') {
-  const res = await call('POST', '/orgs', OPERATOR, { name, plan: 'pro' });
+async function newOrg(name = 'Acme', plan = 'pro') {
+  const res = await call('POST', '/orgs', OPERATOR, { name, plan });
   expect(res.status).toBe(201);
   return res.body.orgId as string;
 }
@@ -341,6 +363,206 @@ describe('API keys and authorization', () => {
   });
 });
 
+describe('health and discovered tools', () => {
+  const at = (minute: number) => `2026-03-01T10:${String(minute).padStart(2, '0')}:00.000Z`;
+  const state = (orgId: string, endpointId: string, region: string, extra: object = {}) => ({
+    orgId, mcp: 'tools', endpointId, region, status: 'healthy' as const, consecutiveFailures: 0, consecutiveSuccesses: 3,
+    lastCheckAt: at(5), lastChangeAt: at(1), latencyMs: 120, writtenAt: at(5), ...extra,
+  });
+
+  test('an MCP never checked has empty lists; unknown MCPs are 404', async () => {
+    const orgId = await newOrg();
+    await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody());
+    const res = await call('GET', `/orgs/${orgId}/mcps/tools/health`, OPERATOR);
+    expect([res.status, res.body]).toEqual([200, { endpoints: [], history: [] }]);
+    const missing = await call('GET', `/orgs/${orgId}/mcps/nope/health`, OPERATOR);
+    expect([missing.status, missing.body.error.code]).toEqual([404, 'not_found']);
+    const tools = await call('GET', `/orgs/${orgId}/mcps/nope/tools`, OPERATOR);
+    expect([tools.status, tools.body.error.code]).toEqual([404, 'not_found']);
+  });
+
+  test('states of the configured endpoints in every region, and history newest first up to ?history', async () => {
+    const orgId = await newOrg();
+    const mcp = (await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody())).body;
+    const [a, b] = mcp.endpoints.map((e: { id: string }) => e.id);
+    await health.putState(state(orgId, a, 'us-east-1'), { endpointId: a, region: 'us-east-1', from: 'unknown', to: 'healthy', at: at(1), latencyMs: 100 });
+    await health.putState(
+      state(orgId, b, 'us-east-1', { status: 'unhealthy', consecutiveFailures: 4, consecutiveSuccesses: 0, errorClass: 'connect_timeout', latencyMs: undefined }),
+      { endpointId: b, region: 'us-east-1', from: 'healthy', to: 'unhealthy', at: at(3), errorClass: 'connect_timeout' },
+    );
+    await health.putState(state(orgId, a, 'eu-west-1'), { endpointId: a, region: 'eu-west-1', from: 'degraded', to: 'healthy', at: at(4) });
+    // An endpoint that is no longer configured is not shown.
+    await health.putState(state(orgId, 'ep_removedremovedre', 'us-east-1'));
+
+    const res = await call('GET', `/orgs/${orgId}/mcps/tools/health?history=2`, OPERATOR);
+    expect(res.status).toBe(200);
+    expect(res.body.endpoints).toHaveLength(3);
+    expect(res.body.endpoints).toEqual(expect.arrayContaining([
+      state(orgId, a, 'us-east-1'),
+      state(orgId, a, 'eu-west-1'),
+      { ...state(orgId, b, 'us-east-1', { status: 'unhealthy', consecutiveFailures: 4, consecutiveSuccesses: 0, errorClass: 'connect_timeout' }), latencyMs: undefined },
+    ].map((e) => expect.objectContaining(Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined))))));
+    expect(res.body.history).toEqual([
+      { endpointId: a, region: 'eu-west-1', from: 'degraded', to: 'healthy', at: at(4) },
+      { endpointId: b, region: 'us-east-1', from: 'healthy', to: 'unhealthy', at: at(3), errorClass: 'connect_timeout' },
+    ]);
+    expect((await call('GET', `/orgs/${orgId}/mcps/tools/health`, OPERATOR)).body.history).toHaveLength(3);
+    expect((await call('GET', `/orgs/${orgId}/mcps/tools/health?history=0`, OPERATOR)).body.history).toEqual([]);
+    for (const bad of ['101', '-1', 'many']) {
+      const r = await call('GET', `/orgs/${orgId}/mcps/tools/health?history=${bad}`, OPERATOR);
+      expect([r.status, r.body.error.details[0].path]).toEqual([400, 'history']);
+    }
+  });
+
+  test('discovered tools: 404 not_discovered until the checker stored them, then the stored metadata', async () => {
+    const orgId = await newOrg();
+    await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody());
+    const before = await call('GET', `/orgs/${orgId}/mcps/tools/tools`, OPERATOR);
+    expect([before.status, before.body.error.code]).toEqual([404, 'not_discovered']);
+    const metadata = {
+      tools: [{ name: 'search', description: 'Search things', inputSchema: { type: 'object', properties: { q: { type: 'string' } } } }],
+      resources: [{ name: 'readme', uri: 'file:///README.md' }],
+      prompts: [],
+      hash: 'a'.repeat(64),
+      discoveredAt: at(2),
+      region: 'us-east-1',
+    };
+    await health.putMetadata(orgId, 'tools', metadata);
+    const res = await call('GET', `/orgs/${orgId}/mcps/tools/tools`, OPERATOR);
+    expect([res.status, res.body]).toEqual([200, metadata]);
+  });
+
+  test('org admins of that org only', async () => {
+    const orgA = await newOrg('A');
+    const orgB = await newOrg('B');
+    await call('POST', `/orgs/${orgA}/mcps`, OPERATOR, mcpBody());
+    const adminA = (await newKey(orgA, 'admin')).secret;
+    const adminB = (await newKey(orgB, 'admin')).secret;
+    const memberA = (await newKey(orgA, 'member')).secret;
+    expect((await call('GET', `/orgs/${orgA}/mcps/tools/health`, adminA)).status).toBe(200);
+    for (const path of [`/orgs/${orgA}/mcps/tools/health`, `/orgs/${orgA}/mcps/tools/tools`]) {
+      expect((await call('GET', path, adminB)).body.error.code).toBe('forbidden_org');
+      expect((await call('GET', path, memberA)).body.error.code).toBe('admin_role_required');
+      expect((await call('GET', path)).status).toBe(401);
+    }
+  });
+});
+
+describe('alert subscriptions', () => {
+  const email = (address = 'oncall@example.com', events?: string[]) => ({ type: 'email', address, ...(events ? { events } : {}) });
+
+  test('create (both events by default), list, delete: the delivery subscribes and unsubscribes', async () => {
+    const orgId = await newOrg();
+    const created = await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, email());
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({
+      subscriptionId: expect.stringMatching(/^al_[a-z2-7]{16}$/),
+      orgId,
+      type: 'email',
+      address: 'oncall@example.com',
+      events: ['mcp.endpoint.status.changed', 'mcp.tools.changed'],
+      createdAt: expect.any(String),
+      deliveryRef: `arn:aws:sns:us-east-1:111111111111:org-alerts:${created.body.subscriptionId}`,
+    });
+    const tools = await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, email('dev@example.com', ['mcp.tools.changed', 'mcp.tools.changed']));
+    expect(tools.body.events).toEqual(['mcp.tools.changed']);
+
+    const list = await call('GET', `/orgs/${orgId}/alerts`, OPERATOR);
+    expect(list.body).toEqual({ items: [created.body, tools.body] });
+
+    // Stored next to the org in the registry table.
+    const { Item } = await DynamoDBDocumentClient.from(db.client).send(
+      new GetCommand({ TableName: table, Key: { pk: `ORG#${orgId}`, sk: `ALERT#${created.body.subscriptionId}` } }),
+    );
+    expect(Item).toMatchObject({ entity: 'alert', address: 'oncall@example.com' });
+    // The MCP listing of the same partition does not see it.
+    expect((await call('GET', `/orgs/${orgId}/mcps`, OPERATOR)).body.items).toEqual([]);
+
+    expect((await call('DELETE', `/orgs/${orgId}/alerts/${created.body.subscriptionId}`, OPERATOR)).status).toBe(204);
+    expect((await call('GET', `/orgs/${orgId}/alerts`, OPERATOR)).body.items).toEqual([tools.body]);
+    const again = await call('DELETE', `/orgs/${orgId}/alerts/${created.body.subscriptionId}`, OPERATOR);
+    expect([again.status, again.body.error.code]).toEqual([404, 'not_found']);
+    expect(delivery.calls).toEqual([
+      ['subscribe', 'oncall@example.com'],
+      ['subscribe', 'dev@example.com'],
+      ['unsubscribe', created.body.deliveryRef],
+    ]);
+  });
+
+  test('the free plan gets 403 plan_required; upgrading allows it', async () => {
+    const orgId = await newOrg('Free', 'free');
+    const res = await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, email());
+    expect([res.status, res.body.error.code]).toEqual([403, 'plan_required']);
+    expect(delivery.calls).toEqual([]);
+    await call('PATCH', `/orgs/${orgId}`, OPERATOR, { plan: 'team' });
+    expect((await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, email())).status).toBe(201);
+  });
+
+  test.each([
+    [{ type: 'email', address: 'not-an-email' }, 'address'],
+    [{ type: 'email', address: 'a@b.example\r\nBcc: x@y.example' }, 'address'],
+    [{ type: 'email', address: `${'a'.repeat(250)}@example.com` }, 'address'],
+    [{ type: 'sms', address: '+15555550100' }, 'type'],
+    [{ type: 'email', address: 'a@example.com', events: ['mcp.everything'] }, 'events.0'],
+    [{ type: 'email', address: 'a@example.com', events: [] }, 'events'],
+    [{ type: 'email', address: 'a@example.com', extra: true }, '(body)'],
+  ])('%j is 400 at %s', async (input, path) => {
+    const orgId = await newOrg();
+    const res = await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, input);
+    expect([res.status, res.body.error.code]).toEqual([400, 'validation_failed']);
+    expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+  });
+
+  test('at most 20 per org (409 too_many_subscriptions); the same address twice is 409 already_subscribed', async () => {
+    const orgId = await newOrg();
+    for (let i = 0; i < 20; i++) expect((await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, email(`a${i}@example.com`))).status).toBe(201);
+    const dup = await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, email('A0@Example.com'));
+    expect([dup.status, dup.body.error.code]).toEqual([409, 'already_subscribed']);
+    const full = await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, email('a20@example.com'));
+    expect([full.status, full.body.error.code]).toEqual([409, 'too_many_subscriptions']);
+    expect((await call('GET', `/orgs/${orgId}/alerts`, OPERATOR)).body.items).toHaveLength(20);
+    // Another org has its own 20.
+    expect((await call('POST', `/orgs/${await newOrg('B')}/alerts`, OPERATOR, email('a0@example.com'))).status).toBe(201);
+  });
+
+  test('org admins of that org only; unknown org 404; malformed subscription id 400', async () => {
+    const orgA = await newOrg('A');
+    const orgB = await newOrg('B');
+    const adminA = (await newKey(orgA, 'admin')).secret;
+    const memberA = (await newKey(orgA, 'member')).secret;
+    const sub = (await call('POST', `/orgs/${orgA}/alerts`, adminA, email())).body;
+    expect(sub.orgId).toBe(orgA);
+    expect((await call('GET', `/orgs/${orgB}/alerts`, adminA)).body.error.code).toBe('forbidden_org');
+    expect((await call('POST', `/orgs/${orgB}/alerts`, adminA, email())).body.error.code).toBe('forbidden_org');
+    expect((await call('GET', `/orgs/${orgA}/alerts`, memberA)).body.error.code).toBe('admin_role_required');
+    // Another org's subscription id is not found through this org, even by the operator.
+    expect((await call('DELETE', `/orgs/${orgB}/alerts/${sub.subscriptionId}`, OPERATOR)).status).toBe(404);
+    expect((await call('GET', '/orgs/org_aaaaaaaaaaaaaaaa/alerts', OPERATOR)).status).toBe(404);
+    expect((await call('POST', '/orgs/org_aaaaaaaaaaaaaaaa/alerts', OPERATOR, email())).status).toBe(404);
+    const bad = await call('DELETE', `/orgs/${orgA}/alerts/..%2Fx`, OPERATOR);
+    expect([bad.status, bad.body.error.details[0].path]).toEqual([400, 'subscriptionId']);
+    expect((await call('GET', `/orgs/${orgA}/alerts`, OPERATOR)).body.items).toEqual([sub]);
+  });
+
+  test('without an alert delivery (no topic configured) the routes answer 501 alerts_unavailable', async () => {
+    const store = new DynamoDbRegistryStore(db.client, table);
+    const keys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
+    app = createAdminApp({
+      service, authenticateKey: (k) => keys.authenticate(k), operator: new OperatorCredential(async () => OPERATOR), health,
+      alerts: new AlertService({ store: new DynamoDbAlertStore(db.client, table), getOrg: (id) => store.getOrg(id) }),
+    });
+    const orgId = await newOrg();
+    for (const [method, path, body] of [
+      ['POST', `/orgs/${orgId}/alerts`, email()],
+      ['GET', `/orgs/${orgId}/alerts`],
+      ['DELETE', `/orgs/${orgId}/alerts/al_aaaaaaaaaaaaaaaa`],
+    ] as const) {
+      const res = await call(method, path, OPERATOR, body);
+      expect([res.status, res.body.error.code]).toEqual([501, 'alerts_unavailable']);
+    }
+  });
+});
+
 describe('protocol hygiene', () => {
   test('malformed JSON, wrong content type, oversized bodies and unknown routes get stable codes', async () => {
     const malformed = await call('POST', '/orgs', OPERATOR, '{"name": ');
@@ -359,8 +581,25 @@ describe('protocol hygiene', () => {
     const doc = (await res.json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/orgs', '/orgs/{orgId}', '/orgs/{orgId}/keys', '/orgs/{orgId}/keys/{keyId}', '/orgs/{orgId}/keys/{keyId}/revoke', '/orgs/{orgId}/mcps', '/orgs/{orgId}/mcps/{slug}', '/plans', '/whoami'].map((p) => BASE + p).sort(),
+      [
+        '/orgs', '/orgs/{orgId}', '/orgs/{orgId}/keys', '/orgs/{orgId}/keys/{keyId}', '/orgs/{orgId}/keys/{keyId}/revoke',
+        '/orgs/{orgId}/mcps', '/orgs/{orgId}/mcps/{slug}', '/orgs/{orgId}/mcps/{slug}/health', '/orgs/{orgId}/mcps/{slug}/tools',
+        '/orgs/{orgId}/alerts', '/orgs/{orgId}/alerts/{subscriptionId}', '/plans', '/whoami',
+      ].map((p) => BASE + p).sort(),
     );
+    const schemaOf = (path: string, method: string, status: string) => doc.paths[BASE + path][method].responses[status].content['application/json'].schema.$ref;
+    expect(schemaOf('/orgs/{orgId}/mcps/{slug}/health', 'get', '200')).toBe('#/components/schemas/McpHealth');
+    expect(schemaOf('/orgs/{orgId}/mcps/{slug}/tools', 'get', '200')).toBe('#/components/schemas/McpTools');
+    expect(schemaOf('/orgs/{orgId}/alerts', 'post', '201')).toBe('#/components/schemas/AlertSubscription');
+    expect(schemaOf('/orgs/{orgId}/alerts', 'get', '200')).toBe('#/components/schemas/AlertSubscriptionList');
+    expect(doc.paths[`${BASE}/orgs/{orgId}/alerts`].post.responses['501']).toBeDefined();
+    expect(doc.components.schemas.CreateAlertSubscription).toMatchObject({
+      required: ['type', 'address'],
+      properties: { address: { format: 'email' }, events: { items: { enum: ['mcp.endpoint.status.changed', 'mcp.tools.changed'] } } },
+    });
+    expect(doc.components.schemas.McpHealth.properties.endpoints.items.$ref).toBe('#/components/schemas/EndpointHealth');
+    const historyParam = doc.paths[`${BASE}/orgs/{orgId}/mcps/{slug}/health`].get.parameters.find((p: { name: string }) => p.name === 'history');
+    expect(historyParam).toMatchObject({ in: 'query', schema: { minimum: 0, maximum: 100, default: 20 } });
     expect(doc.components.schemas.CreateMcpServer.properties.slug.pattern).toBe(SLUG_PATTERN.source);
     expect(doc.components.schemas.CreateMcpServer.required).toEqual(expect.arrayContaining(['slug', 'endpoints']));
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });

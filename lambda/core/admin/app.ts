@@ -3,21 +3,30 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import type { AlertService } from '../alert-service';
 import { looksLikeApiKey } from '../api-keys';
 import { ApiError, forbidden, unauthorized } from '../errors';
+import type { HealthStore } from '../health/store';
 import type { ApiKey } from '../model';
 import { PLAN_LIMITS } from '../plans';
 import type { RegistryService } from '../registry-service';
 import type { OperatorCredential } from './operator-credential';
 import {
+  AlertIdSchema,
+  AlertListSchema,
+  AlertSubscriptionSchema,
   ApiKeySchema,
+  CreateAlertSchema,
   CreatedKeySchema,
   CreateKeySchema,
   CreateMcpSchema,
   CreateOrgSchema,
   ErrorSchema,
+  HealthQuerySchema,
   KeyIdSchema,
+  McpHealthSchema,
   McpServerSchema,
+  McpToolsSchema,
   OrgIdSchema,
   OrgSchema,
   pageOf,
@@ -51,6 +60,10 @@ export interface AdminAppDeps {
   readonly service: RegistryService;
   readonly authenticateKey: (presented: string) => Promise<ApiKey>;
   readonly operator: OperatorCredential;
+  /** Endpoint health and discovered tools, as the health checker stored them. */
+  readonly health: HealthStore;
+  /** Org alert subscriptions. */
+  readonly alerts: AlertService;
   /** Request id for a request; API Gateway's id in AWS. @default a random UUID */
   readonly requestId?: (c: Context) => string;
   readonly log?: (record: AdminRequestLog) => void;
@@ -71,6 +84,7 @@ const errors = {
   409: json(ErrorSchema, 'Conflict'),
   413: json(ErrorSchema, `Body larger than ${ADMIN_MAX_BODY_BYTES} bytes`),
 };
+const alertsUnavailable = { 501: json(ErrorSchema, 'Alerts are not configured in this deployment (`alerts_unavailable`)') };
 const idempotencyHeader = z.object({
   'idempotency-key': z
     .string()
@@ -80,6 +94,7 @@ const idempotencyHeader = z.object({
 });
 const orgParams = z.object({ orgId: OrgIdSchema.openapi({ param: { name: 'orgId', in: 'path' } }) });
 const mcpParams = orgParams.extend({ slug: SlugSchema.openapi({ param: { name: 'slug', in: 'path' } }) });
+const alertParams = orgParams.extend({ subscriptionId: AlertIdSchema.openapi({ param: { name: 'subscriptionId', in: 'path' } }) });
 const keyParams = orgParams.extend({ keyId: KeyIdSchema.openapi({ param: { name: 'keyId', in: 'path' } }) });
 const body = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 
@@ -88,7 +103,7 @@ const body = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json
  * their OpenAPI document come from the same zod schemas that validate requests.
  */
 export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
-  const { service } = deps;
+  const { service, health, alerts } = deps;
   const app = new OpenAPIHono<Env>({
     defaultHook: (result) => {
       if (!result.success) {
@@ -114,7 +129,11 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
-    info: { title: 'PlexMCP admin API', version: '1.0.0', description: 'Manage organisations, MCP servers and API keys.' },
+    info: {
+      title: 'PlexMCP admin API',
+      version: '1.0.0',
+      description: 'Manage organisations, MCP servers and API keys; read endpoint health and discovered tools; subscribe to alerts.',
+    },
   });
 
   // ---- identity and plans ----
@@ -243,6 +262,84 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
       const { orgId, slug } = c.req.valid('param');
       requireOrgAdmin(c.get('principal'), orgId);
       await service.deleteMcp(orgId, slug);
+      return c.body(null, 204);
+    },
+  );
+
+  // ---- health and discovered tools (org admin) ----
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/orgs/{orgId}/mcps/{slug}/health', ...bearer, request: { params: mcpParams, query: HealthQuerySchema },
+      responses: { 200: json(McpHealthSchema, 'Endpoint states (empty before the first check) and recent status changes'), ...errors },
+    }),
+    async (c) => {
+      const { orgId, slug } = c.req.valid('param');
+      requireOrgAdmin(c.get('principal'), orgId);
+      const mcp = await service.getMcp(orgId, slug);
+      const view = await health.getMcpHealth(orgId, slug, c.req.valid('query').history);
+      // States of endpoints no longer configured (removed, or an earlier MCP of the same slug) are not shown.
+      const current = new Set(mcp.endpoints.map((e) => e.id));
+      return c.json({ endpoints: view.endpoints.filter((e) => current.has(e.endpointId)), history: view.history }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/orgs/{orgId}/mcps/{slug}/tools', ...bearer, request: { params: mcpParams },
+      responses: { 200: json(McpToolsSchema, 'What the MCP server last said it offers'), ...errors },
+    }),
+    async (c) => {
+      const { orgId, slug } = c.req.valid('param');
+      requireOrgAdmin(c.get('principal'), orgId);
+      await service.getMcp(orgId, slug);
+      const metadata = await health.getMetadata(orgId, slug);
+      if (!metadata) throw new ApiError(404, 'not_discovered', 'The tools of this MCP server have not been discovered yet; the health checker reads them on its next run');
+      return c.json(metadata, 200);
+    },
+  );
+
+  // ---- alert subscriptions (org admin) ----
+
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/orgs/{orgId}/alerts', ...bearer, request: { params: orgParams, body: body(CreateAlertSchema) },
+      responses: {
+        201: json(AlertSubscriptionSchema, 'Subscribed; in AWS the recipient must confirm from the email SNS sends'),
+        ...errors,
+        403: json(ErrorSchema, 'The credential may not do this, or the plan has no alerts (`plan_required`)'),
+        409: json(ErrorSchema, 'The address is already subscribed, or the org has the most subscriptions allowed (`too_many_subscriptions`)'),
+        ...alertsUnavailable,
+      },
+    }),
+    async (c) => {
+      const { orgId } = c.req.valid('param');
+      requireOrgAdmin(c.get('principal'), orgId);
+      return c.json(await alerts.create(orgId, c.req.valid('json')), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/orgs/{orgId}/alerts', ...bearer, request: { params: orgParams },
+      responses: { 200: json(AlertListSchema, 'Alert subscriptions, oldest first'), ...errors, ...alertsUnavailable },
+    }),
+    async (c) => {
+      const { orgId } = c.req.valid('param');
+      requireOrgAdmin(c.get('principal'), orgId);
+      return c.json({ items: await alerts.list(orgId) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete', path: '/orgs/{orgId}/alerts/{subscriptionId}', ...bearer, request: { params: alertParams },
+      responses: { 204: { description: 'Unsubscribed and deleted' }, ...errors, ...alertsUnavailable },
+    }),
+    async (c) => {
+      const { orgId, subscriptionId } = c.req.valid('param');
+      requireOrgAdmin(c.get('principal'), orgId);
+      await alerts.remove(orgId, subscriptionId);
       return c.body(null, 204);
     },
   );

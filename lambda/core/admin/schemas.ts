@@ -1,4 +1,6 @@
 import { z } from '@hono/zod-openapi';
+import { ALERT_EVENT_TYPES, MAX_ALERT_SUBSCRIPTIONS_PER_ORG } from '../alert-service';
+import { HEALTH_STATUSES } from '../health/model';
 import { KEY_ROLES, PLANS } from '../model';
 import { isValidCidr } from '../url-policy';
 
@@ -196,6 +198,101 @@ export const CreatedKeySchema = z
   })
   .openapi('CreatedApiKey');
 
+// ---- health and discovered tools ----
+
+const HealthStatusSchema = z.enum(HEALTH_STATUSES);
+const ErrorClass = z.string().openapi({ description: 'Why the last probe failed, from a fixed vocabulary (never an upstream message)', example: 'connect_timeout' });
+
+export const EndpointHealthSchema = z
+  .object({
+    orgId: z.string(),
+    mcp: z.string(),
+    endpointId: z.string(),
+    region: z.string(),
+    status: HealthStatusSchema,
+    consecutiveFailures: z.number(),
+    consecutiveSuccesses: z.number(),
+    lastCheckAt: z.string(),
+    lastChangeAt: z.string(),
+    latencyMs: z.number().optional(),
+    errorClass: ErrorClass.optional(),
+    writtenAt: z.string(),
+  })
+  .openapi('EndpointHealth');
+
+export const HealthTransitionSchema = z
+  .object({
+    endpointId: z.string(),
+    region: z.string(),
+    from: z.union([HealthStatusSchema, z.literal('unknown')]),
+    to: HealthStatusSchema,
+    at: z.string(),
+    errorClass: ErrorClass.optional(),
+    latencyMs: z.number().optional(),
+  })
+  .openapi('HealthTransition');
+
+export const McpHealthSchema = z
+  .object({
+    endpoints: z.array(EndpointHealthSchema).openapi({ description: 'The current state of each configured endpoint in each region that checked it' }),
+    history: z.array(HealthTransitionSchema).openapi({ description: 'Status changes, newest first (kept 7 days)' }),
+  })
+  .openapi('McpHealth');
+
+export const HealthQuerySchema = z.object({
+  history: z.coerce.number().int().min(0).max(100).default(20).openapi({ description: 'How many recent status changes to return' }),
+});
+
+const NamedItemSchema = z.object({ name: z.string(), uri: z.string().optional(), description: z.string().optional() });
+
+export const McpToolsSchema = z
+  .object({
+    tools: z.array(
+      z.object({ name: z.string(), title: z.string().optional(), description: z.string().optional(), inputSchema: z.unknown().optional() }),
+    ),
+    resources: z.array(NamedItemSchema),
+    prompts: z.array(NamedItemSchema),
+    hash: z.string().openapi({ description: 'SHA-256 over the canonical JSON of tools, resources and prompts' }),
+    discoveredAt: z.string(),
+    region: z.string().openapi({ description: 'The region whose checker discovered them' }),
+  })
+  .openapi('McpTools');
+
+// ---- alert subscriptions ----
+
+export const AlertIdSchema = z.string().regex(/^al_[a-z2-7]{16}$/, 'is not an alert subscription id');
+const AlertEventTypeSchema = z.enum(ALERT_EVENT_TYPES);
+
+export const CreateAlertSchema = z
+  .object({
+    type: z.literal('email'),
+    address: z.email('must be an email address').max(254).openapi({ example: 'oncall@example.com' }),
+    events: z
+      .array(AlertEventTypeSchema)
+      .min(1)
+      .max(ALERT_EVENT_TYPES.length)
+      .optional()
+      .openapi({ description: 'Which events to send; default both' }),
+  })
+  .strict()
+  .openapi('CreateAlertSubscription', {
+    description: `Email alerts for this organisation (pro, team and enterprise plans; at most ${MAX_ALERT_SUBSCRIPTIONS_PER_ORG}). In AWS the recipient first confirms the subscription from an email.`,
+  });
+
+export const AlertSubscriptionSchema = z
+  .object({
+    subscriptionId: z.string(),
+    orgId: z.string(),
+    type: z.literal('email'),
+    address: z.string(),
+    events: z.array(AlertEventTypeSchema),
+    createdAt: z.string(),
+    deliveryRef: z.string().optional().openapi({ description: "The delivery system's id (the SNS subscription ARN), when it has one" }),
+  })
+  .openapi('AlertSubscription');
+
+export const AlertListSchema = z.object({ items: z.array(AlertSubscriptionSchema) }).openapi('AlertSubscriptionList');
+
 // ---- shared ----
 
 export const PageQuerySchema = z.object({
@@ -236,3 +333,4 @@ export type CreateMcpInput = z.infer<typeof CreateMcpSchema>;
 export type UpdateMcpInput = z.infer<typeof UpdateMcpSchema>;
 export type CreateKeyInput = z.infer<typeof CreateKeySchema>;
 export type UpstreamAuthInput = z.infer<typeof UpstreamAuthInputSchema>;
+export type CreateAlertInput = z.infer<typeof CreateAlertSchema>;

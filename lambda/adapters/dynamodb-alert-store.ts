@@ -1,0 +1,91 @@
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { AlertStore } from '../core/alert-service';
+import type { AlertSubscription } from '../core/alerts';
+import { REGISTRY_TABLE } from '../core/registry-table';
+
+const { partitionKey: PK, sortKey: SK } = REGISTRY_TABLE;
+
+/**
+ * Alert subscriptions in the registry table, next to their org:
+ *   alert  pk=ORG#<orgId>  sk=ALERT#<subscriptionId>  entity=alert
+ * An org's subscriptions are one Query (`begins_with(sk, ALERT#)`); there are at most 20.
+ */
+const alertKey = (orgId: string, subscriptionId: string) => ({ [PK]: `ORG#${orgId}`, [SK]: `ALERT#${subscriptionId}` });
+
+function toDomain(item: Record<string, unknown>): AlertSubscription {
+  const copy: Record<string, unknown> = { ...item };
+  for (const attribute of [PK, SK, 'entity']) delete copy[attribute];
+  return copy as unknown as AlertSubscription;
+}
+
+export class DynamoDbAlertStore implements AlertStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async listSubscriptions(orgId: string): Promise<AlertSubscription[]> {
+    const items: AlertSubscription[] = [];
+    let cursor: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+          ExpressionAttributeValues: { ':pk': `ORG#${orgId}`, ':prefix': 'ALERT#' },
+          ConsistentRead: true,
+          ExclusiveStartKey: cursor,
+        }),
+      );
+      items.push(...(out.Items ?? []).map(toDomain));
+      cursor = out.LastEvaluatedKey;
+    } while (cursor);
+    return items;
+  }
+
+  async getSubscription(orgId: string, subscriptionId: string): Promise<AlertSubscription | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: alertKey(orgId, subscriptionId), ConsistentRead: true }));
+    return out.Item ? toDomain(out.Item) : undefined;
+  }
+
+  async createSubscription(subscription: AlertSubscription): Promise<boolean> {
+    const key = alertKey(subscription.orgId, subscription.subscriptionId);
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...key, entity: 'alert', ...subscription },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async deleteSubscription(orgId: string, subscriptionId: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: alertKey(orgId, subscriptionId),
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+}
