@@ -3,6 +3,8 @@
  * Nothing here ever prints a secret: the admin API returns none (except a new key's secret,
  * which the `key create` command prints itself).
  */
+import type { AlertSubscription } from '../../lambda/core/alerts';
+import type { McpHealthView, StoredMetadata } from '../../lambda/core/health/store';
 import type { ApiKey, McpServer, Org, ToolPolicy } from '../../lambda/core/model';
 
 export type Row = readonly string[];
@@ -160,4 +162,94 @@ export function keyBlock(k: ApiKey, now: Date): string {
     ['Created', orDash(k.createdAt)],
     ['Last used', k.lastUsedAt ?? 'never'],
   ]);
+}
+
+// --- health and discovered tools -------------------------------------------------------------
+
+/** The first line of `text`, at most `max` characters (`...` when shortened). */
+export function shorten(text: string | undefined, max: number): string {
+  const line = (text ?? '').trim().split(/\r?\n/, 1)[0] ?? '';
+  return line.length <= max ? line : `${line.slice(0, Math.max(1, max - 3))}...`;
+}
+
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+const ms = (value: number | undefined): string => (value === undefined ? '-' : `${value} ms`);
+
+export function healthReport(slug: string, view: McpHealthView): string {
+  const endpoints = [...(view.endpoints ?? [])].sort(
+    (a, b) => a.endpointId.localeCompare(b.endpointId) || a.region.localeCompare(b.region),
+  );
+  const parts: string[] = [];
+  if (endpoints.length === 0) {
+    parts.push(`No health checks of MCP server ${slug} yet.\n`);
+  } else {
+    parts.push(
+      table(
+        ['ENDPOINT', 'REGION', 'STATUS', 'LAST CHECK', 'LATENCY', 'ERROR', 'FAILURES'],
+        endpoints.map((e) => [
+          e.endpointId,
+          e.region,
+          e.status,
+          orDash(e.lastCheckAt),
+          ms(e.latencyMs),
+          orDash(e.errorClass),
+          String(e.consecutiveFailures ?? 0),
+        ]),
+      ),
+    );
+  }
+  const history = view.history ?? [];
+  if (history.length === 0) {
+    parts.push('No recent status changes.\n');
+  } else {
+    parts.push(
+      'Recent status changes (newest first):\n' +
+        table(
+          ['AT', 'ENDPOINT', 'REGION', 'CHANGE', 'ERROR'],
+          history.map((t) => [t.at, t.endpointId, t.region, `${t.from} -> ${t.to}`, orDash(t.errorClass)]),
+        ),
+    );
+  }
+  return parts.join('\n');
+}
+
+/** Discovered tools, resources and prompts; descriptions shortened to fit `width` columns. */
+export function toolsReport(m: StoredMetadata, width: number): string {
+  const tools = m.tools ?? [];
+  const resources = m.resources ?? [];
+  const prompts = m.prompts ?? [];
+  const fit = (names: readonly string[]) => Math.max(20, width - Math.max(4, ...names.map((n) => n.length)) - 2);
+  const parts = [
+    block([
+      ['Hash', m.hash],
+      ['Discovered', `${orDash(m.discoveredAt)} (region ${orDash(m.region)})`],
+      ['Contents', [plural(tools.length, 'tool'), plural(resources.length, 'resource'), plural(prompts.length, 'prompt')].join(', ')],
+    ]),
+  ];
+  if (tools.length > 0) {
+    const room = fit(tools.map((t) => t.name));
+    parts.push(table(['TOOL', 'DESCRIPTION'], tools.map((t) => [t.name, shorten(t.description ?? t.title, room)])));
+  }
+  if (resources.length > 0) {
+    const room = fit(resources.map((r) => r.name));
+    parts.push(table(['RESOURCE', 'URI / DESCRIPTION'], resources.map((r) => [r.name, shorten(r.uri ?? r.description, room)])));
+  }
+  if (prompts.length > 0) {
+    const room = fit(prompts.map((p) => p.name));
+    parts.push(table(['PROMPT', 'DESCRIPTION'], prompts.map((p) => [p.name, shorten(p.description, room)])));
+  }
+  return parts.join('\n');
+}
+
+// --- alert subscriptions -------------------------------------------------------------------
+
+const EVENT_SHORT: Record<string, string> = { 'mcp.endpoint.status.changed': 'status', 'mcp.tools.changed': 'tools' };
+export const eventsSummary = (events: readonly string[] | undefined): string =>
+  listOrNone((events ?? []).map((e) => EVENT_SHORT[e] ?? e), 'none');
+
+export function alertTable(items: readonly AlertSubscription[]): string {
+  return table(
+    ['SUBSCRIPTION ID', 'TYPE', 'ADDRESS', 'EVENTS', 'CREATED'],
+    items.map((a) => [a.subscriptionId, a.type, a.address, eventsSummary(a.events), orDash(a.createdAt)]),
+  );
 }

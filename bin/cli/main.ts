@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import packageJson from '../../package.json';
 import { registerAccountCommands } from './commands/account';
+import { registerAlertCommands } from './commands/alerts';
 import { registerKeyCommands } from './commands/keys';
 import { registerMcpCommands } from './commands/mcps';
 import { registerOrgCommands } from './commands/orgs';
@@ -18,7 +19,7 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('plexmcp');
   const width = io.columns ?? 80;
   program
-    .description('Operate a PlexMCP gateway: organisations, MCP servers, API keys, and the local server.')
+    .description('Operate a PlexMCP gateway: organisations, MCP servers, API keys, health, alerts, and the local server.')
     .version(packageJson.version, '-V, --version')
     .option('--url <adminBaseUrl>', 'admin API base URL (env PLEXMCP_URL, config file, default http://127.0.0.1:8787)')
     .option('--token <token>', 'operator token or org admin key (env PLEXMCP_TOKEN, config file, local operator-token file)')
@@ -45,13 +46,16 @@ export function buildProgram(io: CliIo): Command {
         '  plexmcp org create "Acme" --plan pro\n' +
         '  UPSTREAM_TOKEN=... plexmcp mcp create github --org <orgId> \\\n' +
         '      --endpoint https://mcp.example.com/mcp --auth bearer --secret-env UPSTREAM_TOKEN\n' +
-        '  plexmcp key create "alice laptop" --org <orgId> --mcp github --expires 90d\n',
+        '  plexmcp key create "alice laptop" --org <orgId> --mcp github --expires 90d\n' +
+        '  plexmcp mcp health github --org <orgId>        # endpoint status in every region\n' +
+        '  plexmcp alert add --email oncall@example.com --events status --org <orgId>\n',
     );
   registerServeCommand(program, io);
   registerAccountCommands(program, io);
   registerOrgCommands(program, io);
   registerMcpCommands(program, io);
   registerKeyCommands(program, io);
+  registerAlertCommands(program, io);
   return program;
 }
 

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
+import type { McpHealthView, StoredMetadata } from '../../../lambda/core/health/store';
 import { type McpServer, type UpstreamAuthType, UPSTREAM_AUTH_TYPES } from '../../../lambda/core/model';
 import { seg } from '../client';
 import { CliContext, type CliIo } from '../context';
 import { usageError } from '../errors';
-import { mcpBlock, mcpTable } from '../format';
+import { healthReport, mcpBlock, mcpTable, toolsReport } from '../format';
 import { choiceParser, type EndpointInput, intParser, parseEndpoint, readAllStdin } from '../parse';
 
 interface McpOpts {
@@ -223,5 +224,32 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
       const orgId = await ctx.orgId(opts.org);
       await (await ctx.client()).delete(`/orgs/${seg(orgId)}/mcps/${seg(slug)}`);
       if (!ctx.json) ctx.out(`Deleted MCP server ${slug} from org ${orgId}.`);
+    });
+
+  mcp
+    .command('health')
+    .description('endpoint health in every region, and recent status changes')
+    .argument('<slug>')
+    .option('--org <orgId>', 'organisation (default: the org of an org admin key)')
+    .option('--history <n>', 'how many recent status changes to show, 0-100 (server default: 20)', intParser(0, 100))
+    .action(async (slug: string, opts: { org?: string; history?: number }, cmd: Command) => {
+      const ctx = CliContext.of(io, cmd);
+      const orgId = await ctx.orgId(opts.org);
+      const view = await (await ctx.client()).get<McpHealthView>(`/orgs/${seg(orgId)}/mcps/${seg(slug)}/health`, { history: opts.history });
+      if (ctx.json) return ctx.printJson(view);
+      ctx.out(healthReport(slug, view));
+    });
+
+  mcp
+    .command('tools')
+    .description('the tools, resources and prompts the MCP server last said it offers')
+    .argument('<slug>')
+    .option('--org <orgId>', 'organisation (default: the org of an org admin key)')
+    .action(async (slug: string, opts: { org?: string }, cmd: Command) => {
+      const ctx = CliContext.of(io, cmd);
+      const orgId = await ctx.orgId(opts.org);
+      const metadata = await (await ctx.client()).get<StoredMetadata>(`/orgs/${seg(orgId)}/mcps/${seg(slug)}/tools`);
+      if (ctx.json) return ctx.printJson(metadata);
+      ctx.out(toolsReport(metadata, io.columns ?? 80));
     });
 }
