@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { LRUCache } from 'lru-cache';
 import { ApiKeyAuthenticator, VerifiedKeyCache } from '../core/api-keys';
-import { EnvelopeCipher, upstreamSecretContext, type DataKeyProvider } from '../core/envelope';
+import { EnvelopeCipher, type DataKeyProvider } from '../core/envelope';
+import { cachedSecretRevealer } from '../core/upstream-secrets';
 import { createGateway, type GatewayDeps, type GatewayRequestInfo } from '../core/gateway/gateway';
 import { StoredHealthView } from '../core/health/health-view';
 import { DynamoDbHealthStore } from './dynamodb-health-store';
@@ -11,7 +11,6 @@ import { RegistryCache } from '../core/gateway/registry-cache';
 import { loadSessionKey } from '../core/gateway/session-key';
 import { SessionSealer } from '../core/gateway/sessions';
 import type { UsageRecord } from '../core/gateway/usage';
-import type { StoredMcpServer } from '../core/model';
 import { PLAN_LIMITS } from '../core/plans';
 import { DynamoDbCounters } from './dynamodb-counters';
 import { DynamoDbRegistryStore } from './dynamodb-registry-store';
@@ -62,17 +61,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     cache: new VerifiedKeyCache({ ttlMs: options.keyCacheTtlMs ?? 60_000 }),
     defer: background,
   });
-  const secrets = new LRUCache<string, { value: string | undefined }>({ max: 10_000, ttl: 300_000 });
-  const revealSecret = async (mcp: StoredMcpServer) => {
-    if (!mcp.upstreamSecret) return undefined;
-    // Keyed by the record's version, so a changed credential is never served from the cache.
-    const cacheKey = `${mcp.orgId}#${mcp.slug}#${mcp.updatedAt}`;
-    const hit = secrets.get(cacheKey);
-    if (hit) return hit.value;
-    const value = await cipher.decrypt(mcp.upstreamSecret, upstreamSecretContext(mcp.orgId, mcp.slug));
-    secrets.set(cacheKey, { value });
-    return value;
-  };
+  const revealSecret = cachedSecretRevealer(cipher);
   const upstream = new UndiciUpstreamClient({ allowLoopback: options.allowLoopback });
   const quota = new QuotaMeter(counters);
   const healthView = new StoredHealthView(new DynamoDbHealthStore(options.dynamodb, options.registryTable), options.region);

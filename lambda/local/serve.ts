@@ -20,6 +20,11 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { randomUUID } from 'node:crypto';
 import { loadOrCreateOperatorToken } from './operator-token';
 import { startDemo } from './demo';
+import { InProcessEventBus } from './event-bus';
+import { createHealthRuntime } from '../adapters/health-runtime';
+import type { CycleReport } from '../core/health/checker';
+import type { HealthEvent } from '../core/health/model';
+import type { StoredMcpServer } from '../core/model';
 import { DynamoDbHealthStore } from '../adapters/dynamodb-health-store';
 import { DynamoDbAlertStore } from '../adapters/dynamodb-alert-store';
 import { LocalAlertDelivery } from '../adapters/sns-alerts';
@@ -48,11 +53,19 @@ export interface ServeOptions {
   readonly keyCacheTtlMs?: number;
   /** Registry cache lifetime of the gateway. @default 30_000 */
   readonly registryCacheTtlMs?: number;
+  /** How often every endpoint is health-checked; 0 turns the health monitor off. @default 60_000 */
+  readonly healthIntervalMs?: number;
+  /** Health probe deadline per endpoint. @default 10_000 */
+  readonly probeTimeoutMs?: number;
 }
 
 export interface LocalGateway {
   readonly adminUrl: string;
   readonly baseUrl: string;
+  /** Health and tool-change events (the local stand-in for the EventBridge bus). */
+  readonly events: InProcessEventBus;
+  /** Runs one health-check cycle now (also what the timer does). */
+  runHealthCycle(): Promise<CycleReport>;
   readonly operatorToken: string;
   readonly service: RegistryService;
   close(): Promise<void>;
@@ -84,6 +97,29 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       cipher: new EnvelopeCipher(dataKeys),
       urlPolicy: { allowLoopback: true, resolve: systemResolver },
     });
+    // Locally, alerts are logged (and kept in memory), never emailed.
+    const alerts = new AlertService({
+      store: new DynamoDbAlertStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME),
+      delivery: new LocalAlertDelivery(log),
+      getOrg: (orgId) => store.getOrg(orgId),
+    });
+    // Health monitor: the checker's in-memory states are the gateway's view, with no delay.
+    const events = new InProcessEventBus();
+    const health = createHealthRuntime({
+      dynamodb: engine.client,
+      registryTable: DEFAULT_REGISTRY_TABLE_NAME,
+      dataKeys,
+      events,
+      allowLoopback: true,
+      region: 'local',
+      probeTimeoutMs: options.probeTimeoutMs,
+      alert: async (batch) => void (await alerts.dispatch(batch)),
+    });
+    cleanups.push(() => health.close());
+    events.subscribe((event) => log(describeEvent(event)));
+    const localStatuses = async (mcp: StoredMcpServer) =>
+      new Map(mcp.endpoints.map((e) => [e.id, health.checker.stateOf(mcp.orgId, mcp.slug, e.id)?.status]));
+
     const gateway = await createGatewayRuntime({
       dynamodb: engine.client,
       registryTable: DEFAULT_REGISTRY_TABLE_NAME,
@@ -94,6 +130,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       usage: options.logRequest ?? (() => undefined),
       keyCacheTtlMs: options.keyCacheTtlMs,
       registryCacheTtlMs: options.registryCacheTtlMs,
+      endpointStatuses: localStatuses,
     });
     cleanups.push(() => gateway.close());
     const operatorTokenPath = join(dataDir, 'operator-token');
@@ -106,12 +143,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       operator: new OperatorCredential(async () => operator.token),
       log: options.logRequest,
       health: new DynamoDbHealthStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME),
-      // Locally, alerts are logged (and kept in memory), never emailed.
-      alerts: new AlertService({
-        store: new DynamoDbAlertStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME),
-        delivery: new LocalAlertDelivery(log),
-        getOrg: (orgId) => store.getOrg(orgId),
-      }),
+      alerts,
     });
 
     const root = new Hono();
@@ -140,11 +172,49 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       const demo = await startDemo({ service, store, baseUrl, adminUrl, dataDir, log });
       cleanups.push(demo.close);
     }
-    return { adminUrl, baseUrl, operatorToken: operator.token, service, close: closeAll };
+    const runHealthCycle = () => health.checker.runCycle();
+    const intervalMs = options.healthIntervalMs ?? 60_000;
+    if (intervalMs > 0) {
+      const timer = startHealthTimer(runHealthCycle, intervalMs);
+      cleanups.push(timer.stop);
+    }
+    return { adminUrl, baseUrl, operatorToken: operator.token, service, events, runHealthCycle, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;
   }
+}
+
+/**
+ * Runs a cycle at once and then every `intervalMs`, never two at a time (a slow cycle delays the
+ * next one). `stop` waits for a running cycle.
+ */
+function startHealthTimer(run: () => Promise<unknown>, intervalMs: number): { stop(): Promise<void> } {
+  let stopped = false;
+  let current: Promise<unknown> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const tick = () => {
+    current = run()
+      .catch(() => undefined)
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, intervalMs);
+      });
+  };
+  timer = setTimeout(tick, 0);
+  return {
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await current;
+    },
+  };
+}
+
+function describeEvent(event: HealthEvent): string {
+  if (event.type === 'mcp.endpoint.status.changed') {
+    return `health: ${event.mcp} endpoint ${event.endpointId} ${event.from} -> ${event.to}${event.errorClass ? ` (${event.errorClass})` : ''}`;
+  }
+  return `health: ${event.mcp} tools changed (+${event.added.length} -${event.removed.length} ~${event.changed.length})`;
 }
 
 function listen(app: Hono, port: number, hostname: string): Promise<ServerType> {

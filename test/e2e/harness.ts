@@ -18,7 +18,8 @@ export interface TestGateway {
 export async function startTestGateway(options: Partial<ServeOptions> = {}): Promise<TestGateway> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'plexmcp-e2e-'));
   const records: Record<string, unknown>[] = [];
-  const gateway = await serve({ port: 0, log: () => undefined, logRequest: (r) => records.push(r as Record<string, unknown>), ...options, dataDir });
+  // The health timer is off unless a test asks for it, so routing depends only on what a test does.
+  const gateway = await serve({ port: 0, healthIntervalMs: 0, log: () => undefined, logRequest: (r) => records.push(r as Record<string, unknown>), ...options, dataDir });
   return {
     gateway,
     baseUrl: gateway.baseUrl,
