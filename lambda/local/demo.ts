@@ -34,10 +34,17 @@ interface DemoOptions {
  * as MCP `everything` of a demo org (idempotently, so restarts reuse the org and keys), and
  * writes `<dataDir>/demo.json` (mode 0600) for scripts.
  */
-export async function startDemo(options: DemoOptions): Promise<{ close(): Promise<void> }> {
+/** The running demo: its upstream can be stopped and started again on the same port (failover drills). */
+export interface Demo {
+  stopUpstream(): Promise<void>;
+  startUpstream(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startDemo(options: DemoOptions): Promise<Demo> {
   const { service, log } = options;
   const port = await freeLoopbackPort();
-  const child = await startEverything(port);
+  let child = await startEverything(port);
   try {
     const { item: org } = await service.createOrg({ name: 'Demo', plan: 'pro', ipAllowlist: [] }, DEMO_ORG_IDEMPOTENCY_KEY);
     const endpoints = [{ url: `http://127.0.0.1:${port}/mcp`, weight: 100 }];
@@ -80,7 +87,14 @@ export async function startDemo(options: DemoOptions): Promise<{ close(): Promis
     log(`Demo: server-everything registered as MCP "${DEMO_MCP_SLUG}" of org ${org.orgId}; keys in ${demoPath}`);
     log('Claude Desktop (claude_desktop_config.json):');
     log(JSON.stringify(claudeDesktopConfig(demo.gatewayUrl, apiKey), null, 2));
-    return { close: () => stop(child) };
+    return {
+      stopUpstream: () => stop(child),
+      startUpstream: async () => {
+        if (child.exitCode === null && child.signalCode === null) return;
+        child = await startEverything(port);
+      },
+      close: () => stop(child),
+    };
   } catch (error) {
     await stop(child);
     throw error;

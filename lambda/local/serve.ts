@@ -19,7 +19,7 @@ import { DEFAULT_COUNTERS_TABLE_NAME } from '../core/registry-table';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { randomUUID } from 'node:crypto';
 import { loadOrCreateOperatorToken } from './operator-token';
-import { startDemo } from './demo';
+import { startDemo, type Demo } from './demo';
 import { InProcessEventBus } from './event-bus';
 import { createHealthRuntime } from '../adapters/health-runtime';
 import type { CycleReport } from '../core/health/checker';
@@ -66,6 +66,8 @@ export interface LocalGateway {
   readonly events: InProcessEventBus;
   /** Runs one health-check cycle now (also what the timer does). */
   runHealthCycle(): Promise<CycleReport>;
+  /** With `demo`: the demo's upstream, to stop and start it. */
+  readonly demo?: Pick<Demo, 'stopUpstream' | 'startUpstream'>;
   readonly operatorToken: string;
   readonly service: RegistryService;
   close(): Promise<void>;
@@ -168,8 +170,9 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       log(`Operator token: ${operatorTokenPath}`);
     }
 
+    let demo: Demo | undefined;
     if (options.demo) {
-      const demo = await startDemo({ service, store, baseUrl, adminUrl, dataDir, log });
+      demo = await startDemo({ service, store, baseUrl, adminUrl, dataDir, log });
       cleanups.push(demo.close);
     }
     const runHealthCycle = () => health.checker.runCycle();
@@ -178,7 +181,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       const timer = startHealthTimer(runHealthCycle, intervalMs);
       cleanups.push(timer.stop);
     }
-    return { adminUrl, baseUrl, operatorToken: operator.token, service, events, runHealthCycle, close: closeAll };
+    return { adminUrl, baseUrl, operatorToken: operator.token, service, events, runHealthCycle, demo, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;
