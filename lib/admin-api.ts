@@ -7,6 +7,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { REGISTRY_TABLE } from '../lambda/core/registry-table';
 import { PlexFunction, PROJECT_ROOT } from './lambda-defaults';
@@ -42,6 +43,16 @@ export interface AdminApiProps {
   readonly api: apigateway.IRestApi;
 
   /**
+   * The topic that the health monitor publishes per-organisation alerts to (see
+   * {@link HealthMonitor.orgAlertsTopic}). When given, the admin function manages organisations'
+   * alert subscriptions on it: it may subscribe endpoints (with a filter policy on the message
+   * attribute `orgId`), read a subscription's attributes and unsubscribe, on this topic only.
+   *
+   * @default - no alert subscriptions: the admin API has no topic to manage
+   */
+  readonly orgAlertsTopic?: sns.ITopic;
+
+  /**
    * Steady-state request rate limit of the admin routes, in requests per second. The admin API
    * is a control plane that verifies an Argon2id hash on every request; this caps what a leaked
    * or buggy client can cost, independently of the gateway's traffic on the same stage.
@@ -70,7 +81,8 @@ export interface AdminApiProps {
  * {@link PlexApi}), all going to one Lambda function, which serves the versioned admin routes
  * (`/admin/v1/...`) and their OpenAPI document. Authentication (operator token, org admin API
  * keys) happens in the function; the function gets read/write on the registry, only
- * `GenerateDataKey`/`Decrypt` on the credentials key, and read on the operator secret.
+ * `GenerateDataKey`/`Decrypt` on the credentials key, read on the operator secret, and, with an
+ * organisation alerts topic, subscription management on that topic.
  */
 export class AdminApi extends Construct {
   /** The function behind every admin route. */
@@ -115,6 +127,7 @@ export class AdminApi extends Construct {
         PLEXMCP_REGISTRY_TABLE: props.registryTable.tableName,
         PLEXMCP_KMS_KEY_ID: props.credentialsKey.keyArn,
         PLEXMCP_OPERATOR_SECRET_ARN: this.operatorSecret.secretArn,
+        ...(props.orgAlertsTopic === undefined ? {} : { PLEXMCP_ORG_ALERTS_TOPIC_ARN: props.orgAlertsTopic.topicArn }),
       },
     });
     this.function = fn;
@@ -138,6 +151,25 @@ export class AdminApi extends Construct {
       id: `AwsSolutions-IAM5[Resource::${nagResourceText(fn, `${props.registryTable.tableArn}/index/*`)}]`,
       reason: 'grantReadWriteData covers the registry table\'s own secondary indexes (<table>/index/*); the admin function queries the gsi1 list index. No other table is reachable.',
     });
+
+    if (props.orgAlertsTopic !== undefined) {
+      const topic = props.orgAlertsTopic;
+      topic.grantSubscribe(fn);
+      // Unsubscribe and GetSubscriptionAttributes name a subscription, whose ARN is the topic's
+      // ARN followed by `:<subscription id>`: `<topic arn>:*` is every subscription of this topic
+      // and nothing else.
+      const subscriptions = `${topic.topicArn}:*`;
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['sns:Unsubscribe', 'sns:GetSubscriptionAttributes'],
+          resources: [subscriptions],
+        }),
+      );
+      Validations.of(fn.role!).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResourceText(fn, subscriptions)}]`,
+        reason: 'Subscription ARNs are <topic arn>:<id>, with an id SNS chooses; <topic arn>:* covers the subscriptions of the organisation alerts topic only, for sns:Unsubscribe and sns:GetSubscriptionAttributes.',
+      });
+    }
 
     // The function validates every request against its OpenAPI schema. The method has no
     // request models, so today this validator only enforces the declared path parameter; it is

@@ -6,5 +6,6 @@ export * from './gateway-waf';
 export * from './plex-api';
 export * from './admin-api';
 export * from './mcp-gateway';
+export * from './health-monitor';
 export * from './plexmcp-stack';
 export * from './app';

@@ -7,6 +7,7 @@ import { DEFAULT_REGISTRY_TABLE_NAME } from '../lambda/core/registry-table';
 import { AdminApi } from './admin-api';
 import { CountersTable } from './counters-table';
 import { CredentialsKey } from './credentials-key';
+import { HealthMonitor } from './health-monitor';
 import { McpGateway } from './mcp-gateway';
 import { PlexApi } from './plex-api';
 import { RegistryTables } from './registry-tables';
@@ -80,9 +81,10 @@ export interface PlexMcpStackProps extends StackProps {
  * PlexMCP in one region. The primary region's stack owns the data that every region shares
  * (the registry global table, the multi-Region primary key, the operator token secret); each
  * other region's stack uses its local replica of all three. Every stack has its own REST API
- * (behind a WAF web ACL) with the admin API and the MCP gateway on it, and its own counters
- * table: rate limits and quotas are counted per region. All admin APIs accept the one operator
- * token.
+ * (behind a WAF web ACL) with the admin API and the MCP gateway on it, its own counters
+ * table (rate limits and quotas are counted per region), and its own health monitor, which
+ * checks every endpoint from that region and has its own event bus, operator alarm topic and
+ * organisation alerts topic. All admin APIs accept the one operator token.
  *
  * The registry table has a fixed name, so a regional stack imports its replica by name. The
  * primary key's ARN (chosen by KMS) travels through CDK's cross-region references
@@ -124,6 +126,9 @@ export class PlexMcpStack extends Stack {
 
   /** This region's MCP gateway. */
   public readonly gateway: McpGateway;
+
+  /** This region's health monitor (its event bus, alarm topic and organisation alerts topic). */
+  public readonly healthMonitor: HealthMonitor;
 
   constructor(scope: Construct, id: string, props: PlexMcpStackProps) {
     super(scope, id, { ...props, crossRegionReferences: props.crossRegionReferences ?? true });
@@ -204,11 +209,16 @@ export class PlexMcpStack extends Stack {
     // Everything below exists once in every region, the primary included.
     this.countersTable = new CountersTable(this, 'Counters').table;
     this.api = new PlexApi(this, 'Api');
+    this.healthMonitor = new HealthMonitor(this, 'HealthMonitor', {
+      registryTable: this.registryTable,
+      credentialsKey: this.credentialsKey,
+    });
     this.adminApi = new AdminApi(this, 'AdminApi', {
       api: this.api.api,
       registryTable: this.registryTable,
       credentialsKey: this.credentialsKey,
       operatorSecret: this.operatorSecret,
+      orgAlertsTopic: this.healthMonitor.orgAlertsTopic,
     });
     this.gateway = new McpGateway(this, 'Gateway', {
       api: this.api.api,
@@ -224,6 +234,14 @@ export class PlexMcpStack extends Stack {
     new CfnOutput(this, 'GatewayUrl', {
       description: 'Base URL of the MCP gateway in this region: an MCP server is reached at this URL followed by its slug',
       value: this.gateway.gatewayUrl,
+    });
+    new CfnOutput(this, 'EventBusName', {
+      description: 'Event bus of this region\'s health monitor: endpoint health and metadata change events, for EventBridge rules',
+      value: this.healthMonitor.eventBus.eventBusName,
+    });
+    new CfnOutput(this, 'OperatorAlarmTopicArn', {
+      description: 'SNS topic of this region\'s operator alarms (health monitor errors, slow cycles, throttles, undelivered schedules): subscribe the operator to it',
+      value: this.healthMonitor.operatorAlarmTopic.topicArn,
     });
     new CfnOutput(this, 'OperatorSecretArn', {
       description: `Operator token secret (one token for every region): aws secretsmanager get-secret-value --secret-id ${this.operatorSecretName} --query SecretString --output text (works in any PlexMCP region)`,

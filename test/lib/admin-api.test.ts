@@ -2,6 +2,7 @@ import { CfnResource, Lazy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { AdminApi, AdminApiProps, CredentialsKey, PlexApi, RegistryTables } from '../../lib';
 import { actionsOf, roleLogicalIdOf, statementsOfRole, statementWith, testStack } from './helpers';
 
@@ -60,6 +61,39 @@ describe('AdminApi', () => {
     // Nothing beyond logs, X-Ray, DynamoDB, KMS and Secrets Manager.
     const services = new Set(statements.flatMap(actionsOf).map((a) => a.split(':')[0]));
     expect([...services].sort()).toEqual(['dynamodb', 'kms', 'logs', 'secretsmanager', 'xray']);
+  });
+
+  test('without an organisation alerts topic the function has no topic and no SNS permission', () => {
+    const { template, stack, admin } = build();
+    const fn = template.toJSON().Resources[stack.getLogicalId(admin.function.node.defaultChild as CfnResource)].Properties;
+    expect(fn.Environment.Variables.PLEXMCP_ORG_ALERTS_TOPIC_ARN).toBeUndefined();
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, admin.function));
+    expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('sns:'))).toEqual([]);
+  });
+
+  test('with an organisation alerts topic: its ARN in the environment, Subscribe on it, Unsubscribe/GetSubscriptionAttributes on its subscriptions only', () => {
+    const stack = testStack();
+    const topic = new sns.Topic(stack, 'OrgAlerts');
+    const admin = new AdminApi(stack, 'Admin', {
+      api: new PlexApi(stack, 'Api').api,
+      registryTable: new RegistryTables(stack, 'Tables').registry,
+      credentialsKey: new CredentialsKey(stack, 'Creds').key,
+      orgAlertsTopic: topic,
+    });
+    const template = Template.fromStack(stack);
+    const topicRef = { Ref: stack.getLogicalId(topic.node.defaultChild as CfnResource) };
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ PLEXMCP_ORG_ALERTS_TOPIC_ARN: topicRef }) },
+    });
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, admin.function));
+    expect(statements.filter((s) => actionsOf(s).some((a) => a.startsWith('sns:')))).toEqual([
+      { Effect: 'Allow', Action: 'sns:Subscribe', Resource: topicRef },
+      // Subscription ARNs are <topic arn>:<id>.
+      { Effect: 'Allow', Action: ['sns:Unsubscribe', 'sns:GetSubscriptionAttributes'], Resource: { 'Fn::Join': ['', [topicRef, ':*']] } },
+    ]);
+    // Managing subscriptions reads no messages: no Publish, and no key permission for the topic.
+    const services = new Set(statements.flatMap(actionsOf).map((a) => a.split(':')[0]));
+    expect([...services].sort()).toEqual(['dynamodb', 'kms', 'logs', 'secretsmanager', 'sns', 'xray']);
   });
 
   test('the default operator secret is a generated 48-character token without punctuation', () => {

@@ -2,10 +2,12 @@ import { Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { AdminApi, GatewayWaf, McpGateway, PlexApi } from '../../lib';
+import { AdminApi, GatewayWaf, HealthMonitor, McpGateway, PlexApi } from '../../lib';
 import { ACCOUNT, roleLogicalIdOf, statementsOfRole, statementWith, testApp } from './helpers';
 
 const KEY_ARN = `arn:aws:kms:eu-central-1:${ACCOUNT}:key/mrk-0123456789abcdef0123456789abcdef`;
@@ -57,6 +59,34 @@ class GatewayUserStack extends Stack {
       credentialsKey: kms.Key.fromKeyArn(this, 'Key', KEY_ARN),
     });
     this.waf = new GatewayWaf(this, 'PlexWaf', { stage: this.api.deploymentStage, rateLimit: 600 });
+  }
+}
+
+const ALARMS_ARN = `arn:aws:sns:eu-central-1:${ACCOUNT}:team-alarms`;
+const ALERTS_ARN = `arn:aws:sns:eu-central-1:${ACCOUNT}:team-alerts`;
+
+// A team with its own registry table, key, event bus and topics that runs the health monitor on
+// them, and gives its admin API the alerts topic to manage subscriptions on.
+class HealthUserStack extends Stack {
+  public readonly monitor: HealthMonitor;
+  public readonly admin: AdminApi;
+  constructor() {
+    const app = testApp();
+    super(app, 'HealthUserStack', { env: { account: ACCOUNT, region: 'eu-central-1' } });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const registryTable = dynamodb.TableV2.fromTableName(this, 'Registry', 'team-registry');
+    const credentialsKey = kms.Key.fromKeyArn(this, 'Key', KEY_ARN);
+    const orgAlertsTopic = sns.Topic.fromTopicArn(this, 'Alerts', ALERTS_ARN);
+    this.monitor = new HealthMonitor(this, 'PlexHealth', {
+      registryTable,
+      credentialsKey,
+      eventBus: events.EventBus.fromEventBusName(this, 'Bus', 'team-bus'),
+      operatorAlarmTopic: sns.Topic.fromTopicArn(this, 'Alarms', ALARMS_ARN),
+      orgAlertsTopic,
+      shards: 2,
+    });
+    const plexApi = new PlexApi(this, 'PlexApi', { cloudWatchRole: false });
+    this.admin = new AdminApi(this, 'PlexAdmin', { api: plexApi.api, registryTable, credentialsKey, orgAlertsTopic });
   }
 }
 
@@ -128,6 +158,58 @@ describe('McpGateway and GatewayWaf on a user REST API with imported tables and 
 
   test('passes cdk-nag AwsSolutions: the gateway acknowledges only its own findings, the WAF covers APIG3 of the stage', () => {
     const stack = new GatewayUserStack();
+    const app = stack.node.root;
+    expect(() => Template.fromStack(stack)).not.toThrow();
+    const findings = new AwsSolutionsChecks().validateScope(app).violations.flatMap((v) =>
+      v.violatingResources.map((r) => `${v.ruleName} ${r.constructPath}`),
+    );
+    expect(findings).toEqual([]);
+  });
+});
+
+describe('HealthMonitor and AdminApi in a user stack with an imported table, key, bus and topics', () => {
+  test('create no table, key, bus or topic; environment, grants and alarm actions name the imported ones', () => {
+    const stack = new HealthUserStack();
+    const template = Template.fromStack(stack);
+    for (const type of ['AWS::DynamoDB::GlobalTable', 'AWS::DynamoDB::Table', 'AWS::KMS::Key', 'AWS::Events::EventBus', 'AWS::SNS::Topic']) {
+      template.resourceCountIs(type, 0);
+    }
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          PLEXMCP_REGISTRY_TABLE: 'team-registry',
+          PLEXMCP_KMS_KEY_ID: KEY_ARN,
+          PLEXMCP_EVENT_BUS_NAME: 'team-bus',
+          PLEXMCP_ORG_ALERTS_TOPIC_ARN: ALERTS_ARN,
+        }),
+      },
+    });
+    const health = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.monitor.function));
+    expect(statementWith(health, 'dynamodb:PutItem').Resource).toEqual(tableArn('team-registry'));
+    expect(health.filter((s) => s.Action === 'dynamodb:Query')).toEqual([
+      { Effect: 'Allow', Action: 'dynamodb:Query', Resource: tableArn('team-registry/index/gsi1') },
+    ]);
+    expect(statementWith(health, 'kms:Decrypt')).toEqual({ Effect: 'Allow', Action: 'kms:Decrypt', Resource: KEY_ARN });
+    expect(statementWith(health, 'events:PutEvents').Resource).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:events:eu-central-1:${ACCOUNT}:event-bus/team-bus`]],
+    });
+    // An imported topic knows no key: Publish only.
+    expect(statementWith(health, 'sns:Publish')).toEqual({ Effect: 'Allow', Action: 'sns:Publish', Resource: ALERTS_ARN });
+
+    const admin = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.admin.function));
+    expect(admin.filter((s) => JSON.stringify(s.Resource).includes('team-alerts'))).toEqual([
+      { Effect: 'Allow', Action: 'sns:Subscribe', Resource: ALERTS_ARN },
+      { Effect: 'Allow', Action: ['sns:Unsubscribe', 'sns:GetSubscriptionAttributes'], Resource: `${ALERTS_ARN}:*` },
+    ]);
+
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms).toHaveLength(4);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([ALARMS_ARN]);
+    template.resourceCountIs('AWS::Scheduler::Schedule', 2);
+  });
+
+  test('passes cdk-nag AwsSolutions: each construct acknowledges only its own findings', () => {
+    const stack = new HealthUserStack();
     const app = stack.node.root;
     expect(() => Template.fromStack(stack)).not.toThrow();
     const findings = new AwsSolutionsChecks().validateScope(app).violations.flatMap((v) =>

@@ -30,7 +30,10 @@ describe('PlexMcpStack', () => {
     template.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
     template.hasResourceProperties('AWS::DynamoDB::GlobalTable', { KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }], Replicas: [Match.objectLike({ Region: 'eu-west-1' })] });
     template.resourceCountIs('AWS::DynamoDB::Table', 0);
-    template.resourceCountIs('AWS::KMS::Key', 0);
+    // Its only key of its own encrypts the health monitor's topics; the credentials key is a replica.
+    expect(Object.keys(template.findResources('AWS::KMS::Key'))).toEqual([
+      regional.getLogicalId(regional.healthMonitor.topicKey!.node.defaultChild as CfnResource),
+    ]);
     // The primary key ARN arrives through the cross-region reference reader.
     template.hasResourceProperties('AWS::KMS::ReplicaKey', {
       PrimaryKeyArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ExportsReader'), Match.stringLikeRegexp('CredentialsKey')] },
@@ -108,6 +111,40 @@ describe('PlexMcpStack', () => {
       { Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: { 'Fn::GetAtt': [countersId, 'Arn'] } },
     ]);
     expect(statementWith(statements, 'kms:Decrypt').Resource).toEqual({ 'Fn::GetAtt': [replicaKeyId, 'Arn'] });
+  });
+
+  test('every stack has its own health monitor on its registry replica and credentials key; its admin function manages the alert subscriptions', () => {
+    const { primary, regional } = twoRegions();
+    for (const stack of [primary, regional]) {
+      const template = Template.fromStack(stack);
+      const monitor = stack.healthMonitor;
+      const keyArn = stack.resolve(stack.credentialsKey.keyArn);
+      const fnId = stack.getLogicalId(monitor.function.node.defaultChild as CfnResource);
+      expect(template.toJSON().Resources[fnId].Properties.Environment.Variables).toMatchObject({
+        PLEXMCP_REGISTRY_TABLE: stack.resolve(stack.registryTable.tableName),
+        PLEXMCP_KMS_KEY_ID: keyArn,
+        PLEXMCP_EVENT_BUS_NAME: stack.resolve(monitor.eventBus.eventBusName),
+        PLEXMCP_ORG_ALERTS_TOPIC_ARN: stack.resolve(monitor.orgAlertsTopic.topicArn),
+      });
+      template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+      template.resourceCountIs('AWS::Events::EventBus', 1);
+      template.resourceCountIs('AWS::SNS::Topic', 2);
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+      const health = statementsOfRole(template, roleLogicalIdOf(template, stack, monitor.function));
+      expect(health.filter((s) => JSON.stringify(s.Resource) === JSON.stringify(keyArn))).toEqual([{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn }]);
+      expect(health.filter((s) => s.Action === 'dynamodb:Query')).toEqual([
+        { Effect: 'Allow', Action: 'dynamodb:Query', Resource: stack.resolve(`${stack.registryTable.tableArn}/index/gsi1`) },
+      ]);
+
+      const topicArn = stack.resolve(monitor.orgAlertsTopic.topicArn);
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: 'PlexMCP admin API',
+        Environment: { Variables: Match.objectLike({ PLEXMCP_ORG_ALERTS_TOPIC_ARN: topicArn }) },
+      });
+      const admin = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.adminApi.function));
+      expect(statementWith(admin, 'sns:Subscribe').Resource).toEqual(topicArn);
+      expect(statementWith(admin, 'sns:Unsubscribe').Resource).toEqual({ 'Fn::Join': ['', [topicArn, ':*']] });
+    }
   });
 
   test('the primary creates the one operator secret, named, generated, and replicated to every replica region', () => {
@@ -200,7 +237,7 @@ describe('PlexMcpStack', () => {
     expect(() => new PlexMcpStack(testApp(context), 'P', { env: { region: 'us-east-1' }, ...props })).toThrow(error);
   });
 
-  test('every stack outputs its admin URL, gateway URL and operator secret ARN', () => {
+  test('every stack outputs its admin URL, gateway URL, health event bus, operator alarm topic and operator secret ARN', () => {
     const { primary, regional } = twoRegions();
     for (const stack of [primary, regional]) {
       const template = Template.fromStack(stack);
@@ -212,6 +249,8 @@ describe('PlexMcpStack', () => {
       expect(parts[0]).toBe('https://');
       expect(parts).toContainEqual({ Ref: stack.getLogicalId(stack.api.api.node.defaultChild as CfnResource) });
       expect(parts[parts.length - 1]).toBe('/mcp/');
+      template.hasOutput('EventBusName', { Value: stack.resolve(stack.healthMonitor.eventBus.eventBusName) });
+      template.hasOutput('OperatorAlarmTopicArn', { Value: stack.resolve(stack.healthMonitor.operatorAlarmTopic.topicArn) });
       template.hasOutput('OperatorSecretArn', {
         Value: stack.resolve(stack.adminApi.operatorSecret.secretArn),
         Description: Match.stringLikeRegexp('get-secret-value --secret-id plexmcp/operator-token --query SecretString --output text \\(works in any PlexMCP region\\)'),
