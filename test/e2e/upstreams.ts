@@ -184,6 +184,10 @@ export interface SeenRequest {
   readonly headers: IncomingHttpHeaders;
   /** The parsed JSON body of a POST (undefined otherwise or when it was not JSON). */
   readonly body?: unknown;
+  /** When the response's connection closed (`Date.now()`); undefined while it is open. */
+  readonly closedAt?: number;
+  /** Whether the whole response was written before it closed (false: the peer went away first). */
+  readonly completed?: boolean;
 }
 
 export interface SdkUpstreamOptions {
@@ -250,7 +254,12 @@ export async function startSdkUpstream(options: SdkUpstreamOptions = {}): Promis
         body = undefined;
       }
     }
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+    const seen: { -readonly [K in keyof SeenRequest]: SeenRequest[K] } = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
+    requests.push(seen);
+    res.once('close', () => {
+      seen.closedAt = Date.now();
+      seen.completed = res.writableFinished;
+    });
     if (options.intercept && (await options.intercept(req, res, body))) return;
     if (new URL(req.url ?? '/', 'http://x').pathname !== path) return jsonRpcError(res, 404, -32601, 'Not found');
     if (req.method === 'POST' && raw.length > 0 && body === undefined) return jsonRpcError(res, 400, -32700, 'Parse error');
