@@ -12,7 +12,7 @@ import { weightedOrder, type PassiveHealth } from './passive-health';
 import type { RegistryCache } from './registry-cache';
 import type { SessionSealer } from './sessions';
 import { policiesFor, toolAllowed } from './tool-policy';
-import { filterToolsListJson, toolsListSseFilter } from './tools-filter';
+import { EVERY_REQUEST_ID, filterToolsListJson, toolsListSseFilter } from './tools-filter';
 import { UpstreamConnectError, UpstreamTimeoutError, type UpstreamClient, type UpstreamResponse } from './upstream';
 import type { UsageRecord } from './usage';
 
@@ -49,6 +49,8 @@ export interface GatewayDeps {
   readonly now?: () => number;
   /** @default Math.random */
   readonly random?: () => number;
+  /** Silence on an SSE stream after which a keepalive comment is sent. @default 60_000 */
+  readonly keepaliveMs?: number;
 }
 
 export interface GatewayRequestInfo {
@@ -230,7 +232,12 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
       }
 
       let stream = response.body;
-      const toolsListIds = new Set(messages.filter((m) => m.method === 'tools/list' && m.id !== undefined).map((m) => JSON.stringify(m.id)));
+      // A GET stream can replay answers to earlier POSTs (Last-Event-ID), tools/list ones included:
+      // every response on it is a candidate.
+      const toolsListIds =
+        method === 'GET'
+          ? EVERY_REQUEST_ID
+          : new Set(messages.filter((m) => m.method === 'tools/list' && m.id !== undefined).map((m) => JSON.stringify(m.id)));
       const restricted = policies.some((p) => p.allow.length > 0 || p.deny.length > 0);
       if (toolsListIds.size > 0 && restricted) {
         const allowed = (name: string) => toolAllowed(name, policies);
@@ -245,6 +252,7 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
 
       const finish = (bytesOut: number) =>
         deps.usage({ ...base(), endpointId: endpoint!.id, status: response!.status, totalMs: now() - started, gatewayMs, upstreamFirstByteMs, bytesOut });
+      if ((out.get('content-type') ?? '').startsWith('text/event-stream')) stream = withKeepalive(stream, deps.keepaliveMs ?? SSE_KEEPALIVE_MS);
       return new Response(counting(stream, finish), { status: response.status, headers: out });
     } catch (error) {
       const gatewayError = toGatewayError(error);
@@ -337,6 +345,50 @@ async function readStreamBounded(stream: ReadableStream<Uint8Array>, limit: numb
     chunks.push(value);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * API Gateway closes a stream that stays silent for 5 minutes (regional endpoints), and idle
+ * MCP streams (a GET stream waiting for server notifications) are normal. After `intervalMs` of
+ * silence, an SSE comment line is sent — only between events, never inside one.
+ */
+const SSE_KEEPALIVE_MS = 60_000;
+const KEEPALIVE = new TextEncoder().encode(': keepalive\n\n');
+
+export function withKeepalive(stream: ReadableStream<Uint8Array>, intervalMs: number): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  let pending: ReturnType<typeof reader.read> | undefined;
+  let atEventBoundary = true;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      pending ??= reader.read();
+      let next: Awaited<typeof pending> | 'silence';
+      for (;;) {
+        let timer: NodeJS.Timeout | undefined;
+        const silence = new Promise<'silence'>((resolve) => (timer = setTimeout(() => resolve('silence'), intervalMs)));
+        next = await Promise.race([pending, silence]).finally(() => clearTimeout(timer));
+        if (next !== 'silence') break;
+        if (atEventBoundary) return controller.enqueue(KEEPALIVE);
+        // Inside an event: keep waiting (a pull that enqueues nothing would not be called again).
+      }
+      pending = undefined;
+      if (next.done) return controller.close();
+      const chunk = next.value;
+      if (chunk.length > 0) atEventBoundary = endsEvent(chunk);
+      controller.enqueue(chunk);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/** Whether a chunk ends with a blank line (the end of an SSE event). */
+function endsEvent(chunk: Uint8Array): boolean {
+  const n = chunk.length;
+  const LF = 10;
+  const CR = 13;
+  return (n >= 2 && chunk[n - 1] === LF && (chunk[n - 2] === LF || (n >= 3 && chunk[n - 2] === CR && chunk[n - 3] === LF))) || (n >= 2 && chunk[n - 1] === CR && chunk[n - 2] === CR);
 }
 
 /** Passes chunks through as they come, counting bytes; reports once when the stream ends or is cancelled. */
