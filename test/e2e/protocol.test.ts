@@ -456,3 +456,22 @@ test('tools/list is filtered to the key\'s tool scopes; a denied tools/call is 4
   expect(record).toMatchObject({ type: 'usage', status: 403, errorCode: 'forbidden_tool', tool: 'get-env' });
   expect(record!.endpointId).toBeUndefined();
 });
+
+test('a tools/list answer replayed on a GET stream (Last-Event-ID) is filtered like the POST answer', async () => {
+  const url = gw.mcpUrl(SLUG);
+  const { sessionId } = await rawInitialize(url, filteredKey);
+  // An event id from an earlier answer of this session; server-everything's event store replays
+  // every event of the session after it, the tools/list answer included.
+  const echoed = await mcpHttp(url, { apiKey: filteredKey, sessionId, message: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x' } } } });
+  expect(echoed.eventIds).toHaveLength(1);
+  const listed = await mcpHttp(url, { apiKey: filteredKey, sessionId, message: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
+  const filtered = (listed.messages[0]!.result.tools as { name: string }[]).map((t) => t.name).sort();
+  expect(filtered).not.toContain('get-env');
+  expect(filtered).not.toContain('trigger-long-running-operation');
+
+  const replay = await resume(url, filteredKey, sessionId, echoed.eventIds[0]!, AbortSignal.timeout(10_000));
+  expect(replay.status).toBe(200);
+  const events = await readUntilResponse(sseEvents(replay.body!), 2);
+  const replayed = (events.at(-1)!.message.result.tools as { name: string }[]).map((t) => t.name).sort();
+  expect(replayed).toEqual(filtered);
+});

@@ -22,6 +22,20 @@ import {
 
 export type ToolNamePredicate = (toolName: string) => boolean;
 
+/** A set of request ids that holds every id. */
+class EveryId extends Set<string> {
+  override has(): boolean {
+    return true;
+  }
+}
+
+/**
+ * Stands for every request id: for a stream whose requests the gateway did not see, such as a
+ * GET that resumes a POST's stream with `Last-Event-ID` (the replay can hold a `tools/list`
+ * answer). Every response on it whose `result.tools` is an array is then filtered.
+ */
+export const EVERY_REQUEST_ID: ReadonlySet<string> = new EveryId(['*']);
+
 /** The default cap on one SSE event: 4 MiB. */
 export const DEFAULT_MAX_SSE_EVENT_BYTES = 4 * 1024 * 1024;
 

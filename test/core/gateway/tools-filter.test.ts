@@ -1,6 +1,7 @@
 import { findDuplicateKey } from '../../../lambda/core/gateway/jsonrpc';
 import {
   DEFAULT_MAX_SSE_EVENT_BYTES,
+  EVERY_REQUEST_ID,
   filterToolsListJson,
   SseEventTooLargeError,
   toolsListSseFilter,
@@ -208,6 +209,15 @@ function parseSse(text: string): ParsedEvent[] {
 }
 
 describe('toolsListSseFilter', () => {
+  it('with EVERY_REQUEST_ID filters a tools/list answer of any id (a replay on a GET stream) and leaves other messages alone', async () => {
+    const other = json({ jsonrpc: '2.0', id: 4, result: { content: [{ type: 'text', text: 'admin_wipe' }] } });
+    const note = json({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 1, progress: 1 } });
+    const input = `id: a\ndata: ${note}\n\nid: b\ndata: ${json(toolsResponse('earlier', ['get', 'admin_wipe']))}\n\nid: c\ndata: ${other}\n\n`;
+    const out = await filterSse(input, EVERY_REQUEST_ID);
+    expect(out).toBe(`id: a\ndata: ${note}\n\nid: b\ndata: ${json(toolsResponse('earlier', ['get']))}\n\nid: c\ndata: ${other}\n\n`);
+    expect(filterToolsListJson(json(toolsResponse(99, ['admin_x', 'list'])), EVERY_REQUEST_ID, allowed)).toBe(json(toolsResponse(99, ['list'])));
+  });
+
   const sse = (fields: string[]) => fields.join('\n') + '\n\n';
 
   it('filters a tools/list response and keeps the other lines of its event', async () => {
