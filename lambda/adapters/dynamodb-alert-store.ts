@@ -3,6 +3,7 @@ import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCom
 import type { AlertStore } from '../core/alert-service';
 import type { AlertSubscription } from '../core/alerts';
 import { REGISTRY_TABLE } from '../core/registry-table';
+import { recordOf } from './registry-items';
 
 const { partitionKey: PK, sortKey: SK } = REGISTRY_TABLE;
 
@@ -12,12 +13,6 @@ const { partitionKey: PK, sortKey: SK } = REGISTRY_TABLE;
  * An org's subscriptions are one Query (`begins_with(sk, ALERT#)`); there are at most 20.
  */
 const alertKey = (orgId: string, subscriptionId: string) => ({ [PK]: `ORG#${orgId}`, [SK]: `ALERT#${subscriptionId}` });
-
-function toDomain(item: Record<string, unknown>): AlertSubscription {
-  const copy: Record<string, unknown> = { ...item };
-  for (const attribute of [PK, SK, 'entity']) delete copy[attribute];
-  return copy as unknown as AlertSubscription;
-}
 
 export class DynamoDbAlertStore implements AlertStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -43,7 +38,7 @@ export class DynamoDbAlertStore implements AlertStore {
           ExclusiveStartKey: cursor,
         }),
       );
-      items.push(...(out.Items ?? []).map(toDomain));
+      items.push(...(out.Items ?? []).map((item) => recordOf<AlertSubscription>(item)));
       cursor = out.LastEvaluatedKey;
     } while (cursor);
     return items;
@@ -51,7 +46,7 @@ export class DynamoDbAlertStore implements AlertStore {
 
   async getSubscription(orgId: string, subscriptionId: string): Promise<AlertSubscription | undefined> {
     const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: alertKey(orgId, subscriptionId), ConsistentRead: true }));
-    return out.Item ? toDomain(out.Item) : undefined;
+    return out.Item ? recordOf<AlertSubscription>(out.Item) : undefined;
   }
 
   async createSubscription(subscription: AlertSubscription): Promise<boolean> {

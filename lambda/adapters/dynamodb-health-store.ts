@@ -4,6 +4,7 @@ import type { EndpointHealth, HealthTransition } from '../core/health/model';
 import type { HealthStore, McpHealthView, StoredMetadata } from '../core/health/store';
 import type { StoredMcpServer } from '../core/model';
 import { REGISTRY_TABLE } from '../core/registry-table';
+import { recordOf } from './registry-items';
 
 const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = REGISTRY_TABLE;
 const { name: LIST_INDEX, partitionKey: GSI_PK } = REGISTRY_TABLE.listIndex;
@@ -41,7 +42,7 @@ export class DynamoDbHealthStore implements HealthStore {
           ExclusiveStartKey: cursor,
         }),
       );
-      for (const item of out.Items ?? []) yield stripLayout<StoredMcpServer>(item);
+      for (const item of out.Items ?? []) yield recordOf<StoredMcpServer>(item);
       cursor = out.LastEvaluatedKey;
     } while (cursor);
   }
@@ -88,14 +89,14 @@ export class DynamoDbHealthStore implements HealthStore {
                 Limit: historyLimit,
               }),
             )
-            .then((out) => (out.Items ?? []).map((item) => stripLayout<HealthTransition>(item))),
+            .then((out) => (out.Items ?? []).map((item) => recordOf<HealthTransition>(item))),
     ]);
     return { endpoints, history };
   }
 
   async getMetadata(orgId: string, mcp: string): Promise<StoredMetadata | undefined> {
     const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { [PK]: partition(orgId, mcp), [SK]: 'META' } }));
-    return out.Item ? stripLayout<StoredMetadata>(out.Item) : undefined;
+    return out.Item ? recordOf<StoredMetadata>(out.Item) : undefined;
   }
 
   async putMetadata(orgId: string, mcp: string, metadata: StoredMetadata): Promise<void> {
@@ -115,7 +116,7 @@ export class DynamoDbHealthStore implements HealthStore {
           ExclusiveStartKey: cursor,
         }),
       );
-      items.push(...(out.Items ?? []).map((item) => stripLayout<T>(item)));
+      items.push(...(out.Items ?? []).map((item) => recordOf<T>(item)));
       cursor = out.LastEvaluatedKey;
     } while (cursor);
     return items;
@@ -123,10 +124,3 @@ export class DynamoDbHealthStore implements HealthStore {
 }
 
 const partition = (orgId: string, mcp: string) => `HEALTH#${orgId}#${mcp}`;
-
-/** The domain record of an item: everything but the table layout attributes. */
-function stripLayout<T>(item: Record<string, unknown>): T {
-  const copy = { ...item };
-  for (const attribute of [PK, SK, TTL, 'entity', 'gsi1pk', 'gsi1sk', 'requestHash']) delete copy[attribute];
-  return copy as T;
-}

@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Org, Page, StoredApiKey, StoredMcpServer } from '../core/model';
 import { REGISTRY_TABLE } from '../core/registry-table';
+import { recordOf } from './registry-items';
 import {
   type CreateResult,
   InvalidCursorError,
@@ -47,15 +48,6 @@ const mcpItem = (mcp: StoredMcpServer) => ({
   entity: 'mcp',
   ...mcp,
 });
-
-/** Attributes that belong to the table layout, not to the domain record. */
-const LAYOUT_ATTRIBUTES = [PK, SK, GSI_PK, GSI_SK, 'entity', 'requestHash'] as const;
-
-function toDomain<T>(item: Record<string, unknown>): T {
-  const copy: Record<string, unknown> = { ...item };
-  for (const attribute of LAYOUT_ATTRIBUTES) delete copy[attribute];
-  return copy as T;
-}
 
 export class DynamoDbRegistryStore implements RegistryStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -114,7 +106,7 @@ export class DynamoDbRegistryStore implements RegistryStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return toDomain<Org>(out.Attributes!);
+      return recordOf<Org>(out.Attributes!);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
@@ -221,7 +213,7 @@ export class DynamoDbRegistryStore implements RegistryStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return toDomain<StoredApiKey>(out.Attributes!);
+      return recordOf<StoredApiKey>(out.Attributes!);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
@@ -263,7 +255,7 @@ export class DynamoDbRegistryStore implements RegistryStore {
 
   private async get<T>(key: Record<string, string>): Promise<T | undefined> {
     const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
-    return out.Item ? toDomain<T>(out.Item) : undefined;
+    return out.Item ? recordOf<T>(out.Item) : undefined;
   }
 
   /** One conditional put; on conflict, reads the existing item so the caller can decide. */
@@ -281,12 +273,12 @@ export class DynamoDbRegistryStore implements RegistryStore {
           ExpressionAttributeNames: { '#pk': PK },
         }),
       );
-      return { created: true, item: toDomain<T>(item) };
+      return { created: true, item: recordOf<T>(item) };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
       if (!out.Item) throw error; // deleted in between: surface the conflict as an error
-      return { created: false, existing: toDomain<T>(out.Item), existingRequestHash: out.Item.requestHash as string | undefined };
+      return { created: false, existing: recordOf<T>(out.Item), existingRequestHash: out.Item.requestHash as string | undefined };
     }
   }
 
@@ -308,7 +300,7 @@ export class DynamoDbRegistryStore implements RegistryStore {
       }),
     );
     return {
-      items: (out.Items ?? []).map((item) => toDomain<T>(item)),
+      items: (out.Items ?? []).map((item) => recordOf<T>(item)),
       nextCursor: out.LastEvaluatedKey ? encodeCursor(out.LastEvaluatedKey) : undefined,
     };
   }
