@@ -42,8 +42,11 @@ export class SessionSealer {
   /** The claims, or undefined when the id is not ours, was altered, is for another org/MCP, or expired. */
   open(sessionId: string, expect: { orgId: string; mcp: string }, nowSeconds: number): SessionClaims | undefined {
     if (!sessionId.startsWith(PREFIX) || sessionId.length > 2048) return undefined;
-    const bytes = Buffer.from(sessionId.slice(PREFIX.length), 'base64url');
-    if (bytes.length < 12 + 16 + 2) return undefined;
+    const encoded = sessionId.slice(PREFIX.length);
+    const bytes = Buffer.from(encoded, 'base64url');
+    // Node's decoder skips characters outside the alphabet and ignores the unused bits of the last
+    // one: only the canonical spelling of the sealed bytes is the id (an altered one is refused).
+    if (bytes.length < 12 + 16 + 2 || bytes.toString('base64url') !== encoded) return undefined;
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.key, bytes.subarray(0, 12), { authTagLength: 16 });
       decipher.setAAD(AAD);

@@ -26,6 +26,23 @@ describe('SessionSealer', () => {
     expect(sealer.open(id, { orgId: 'org_1', mcp: 'other' }, 1_000_010)).toBeUndefined();
   });
 
+  test('only the canonical spelling opens: a changed last character (unused bits), junk characters or the base64 alphabet do not', () => {
+    for (let i = 0; i < 200; i++) {
+      const id = sealer.seal({ ...claims, upstreamSessionId: `upstream-${i}` });
+      const last = id.length - 1;
+      for (const c of ['A', 'B', 'C', 'D']) {
+        if (c !== id[last]) expect(sealer.open(id.slice(0, last) + c, expect1, 1_000_010)).toBeUndefined();
+      }
+    }
+    const id = sealer.seal(claims);
+    expect(sealer.open(id, expect1, 1_000_010)).toEqual(claims);
+    expect(sealer.open(`${id}!`, expect1, 1_000_010)).toBeUndefined();
+    expect(sealer.open(`${id.slice(0, 10)}.${id.slice(10)}`, expect1, 1_000_010)).toBeUndefined();
+    expect(sealer.open(`${id}==`, expect1, 1_000_010)).toBeUndefined();
+    const standard = id.replace(/-/g, '+').replace(/_/g, '/');
+    if (standard !== id) expect(sealer.open(standard, expect1, 1_000_010)).toBeUndefined();
+  });
+
   test('expired, future-dated, tampered, truncated, foreign-key and garbage ids do not open', () => {
     const id = sealer.seal(claims);
     expect(sealer.open(id, expect1, 1_000_000 + 3601)).toBeUndefined();
