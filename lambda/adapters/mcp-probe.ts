@@ -292,7 +292,7 @@ class ProbeRun {
 
   private begin(): Step {
     const controller = new AbortController();
-    this.step = { controller, signal: AbortSignal.any([this.deadline.signal, controller.signal]) };
+    this.step = { controller, signal: linkedSignal([this.deadline.signal], controller) };
     return this.step;
   }
 
@@ -327,7 +327,7 @@ class ProbeRun {
     if (method === 'GET') return new Response(null, { status: 405 });
 
     const step = this.step;
-    const signal = init?.signal ? AbortSignal.any([init.signal, step.signal]) : step.signal;
+    const signal = init?.signal ? linkedSignal([init.signal, step.signal]) : step.signal;
     const message = parseMessage(init?.body);
     const carriesRequest = message !== undefined && 'method' in message && 'id' in message;
     if (message?.method === 'notifications/initialized' && this.initializedAt === undefined) this.initializedAt = performance.now();
@@ -403,6 +403,24 @@ class ProbeRun {
     );
     return new Response(body, { status, headers });
   };
+}
+
+/**
+ * A signal that aborts when `controller` or any of `sources` does, with the first reason: what
+ * `AbortSignal.any` does, minus a leak. Node keeps a composite signal of `AbortSignal.any` in a
+ * global set while it has an abort listener, and the SDK's `Protocol.request` never removes the
+ * one it adds: every probe (client, transport, buffers) stayed reachable for good, ~30 KB each.
+ * A plain controller's signal, linked by listeners on per-probe sources, goes with its probe.
+ */
+function linkedSignal(sources: readonly AbortSignal[], controller = new AbortController()): AbortSignal {
+  for (const source of sources) {
+    if (source.aborted) {
+      controller.abort(source.reason);
+      break;
+    }
+    source.addEventListener('abort', () => controller.abort(source.reason), { once: true });
+  }
+  return controller.signal;
 }
 
 interface ListResult<T> {
@@ -504,6 +522,11 @@ function networkClass(code: string): ProbeErrorClass | undefined {
     case 'UND_ERR_CONNECT_TIMEOUT':
     case 'ETIMEDOUT':
       return 'connect_timeout';
+    // undici's own header and body timers equal the probe's deadline and, on a busy event loop,
+    // may fire just before it.
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'timeout';
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
     case 'EAI_FAIL':

@@ -160,7 +160,9 @@ async function startEverything(port: number): Promise<ChildProcess> {
 }
 
 function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
+  // Killed by a signal (server-everything has no SIGTERM handler), exitCode stays null and
+  // signalCode is set: 'exit' has already fired and would never fire again.
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
