@@ -66,7 +66,8 @@ export interface HealthMonitorProps {
 
   /**
    * Number of schedules, each invoking the function with its own shard of the endpoints
-   * (input `{"shard": i, "shards": n}`; endpoints are assigned to shards by endpoint). One
+   * (input `{"shard": i, "shards": n}`; MCP servers, with all their endpoints, are assigned to
+   * shards by a stable hash of their org and slug). One
    * invocation checks every endpoint when it can do so within the interval; a deployment with
    * more endpoints than that needs more shards, which then run in parallel. 1 to 50.
    *

@@ -41,6 +41,8 @@ export interface GatewayRuntime {
   readonly handle: (request: Request, info: GatewayRequestInfo) => Promise<Response>;
   /** Waits for deferred work (quota flushes, lastUsedAt writes); Lambda calls it after each response. */
   drain(): Promise<void>;
+  /** The health monitor saw the endpoint recover: end its passive cool-down now. */
+  endpointRecovered(endpointId: string): void;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
   const revealSecret = cachedSecretRevealer(cipher);
   const upstream = new UndiciUpstreamClient({ allowLoopback: options.allowLoopback });
   const quota = new QuotaMeter(counters);
+  const passiveHealth = new PassiveHealth();
   const healthView = new StoredHealthView(new DynamoDbHealthStore(options.dynamodb, options.registryTable), options.region);
   const handle = createGateway({
     authenticate: (presented) => keys.authenticate(presented),
@@ -73,7 +76,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     quota,
     upstream,
     sessions: new SessionSealer(await loadSessionKey(store, options.dataKeys)),
-    passiveHealth: new PassiveHealth(),
+    passiveHealth,
     endpointStatuses: options.endpointStatuses ?? ((mcp) => healthView.statuses(mcp)),
     plans: PLAN_LIMITS,
     usage: options.usage ?? ((record) => console.log(JSON.stringify(record))),
@@ -86,6 +89,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
   return {
     handle,
     drain,
+    endpointRecovered: (endpointId) => passiveHealth.markUp(endpointId),
     close: async () => {
       await quota.flush().catch(() => undefined);
       await drain();

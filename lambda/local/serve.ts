@@ -135,6 +135,10 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       endpointStatuses: localStatuses,
     });
     cleanups.push(() => gateway.close());
+    // A recovery seen by the monitor ends the gateway's own cool-down for that endpoint at once.
+    events.subscribe((event) => {
+      if (event.type === 'mcp.endpoint.status.changed' && event.to !== 'unhealthy') gateway.endpointRecovered(event.endpointId);
+    });
     const operatorTokenPath = join(dataDir, 'operator-token');
     const operator = loadOrCreateOperatorToken(operatorTokenPath);
     // The admin API re-reads key records on every request: revocation there is immediate.

@@ -268,3 +268,21 @@ test('a tool list that changes at runtime: mcp.tools.changed with the names, and
   await new Promise((resolve) => setTimeout(resolve, 3 * INTERVAL_MS));
   expect(events.slice(from).filter((e) => e.mcp === 'toolbox')).toEqual([]);
 }, 60_000);
+
+test('a recovery seen by the monitor ends the gateway\'s own 30 s cool-down at once', async () => {
+  // A request that hits the stopped upstream before the monitor notices puts the endpoint into
+  // the gateway's passive cool-down (30 s); the monitor's "healthy" must end it, not the clock.
+  // The monitor knows the endpoint first (otherwise its first probe would set "unhealthy" at once).
+  await eventually(() => eventAfter(0, statusEvent('everything', 'healthy')), DOWN_WAIT_MS, () => `healthy first; events ${describeEvents()}`);
+  const stoppedFrom = events.length;
+  await gw.gateway.demo!.stopUpstream();
+  const early = await call(gw.mcpUrl('everything'), demo.apiKey, initializeMessage(21));
+  expectGatewayError(early, 'mcp_unhealthy', 21, [`127.0.0.1:`]);
+  await eventually(() => eventAfter(stoppedFrom, statusEvent('everything', 'unhealthy')), DOWN_WAIT_MS, () => `unhealthy; events ${describeEvents()}`);
+  const startedFrom = events.length;
+  await gw.gateway.demo!.startUpstream();
+  await eventually(() => eventAfter(startedFrom, statusEvent('everything', 'healthy')), UP_WAIT_MS, () => `healthy; events ${describeEvents()}`);
+  const recoveredAt = Date.now();
+  expect(await echoThroughGateway('everything', demo.apiKey, 'right after recovery')).toEqual([{ type: 'text', text: 'Echo: right after recovery' }]);
+  expect(Date.now() - recoveredAt).toBeLessThan(5_000);
+}, 60_000);
