@@ -1,36 +1,42 @@
-import { ConditionalCheckFailedException, CreateTableCommand, type DynamoDBClient, ResourceInUseException, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  type DynamoDBClient,
+  ResourceInUseException,
+  UpdateItemCommand,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
 import type { RequestCounter } from '../core/gateway/limits';
 import { COUNTERS_TABLE } from '../core/registry-table';
 
+const NAMES = { '#n': 'n', '#ttl': COUNTERS_TABLE.ttlAttribute };
+const num = (value: number) => ({ N: String(value) });
+
 /**
  * Counters in a regional DynamoDB table: one item per counter, expired by TTL. Each call is
- * exactly one UpdateItem.
+ * exactly one UpdateItem. This is the data plane's one store round trip per request, so it uses
+ * the low-level client with the attribute values written out (no document marshalling).
  */
 export class DynamoDbCounters implements RequestCounter {
-  private readonly doc: DynamoDBDocumentClient;
-
   constructor(
-    client: DynamoDBClient,
+    private readonly client: DynamoDBClient,
     private readonly tableName: string,
-  ) {
-    this.doc = DynamoDBDocumentClient.from(client);
-  }
+  ) {}
 
   async incrementBelow(counterId: string, limit: number, expiresAtSeconds: number): Promise<number | undefined> {
     try {
-      const out = await this.doc.send(
-        new UpdateCommand({
+      const out = await this.client.send(
+        new UpdateItemCommand({
           TableName: this.tableName,
-          Key: { [COUNTERS_TABLE.partitionKey]: counterId },
+          Key: { [COUNTERS_TABLE.partitionKey]: { S: counterId } },
           UpdateExpression: 'ADD #n :one SET #ttl = :ttl',
           ConditionExpression: 'attribute_not_exists(#n) OR #n < :limit',
-          ExpressionAttributeNames: { '#n': 'n', '#ttl': COUNTERS_TABLE.ttlAttribute },
-          ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':ttl': expiresAtSeconds },
+          ExpressionAttributeNames: NAMES,
+          ExpressionAttributeValues: { ':one': num(1), ':limit': num(limit), ':ttl': num(expiresAtSeconds) },
           ReturnValues: 'UPDATED_NEW',
         }),
       );
-      return out.Attributes!.n as number;
+      return Number(out.Attributes!.n!.N);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
@@ -38,17 +44,17 @@ export class DynamoDbCounters implements RequestCounter {
   }
 
   async add(counterId: string, delta: number, expiresAtSeconds: number): Promise<number> {
-    const out = await this.doc.send(
-      new UpdateCommand({
+    const out = await this.client.send(
+      new UpdateItemCommand({
         TableName: this.tableName,
-        Key: { [COUNTERS_TABLE.partitionKey]: counterId },
+        Key: { [COUNTERS_TABLE.partitionKey]: { S: counterId } },
         UpdateExpression: 'ADD #n :delta SET #ttl = :ttl',
-        ExpressionAttributeNames: { '#n': 'n', '#ttl': COUNTERS_TABLE.ttlAttribute },
-        ExpressionAttributeValues: { ':delta': delta, ':ttl': expiresAtSeconds },
+        ExpressionAttributeNames: NAMES,
+        ExpressionAttributeValues: { ':delta': num(delta), ':ttl': num(expiresAtSeconds) },
         ReturnValues: 'UPDATED_NEW',
       }),
     );
-    return out.Attributes!.n as number;
+    return Number(out.Attributes!.n!.N);
   }
 }
 

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { Agent, errors, request } from 'undici';
 import { forbiddenAddressReason } from '../core/url-policy';
 import {
+  UpstreamBodyTooLargeError,
   UpstreamConnectError,
   UpstreamFailedError,
   UpstreamTimeoutError,
@@ -80,7 +81,16 @@ export class UndiciUpstreamClient implements UpstreamClient {
         if (value === undefined) continue;
         for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
       }
-      return { status: res.statusCode, headers, body: pulledStream(res.body) };
+      let stream: ReadableStream<Uint8Array> | undefined;
+      return {
+        status: res.statusCode,
+        headers,
+        get body() {
+          stream ??= pulledStream(res.body);
+          return stream;
+        },
+        readAll: (limit) => readAll(res.body, limit),
+      };
     } catch (error) {
       throw classify(error);
     }
@@ -117,6 +127,22 @@ function pulledStream(body: Readable): ReadableStream<Uint8Array> {
     },
     { highWaterMark: 0 },
   );
+}
+
+/** Reads a whole body straight from undici's stream (no web-stream hops), up to `limit` bytes. */
+async function readAll(body: Readable, limit: number): Promise<Uint8Array> {
+  body.on('error', () => undefined);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new UpstreamBodyTooLargeError();
+    }
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
 function classify(error: unknown): Error {

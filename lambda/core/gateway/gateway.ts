@@ -13,13 +13,13 @@ import type { RegistryCache } from './registry-cache';
 import type { SessionSealer } from './sessions';
 import { policiesFor, toolAllowed } from './tool-policy';
 import { EVERY_REQUEST_ID, filterToolsListJson, toolsListSseFilter } from './tools-filter';
-import { UpstreamConnectError, UpstreamTimeoutError, type UpstreamClient, type UpstreamResponse } from './upstream';
+import { UpstreamBodyTooLargeError, UpstreamConnectError, UpstreamTimeoutError, type UpstreamClient, type UpstreamResponse } from './upstream';
 import type { UsageRecord } from './usage';
 
 /** Largest request body the gateway reads (MCP messages are small; tool arguments can be large). */
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
-/** Largest JSON `tools/list` answer the gateway buffers to filter (SSE answers are filtered per event). */
-const MAX_FILTERED_JSON_BYTES = 16 * 1024 * 1024;
+/** Largest non-SSE upstream answer (a single JSON-RPC message); larger ones are 502 upstream_error. */
+const MAX_JSON_ANSWER_BYTES = 16 * 1024 * 1024;
 
 /** Endpoint status from the scheduled health monitor; `undefined` when it has none yet. */
 export type EndpointStatus = 'healthy' | 'degraded' | 'unhealthy' | undefined;
@@ -231,7 +231,6 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
         );
       }
 
-      let stream = response.body;
       // A GET stream can replay answers to earlier POSTs (Last-Event-ID), tools/list ones included:
       // every response on it is a candidate.
       const toolsListIds =
@@ -239,21 +238,29 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
           ? EVERY_REQUEST_ID
           : new Set(messages.filter((m) => m.method === 'tools/list' && m.id !== undefined).map((m) => JSON.stringify(m.id)));
       const restricted = policies.some((p) => p.allow.length > 0 || p.deny.length > 0);
-      if (toolsListIds.size > 0 && restricted) {
-        const allowed = (name: string) => toolAllowed(name, policies);
-        const contentType = out.get('content-type') ?? '';
-        if (contentType.startsWith('text/event-stream')) {
-          stream = stream.pipeThrough(toolsListSseFilter(toolsListIds, allowed));
-        } else if (contentType.startsWith('application/json')) {
-          const text = new TextDecoder().decode(await readStreamBounded(stream, MAX_FILTERED_JSON_BYTES));
-          stream = new Blob([filterToolsListJson(text, toolsListIds, allowed)]).stream();
-        }
-      }
-
+      const allowed = (name: string) => toolAllowed(name, policies);
+      const filtering = toolsListIds.size > 0 && restricted;
+      const contentType = out.get('content-type') ?? '';
       const finish = (bytesOut: number) =>
         deps.usage({ ...base(), endpointId: endpoint!.id, status: response!.status, totalMs: now() - started, gatewayMs, upstreamFirstByteMs, bytesOut });
-      if ((out.get('content-type') ?? '').startsWith('text/event-stream')) stream = withKeepalive(stream, deps.keepaliveMs ?? SSE_KEEPALIVE_MS);
-      return new Response(counting(stream, finish), { status: response.status, headers: out });
+
+      if (contentType.startsWith('text/event-stream')) {
+        // SSE: passed on event by event as it arrives, never buffered.
+        let stream = response.body;
+        if (filtering) stream = stream.pipeThrough(toolsListSseFilter(toolsListIds, allowed));
+        stream = withKeepalive(stream, deps.keepaliveMs ?? SSE_KEEPALIVE_MS);
+        return new Response(counting(stream, finish), { status: response.status, headers: out });
+      }
+      // A JSON answer is one message, complete only at its end: read it whole (cheaper than a
+      // stream), filter it if needed, and send it on.
+      let bytes: Uint8Array = await response.readAll(MAX_JSON_ANSWER_BYTES).catch((error: unknown) => {
+        throw error instanceof UpstreamBodyTooLargeError ? new GatewayError('upstream_error') : new GatewayError('upstream_unavailable');
+      });
+      if (filtering && contentType.startsWith('application/json')) {
+        bytes = new TextEncoder().encode(filterToolsListJson(new TextDecoder().decode(bytes), toolsListIds, allowed));
+      }
+      finish(bytes.length);
+      return new Response(bytes.length > 0 ? bytes : null, { status: response.status, headers: out });
     } catch (error) {
       const gatewayError = toGatewayError(error);
       if (gatewayError.code === 'internal_error') {

@@ -16,6 +16,19 @@ export interface UpstreamResponse {
   readonly headers: Headers;
   /** Streamed as it arrives; errors if the upstream stalls beyond the idle timeout or dies. */
   readonly body: ReadableStream<Uint8Array>;
+  /**
+   * The whole body at once, for single JSON answers (cheaper than the stream); rejects past
+   * `limit` bytes. Use either this or `body`, not both.
+   */
+  readAll(limit: number): Promise<Uint8Array>;
+}
+
+/** A body larger than the limit the caller gave. */
+export class UpstreamBodyTooLargeError extends Error {
+  constructor() {
+    super('upstream body too large');
+    this.name = 'UpstreamBodyTooLargeError';
+  }
 }
 
 /** The connection failed before anything was sent: another endpoint may take the request. */
