@@ -11,6 +11,8 @@ export interface McpTarget {
   readonly path: string;
   /** Headers sent with every request (credentials, session id, protocol version). */
   readonly headers: Record<string, string>;
+  /** Milliseconds the upstream's `work` tool waits before answering; undefined calls `echo`. */
+  readonly toolMs?: number;
 }
 
 export interface LoadResult {
@@ -26,8 +28,9 @@ export interface LoadResult {
 export const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
 let nextId = 1;
-export function echoCall(): string {
-  return JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name: 'echo', arguments: { message: 'hello plexmcp' } } });
+export function echoCall(toolMs?: number): string {
+  const params = toolMs === undefined ? { name: 'echo', arguments: { message: 'hello plexmcp' } } : { name: 'work', arguments: { ms: toolMs, message: 'hello plexmcp' } };
+  return JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params });
 }
 
 export function percentile(sorted: ArrayLike<number>, p: number): number {
@@ -49,7 +52,7 @@ export function poolFor(origin: string, connections: number): Pool {
 
 /** Sends one tools/call; returns whether it was a 200 with a JSON-RPC result. */
 export async function callOnce(pool: Pool, target: McpTarget): Promise<boolean> {
-  const res = await pool.request({ path: target.path, method: 'POST', headers: { ...MCP_HEADERS, ...target.headers }, body: echoCall() });
+  const res = await pool.request({ path: target.path, method: 'POST', headers: { ...MCP_HEADERS, ...target.headers }, body: echoCall(target.toolMs) });
   const text = await res.body.text();
   return res.statusCode === 200 && text.includes('"result"') && text.includes('hello plexmcp');
 }

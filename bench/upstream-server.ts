@@ -27,6 +27,11 @@ function newSession(): StreamableHTTPServerTransport {
   server.registerTool('echo', { description: 'Echoes its message', inputSchema: { message: z.string() } }, async ({ message }) => ({
     content: [{ type: 'text', text: message }],
   }));
+  // A tool that does real-world-like work: waits `ms` (a database query, an API call) and echoes.
+  server.registerTool('work', { description: 'Waits ms, then echoes', inputSchema: { ms: z.number(), message: z.string() } }, async ({ ms, message }) => {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return { content: [{ type: 'text', text: message }] };
+  });
   void server.connect(transport);
   return transport;
 }
