@@ -12,7 +12,7 @@ import { loadSessionKey } from '../core/gateway/session-key';
 import { SessionSealer } from '../core/gateway/sessions';
 import type { UsageRecord } from '../core/gateway/usage';
 import { PLAN_LIMITS } from '../core/plans';
-import { DynamoDbCounters } from './dynamodb-counters';
+import { SignedDynamoDbCounters } from './signed-dynamodb-counters';
 import { DynamoDbRegistryStore } from './dynamodb-registry-store';
 import { UndiciUpstreamClient } from './undici-upstream';
 
@@ -52,7 +52,8 @@ export interface GatewayRuntime {
  */
 export async function createGatewayRuntime(options: GatewayRuntimeOptions): Promise<GatewayRuntime> {
   const store = new DynamoDbRegistryStore(options.dynamodb, options.registryTable);
-  const counters = new DynamoDbCounters(options.dynamodb, options.countersTable);
+  // The per-request counter write is the hot path's one store round trip: the light client.
+  const counters = await SignedDynamoDbCounters.fromClient(options.dynamodb, options.countersTable);
   const cipher = new EnvelopeCipher(options.dataKeys);
   const pending = new Set<Promise<unknown>>();
   const background = (work: Promise<unknown>) => {
@@ -93,7 +94,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     close: async () => {
       await quota.flush().catch(() => undefined);
       await drain();
-      await upstream.close();
+      await Promise.all([upstream.close(), counters.close()]);
     },
   };
 }

@@ -1,22 +1,41 @@
 import { DynamoDbCounters, ensureCountersTable } from '../../lambda/adapters/dynamodb-counters';
+import { SignedDynamoDbCounters } from '../../lambda/adapters/signed-dynamodb-counters';
+import type { RequestCounter } from '../../lambda/core/gateway/limits';
 import { PerMinuteLimiter, QuotaMeter } from '../../lambda/core/gateway/limits';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 import { randomUUID } from 'node:crypto';
 
 let db: TestDynamoDb;
-let counters: DynamoDbCounters;
+let counters: RequestCounter;
+const opened: SignedDynamoDbCounters[] = [];
 
 beforeAll(async () => {
   db = await startTestDynamoDb();
 });
-afterAll(() => db.close());
-beforeEach(async () => {
-  const table = `counters-${randomUUID()}`;
-  await ensureCountersTable(db.client, table);
-  counters = new DynamoDbCounters(db.client, table);
+afterAll(async () => {
+  await Promise.all(opened.map((c) => c.close()));
+  await db.close();
 });
 
-describe(`DynamoDbCounters (${process.env.PLEXMCP_TEST_DYNAMODB_ENDPOINT ? 'DynamoDB Local' : 'dynalite'})`, () => {
+const implementations: [string, (table: string) => Promise<RequestCounter>][] = [
+  ['DynamoDbCounters (SDK client)', async (table) => new DynamoDbCounters(db.client, table)],
+  [
+    'SignedDynamoDbCounters (signed requests over undici)',
+    async (table) => {
+      const signed = await SignedDynamoDbCounters.fromClient(db.client, table);
+      opened.push(signed);
+      return signed;
+    },
+  ],
+];
+
+describe.each(implementations)(`%s on ${process.env.PLEXMCP_TEST_DYNAMODB_ENDPOINT ? 'DynamoDB Local' : 'dynalite'}`, (_name, make) => {
+  beforeEach(async () => {
+    const table = `counters-${randomUUID()}`;
+    await ensureCountersTable(db.client, table);
+    counters = await make(table);
+  });
+
   test('200 concurrent conditional increments with limit 50 admit exactly 50', async () => {
     const results = await Promise.all(Array.from({ length: 200 }, () => counters.incrementBelow('c1', 50, 2_000_000_000)));
     const admitted = results.filter((r) => r !== undefined) as number[];
@@ -59,7 +78,7 @@ describe(`DynamoDbCounters (${process.env.PLEXMCP_TEST_DYNAMODB_ENDPOINT ? 'Dyna
 
   test('QuotaMeter: a failed flush keeps the pending count for the next one', async () => {
     let fail = true;
-    const flaky = {
+    const flaky: RequestCounter = {
       incrementBelow: counters.incrementBelow.bind(counters),
       add: async (id: string, delta: number, ttl: number) => {
         if (fail) throw new Error('throttled');
