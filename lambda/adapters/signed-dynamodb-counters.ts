@@ -54,13 +54,17 @@ export class SignedDynamoDbCounters implements RequestCounter {
     this.signer = new SignatureV4({ service: 'dynamodb', region, credentials, sha256: NodeSha256 });
   }
 
-  /** Uses the endpoint, region and credentials an SDK client resolved (local engines included). */
-  static async fromClient(client: DynamoDBClient, tableName: string): Promise<SignedDynamoDbCounters> {
+  /**
+   * Uses the region and credentials an SDK client resolved, and its endpoint: the one it was given,
+   * else the SDK's standard endpoint variables (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`),
+   * else the region's public endpoint.
+   */
+  static async fromClient(client: DynamoDBClient, tableName: string, env: NodeJS.ProcessEnv = process.env): Promise<SignedDynamoDbCounters> {
     const region = await client.config.region();
     const configured = client.config.endpoint ? await client.config.endpoint() : undefined;
     const endpoint = configured
       ? `${configured.protocol}//${configured.hostname}${configured.port ? `:${configured.port}` : ''}`
-      : `https://dynamodb.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`;
+      : (env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL ?? `https://dynamodb.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`);
     return new SignedDynamoDbCounters(endpoint, async () => region, () => client.config.credentials(), tableName);
   }
 

@@ -110,3 +110,15 @@ test('a failed condition is "limit reached"; throttling is retried once; other e
   await expect(counters.incrementBelow('x', 1, 1)).rejects.toMatchObject({ type: 'ResourceNotFoundException', status: 400 });
   await counters.close();
 });
+
+test('without an explicit endpoint it follows AWS_ENDPOINT_URL_DYNAMODB like the SDK (then the region\'s endpoint)', async () => {
+  const sdk = new DynamoDBClient({ region: 'eu-west-1', credentials: CREDENTIALS });
+  const counters = await SignedDynamoDbCounters.fromClient(sdk, 'plexmcp-counters', { AWS_ENDPOINT_URL_DYNAMODB: endpoint });
+  answers = [{ status: 200, body: { Attributes: { n: { N: '1' } } } }];
+  expect(await counters.incrementBelow('rpm#k#1', 5, 1)).toBe(1);
+  expect(received.at(-1)!.valid).toBe(true);
+  await counters.close();
+  const regional = await SignedDynamoDbCounters.fromClient(sdk, 'plexmcp-counters', {});
+  expect(regional['url'].href).toBe('https://dynamodb.eu-west-1.amazonaws.com/');
+  await regional.close();
+});
