@@ -1,9 +1,9 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { AlertStore } from '../core/alert-service';
 import type { AlertSubscription } from '../core/alerts';
 import { REGISTRY_TABLE } from '../core/registry-table';
-import { recordOf } from './registry-items';
+import { deleteIfExists, queryByPrefix, recordOf } from './registry-items';
 
 const { partitionKey: PK, sortKey: SK } = REGISTRY_TABLE;
 
@@ -24,24 +24,8 @@ export class DynamoDbAlertStore implements AlertStore {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
 
-  async listSubscriptions(orgId: string): Promise<AlertSubscription[]> {
-    const items: AlertSubscription[] = [];
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-          ExpressionAttributeValues: { ':pk': `ORG#${orgId}`, ':prefix': 'ALERT#' },
-          ConsistentRead: true,
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      items.push(...(out.Items ?? []).map((item) => recordOf<AlertSubscription>(item)));
-      cursor = out.LastEvaluatedKey;
-    } while (cursor);
-    return items;
+  listSubscriptions(orgId: string): Promise<AlertSubscription[]> {
+    return queryByPrefix<AlertSubscription>(this.doc, this.tableName, `ORG#${orgId}`, 'ALERT#', { consistentRead: true });
   }
 
   async getSubscription(orgId: string, subscriptionId: string): Promise<AlertSubscription | undefined> {
@@ -67,20 +51,7 @@ export class DynamoDbAlertStore implements AlertStore {
     }
   }
 
-  async deleteSubscription(orgId: string, subscriptionId: string): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: alertKey(orgId, subscriptionId),
-          ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': PK },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+  deleteSubscription(orgId: string, subscriptionId: string): Promise<boolean> {
+    return deleteIfExists(this.doc, this.tableName, alertKey(orgId, subscriptionId));
   }
 }

@@ -4,7 +4,7 @@ import type { EndpointHealth, HealthTransition } from '../core/health/model';
 import type { HealthStore, McpHealthView, StoredMetadata } from '../core/health/store';
 import type { StoredMcpServer } from '../core/model';
 import { REGISTRY_TABLE } from '../core/registry-table';
-import { recordOf } from './registry-items';
+import { queryByPrefix, recordOf } from './registry-items';
 
 const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = REGISTRY_TABLE;
 const { name: LIST_INDEX, partitionKey: GSI_PK } = REGISTRY_TABLE.listIndex;
@@ -48,7 +48,7 @@ export class DynamoDbHealthStore implements HealthStore {
   }
 
   async getStates(orgId: string, mcp: string, region: string): Promise<EndpointHealth[]> {
-    return this.queryPrefix<EndpointHealth>(partition(orgId, mcp), `STATE#${region}#`);
+    return queryByPrefix<EndpointHealth>(this.doc, this.tableName, partition(orgId, mcp), `STATE#${region}#`);
   }
 
   async putState(state: EndpointHealth, transition?: HealthTransition): Promise<void> {
@@ -75,7 +75,7 @@ export class DynamoDbHealthStore implements HealthStore {
   async getMcpHealth(orgId: string, mcp: string, historyLimit: number): Promise<McpHealthView> {
     const pk = partition(orgId, mcp);
     const [endpoints, history] = await Promise.all([
-      this.queryPrefix<EndpointHealth>(pk, 'STATE#'),
+      queryByPrefix<EndpointHealth>(this.doc, this.tableName, pk, 'STATE#'),
       historyLimit <= 0
         ? Promise.resolve([])
         : this.doc
@@ -101,25 +101,6 @@ export class DynamoDbHealthStore implements HealthStore {
 
   async putMetadata(orgId: string, mcp: string, metadata: StoredMetadata): Promise<void> {
     await this.doc.send(new PutCommand({ TableName: this.tableName, Item: { [PK]: partition(orgId, mcp), [SK]: 'META', entity: 'mcp-metadata', ...metadata } }));
-  }
-
-  private async queryPrefix<T>(pk: string, prefix: string): Promise<T[]> {
-    const items: T[] = [];
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-          ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      items.push(...(out.Items ?? []).map((item) => recordOf<T>(item)));
-      cursor = out.LastEvaluatedKey;
-    } while (cursor);
-    return items;
   }
 }
 

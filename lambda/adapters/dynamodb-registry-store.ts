@@ -6,7 +6,6 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import {
-  DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -16,7 +15,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Org, Page, StoredApiKey, StoredMcpServer } from '../core/model';
 import { REGISTRY_TABLE } from '../core/registry-table';
-import { recordOf } from './registry-items';
+import { deleteIfExists, recordOf } from './registry-items';
 import {
   type CreateResult,
   InvalidCursorError,
@@ -154,21 +153,8 @@ export class DynamoDbRegistryStore implements RegistryStore {
     }
   }
 
-  async deleteMcp(orgId: string, slug: string): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: mcpKey(orgId, slug),
-          ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': PK },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+  deleteMcp(orgId: string, slug: string): Promise<boolean> {
+    return deleteIfExists(this.doc, this.tableName, mcpKey(orgId, slug));
   }
 
   // ---- API keys ----
