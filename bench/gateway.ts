@@ -24,11 +24,10 @@
  * measured phases: <dir>/gateway-c1.cpuprofile and gateway-c16.cpuprofile).
  * Targets are reported, never asserted: the bench exits 0 unless it could not run.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { ensureCountersTable } from '../lambda/adapters/dynamodb-counters';
@@ -43,6 +42,7 @@ import { EnvelopeCipher } from '../lambda/core/envelope';
 import type { StoredApiKey } from '../lambda/core/model';
 import { RegistryService } from '../lambda/core/registry-service';
 import { localDynamoDbClient } from '../lambda/local/dynamodb-engine';
+import { startChild, stopChildren } from './children';
 import { callOnce, echoCall, MCP_HEADERS, poolFor, runLoad, summarize, type LoadResult, type McpTarget } from './load';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -55,49 +55,8 @@ const SLUG = 'echo';
 
 // ---------------------------------------------------------------- child processes
 
-const children: ChildProcess[] = [];
-let stopping = false;
-
 function start<T>(file: string, env: Record<string, string> = {}, execArgv: string[] = []): Promise<{ child: ChildProcess; ready: T }> {
-  const child = fork(resolve(__dirname, file), [], {
-    execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href, ...execArgv],
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.push(child);
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`${file} did not start within 30 s`)), 30_000);
-    child.on('message', function onReady(message: { type?: string }) {
-      if (message.type !== 'ready') return;
-      clearTimeout(timer);
-      child.off('message', onReady);
-      done({ child, ready: message as T });
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      fail(new Error(`${file} exited with code ${code}`));
-      if (!stopping) {
-        // A child that dies mid-run would leave the bench waiting for it.
-        console.error(`bench: ${file} exited unexpectedly (code ${code}, signal ${signal})`);
-        void stopChildren().then(() => process.exit(1));
-      }
-    });
-  });
-}
-
-async function stopChildren(): Promise<void> {
-  stopping = true;
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((done) => {
-          if (child.exitCode !== null || child.signalCode !== null) return done();
-          child.once('exit', () => done());
-          child.kill('SIGTERM');
-          setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
-        }),
-    ),
-  );
+  return startChild<T>(resolve(__dirname, file), file, { env, execArgv });
 }
 
 interface ChildStats {

@@ -32,12 +32,11 @@
  * also shows the heap after each cycle and a full collection (flat from cycle to cycle: no leak).
  * Figures are reported, never asserted: the bench exits 0 unless it could not run.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
@@ -50,6 +49,7 @@ import type { CycleReport } from '../lambda/core/health/checker';
 import type { EndpointHealth, HealthEvent } from '../lambda/core/health/model';
 import { RegistryService } from '../lambda/core/registry-service';
 import { localDynamoDbClient } from '../lambda/local/dynamodb-engine';
+import { startChild, stopChildren } from './children';
 
 const ENDPOINTS = Number(process.env.BENCH_HEALTH_ENDPOINTS ?? 1000);
 const PER_MCP = Number(process.env.BENCH_HEALTH_PER_MCP ?? 4);
@@ -219,42 +219,8 @@ function runStore(): void {
 // parent: the checker
 // =============================================================================================
 
-const children: ChildProcess[] = [];
-
-function startChild<T>(role: 'upstreams' | 'store'): Promise<{ child: ChildProcess; ready: T }> {
-  const child = fork(__filename, [], {
-    execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href],
-    env: { ...process.env, BENCH_HEALTH_ROLE: role },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.push(child);
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`${role} did not start within 60 s`)), 60_000);
-    child.on('message', function onReady(message: { type?: string }) {
-      if (message.type !== 'ready') return;
-      clearTimeout(timer);
-      child.off('message', onReady);
-      done({ child, ready: message as T });
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`${role} exited with code ${code}`));
-    });
-  });
-}
-
-async function stopChildren(): Promise<void> {
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((done) => {
-          if (child.exitCode !== null || child.signalCode !== null) return done();
-          child.once('exit', () => done());
-          child.kill('SIGTERM');
-          setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
-        }),
-    ),
-  );
+function startRole<T>(role: 'upstreams' | 'store'): Promise<{ child: ChildProcess; ready: T }> {
+  return startChild<T>(__filename, role, { env: { BENCH_HEALTH_ROLE: role }, timeoutMs: 60_000, exitOnDeath: false });
 }
 
 interface ChildStats {
@@ -303,8 +269,8 @@ async function main(): Promise<void> {
       `${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
   );
   const [{ child: upstreams, ready }, { child: store, ready: storeReady }] = await Promise.all([
-    startChild<{ endpoints: EndpointSpec[] }>('upstreams'),
-    startChild<{ url: string }>('store'),
+    startRole<{ endpoints: EndpointSpec[] }>('upstreams'),
+    startRole<{ url: string }>('store'),
   ]);
   const mix = ready.endpoints;
   const byKind = (kind: Kind) => mix.filter((e) => e.kind === kind).length;

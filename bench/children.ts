@@ -1,0 +1,61 @@
+/**
+ * Child processes of the benchmarks: TypeScript files forked through tsx that report `ready`
+ * over IPC, and a way to stop them all.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+
+const children: ChildProcess[] = [];
+let stopping = false;
+
+export interface StartOptions {
+  readonly env?: Record<string, string>;
+  readonly execArgv?: string[];
+  /** @default 30_000 */
+  readonly timeoutMs?: number;
+  /** A child that dies after it was ready stops the bench (it would otherwise wait on it). @default true */
+  readonly exitOnDeath?: boolean;
+}
+
+/** Forks `file` and resolves with the child and its `ready` message. */
+export function startChild<T>(file: string, label: string, options: StartOptions = {}): Promise<{ child: ChildProcess; ready: T }> {
+  const child = fork(file, [], {
+    execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href, ...(options.execArgv ?? [])],
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.push(child);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`${label} did not start within ${timeoutMs / 1000} s`)), timeoutMs);
+    child.on('message', function onReady(message: { type?: string }) {
+      if (message.type !== 'ready') return;
+      clearTimeout(timer);
+      child.off('message', onReady);
+      done({ child, ready: message as T });
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      fail(new Error(`${label} exited with code ${code}`));
+      if (!stopping && options.exitOnDeath !== false) {
+        console.error(`bench: ${label} exited unexpectedly (code ${code}, signal ${signal})`);
+        void stopChildren().then(() => process.exit(1));
+      }
+    });
+  });
+}
+
+export async function stopChildren(): Promise<void> {
+  stopping = true;
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          child.once('exit', () => done());
+          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+        }),
+    ),
+  );
+}
