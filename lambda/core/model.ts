@@ -1,6 +1,7 @@
 /**
  * The registry's domain types. Pure data: no AWS, no HTTP.
  */
+import type { PlanLimits } from './plans';
 
 export const PLANS = ['free', 'pro', 'team', 'enterprise'] as const;
 export type Plan = (typeof PLANS)[number];
@@ -17,6 +18,8 @@ export interface Org {
   readonly plan: Plan;
   /** CIDR blocks callers must come from; empty means any address. */
   readonly ipAllowlist: string[];
+  /** Per-org overrides of the plan's limits, set by the operator only. @default none */
+  readonly planOverrides?: Partial<PlanLimits>;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -46,12 +49,18 @@ export type UpstreamAuth =
   | { readonly type: 'header'; readonly headerName: string }
   | { readonly type: 'basic'; readonly username: string };
 
+/**
+ * Glob patterns (`*` wildcard) over tool names, prompt names or resource URIs (the same shape for
+ * all three features).
+ */
 export interface ToolPolicy {
-  /** Glob patterns (`*` wildcard) of tools that may be called; empty means all. */
+  /** Patterns that may be used; empty means all. */
   readonly allow: string[];
-  /** Glob patterns of tools that may never be called; wins over `allow`. */
+  /** Patterns that may never be used; wins over `allow`. */
   readonly deny: string[];
 }
+/** The same glob policy, named for what it governs where that reads better. */
+export type FeaturePolicy = ToolPolicy;
 
 export interface Timeouts {
   readonly connectMs: number;
@@ -68,6 +77,10 @@ export interface McpServer {
   /** Only whether a secret is set is ever exposed, never the secret. */
   readonly hasUpstreamSecret: boolean;
   readonly toolPolicy: ToolPolicy;
+  /** Resource URI patterns (applied to `resources/read`, `resources/subscribe`, lists, completions). @default allow all */
+  readonly resourcePolicy?: FeaturePolicy;
+  /** Prompt name patterns (applied to `prompts/get`, `prompts/list`, completions). @default allow all */
+  readonly promptPolicy?: FeaturePolicy;
   readonly timeouts: Timeouts;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -83,6 +96,10 @@ export interface KeyScopes {
   readonly mcps: '*' | string[];
   /** Per-MCP tool patterns, keyed by slug (`*` applies to every MCP). */
   readonly tools: Record<string, ToolPolicy>;
+  /** Per-MCP resource URI patterns, keyed by slug (`*` applies to every MCP). @default none */
+  readonly resources?: Record<string, FeaturePolicy>;
+  /** Per-MCP prompt name patterns, keyed by slug (`*` applies to every MCP). @default none */
+  readonly prompts?: Record<string, FeaturePolicy>;
 }
 
 export interface ApiKey {
@@ -91,8 +108,10 @@ export interface ApiKey {
   readonly name: string;
   readonly role: KeyRole;
   readonly scopes: KeyScopes;
-  /** Requests per minute for this key; overrides the plan default. */
+  /** Requests per minute for this key: lower than the plan's, or higher only when the operator set it (see plans.ts keyRateLimit). */
   readonly rateLimitPerMinute?: number;
+  /** True when the operator set `rateLimitPerMinute` (it may then exceed the plan's). @default false */
+  readonly rateLimitSetByOperator?: boolean;
   readonly expiresAt?: string;
   readonly revokedAt?: string;
   readonly createdAt: string;
