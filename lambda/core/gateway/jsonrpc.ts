@@ -14,11 +14,28 @@ export interface InspectedMessage {
   readonly method?: string;
   /** `params.name` of a `tools/call` request, when it is a string. */
   readonly toolName?: string;
-  /** `params.uri` of a `resources/read` request, when it is a string. */
+  /** `params.uri` of a `resources/read` or `resources/subscribe` request, when it is a string. */
   readonly resourceUri?: string;
   /** `params.name` of a `prompts/get` request, when it is a string. */
   readonly promptName?: string;
+  /** What a `completion/complete` request completes (`params.ref`); present on every such message. */
+  readonly completionRef?: CompletionRef;
+  /**
+   * `params.notifications.resourceSubscriptions` of a `subscriptions/listen` request (2026-07-28),
+   * when present: the URIs, or `invalid` when it is not an array of strings.
+   */
+  readonly subscriptionUris?: readonly string[] | 'invalid';
 }
+
+/**
+ * `params.ref` of `completion/complete`: a prompt by name (`ref/prompt`), a resource or resource
+ * template by URI (`ref/resource`), each with its name or URI when that is a string, or `other`
+ * when the ref is missing or of another type.
+ */
+export type CompletionRef =
+  | { readonly kind: 'prompt'; readonly name?: string }
+  | { readonly kind: 'resource'; readonly uri?: string }
+  | { readonly kind: 'other' };
 
 export type InspectResult =
   | { readonly ok: true; readonly batch: boolean; readonly messages: InspectedMessage[] }
@@ -79,7 +96,7 @@ export function jsonRpcErrorBody(
   }
 }
 
-/** The key under which a request id is remembered (see tools-filter): `JSON.stringify(id)`. */
+/** The key under which a request id is remembered (see list-filter): `JSON.stringify(id)`. */
 export function idKey(id: JsonRpcId): string {
   return JSON.stringify(id);
 }
@@ -106,6 +123,56 @@ function validId(id: unknown): id is string | number {
 
 type Checked = { ok: true; message: InspectedMessage } | { ok: false; message: string };
 
+type FeatureRefs = Pick<InspectedMessage, 'toolName' | 'resourceUri' | 'promptName' | 'completionRef' | 'subscriptionUris'>;
+
+/** What a request or notification names that a policy governs (see feature-policy.ts). */
+function featureRefs(method: string, params: JsonObject): FeatureRefs {
+  const text = (o: JsonObject, key: string): string | undefined => {
+    const value = get(o, key);
+    return typeof value === 'string' ? value : undefined;
+  };
+  switch (method) {
+    case 'tools/call': {
+      const toolName = text(params, 'name');
+      return toolName === undefined ? {} : { toolName };
+    }
+    case 'resources/read':
+    case 'resources/subscribe': {
+      const resourceUri = text(params, 'uri');
+      return resourceUri === undefined ? {} : { resourceUri };
+    }
+    case 'prompts/get': {
+      const promptName = text(params, 'name');
+      return promptName === undefined ? {} : { promptName };
+    }
+    case 'completion/complete': {
+      const ref = get(params, 'ref');
+      if (!isObject(ref)) return { completionRef: { kind: 'other' } };
+      const type = get(ref, 'type');
+      if (type === 'ref/prompt') {
+        const name = text(ref, 'name');
+        return { completionRef: name === undefined ? { kind: 'prompt' } : { kind: 'prompt', name } };
+      }
+      if (type === 'ref/resource') {
+        const uri = text(ref, 'uri');
+        return { completionRef: uri === undefined ? { kind: 'resource' } : { kind: 'resource', uri } };
+      }
+      return { completionRef: { kind: 'other' } };
+    }
+    case 'subscriptions/listen': {
+      const notifications = get(params, 'notifications');
+      if (notifications === undefined) return {};
+      if (!isObject(notifications)) return { subscriptionUris: 'invalid' };
+      if (!has(notifications, 'resourceSubscriptions')) return {};
+      const uris = notifications.resourceSubscriptions;
+      if (!Array.isArray(uris) || !uris.every((uri) => typeof uri === 'string')) return { subscriptionUris: 'invalid' };
+      return { subscriptionUris: uris as string[] };
+    }
+    default:
+      return {};
+  }
+}
+
 function checkMessage(value: unknown): Checked {
   if (!isObject(value)) return { ok: false, message: 'a JSON-RPC message must be an object' };
   if (get(value, 'jsonrpc') !== '2.0') return { ok: false, message: 'jsonrpc must be "2.0"' };
@@ -121,10 +188,7 @@ function checkMessage(value: unknown): Checked {
     }
     const params = get(value, 'params');
     const named = isObject(params) ? params : {};
-    const extra: { toolName?: string; resourceUri?: string; promptName?: string } = {};
-    if (method === 'tools/call' && typeof get(named, 'name') === 'string') extra.toolName = named.name as string;
-    if (method === 'resources/read' && typeof get(named, 'uri') === 'string') extra.resourceUri = named.uri as string;
-    if (method === 'prompts/get' && typeof get(named, 'name') === 'string') extra.promptName = named.name as string;
+    const extra = featureRefs(method, named);
     if (!has(value, 'id')) return { ok: true, message: { kind: 'notification', method, ...extra } };
     const id = value.id;
     if (!validId(id)) {
