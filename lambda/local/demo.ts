@@ -8,6 +8,11 @@ import type { RegistryService } from '../core/registry-service';
 
 export const DEMO_ORG_IDEMPOTENCY_KEY = 'plexmcp-demo-org';
 export const DEMO_MCP_SLUG = 'everything';
+/**
+ * Tools of server-everything the demo MCP's policy denies. `get-env` returns the server's whole
+ * environment: harmless now that the child gets a minimal one, but nothing an agent needs.
+ */
+export const DEMO_DENIED_TOOLS: readonly string[] = ['get-env'];
 
 export interface DemoFile {
   readonly gatewayUrl: string;
@@ -29,17 +34,19 @@ interface DemoOptions {
   readonly log: (line: string) => void;
 }
 
-/**
- * `serve --demo`: runs @modelcontextprotocol/server-everything as a child process, registers it
- * as MCP `everything` of a demo org (idempotently, so restarts reuse the org and keys), and
- * writes `<dataDir>/demo.json` (mode 0600) for scripts.
- */
 /** The running demo: its upstream can be stopped and started again on the same port (failover drills). */
 export interface Demo {
   stopUpstream(): Promise<void>;
   startUpstream(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * `serve --demo`: runs @modelcontextprotocol/server-everything as a child process (loopback only,
+ * minimal environment), registers it as MCP `everything` of a demo org with `get-env` denied
+ * (idempotently, so restarts reuse the org and keys), and writes `<dataDir>/demo.json` (mode
+ * 0600) for scripts.
+ */
 
 export async function startDemo(options: DemoOptions): Promise<Demo> {
   const { service, log } = options;
@@ -50,14 +57,16 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     const endpoints = [{ url: `http://127.0.0.1:${port}/mcp`, weight: 100 }];
     const existing = await options.store.getMcp(org.orgId, DEMO_MCP_SLUG);
     if (existing) {
-      await service.updateMcp(org.orgId, DEMO_MCP_SLUG, { endpoints });
+      // Demo data from an older version lacks the deny list: add it, keeping the user's own edits.
+      const deny = [...new Set([...existing.toolPolicy.deny, ...DEMO_DENIED_TOOLS])];
+      await service.updateMcp(org.orgId, DEMO_MCP_SLUG, { endpoints, toolPolicy: { allow: existing.toolPolicy.allow, deny } });
     } else {
       await service.createMcp(org.orgId, {
         slug: DEMO_MCP_SLUG,
         displayName: 'MCP "everything" reference server',
         endpoints,
         upstreamAuth: { type: 'none' },
-        toolPolicy: { allow: [], deny: [] },
+        toolPolicy: { allow: [], deny: [...DEMO_DENIED_TOOLS] },
         timeouts: {},
       });
     }
@@ -133,11 +142,27 @@ async function freeLoopbackPort(): Promise<number> {
   return port;
 }
 
-/** Starts server-everything's Streamable HTTP transport and waits until it listens. */
+/**
+ * The demo upstream's whole environment. server-everything has no authentication and a tool
+ * (`get-env`) that returns its environment, so it gets nothing of the gateway's (AWS credentials,
+ * tokens, NODE_OPTIONS): only PATH, its PORT, and on Windows SystemRoot, without which Node cannot
+ * open sockets there.
+ */
+export function demoUpstreamEnv(port: number, parent: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PORT: String(port) };
+  if (parent.PATH !== undefined) env.PATH = parent.PATH;
+  if (process.platform === 'win32' && parent.SystemRoot !== undefined) env.SystemRoot = parent.SystemRoot;
+  return env;
+}
+
+/**
+ * Starts server-everything's Streamable HTTP transport, bound to loopback only, and waits until it
+ * listens. It has no host option, so loopback-only.cjs is preloaded to pin its listen address.
+ */
 async function startEverything(port: number): Promise<ChildProcess> {
   const entry = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
-  const child = spawn(process.execPath, [entry, 'streamableHttp'], {
-    env: { ...process.env, PORT: String(port) },
+  const child = spawn(process.execPath, ['--require', join(__dirname, 'loopback-only.cjs'), entry, 'streamableHttp'], {
+    env: demoUpstreamEnv(port),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   await new Promise<void>((resolve, reject) => {
