@@ -7,6 +7,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import type { RequestCounter } from '../core/gateway/limits';
+import type { LeaseStore } from '../core/gateway/stream-slots';
 import { COUNTERS_TABLE } from '../core/registry-table';
 
 const NAMES = { '#n': 'n', '#ttl': COUNTERS_TABLE.ttlAttribute };
@@ -17,22 +18,22 @@ const num = (value: number) => ({ N: String(value) });
  * exactly one UpdateItem. This is the data plane's one store round trip per request, so it uses
  * the low-level client with the attribute values written out (no document marshalling).
  */
-export class DynamoDbCounters implements RequestCounter {
+export class DynamoDbCounters implements RequestCounter, LeaseStore {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
   ) {}
 
-  async incrementBelow(counterId: string, limit: number, expiresAtSeconds: number): Promise<number | undefined> {
+  async incrementBelow(counterId: string, limit: number, expiresAtSeconds: number, n = 1): Promise<number | undefined> {
     try {
       const out = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { [COUNTERS_TABLE.partitionKey]: { S: counterId } },
-          UpdateExpression: 'ADD #n :one SET #ttl = :ttl',
-          ConditionExpression: 'attribute_not_exists(#n) OR #n < :limit',
+          UpdateExpression: 'ADD #n :add SET #ttl = :ttl',
+          ConditionExpression: 'attribute_not_exists(#n) OR #n <= :most',
           ExpressionAttributeNames: NAMES,
-          ExpressionAttributeValues: { ':one': num(1), ':limit': num(limit), ':ttl': num(expiresAtSeconds) },
+          ExpressionAttributeValues: { ':add': num(n), ':most': num(limit - n), ':ttl': num(expiresAtSeconds) },
           ReturnValues: 'UPDATED_NEW',
         }),
       );
@@ -56,7 +57,45 @@ export class DynamoDbCounters implements RequestCounter {
     );
     return Number(out.Attributes!.n!.N);
   }
+
+  async acquire(id: string, owner: string, nowSeconds: number, expiresAtSeconds: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { [COUNTERS_TABLE.partitionKey]: { S: id } },
+          UpdateExpression: 'SET #o = :owner, #exp = :exp, #ttl = :ttl',
+          ConditionExpression: 'attribute_not_exists(#o) OR #exp < :now OR #o = :owner',
+          ExpressionAttributeNames: LEASE_NAMES,
+          ExpressionAttributeValues: { ':owner': { S: owner }, ':exp': num(expiresAtSeconds), ':now': num(nowSeconds), ':ttl': num(expiresAtSeconds + 3600) },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async release(id: string, owner: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { [COUNTERS_TABLE.partitionKey]: { S: id } },
+          UpdateExpression: 'SET #exp = :zero',
+          ConditionExpression: '#o = :owner',
+          ExpressionAttributeNames: { '#o': 'owner', '#exp': 'leaseUntil' },
+          ExpressionAttributeValues: { ':owner': { S: owner }, ':zero': num(0) },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
 }
+
+const LEASE_NAMES = { '#o': 'owner', '#exp': 'leaseUntil', '#ttl': COUNTERS_TABLE.ttlAttribute };
 
 /** Creates the counters table with the construct's key schema; no-op if it exists. */
 export async function ensureCountersTable(client: DynamoDBClient, tableName: string): Promise<void> {

@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ApiKeyAuthenticator, VerifiedKeyCache } from '../core/api-keys';
+import { ApiKeyAuthenticator, VerifiedKeyCache, verifySecret } from '../core/api-keys';
 import { EnvelopeCipher, type DataKeyProvider } from '../core/envelope';
 import { cachedSecretRevealer } from '../core/upstream-secrets';
 import { createGateway, type GatewayDeps, type GatewayRequestInfo } from '../core/gateway/gateway';
@@ -10,8 +10,12 @@ import { PassiveHealth } from '../core/gateway/passive-health';
 import { RegistryCache } from '../core/gateway/registry-cache';
 import { loadSessionKey } from '../core/gateway/session-key';
 import { SessionSealer } from '../core/gateway/sessions';
+import { GatewayError } from '../core/gateway/errors';
+import { bounded, guardStore } from '../core/gateway/store-guard';
+import { StreamSlots } from '../core/gateway/stream-slots';
 import type { UsageRecord } from '../core/gateway/usage';
 import { PLAN_LIMITS } from '../core/plans';
+import type { StoredMcpServer } from '../core/model';
 import { SignedDynamoDbCounters } from './signed-dynamodb-counters';
 import { DynamoDbRegistryStore } from './dynamodb-registry-store';
 import { UndiciUpstreamClient } from './undici-upstream';
@@ -35,7 +39,17 @@ export interface GatewayRuntimeOptions {
    * @default the stored statuses of this region, cached for 15 s
    */
   readonly endpointStatuses?: GatewayDeps['endpointStatuses'];
+  /** Browser origins allowed to call the gateway (DNS-rebinding defence). @default none */
+  readonly allowedOrigins?: readonly string[];
 }
+
+/**
+ * Argon2id verifications of keys not verified yet, at once and waiting. One at a time leaves the
+ * other core to requests with verified keys (2 vCPUs here and in Lambda's 1,769 MB); the queue
+ * absorbs a burst of new legitimate keys, a flood of made-up keys beyond it gets 503 at once.
+ */
+const CONCURRENT_VERIFICATIONS = 1;
+const QUEUED_VERIFICATIONS = 32;
 
 export interface GatewayRuntime {
   readonly handle: (request: Request, info: GatewayRequestInfo) => Promise<Response>;
@@ -63,22 +77,31 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
   const keys = new ApiKeyAuthenticator(store, {
     cache: new VerifiedKeyCache({ ttlMs: options.keyCacheTtlMs ?? 60_000 }),
     defer: background,
+    verify: bounded(verifySecret, CONCURRENT_VERIFICATIONS, QUEUED_VERIFICATIONS, () => new GatewayError('authentication_busy', { 'Retry-After': '1' })),
   });
-  const revealSecret = cachedSecretRevealer(cipher);
+  const revealSecret = guardStore(cachedSecretRevealer(cipher));
   const upstream = new UndiciUpstreamClient({ allowLoopback: options.allowLoopback });
   const quota = new QuotaMeter(counters);
   const passiveHealth = new PassiveHealth();
   const healthView = new StoredHealthView(new DynamoDbHealthStore(options.dynamodb, options.registryTable), options.region);
+  const registry = new RegistryCache(store, { ttlMs: options.registryCacheTtlMs });
+  const guardedStatuses = guardStore(options.endpointStatuses ?? ((mcp: StoredMcpServer) => healthView.statuses(mcp)));
+  const limiter = new PerMinuteLimiter(counters);
+  const streamSlots = new StreamSlots(counters, background);
   const handle = createGateway({
-    authenticate: (presented) => keys.authenticate(presented),
-    registry: new RegistryCache(store, { ttlMs: options.registryCacheTtlMs }),
+    authenticate: guardStore((presented: string) => keys.authenticate(presented)),
+    registry: { getOrg: guardStore((orgId: string) => registry.getOrg(orgId)), getMcp: guardStore((orgId: string, slug: string) => registry.getMcp(orgId, slug)) },
     revealSecret,
-    limiter: new PerMinuteLimiter(counters),
+    // The counter client bounds its own calls (2 × 1 s at most); the guard maps what else fails.
+    limiter: { consume: guardStore((...args: Parameters<PerMinuteLimiter['consume']>) => limiter.consume(...args), 2_500) },
     quota,
+    streamSlots: { take: guardStore((keyId: string, limit: number) => streamSlots.take(keyId, limit), 5_000) },
     upstream,
     sessions: new SessionSealer(await loadSessionKey(store, options.dataKeys)),
     passiveHealth,
-    endpointStatuses: options.endpointStatuses ?? ((mcp) => healthView.statuses(mcp)),
+    // Advisory: a health store that fails or hangs leaves routing to passive health alone.
+    endpointStatuses: (mcp) => guardedStatuses(mcp).catch(() => new Map()),
+    allowedOrigins: options.allowedOrigins,
     plans: PLAN_LIMITS,
     usage: options.usage ?? ((record) => console.log(JSON.stringify(record))),
     background,

@@ -2,7 +2,9 @@ import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Pool } from 'undici';
+import { StoreUnavailableError } from '../core/gateway/errors';
 import type { RequestCounter } from '../core/gateway/limits';
+import type { LeaseStore } from '../core/gateway/stream-slots';
 import { COUNTERS_TABLE } from '../core/registry-table';
 
 /** SHA-256 / HMAC-SHA-256 for the SigV4 signer, on node:crypto. */
@@ -43,14 +45,31 @@ export class DynamoDbRequestError extends Error {
  * client spends about 0.9 ms of CPU per call in its middleware stack on a 2 vCPU machine; this
  * path spends a fraction of that (README, Benchmark). Everything else keeps using the SDK.
  */
-export class SignedDynamoDbCounters implements RequestCounter {
+export interface CounterCallOptions {
+  /** Longest wait for one attempt's answer. @default 1_000 */
+  readonly attemptTimeoutMs?: number;
+  /** Attempts per call; only throttling is retried (see updateItem). @default 2 */
+  readonly attempts?: number;
+}
+
+export class SignedDynamoDbCounters implements RequestCounter, LeaseStore {
   private readonly pool: Pool;
   private readonly signer: SignatureV4;
   private readonly url: URL;
+  private readonly attemptTimeoutMs: number;
+  private readonly attempts: number;
 
-  private constructor(endpoint: string, region: () => Promise<string>, credentials: SignatureV4['credentialProvider'], private readonly tableName: string) {
+  private constructor(
+    endpoint: string,
+    region: () => Promise<string>,
+    credentials: SignatureV4['credentialProvider'],
+    private readonly tableName: string,
+    options: CounterCallOptions,
+  ) {
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? 1_000;
+    this.attempts = options.attempts ?? 2;
     this.url = new URL(endpoint);
-    this.pool = new Pool(this.url.origin, { connections: 64, keepAliveTimeout: 60_000 });
+    this.pool = new Pool(this.url.origin, { connections: 64, keepAliveTimeout: 60_000, connect: { timeout: this.attemptTimeoutMs } });
     this.signer = new SignatureV4({ service: 'dynamodb', region, credentials, sha256: NodeSha256 });
   }
 
@@ -59,24 +78,29 @@ export class SignedDynamoDbCounters implements RequestCounter {
    * else the SDK's standard endpoint variables (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`),
    * else the region's public endpoint.
    */
-  static async fromClient(client: DynamoDBClient, tableName: string, env: NodeJS.ProcessEnv = process.env): Promise<SignedDynamoDbCounters> {
+  static async fromClient(
+    client: DynamoDBClient,
+    tableName: string,
+    env: NodeJS.ProcessEnv = process.env,
+    options: CounterCallOptions = {},
+  ): Promise<SignedDynamoDbCounters> {
     const region = await client.config.region();
     const configured = client.config.endpoint ? await client.config.endpoint() : undefined;
     const endpoint = configured
       ? `${configured.protocol}//${configured.hostname}${configured.port ? `:${configured.port}` : ''}`
       : (env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL ?? `https://dynamodb.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`);
-    return new SignedDynamoDbCounters(endpoint, async () => region, () => client.config.credentials(), tableName);
+    return new SignedDynamoDbCounters(endpoint, async () => region, () => client.config.credentials(), tableName, options);
   }
 
-  async incrementBelow(counterId: string, limit: number, expiresAtSeconds: number): Promise<number | undefined> {
+  async incrementBelow(counterId: string, limit: number, expiresAtSeconds: number, n = 1): Promise<number | undefined> {
     try {
       const out = await this.updateItem({
         TableName: this.tableName,
         Key: { [COUNTERS_TABLE.partitionKey]: { S: counterId } },
-        UpdateExpression: 'ADD #n :one SET #ttl = :ttl',
-        ConditionExpression: 'attribute_not_exists(#n) OR #n < :limit',
+        UpdateExpression: 'ADD #n :add SET #ttl = :ttl',
+        ConditionExpression: 'attribute_not_exists(#n) OR #n <= :most',
         ExpressionAttributeNames: { '#n': 'n', '#ttl': COUNTERS_TABLE.ttlAttribute },
-        ExpressionAttributeValues: { ':one': { N: '1' }, ':limit': { N: String(limit) }, ':ttl': { N: String(expiresAtSeconds) } },
+        ExpressionAttributeValues: { ':add': { N: String(n) }, ':most': { N: String(limit - n) }, ':ttl': { N: String(expiresAtSeconds) } },
         ReturnValues: 'UPDATED_NEW',
       });
       return Number(out.Attributes.n.N);
@@ -98,11 +122,55 @@ export class SignedDynamoDbCounters implements RequestCounter {
     return Number(out.Attributes.n.N);
   }
 
+  async acquire(id: string, owner: string, nowSeconds: number, expiresAtSeconds: number): Promise<boolean> {
+    try {
+      await this.updateItem({
+        TableName: this.tableName,
+        Key: { [COUNTERS_TABLE.partitionKey]: { S: id } },
+        UpdateExpression: 'SET #o = :owner, #exp = :exp, #ttl = :ttl',
+        ConditionExpression: 'attribute_not_exists(#o) OR #exp < :now OR #o = :owner',
+        ExpressionAttributeNames: { '#o': 'owner', '#exp': 'leaseUntil', '#ttl': COUNTERS_TABLE.ttlAttribute },
+        ExpressionAttributeValues: {
+          ':owner': { S: owner },
+          ':exp': { N: String(expiresAtSeconds) },
+          ':now': { N: String(nowSeconds) },
+          ':ttl': { N: String(expiresAtSeconds + 3600) },
+        },
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof DynamoDbRequestError && error.type === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  async release(id: string, owner: string): Promise<void> {
+    try {
+      await this.updateItem({
+        TableName: this.tableName,
+        Key: { [COUNTERS_TABLE.partitionKey]: { S: id } },
+        UpdateExpression: 'SET #exp = :zero',
+        ConditionExpression: '#o = :owner',
+        ExpressionAttributeNames: { '#o': 'owner', '#exp': 'leaseUntil' },
+        ExpressionAttributeValues: { ':owner': { S: owner }, ':zero': { N: '0' } },
+      });
+    } catch (error) {
+      // Someone else holds it now (our lease had expired): nothing to give back.
+      if (!(error instanceof DynamoDbRequestError && error.type === 'ConditionalCheckFailedException')) throw error;
+    }
+  }
+
   async close(): Promise<void> {
     await this.pool.close();
   }
 
-  /** One signed UpdateItem; a throttled or failed call is retried once (the SDK's retry budget, smaller). */
+  /**
+   * One signed UpdateItem, each attempt bounded by `attemptTimeoutMs`. Only throttling is retried
+   * (up to `attempts` in all): a throttled write was not applied, while one that timed out, was
+   * reset or failed with a 5xx may have been, and the counters' ADD is not idempotent (a retry
+   * would count a request twice). A store that does not answer is StoreUnavailableError: the
+   * gateway answers 503 rather than wait (or proxy unchecked).
+   */
   private async updateItem(input: object): Promise<{ Attributes: { n: { N: string } } }> {
     const body = JSON.stringify(input);
     for (let attempt = 1; ; attempt++) {
@@ -120,13 +188,37 @@ export class SignedDynamoDbCounters implements RequestCounter {
         },
         body,
       });
-      const res = await this.pool.request({ method: 'POST', path: '/', headers: signed.headers, body });
-      const text = await res.body.text();
-      if (res.statusCode === 200) return JSON.parse(text);
-      const type = String((JSON.parse(text || '{}') as { __type?: string }).__type ?? 'UnknownError').split('#').pop()!;
-      const retryable = res.statusCode >= 500 || type === 'ThrottlingException' || type === 'ProvisionedThroughputExceededException';
-      if (!retryable || attempt >= 2) throw new DynamoDbRequestError(type, res.statusCode);
+      let status: number;
+      let text: string;
+      try {
+        const res = await this.pool.request({
+          method: 'POST',
+          path: '/',
+          headers: signed.headers,
+          body,
+          headersTimeout: this.attemptTimeoutMs,
+          bodyTimeout: this.attemptTimeoutMs,
+        });
+        status = res.statusCode;
+        text = await res.body.text();
+      } catch (error) {
+        // Refused, reset or silent: the store is not answering.
+        throw new StoreUnavailableError((error as Error).name);
+      }
+      if (status === 200) return JSON.parse(text);
+      const type = String((safeJson(text) as { __type?: string }).__type ?? 'UnknownError').split('#').pop()!;
+      const throttled = type === 'ThrottlingException' || type === 'ProvisionedThroughputExceededException';
+      if (status >= 500 || (throttled && attempt >= this.attempts)) throw new StoreUnavailableError(type);
+      if (!throttled) throw new DynamoDbRequestError(type, status);
       await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
     }
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text || '{}');
+  } catch {
+    return {};
   }
 }

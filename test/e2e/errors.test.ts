@@ -291,7 +291,7 @@ describe('session_not_found (404)', () => {
     const before = main.requests.length;
     const cases: [string, string, string][] = [
       ['garbage', 'alpha', 's1'],
-      [`pms1.${'A'.repeat(120)}`, 'alpha', 's2'],
+      [`pms2.${'A'.repeat(120)}`, 'alpha', 's2'],
       [tampered, 'alpha', 's3'],
       [alphaSession, 'beta', 's4'], // sealed for alpha: useless on beta of the same org
       [gammaSession, 'alpha', 's5'], // another org's session

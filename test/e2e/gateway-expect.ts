@@ -137,7 +137,7 @@ export async function openSession(url: string, key: string, headers: Record<stri
   if (init.status !== 200) throw new Error(`initialize -> ${init.status} ${init.text}`);
   expect(resultOf(init, 1).result.protocolVersion).toBe(PROTOCOL_VERSION);
   const session = init.headers['mcp-session-id'];
-  expect(session).toMatch(/^pms1\./);
+  expect(session).toMatch(/^pms2\./);
   const initialized = await call(url, key, rpc(undefined, 'notifications/initialized'), { session, headers });
   expect(initialized.status).toBe(202);
   return session!;
@@ -185,7 +185,8 @@ export function expectGatewayError(answer: Answer, code: GatewayErrorCode, id: R
   const body = JSON.parse(answer.text);
   expect(body).toEqual({
     jsonrpc: '2.0',
-    id,
+    // A caller without a valid key is refused from the headers, before its body is read.
+    id: code === 'invalid_api_key' ? null : id,
     error: { code: jsonRpcCodeFor(code), message: GATEWAY_ERRORS[code].message, data: { code, requestId: answer.headers['x-request-id'] } },
   });
   if (answer.status === 401) expect(answer.headers['www-authenticate']).toBe('Bearer realm="plexmcp", error="invalid_token"');

@@ -244,7 +244,7 @@ describe('weird headers', () => {
     expectGatewayError(asApiKey, 'invalid_api_key', 2, secrets);
     const asSession = await rawRequest(gw.baseUrl, {
       path: '/mcp/alpha',
-      headers: { ...headers, authorization: `Bearer ${key}`, 'mcp-session-id': utf8('pms1.сессия') },
+      headers: { ...headers, authorization: `Bearer ${key}`, 'mcp-session-id': utf8('pms2.сессия') },
       body: JSON.stringify(rpc(3, 'ping')),
     });
     expectGatewayError(asSession, 'session_not_found', 3, secrets);

@@ -42,7 +42,7 @@ test.each(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'])('revision %s
   expect(init.status).toBe(200);
   expect(init.messages[0]!.result.protocolVersion).toBe(version);
   const sessionId = init.headers.get('mcp-session-id')!;
-  expect(sessionId).toMatch(/^pms1\./);
+  expect(sessionId).toMatch(/^pms2\./);
   const call = await mcpHttp(gw.mcpUrl('sessions'), {
     apiKey: key,
     sessionId,

@@ -171,7 +171,7 @@ test('initialize: the upstream answers through the gateway, under a sealed sessi
   expect(client.getServerVersion()).toMatchObject({ name: 'mcp-servers/everything' });
   expect(client.getServerCapabilities()).toMatchObject({ tools: {}, resources: {}, prompts: {}, logging: {} });
   expect(client.getInstructions()).toEqual(expect.any(String));
-  expect(transport.sessionId).toMatch(/^pms1\./);
+  expect(transport.sessionId).toMatch(/^pms2\./);
   expect(await client.ping()).toEqual({});
 });
 
@@ -297,7 +297,7 @@ test('elicitation: the upstream sends elicitation/create to the client and gets 
 test('resumption: after a broken POST stream, GET with Last-Event-ID replays the events the client missed (server-everything)', async () => {
   const url = gw.mcpUrl(SLUG);
   const { sessionId } = await rawInitialize(url, apiKey);
-  expect(sessionId).toMatch(/^pms1\./);
+  expect(sessionId).toMatch(/^pms2\./);
   const aborter = new AbortController();
   const timeout = setTimeout(() => aborter.abort(), 10_000);
   const started = Date.now();
@@ -369,7 +369,7 @@ test('resumption mid-operation: the GET with Last-Event-ID continues live with t
   // The upstream saw the client's Last-Event-ID, and its own session id, never the sealed one.
   const get = sdkUpstream.requests.filter((r) => r.method === 'GET' && r.headers['last-event-id'] === firstEvent!.id);
   expect(get).toHaveLength(1);
-  expect(get[0]!.headers['mcp-session-id']).not.toMatch(/^pms1\./);
+  expect(get[0]!.headers['mcp-session-id']).not.toMatch(/^pms2\./);
   expect(sdkUpstream.sessions.has(get[0]!.headers['mcp-session-id'] as string)).toBe(true);
 });
 
@@ -395,8 +395,8 @@ test('SDK client resumption: the upstream hangs up the POST stream mid-call; the
   const resumed = sdkUpstream.requests.slice(before).filter((r) => r.method === 'GET' && r.headers['last-event-id'] !== undefined);
   expect(resumed.length).toBeGreaterThanOrEqual(1);
   expect(tokens).toContain(resumed[0]!.headers['last-event-id']);
-  expect(resumed[0]!.headers['mcp-session-id']).not.toMatch(/^pms1\./);
-  expect(transport.sessionId).toMatch(/^pms1\./);
+  expect(resumed[0]!.headers['mcp-session-id']).not.toMatch(/^pms2\./);
+  expect(transport.sessionId).toMatch(/^pms2\./);
 });
 
 test('raw fetch: SSE bytes are forwarded as the upstream produces them', async () => {
@@ -405,7 +405,7 @@ test('raw fetch: SSE bytes are forwarded as the upstream produces them', async (
   const started = Date.now();
   const res = await postStream(url, apiKey, sessionId, longRunningCall(9, 1.6, 4, 'incremental'), AbortSignal.timeout(10_000));
   expect(res.headers.get('x-request-id')).toEqual(expect.any(String));
-  expect(res.headers.get('mcp-session-id')).toMatch(/^pms1\./);
+  expect(res.headers.get('mcp-session-id')).toMatch(/^pms2\./);
   const seen: { progress?: number; result: boolean; at: number }[] = [];
   for await (const event of sseEvents(res.body!)) {
     const message = JSON.parse(event.data);

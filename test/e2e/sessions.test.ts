@@ -74,7 +74,7 @@ function expectSessionNotFound(answer: McpHttpAnswer, id: number) {
 
 /** A session id with one character of its sealed part changed (still base64url). */
 function tamper(sessionId: string, at: number): string {
-  const i = 'pms1.'.length + at;
+  const i = 'pms2.'.length + at;
   const replacement = sessionId[i] === 'A' ? 'B' : 'A';
   return sessionId.slice(0, i) + replacement + sessionId.slice(i + 1);
 }
@@ -88,7 +88,7 @@ async function upstreamSessionIdOf(url: string, apiKey: string, sessionId: strin
   return /for session ([0-9a-f-]{36})/.exec(text)![1]!;
 }
 
-test('sealed session ids: pms1., never the upstream id; every request of a session lands on the endpoint that created it', async () => {
+test('sealed session ids: pms2., never the upstream id; every request of a session lands on the endpoint that created it', async () => {
   const [e1, e2] = await Promise.all([everything(), everything()]);
   const gw = await gateway();
   const { apiKey, endpointIds } = await setup(gw, [e1, e2]);
@@ -98,7 +98,7 @@ test('sealed session ids: pms1., never the upstream id; every request of a sessi
   // New sessions spread over both endpoints (weights 50/50); open them until both took some.
   for (let sessions = 0; sessions < 40 && (used.size < 2 || sessions < 4); sessions++) {
     const { sessionId, answer } = await rawInitialize(url, apiKey);
-    expect(sessionId).toMatch(/^pms1\.[A-Za-z0-9_-]+$/);
+    expect(sessionId).toMatch(/^pms2\.[A-Za-z0-9_-]+$/);
     const home = recordOf(gw.records, answer).endpointId as string;
     expect(endpointIds).toContain(home);
     used.add(home);
@@ -114,7 +114,7 @@ test('sealed session ids: pms1., never the upstream id; every request of a sessi
       expect(answer.status).toBe(200);
       expect(answer.messages.at(-1)!.result.content[0].text).toBe(`Echo: request ${i}`);
       const returned = answer.headers.get('mcp-session-id');
-      expect(returned).toMatch(/^pms1\./);
+      expect(returned).toMatch(/^pms2\./);
       expect(returned).not.toContain(upstreamId);
       expect(recordOf(gw.records, answer).endpointId).toBe(home);
       // Alternate between the id from initialize and the latest one: both name the same session.
@@ -146,7 +146,7 @@ test('tampered, foreign, cross-MCP and garbage session ids are 404 session_not_f
     ['junk appended', `${sessionId}!`, url],
     ['truncated', sessionId.slice(0, -4), url],
     ['garbage', 'not-a-session', url],
-    ['empty sealed part', 'pms1.', url],
+    ['empty sealed part', 'pms2.', url],
     ['an upstream-style uuid', '3a41eb0e-0900-4181-a670-36f408284906', url],
     ['another MCP of the same org', sessionId, gw.mcpUrl('second')],
   ];
@@ -256,7 +256,7 @@ test('DELETE is forwarded with the upstream session id; the upstream ends the se
   expect(sdkDeleted.status).toBe(200);
   expect(sdk.sessions.size).toBe(0);
   const deleteSeen = sdk.requests.find((r) => r.method === 'DELETE')!;
-  expect(deleteSeen.headers['mcp-session-id']).not.toMatch(/^pms1\./);
+  expect(deleteSeen.headers['mcp-session-id']).not.toMatch(/^pms2\./);
   expect(deleteSeen.headers.authorization).toBeUndefined(); // the client's API key is not forwarded
   const gone = await mcpHttp(sdkUrl, { apiKey, sessionId: sdkSession, message: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
   expect(gone.status).toBe(404);

@@ -1,15 +1,16 @@
 /**
- * Counting requests against limits. One conditional counter write decides the per-minute limit
- * exactly; the monthly quota is counted in batches off the hot path (see docs/gateway.md).
+ * Counting requests against limits. One conditional counter write decides a per-minute limit
+ * exactly (for every message of a batch at once); the monthly quota is counted in batches off the
+ * hot path (see docs/gateway.md).
  */
 
 /** Storage for counters (DynamoDB in AWS and locally). */
 export interface RequestCounter {
   /**
-   * Adds one to `counterId` unless it has reached `limit`, as one conditional write. Returns the
-   * new count, or undefined when the limit was already reached.
+   * Adds `n` to `counterId` unless that would take it past `limit`, as one conditional write.
+   * Returns the new count, or undefined when the limit does not leave room for `n`.
    */
-  incrementBelow(counterId: string, limit: number, expiresAtSeconds: number): Promise<number | undefined>;
+  incrementBelow(counterId: string, limit: number, expiresAtSeconds: number, n?: number): Promise<number | undefined>;
   /** Adds `delta` unconditionally; returns the new total. */
   add(counterId: string, delta: number, expiresAtSeconds: number): Promise<number>;
 }
@@ -22,6 +23,9 @@ export interface RateDecision {
   readonly resetSeconds: number;
 }
 
+/** What a per-minute window counts: requests (`rpm`) or handshake messages (`hs`), separately. */
+export type WindowKind = 'rpm' | 'hs';
+
 /** Fixed one-minute windows per key: exact under concurrency (the conditional write decides). */
 export class PerMinuteLimiter {
   constructor(
@@ -29,12 +33,14 @@ export class PerMinuteLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async consume(keyId: string, limit: number): Promise<RateDecision> {
+  /** Takes `n` units of `keyId`'s window at once, or none (a batch is admitted whole or refused). */
+  async consume(keyId: string, limit: number, n = 1, kind: WindowKind = 'rpm'): Promise<RateDecision> {
     const nowMs = this.now();
     const minute = Math.floor(nowMs / 60_000);
     const windowEndSeconds = (minute + 1) * 60;
     const resetSeconds = Math.max(1, Math.ceil(windowEndSeconds - nowMs / 1000));
-    const count = await this.counter.incrementBelow(`rpm#${keyId}#${minute}`, limit, windowEndSeconds + 120);
+    // More than the whole window can never pass: refused without a write.
+    const count = n > limit ? undefined : await this.counter.incrementBelow(`${kind}#${keyId}#${minute}`, limit, windowEndSeconds + 120, n);
     if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
     return { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
   }
@@ -74,17 +80,17 @@ export class QuotaMeter {
     this.lastFlush = this.now();
   }
 
-  /** Whether the org may make one more request this month, and how many it has used. */
-  check(orgId: string, monthlyLimit: number): { allowed: boolean; used: number } {
+  /** Whether the org may make `n` more requests this month, and how many it has used. */
+  check(orgId: string, monthlyLimit: number, n = 1): { allowed: boolean; used: number } {
     const month = monthOf(this.now());
     const known = this.known.get(orgId);
     const used = (known?.month === month ? known.total : 0) + (this.pending.get(`${orgId}#${month}`) ?? 0);
-    return { allowed: used < monthlyLimit, used };
+    return { allowed: used + n <= monthlyLimit, used };
   }
 
-  record(orgId: string): void {
+  record(orgId: string, n = 1): void {
     const id = `${orgId}#${monthOf(this.now())}`;
-    this.pending.set(id, (this.pending.get(id) ?? 0) + 1);
+    this.pending.set(id, (this.pending.get(id) ?? 0) + n);
   }
 
   /** Starts a flush when one is due; returns it so a Lambda can await it before freezing. */

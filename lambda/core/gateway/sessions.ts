@@ -2,6 +2,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 /** What a gateway session id seals: where the session lives and whose it is. */
 export interface SessionClaims {
+  /** The API key that opened the session: no other key (of the same org or not) may use it. */
+  readonly keyId: string;
   /** Endpoint id the upstream session lives on. */
   readonly endpointId: string;
   /** The upstream's own `Mcp-Session-Id`. */
@@ -12,12 +14,12 @@ export interface SessionClaims {
   readonly issuedAt: number;
 }
 
-const PREFIX = 'pms1.';
-const AAD = Buffer.from('plexmcp-session-v1');
+const PREFIX = 'pms2.';
+const AAD = Buffer.from('plexmcp-session-v2');
 
 /**
  * Session ids without a session store: the id the client sees is the sealed (AES-256-GCM)
- * endpoint and upstream session id, bound to the org and MCP. Any gateway instance holding the
+ * endpoint and upstream session id, bound to the org, the MCP and the API key. Any gateway instance holding the
  * key can route the next request of the session to the same endpoint. Tampered, foreign or
  * expired ids do not open.
  */
@@ -34,13 +36,13 @@ export class SessionSealer {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
     cipher.setAAD(AAD);
-    const payload = JSON.stringify([claims.endpointId, claims.upstreamSessionId, claims.orgId, claims.mcp, claims.issuedAt]);
+    const payload = JSON.stringify([claims.endpointId, claims.upstreamSessionId, claims.orgId, claims.mcp, claims.keyId, claims.issuedAt]);
     const sealed = Buffer.concat([iv, cipher.update(payload, 'utf8'), cipher.final(), cipher.getAuthTag()]);
     return PREFIX + sealed.toString('base64url');
   }
 
-  /** The claims, or undefined when the id is not ours, was altered, is for another org/MCP, or expired. */
-  open(sessionId: string, expect: { orgId: string; mcp: string }, nowSeconds: number): SessionClaims | undefined {
+  /** The claims, or undefined when the id is not ours, was altered, is for another org/MCP/key, or expired. */
+  open(sessionId: string, expect: { orgId: string; mcp: string; keyId: string }, nowSeconds: number): SessionClaims | undefined {
     if (!sessionId.startsWith(PREFIX) || sessionId.length > 2048) return undefined;
     const encoded = sessionId.slice(PREFIX.length);
     const bytes = Buffer.from(encoded, 'base64url');
@@ -52,10 +54,10 @@ export class SessionSealer {
       decipher.setAAD(AAD);
       decipher.setAuthTag(bytes.subarray(bytes.length - 16));
       const plain = Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString('utf8');
-      const [endpointId, upstreamSessionId, orgId, mcp, issuedAt] = JSON.parse(plain) as [string, string, string, string, number];
-      if (orgId !== expect.orgId || mcp !== expect.mcp) return undefined;
+      const [endpointId, upstreamSessionId, orgId, mcp, keyId, issuedAt] = JSON.parse(plain) as [string, string, string, string, string, number];
+      if (orgId !== expect.orgId || mcp !== expect.mcp || keyId !== expect.keyId) return undefined;
       if (!(nowSeconds - issuedAt <= this.maxAgeSeconds && issuedAt <= nowSeconds + 60)) return undefined;
-      return { endpointId, upstreamSessionId, orgId, mcp, issuedAt };
+      return { endpointId, upstreamSessionId, orgId, mcp, keyId, issuedAt };
     } catch {
       return undefined;
     }

@@ -1,7 +1,11 @@
 /**
  * One record per data-plane request: who called what, how it ended and how long it took. Never
- * content: no arguments, results, resource contents or headers.
+ * content: no arguments, results, resource contents or headers. Bounded in size whatever the
+ * request held (a batch of long method names must not become a long log line).
  */
+import type { ApiKey } from '../model';
+import type { InspectedMessage } from './jsonrpc';
+
 export interface UsageRecord {
   readonly type: 'usage';
   readonly timestamp: string;
@@ -12,9 +16,11 @@ export interface UsageRecord {
   readonly mcp: string;
   readonly endpointId?: string;
   readonly httpMethod: string;
-  /** JSON-RPC methods in the request body (several for a batch). */
+  /** JSON-RPC messages in the request body (several for a batch). */
+  readonly messageCount: number;
+  /** Their methods: the first MAX_RECORDED_METHODS, each cut to MAX_NAME_CHARS. */
   readonly methods: string[];
-  /** The tool name of a `tools/call`. */
+  /** The tool name of the first `tools/call` (cut to MAX_NAME_CHARS). */
   readonly tool?: string;
   readonly status: number;
   readonly errorCode?: string;
@@ -26,4 +32,47 @@ export interface UsageRecord {
   readonly upstreamFirstByteMs?: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
+}
+
+export const MAX_RECORDED_METHODS = 16;
+export const MAX_NAME_CHARS = 128;
+
+/** What the request phases learned, as far as they got. */
+export interface RequestFacts {
+  readonly httpMethod: string;
+  readonly key?: Pick<ApiKey, 'orgId' | 'keyId'>;
+  readonly messages?: readonly InspectedMessage[];
+  readonly bytesIn: number;
+}
+
+export type Outcome = Pick<UsageRecord, 'status' | 'totalMs' | 'bytesOut' | 'endpointId' | 'errorCode' | 'gatewayMs' | 'upstreamFirstByteMs'>;
+
+export function usageRecord(
+  info: { readonly slug: string; readonly requestId: string },
+  region: string,
+  facts: RequestFacts,
+  startedMs: number,
+  outcome: Outcome,
+): UsageRecord {
+  const messages = facts.messages ?? [];
+  const methods: string[] = [];
+  for (const message of messages) {
+    if (methods.length >= MAX_RECORDED_METHODS) break;
+    if (message.method !== undefined) methods.push(message.method.slice(0, MAX_NAME_CHARS));
+  }
+  return {
+    type: 'usage',
+    timestamp: new Date(startedMs).toISOString(),
+    requestId: info.requestId,
+    region,
+    orgId: facts.key?.orgId,
+    keyId: facts.key?.keyId,
+    mcp: info.slug.slice(0, MAX_NAME_CHARS),
+    httpMethod: facts.httpMethod.slice(0, 16),
+    messageCount: messages.length,
+    methods,
+    tool: messages.find((m) => m.method === 'tools/call')?.toolName?.slice(0, MAX_NAME_CHARS),
+    bytesIn: facts.bytesIn,
+    ...outcome,
+  };
 }

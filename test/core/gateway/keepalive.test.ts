@@ -1,4 +1,4 @@
-import { withKeepalive } from '../../../lambda/core/gateway/gateway';
+import { withKeepalive } from '../../../lambda/core/gateway/streams';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 

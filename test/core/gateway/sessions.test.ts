@@ -2,15 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { SessionSealer, type SessionClaims } from '../../../lambda/core/gateway/sessions';
 
 const key = randomBytes(32);
-const claims: SessionClaims = { endpointId: 'ep_a', upstreamSessionId: 'upstream-123', orgId: 'org_1', mcp: 'tools', issuedAt: 1_000_000 };
-const expect1 = { orgId: 'org_1', mcp: 'tools' };
+const claims: SessionClaims = { endpointId: 'ep_a', upstreamSessionId: 'upstream-123', orgId: 'org_1', mcp: 'tools', keyId: 'key_a', issuedAt: 1_000_000 };
+const expect1 = { orgId: 'org_1', mcp: 'tools', keyId: 'key_a' };
 
 describe('SessionSealer', () => {
   const sealer = new SessionSealer(key, 3600);
 
   test('round trip: the id hides the endpoint and upstream session, and opens to the same claims', () => {
     const id = sealer.seal(claims);
-    expect(id).toMatch(/^pms1\.[A-Za-z0-9_-]+$/);
+    expect(id).toMatch(/^pms2\.[A-Za-z0-9_-]+$/);
     expect(id).not.toContain('upstream-123');
     expect(id).not.toContain('ep_a');
     expect(sealer.open(id, expect1, 1_000_010)).toEqual(claims);
@@ -20,10 +20,12 @@ describe('SessionSealer', () => {
     expect(sealer.seal(claims)).not.toBe(sealer.seal(claims));
   });
 
-  test('another org or MCP cannot use the id', () => {
+  test('another org, MCP or API key cannot use the id', () => {
     const id = sealer.seal(claims);
-    expect(sealer.open(id, { orgId: 'org_2', mcp: 'tools' }, 1_000_010)).toBeUndefined();
-    expect(sealer.open(id, { orgId: 'org_1', mcp: 'other' }, 1_000_010)).toBeUndefined();
+    expect(sealer.open(id, { ...expect1, orgId: 'org_2' }, 1_000_010)).toBeUndefined();
+    expect(sealer.open(id, { ...expect1, mcp: 'other' }, 1_000_010)).toBeUndefined();
+    expect(sealer.open(id, { ...expect1, keyId: 'key_b' }, 1_000_010)).toBeUndefined();
+    expect(sealer.open(id, expect1, 1_000_010)).toEqual(claims);
   });
 
   test('only the canonical spelling opens: a changed last character (unused bits), junk characters or the base64 alphabet do not', () => {
@@ -50,11 +52,11 @@ describe('SessionSealer', () => {
     const body = id.slice(5);
     for (let i = 0; i < body.length; i += 7) {
       const flipped = body.slice(0, i) + (body[i] === 'A' ? 'B' : 'A') + body.slice(i + 1);
-      expect(sealer.open(`pms1.${flipped}`, expect1, 1_000_010)).toBeUndefined();
+      expect(sealer.open(`pms2.${flipped}`, expect1, 1_000_010)).toBeUndefined();
     }
     expect(sealer.open(id.slice(0, -4), expect1, 1_000_010)).toBeUndefined();
     expect(new SessionSealer(randomBytes(32)).open(id, expect1, 1_000_010)).toBeUndefined();
-    for (const garbage of ['', 'pms1.', 'pms1.!!!', 'upstream-123', 'pms2.' + body, 'pms1.' + 'A'.repeat(5000)]) {
+    for (const garbage of ['', 'pms2.', 'pms2.!!!', 'upstream-123', 'pms1.' + body, 'pms2.' + 'A'.repeat(5000)]) {
       expect(sealer.open(garbage, expect1, 1_000_010)).toBeUndefined();
     }
   });

@@ -1,0 +1,98 @@
+/**
+ * Phase 7: the upstream's answer, as the client receives it. Streams pass through chunk by chunk;
+ * only an answer the gateway must rewrite (a list the key may see only part of) is read whole, up
+ * to a cap, and so is a small answer whose declared length says it is complete already (cheaper
+ * than a stream and delays nothing).
+ */
+import type { ApiKey, StoredMcpServer } from '../model';
+import { GatewayError } from './errors';
+import type { InspectedMessage } from './jsonrpc';
+import type { SessionSealer } from './sessions';
+import { counting, withKeepalive } from './streams';
+import { policiesFor, toolAllowed } from './tool-policy';
+import { EVERY_REQUEST_ID, filterToolsListJson, toolsListSseFilter } from './tools-filter';
+import { UpstreamBodyTooLargeError } from './upstream';
+import type { Sent } from './send';
+import type { HttpMethod } from './read-request';
+
+/** Largest answer the gateway reads whole to rewrite it; a larger one is 502 upstream_error. */
+const MAX_REWRITTEN_ANSWER_BYTES = 16 * 1024 * 1024;
+/** Answers up to this declared length are read whole rather than streamed (they are complete). */
+const SMALL_ANSWER_BYTES = 64 * 1024;
+
+/** Headers passed from the upstream to the client (Mcp-Session-Id is replaced by the sealed id). */
+const FORWARDED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'mcp-protocol-version'];
+
+export interface AnswerContext {
+  readonly method: HttpMethod;
+  readonly messages: readonly InspectedMessage[];
+  readonly key: ApiKey;
+  readonly mcp: StoredMcpServer;
+  readonly requestId: string;
+  readonly rateHeaders: Record<string, string>;
+  readonly sessions: SessionSealer;
+  readonly nowSeconds: number;
+  readonly keepaliveMs: number;
+  /** Called once with the bytes passed on, when the answer ended (or the client left). */
+  readonly finished: (bytesOut: number) => void;
+}
+
+export async function shapeAnswer({ response, endpoint }: Sent, context: AnswerContext): Promise<Response> {
+  const headers = answerHeaders(response.headers, context, endpoint.id);
+  const rewrite = listRewrite(context);
+  const contentType = headers.get('content-type') ?? '';
+
+  if (contentType.startsWith('text/event-stream')) {
+    // Proxies between us and the client (nginx and the like) must not buffer the stream either.
+    headers.set('X-Accel-Buffering', 'no');
+    let stream = response.body;
+    if (rewrite) stream = stream.pipeThrough(toolsListSseFilter(rewrite.ids, rewrite.allowed));
+    stream = withKeepalive(stream, context.keepaliveMs);
+    return new Response(counting(stream, context.finished), { status: response.status, headers });
+  }
+
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  const json = contentType.startsWith('application/json');
+  if ((rewrite && json) || declared <= SMALL_ANSWER_BYTES) {
+    let bytes: Uint8Array = await response.readAll(rewrite ? MAX_REWRITTEN_ANSWER_BYTES : SMALL_ANSWER_BYTES).catch((error: unknown) => {
+      throw error instanceof UpstreamBodyTooLargeError ? new GatewayError('upstream_error') : new GatewayError('upstream_unavailable');
+    });
+    if (rewrite && json) bytes = new TextEncoder().encode(filterToolsListJson(new TextDecoder().decode(bytes), rewrite.ids, rewrite.allowed));
+    context.finished(bytes.length);
+    return new Response(bytes.length > 0 ? bytes : null, { status: response.status, headers });
+  }
+  // Anything else (a long-lived JSON stream, e.g. a 2026-07-28 subscription, or a large answer) passes through as it comes.
+  return new Response(counting(response.body, context.finished), { status: response.status, headers });
+}
+
+function answerHeaders(upstream: Headers, context: AnswerContext, endpointId: string): Headers {
+  const out = new Headers(context.rateHeaders);
+  for (const name of FORWARDED_RESPONSE_HEADERS) {
+    const value = upstream.get(name);
+    if (value !== null) out.set(name, value);
+  }
+  out.set('X-Request-Id', context.requestId);
+  const upstreamSession = upstream.get('mcp-session-id');
+  if (upstreamSession) {
+    const { key, mcp } = context;
+    out.set(
+      'Mcp-Session-Id',
+      context.sessions.seal({ endpointId, upstreamSessionId: upstreamSession, orgId: key.orgId, mcp: mcp.slug, keyId: key.keyId, issuedAt: context.nowSeconds }),
+    );
+  }
+  return out;
+}
+
+/** Which responses of this answer must be filtered, and by what; undefined when none. */
+function listRewrite({ method, messages, mcp, key }: AnswerContext) {
+  const policies = policiesFor(mcp, key);
+  if (!policies.some((p) => p.allow.length > 0 || p.deny.length > 0)) return undefined;
+  // A GET stream can replay answers to earlier POSTs (Last-Event-ID), list answers included:
+  // every response on it is a candidate.
+  const ids =
+    method === 'GET'
+      ? EVERY_REQUEST_ID
+      : new Set(messages.filter((m) => m.method === 'tools/list' && m.id !== undefined).map((m) => JSON.stringify(m.id)));
+  if (ids.size === 0) return undefined;
+  return { ids, allowed: (name: string) => toolAllowed(name, policies) };
+}

@@ -1,0 +1,96 @@
+/**
+ * Phase 6: send the request to the first endpoint that takes it. Only a connection that failed
+ * before anything was sent moves on to the next endpoint; an upstream that refuses the gateway's
+ * credentials, redirects or fails is the gateway's own 502 (its body could carry internals).
+ */
+import type { Endpoint, StoredMcpServer } from '../model';
+import { credentialHeaders } from './credentials';
+import { GatewayError } from './errors';
+import type { PassiveHealth } from './passive-health';
+import type { HttpMethod } from './read-request';
+import type { Route } from './route';
+import { UpstreamConnectError, UpstreamTimeoutError, type UpstreamClient, type UpstreamResponse } from './upstream';
+
+/** Headers passed from the client to the upstream; everything else (incl. hop-by-hop) is dropped. */
+const FORWARDED_REQUEST_HEADERS = ['accept', 'content-type', 'mcp-protocol-version', 'last-event-id'];
+
+export interface Sent {
+  readonly response: UpstreamResponse;
+  readonly endpoint: Endpoint;
+}
+
+export interface OutgoingRequest {
+  readonly method: HttpMethod;
+  readonly headers: Record<string, string>;
+  readonly body?: Uint8Array;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * The headers the upstream receives: the client's protocol headers, the validated `Mcp-*` headers
+ * of MCP 2026-07-28, the upstream's own session id and the gateway's credential for it.
+ */
+export function upstreamHeaders(
+  request: Request,
+  requestId: string,
+  mcp: StoredMcpServer,
+  secret: string | undefined,
+  mcpHeaders: Readonly<Record<string, string>>,
+  upstreamSessionId: string | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = { 'user-agent': 'plexmcp-gateway', 'x-request-id': requestId };
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const value = request.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  Object.assign(headers, mcpHeaders);
+  if (upstreamSessionId) headers['mcp-session-id'] = upstreamSessionId;
+  return { ...headers, ...credentialHeaders(mcp.upstreamAuth, secret) };
+}
+
+export async function sendWithFailover(
+  upstream: UpstreamClient,
+  passiveHealth: PassiveHealth,
+  mcp: StoredMcpServer,
+  route: Route,
+  outgoing: OutgoingRequest,
+): Promise<Sent> {
+  let connectTimedOut = false;
+  for (const candidate of route.candidates) {
+    let response: UpstreamResponse;
+    try {
+      response = await upstream.send({ url: candidate.url, ...outgoing, timeouts: mcp.timeouts });
+    } catch (error) {
+      if (error instanceof UpstreamConnectError) {
+        passiveHealth.markDown(candidate.id);
+        connectTimedOut ||= error.reason === 'UND_ERR_CONNECT_TIMEOUT';
+        continue; // nothing was sent: the next endpoint may take it
+      }
+      if (error instanceof UpstreamTimeoutError) throw new GatewayError('upstream_timeout');
+      // Nobody receives this answer; the usage record says who ended the request.
+      if (outgoing.signal.aborted) throw new GatewayError('client_closed_request');
+      throw new GatewayError('upstream_unavailable');
+    }
+    passiveHealth.markUp(candidate.id);
+    await refuseUpstreamFailure(response);
+    return { response, endpoint: candidate };
+  }
+  // Every endpoint failed before anything was sent: a session must start over elsewhere;
+  // otherwise a connect timeout is reported as such, refusals as no healthy endpoint.
+  throw new GatewayError(route.inSession ? 'session_not_found' : connectTimedOut ? 'upstream_timeout' : 'mcp_unhealthy');
+}
+
+async function refuseUpstreamFailure(response: UpstreamResponse): Promise<void> {
+  if (response.status === 401 || response.status === 403) {
+    // The upstream refused *our* credentials; passing 401 on would make the client think its
+    // own key is bad (and start an OAuth flow).
+    await response.body.cancel().catch(() => undefined);
+    throw new GatewayError('upstream_auth_failed');
+  }
+  if ((response.status >= 300 && response.status < 400) || response.status >= 500) {
+    // Redirects are not followed (they could point anywhere) and upstream failure bodies may
+    // carry its internals (stack traces, hosts): both become the gateway's own 502.
+    await response.body.cancel().catch(() => undefined);
+    throw new GatewayError('upstream_error');
+  }
+}
