@@ -29,6 +29,7 @@ import { DynamoDbHealthStore } from '../adapters/dynamodb-health-store';
 import { DynamoDbAlertStore } from '../adapters/dynamodb-alert-store';
 import { LocalAlertDelivery } from '../adapters/sns-alerts';
 import { AlertService } from '../core/alert-service';
+import { isLoopbackAddress, loopbackHostGuard } from './host-check';
 
 export interface ServeOptions {
   /** @default 8787 */
@@ -57,6 +58,12 @@ export interface ServeOptions {
   readonly healthIntervalMs?: number;
   /** Health probe deadline per endpoint. @default 10_000 */
   readonly probeTimeoutMs?: number;
+  /**
+   * Browser origins (`http://localhost:3000`) allowed to call the gateway and the admin API; a
+   * request with any other `Origin` is refused (DNS rebinding). Agents send no `Origin`.
+   * @default none
+   */
+  readonly allowedOrigins?: readonly string[];
 }
 
 export interface LocalGateway {
@@ -74,8 +81,9 @@ export interface LocalGateway {
 }
 
 /**
- * `plexmcp serve`: the admin API (and, with the data-plane issue, the gateway) on one loopback
- * port, backed by an embedded DynamoDB-compatible engine under `dataDir`.
+ * `plexmcp serve`: the gateway (`/mcp/{slug}`) and the admin API on one port, loopback by
+ * default, backed by an embedded DynamoDB-compatible engine under `dataDir`. Bound to loopback,
+ * it answers only requests whose `Host` is a loopback name (see host-check.ts).
  */
 export async function serve(options: ServeOptions): Promise<LocalGateway> {
   const log = options.log ?? ((line: string) => console.log(line));
@@ -133,6 +141,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       keyCacheTtlMs: options.keyCacheTtlMs,
       registryCacheTtlMs: options.registryCacheTtlMs,
       endpointStatuses: localStatuses,
+      allowedOrigins: options.allowedOrigins,
     });
     cleanups.push(() => gateway.close());
     // A recovery seen by the monitor ends the gateway's own cool-down for that endpoint at once.
@@ -150,9 +159,13 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       log: options.logRequest,
       health: new DynamoDbHealthStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME),
       alerts,
+      allowedOrigins: options.allowedOrigins,
     });
 
     const root = new Hono();
+    // Until the bound address is known the guard is on: fail closed.
+    let boundToLoopback = true;
+    root.use('*', loopbackHostGuard(() => boundToLoopback));
     root.get('/healthz', (c) => c.json({ status: 'ok' }));
     root.all('/mcp/:slug', (c) =>
       gateway.handle(c.req.raw, { slug: c.req.param('slug'), sourceIp: getConnInfo(c).remote.address ?? '', requestId: randomUUID() }),
@@ -162,6 +175,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     const server = await listen(root, options.port ?? 8787, options.host ?? '127.0.0.1');
     cleanups.push(() => new Promise<void>((done) => server.close(() => done())));
     const address = server.address() as AddressInfo;
+    boundToLoopback = isLoopbackAddress(address.address);
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const baseUrl = `http://${host}:${address.port}`;
     const adminUrl = `${baseUrl}${ADMIN_BASE_PATH}`;

@@ -72,3 +72,25 @@ test('a bad port is a usage error; a failing start is exit 1 with the error', as
   const r = await run(['serve'], { env: {}, serve: b.serve, untilShutdown: () => new Promise(() => undefined) });
   expect(r).toMatchObject({ code: 1, stderr: 'error eaddrinuse: listen EADDRINUSE: address already in use 127.0.0.1:8787\n' });
 });
+
+test('--allowed-origin (or PLEXMCP_ALLOWED_ORIGINS, comma-separated) is passed to the server; a non-origin is a usage error', async () => {
+  const a = fakeServe();
+  await run(['serve', '--allowed-origin', 'http://localhost:3000', 'https://ui.example.com'], { env: { PLEXMCP_ALLOWED_ORIGINS: 'https://ignored.example' }, serve: a.serve, untilShutdown: a.untilShutdown });
+  expect(a.calls[0]!.allowedOrigins).toEqual(['http://localhost:3000', 'https://ui.example.com']);
+  const b = fakeServe();
+  await run(['serve'], { env: { PLEXMCP_ALLOWED_ORIGINS: ' http://localhost:3000 , https://ui.example.com,' }, serve: b.serve, untilShutdown: b.untilShutdown });
+  expect(b.calls[0]!.allowedOrigins).toEqual(['http://localhost:3000', 'https://ui.example.com']);
+  const c = fakeServe();
+  await run(['serve'], { env: {}, serve: c.serve, untilShutdown: c.untilShutdown });
+  expect(c.calls[0]!.allowedOrigins).toBeUndefined();
+
+  const d = fakeServe();
+  const bad = await run(['serve', '--allowed-origin', 'https://ui.example.com/app'], { env: {}, serve: d.serve, untilShutdown: d.untilShutdown });
+  expect(bad).toMatchObject({
+    code: 2,
+    stderr: 'error usage: --allowed-origin: "https://ui.example.com/app" is not an origin (expected scheme://host[:port], e.g. http://localhost:3000)\n',
+  });
+  const badEnv = await run(['serve'], { env: { PLEXMCP_ALLOWED_ORIGINS: '*' }, serve: d.serve, untilShutdown: d.untilShutdown });
+  expect(badEnv).toMatchObject({ code: 2, stderr: expect.stringContaining('error usage: PLEXMCP_ALLOWED_ORIGINS: "*" is not an origin') });
+  expect(d.calls).toHaveLength(0);
+});

@@ -3,8 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
+import { EnvelopeCipher, upstreamSecretContext } from '../../lambda/core/envelope';
 import { serve, type LocalGateway } from '../../lambda/local/serve';
 import type { DemoFile } from '../../lambda/local/demo';
+import { HOST_NOT_ALLOWED_MESSAGE, isLoopbackAddress, loopbackHostGuard } from '../../lambda/local/host-check';
+import { Hono } from 'hono';
+import { rawRequest } from '../e2e/gateway-expect';
 
 let dataDir: string;
 let gateway: LocalGateway | undefined;
@@ -61,7 +66,8 @@ test('first run prints the operator token once and stores it 0600; a restart kee
   expect(orgs.body.items.map((o: { orgId: string }) => o.orgId)).toEqual([org.body.orgId]);
   // The same local key file decrypts what the first run encrypted.
   const stored = await second.gateway.service['store'].getMcp(org.body.orgId, 'local-tools');
-  expect(await second.gateway.service.revealUpstreamSecret(stored!)).toBe('kept-across-restarts');
+  const cipher = new EnvelopeCipher(LocalKeyFileProvider.fromFile(join(dataDir, 'master.key')));
+  expect(await cipher.decrypt(stored!.upstreamSecret!, upstreamSecretContext(org.body.orgId, 'local-tools'))).toBe('kept-across-restarts');
 });
 
 test('the admin API is bound to loopback only and answers health checks', async () => {
@@ -110,4 +116,86 @@ test('--demo registers server-everything, issues keys, writes demo.json, and reu
   expect(after.body.items).toHaveLength(1); // updated in place, not duplicated
   const orgs = await admin(second.gateway, 'GET', '/orgs', second.gateway.operatorToken);
   expect(orgs.body.items).toHaveLength(1);
+});
+
+describe('bound to loopback, only loopback Host names are served (DNS rebinding)', () => {
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+  test('a foreign Host gets 403 host_not_allowed: a JSON-RPC error on /mcp, the admin error shape elsewhere', async () => {
+    const { gateway: g } = await start();
+    const port = new URL(g.baseUrl).port;
+    const rpcBody = JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list' });
+    for (const host of ['evil.test', `evil.test:${port}`, `localhost.evil.test:${port}`, `192.0.2.7:${port}`, `[fd00::2]:${port}`]) {
+      const mcp = await rawRequest(g.baseUrl, {
+        path: '/mcp/anything',
+        headers: { host, 'content-type': 'application/json', authorization: 'Bearer pmcp_whatever', 'content-length': Buffer.byteLength(rpcBody) },
+        body: rpcBody,
+      });
+      expect({ host, status: mcp.status }).toEqual({ host, status: 403 });
+      expect(mcp.headers['content-type']).toMatch(/^application\/json/);
+      expect(mcp.headers['x-request-id']).toMatch(UUID);
+      // id null: the body is never read.
+      expect(JSON.parse(mcp.text)).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32003, message: HOST_NOT_ALLOWED_MESSAGE, data: { code: 'host_not_allowed', requestId: mcp.headers['x-request-id'] } },
+      });
+
+      for (const path of ['/admin/v1/orgs', '/healthz']) {
+        const other = await rawRequest(g.baseUrl, { method: 'GET', path, headers: { host, authorization: `Bearer ${g.operatorToken}` } });
+        expect({ host, path, status: other.status }).toEqual({ host, path, status: 403 });
+        expect(JSON.parse(other.text)).toEqual({
+          error: { code: 'host_not_allowed', message: HOST_NOT_ALLOWED_MESSAGE, requestId: other.headers['x-request-id'] },
+        });
+        expect(other.headers['x-request-id']).toMatch(UUID);
+      }
+    }
+  });
+
+  test('loopback names (localhost, 127.x, [::1], *.localhost) are served', async () => {
+    const { gateway: g } = await start();
+    const port = new URL(g.baseUrl).port;
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `127.1.2.3:${port}`, `[::1]:${port}`, `app.localhost:${port}`, 'LOCALHOST']) {
+      const health = await rawRequest(g.baseUrl, { method: 'GET', path: '/healthz', headers: { host } });
+      expect({ host, status: health.status, text: health.text }).toEqual({ host, status: 200, text: '{"status":"ok"}' });
+      const orgs = await rawRequest(g.baseUrl, { method: 'GET', path: '/admin/v1/orgs', headers: { host, authorization: `Bearer ${g.operatorToken}` } });
+      expect({ host, status: orgs.status }).toEqual({ host, status: 200 });
+    }
+  });
+
+  test('only loopback listen addresses turn the check on; when off, any Host passes', async () => {
+    for (const address of ['127.0.0.1', '127.0.0.2', '::1', '::ffff:127.0.0.1']) expect({ address, loopback: isLoopbackAddress(address) }).toEqual({ address, loopback: true });
+    for (const address of ['0.0.0.0', '::', '192.0.2.1', 'fd00::2', '::ffff:192.0.2.1', 'localhost', '']) expect({ address, loopback: isLoopbackAddress(address) }).toEqual({ address, loopback: false });
+    // Bound elsewhere (not done here: tests stay on loopback), the same guard lets every Host through.
+    const app = new Hono();
+    let enabled = false;
+    app.use('*', loopbackHostGuard(() => enabled));
+    app.get('/healthz', (c) => c.text('ok'));
+    expect((await app.request('http://evil.test/healthz', { headers: { host: 'evil.test' } })).status).toBe(200);
+    enabled = true;
+    expect((await app.request('http://evil.test/healthz', { headers: { host: 'evil.test' } })).status).toBe(403);
+  });
+});
+
+test('allowedOrigins reach the gateway and the admin API: a listed Origin passes, another gets 403 origin_not_allowed', async () => {
+  const lines: string[] = [];
+  gateway = await serve({ port: 0, dataDir, allowedOrigins: ['http://localhost:3000'], healthIntervalMs: 0, log: (line) => lines.push(line) });
+  const g = gateway;
+  const whoami = (origin: string) => fetch(`${g.adminUrl}/whoami`, { headers: { origin, authorization: `Bearer ${g.operatorToken}` } });
+  expect((await whoami('http://localhost:3000')).status).toBe(200);
+  const refused = await whoami('http://evil.test');
+  expect(refused.status).toBe(403);
+  expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('origin_not_allowed');
+
+  const mcp = (origin: string) =>
+    fetch(`${g.baseUrl}/mcp/anything`, {
+      method: 'POST',
+      headers: { origin, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+  const listed = await mcp('http://localhost:3000');
+  expect(listed.status).toBe(401); // past the Origin check, stopped by the missing key
+  const foreign = await mcp('http://evil.test');
+  expect(foreign.status).toBe(403);
+  expect(((await foreign.json()) as { error: { data: { code: string } } }).error.data.code).toBe('origin_not_allowed');
 });

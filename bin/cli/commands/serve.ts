@@ -4,6 +4,7 @@ import { nonEmpty, OPERATOR_TOKEN_FILE, resolveDataDir } from '../config';
 import { CliContext, type CliIo, type ServeFn, type ServeHandle } from '../context';
 import { usageError } from '../errors';
 import { intParser } from '../parse';
+import { normalizeOrigin } from '../../../lambda/core/origin-policy';
 
 export const DEFAULT_PORT = 8787;
 const portParser = intParser(0, 65_535);
@@ -19,6 +20,23 @@ function loadServe(): ServeFn {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require('../../../lambda/local/serve') as LocalServeModule;
   return mod.serve;
+}
+
+/**
+ * The browser origins allowed to call the local gateway and admin API: `--allowed-origin` (any
+ * number), else PLEXMCP_ALLOWED_ORIGINS (comma-separated), else none. Each must be an origin
+ * (`scheme://host[:port]`); anything else is a usage error rather than an entry that never matches.
+ */
+function allowedOrigins(flag: string[] | undefined, env: string | undefined): string[] | undefined {
+  const fromEnv = flag === undefined ? nonEmpty(env) : undefined;
+  const origins = flag ?? fromEnv?.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const origin of origins ?? []) {
+    if (normalizeOrigin(origin) === undefined) {
+      const source = fromEnv !== undefined ? 'PLEXMCP_ALLOWED_ORIGINS' : '--allowed-origin';
+      throw usageError(`${source}: ${JSON.stringify(origin)} is not an origin (expected scheme://host[:port], e.g. http://localhost:3000)`);
+    }
+  }
+  return origins;
 }
 
 /** The first SIGINT or SIGTERM (a second one then kills the process as usual). */
@@ -40,11 +58,12 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .command('serve')
     .description('run the gateway and admin API locally (what `npm start` runs)')
     .option('--port <port>', `port (default: PLEXMCP_PORT or ${DEFAULT_PORT}; 0 picks a free one)`, portParser)
-    .option('--host <host>', 'address to listen on (default: the server default, loopback)')
+    .option('--host <host>', 'address to listen on (default: the server default, loopback; bound to loopback, only loopback Host names are served)')
     .option('--demo', 'seed a demo org, MCP server and key')
     .option('--dynamodb-endpoint <url>', 'use a running DynamoDB-compatible engine (env PLEXMCP_DYNAMODB_ENDPOINT) instead of the embedded one')
     .option('--log-requests', 'print one JSON line per request (admin requests and gateway usage records)')
-    .action(async (opts: { port?: number; host?: string; demo?: boolean; dynamodbEndpoint?: string; logRequests?: boolean }, cmd: Command) => {
+    .option('--allowed-origin <origin...>', 'browser origins allowed to call the gateway and admin API (env PLEXMCP_ALLOWED_ORIGINS, comma-separated; default none)')
+    .action(async (opts: { port?: number; host?: string; demo?: boolean; dynamodbEndpoint?: string; logRequests?: boolean; allowedOrigin?: string[] }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       let port = opts.port;
       if (port === undefined && nonEmpty(io.env.PLEXMCP_PORT)) {
@@ -55,6 +74,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
         }
       }
       port ??= DEFAULT_PORT;
+      const origins = allowedOrigins(opts.allowedOrigin, io.env.PLEXMCP_ALLOWED_ORIGINS);
       const dataDir = resolveDataDir(ctx.globals.dataDir, io.env, ctx.cwd);
       const serve = io.serve ?? loadServe();
       // Listen for Ctrl-C before starting, so an early one is not lost.
@@ -70,6 +90,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
           dynamodbEndpoint: opts.dynamodbEndpoint ?? (nonEmpty(io.env.PLEXMCP_DYNAMODB_ENDPOINT) ? io.env.PLEXMCP_DYNAMODB_ENDPOINT : undefined),
           log: (line) => io.stdout.write(line.endsWith('\n') ? line : `${line}\n`),
           logRequest: opts.logRequests ? (record) => io.stdout.write(`${JSON.stringify(record)}\n`) : undefined,
+          allowedOrigins: origins,
         });
       } catch (err) {
         cancel.abort();
