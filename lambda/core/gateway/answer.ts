@@ -6,11 +6,11 @@
  */
 import type { ApiKey, StoredMcpServer } from '../model';
 import { GatewayError } from './errors';
+import type { Access } from './feature-policy';
 import type { InspectedMessage } from './jsonrpc';
+import { answerShaping, filterListJson, listSseFilter } from './list-filter';
 import type { SessionSealer } from './sessions';
 import { counting, withKeepalive } from './streams';
-import { policiesFor, toolAllowed } from './tool-policy';
-import { EVERY_REQUEST_ID, filterToolsListJson, toolsListSseFilter } from './tools-filter';
 import { UpstreamBodyTooLargeError } from './upstream';
 import type { Sent } from './send';
 import type { HttpMethod } from './read-request';
@@ -28,6 +28,8 @@ export interface AnswerContext {
   readonly messages: readonly InspectedMessage[];
   readonly key: ApiKey;
   readonly mcp: StoredMcpServer;
+  /** What the key may see: list answers and resource notifications are filtered to it. */
+  readonly access: Access;
   readonly requestId: string;
   readonly rateHeaders: Record<string, string>;
   readonly sessions: SessionSealer;
@@ -39,25 +41,27 @@ export interface AnswerContext {
 
 export async function shapeAnswer({ response, endpoint }: Sent, context: AnswerContext): Promise<Response> {
   const headers = answerHeaders(response.headers, context, endpoint.id);
-  const rewrite = listRewrite(context);
+  // A GET stream can replay answers to earlier POSTs (Last-Event-ID), list answers included:
+  // every response on it is a candidate.
+  const shaping = answerShaping(context.method === 'GET' ? 'every' : context.messages, context.access);
   const contentType = headers.get('content-type') ?? '';
 
   if (contentType.startsWith('text/event-stream')) {
     // Proxies between us and the client (nginx and the like) must not buffer the stream either.
     headers.set('X-Accel-Buffering', 'no');
     let stream = response.body;
-    if (rewrite) stream = stream.pipeThrough(toolsListSseFilter(rewrite.ids, rewrite.allowed));
+    if (shaping.sse) stream = stream.pipeThrough(listSseFilter(shaping.requests, context.access));
     stream = withKeepalive(stream, context.keepaliveMs);
     return new Response(counting(stream, context.finished), { status: response.status, headers });
   }
 
   const declared = Number(response.headers.get('content-length') ?? NaN);
-  const json = contentType.startsWith('application/json');
-  if ((rewrite && json) || declared <= SMALL_ANSWER_BYTES) {
+  const rewrite = shaping.json && contentType.startsWith('application/json');
+  if (rewrite || declared <= SMALL_ANSWER_BYTES) {
     let bytes: Uint8Array = await response.readAll(rewrite ? MAX_REWRITTEN_ANSWER_BYTES : SMALL_ANSWER_BYTES).catch((error: unknown) => {
       throw error instanceof UpstreamBodyTooLargeError ? new GatewayError('upstream_error') : new GatewayError('upstream_unavailable');
     });
-    if (rewrite && json) bytes = new TextEncoder().encode(filterToolsListJson(new TextDecoder().decode(bytes), rewrite.ids, rewrite.allowed));
+    if (rewrite) bytes = new TextEncoder().encode(filterListJson(new TextDecoder().decode(bytes), shaping.requests, context.access));
     context.finished(bytes.length);
     return new Response(bytes.length > 0 ? bytes : null, { status: response.status, headers });
   }
@@ -81,18 +85,4 @@ function answerHeaders(upstream: Headers, context: AnswerContext, endpointId: st
     );
   }
   return out;
-}
-
-/** Which responses of this answer must be filtered, and by what; undefined when none. */
-function listRewrite({ method, messages, mcp, key }: AnswerContext) {
-  const policies = policiesFor(mcp, key);
-  if (!policies.some((p) => p.allow.length > 0 || p.deny.length > 0)) return undefined;
-  // A GET stream can replay answers to earlier POSTs (Last-Event-ID), list answers included:
-  // every response on it is a candidate.
-  const ids =
-    method === 'GET'
-      ? EVERY_REQUEST_ID
-      : new Set(messages.filter((m) => m.method === 'tools/list' && m.id !== undefined).map((m) => JSON.stringify(m.id)));
-  if (ids.size === 0) return undefined;
-  return { ids, allowed: (name: string) => toolAllowed(name, policies) };
 }

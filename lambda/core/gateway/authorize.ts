@@ -8,9 +8,9 @@ import type { ApiKey, Org, StoredMcpServer } from '../model';
 import { effectivePlan, type PlanLimits } from '../plans';
 import type { Plan } from '../model';
 import { GatewayError } from './errors';
+import { accessFor, authorizeMessages as firstRefusal, type Access } from './feature-policy';
 import type { InspectedMessage } from './jsonrpc';
 import type { RegistryCache } from './registry-cache';
-import { policiesFor, toolAllowed } from './tool-policy';
 
 /** Same rule as the admin API's slug schema (kept here so the gateway bundle needs no zod). */
 const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -38,14 +38,15 @@ export async function resolveTarget(
   return { org, mcp, plan: effectivePlan(org, plans) };
 }
 
-/** Refuses the whole request when any of its messages uses a feature the key may not. */
-export function authorizeMessages(messages: readonly InspectedMessage[], mcp: StoredMcpServer, key: ApiKey): void {
-  const policies = policiesFor(mcp, key);
-  for (const message of messages) {
-    if (message.method === 'tools/call' && (message.toolName === undefined || !toolAllowed(message.toolName, policies))) {
-      throw new GatewayError('forbidden_tool');
-    }
-  }
+/**
+ * What the key may use on this MCP (tools, resources, prompts), after refusing the whole request
+ * when any of its messages uses something it may not (feature-policy.ts has the rules).
+ */
+export function authorizeMessages(messages: readonly InspectedMessage[], mcp: StoredMcpServer, key: ApiKey): Access {
+  const access = accessFor(mcp, key);
+  const refusal = firstRefusal(messages, access);
+  if (refusal) throw new GatewayError(refusal);
+  return access;
 }
 
 function ipAllowed(org: Org, sourceIp: string): boolean {

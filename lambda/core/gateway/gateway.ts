@@ -12,9 +12,10 @@ import { authenticateCaller, FailedKeyCache } from './authenticate';
 import { authorizeMessages, resolveTarget } from './authorize';
 import { GatewayError, StoreUnavailableError } from './errors';
 import { jsonRpcCodeForStatus, jsonRpcErrorBody, PARSE_ERROR, type InspectedMessage, type JsonRpcId } from './jsonrpc';
+import { HEADER_MISMATCH } from './mcp-headers';
 import type { PerMinuteLimiter, QuotaMeter } from './limits';
 import type { PassiveHealth } from './passive-health';
-import { checkRequestLine, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_MAX_BODY_BYTES, readMessages } from './read-request';
+import { checkMcpHeaders, checkRequestLine, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_MAX_BODY_BYTES, readMessages } from './read-request';
 import type { RegistryCache } from './registry-cache';
 import { chooseEndpoints, type EndpointStatus } from './route';
 import { sendWithFailover, upstreamHeaders } from './send';
@@ -95,11 +96,12 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
     const read = await readMessages(request, method, bodyLimits);
     Object.assign(known, { messages: read.messages, rpcId: read.rpcId, bytesIn: read.body.length });
     const { org, mcp, plan } = await resolveTarget(deps.registry, deps.plans, key, info.slug, info.sourceIp);
-    authorizeMessages(read.messages, mcp, key);
+    const access = authorizeMessages(read.messages, mcp, key);
+    const mcpHeaders = checkMcpHeaders(request.headers, read);
     known.admission = await admit(admitDeps, key, org, plan, costOf(method, read.messages));
     const route = await chooseEndpoints(routeDeps, mcp, key, request.headers.get('mcp-session-id'));
 
-    const headers = upstreamHeaders(request, info.requestId, mcp, await deps.revealSecret(mcp), {}, route.upstreamSessionId);
+    const headers = upstreamHeaders(request, info.requestId, mcp, await deps.revealSecret(mcp), mcpHeaders, route.upstreamSessionId);
     const gatewayMs = now() - started;
     const sent = await sendWithFailover(deps.upstream, deps.passiveHealth, mcp, route, {
       method,
@@ -114,6 +116,7 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
       messages: read.messages,
       key,
       mcp,
+      access,
       requestId: info.requestId,
       rateHeaders: known.admission.rateHeaders,
       sessions: deps.sessions,
@@ -170,5 +173,7 @@ function toGatewayError(error: unknown, requestId: string): GatewayError {
 
 /** JSON-RPC error code: parse error for bad JSON, header mismatch per MCP 2026-07-28, otherwise one code per HTTP status (jsonrpc.ts). */
 function jsonRpcCode({ code, status }: GatewayError): number {
-  return code === 'malformed_json' ? PARSE_ERROR : jsonRpcCodeForStatus(status);
+  if (code === 'malformed_json') return PARSE_ERROR;
+  if (code === 'header_mismatch') return HEADER_MISMATCH;
+  return jsonRpcCodeForStatus(status);
 }

@@ -4,6 +4,7 @@
  */
 import { GatewayError } from './errors';
 import { inspectBody, type InspectedMessage, type JsonRpcId } from './jsonrpc';
+import { validateMcpHeaders } from './mcp-headers';
 import { readStreamBounded } from './streams';
 import { originAllowed } from '../origin-policy';
 
@@ -86,4 +87,14 @@ function decodeUtf8(bytes: Uint8Array): string {
   } catch {
     return '\u0000'; // not JSON: reported as malformed_json
   }
+}
+
+/**
+ * The MCP 2026-07-28 request metadata headers (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`), checked
+ * against the body (mcp-headers.ts has the rules): the validated ones to forward, or 400.
+ */
+export function checkMcpHeaders(headers: Headers, read: ReadMessages): Record<string, string> {
+  const check = validateMcpHeaders(headers, read.messages, read.text);
+  if (!check.ok) throw new GatewayError(check.code, {}, check.reason);
+  return check.forward;
 }
