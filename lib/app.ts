@@ -10,6 +10,12 @@ export const PRIMARY_REGION_CONTEXT = 'plexmcp:primaryRegion';
 /** Context key (optional): physical name of the registry table, the same in every region. */
 export const REGISTRY_TABLE_NAME_CONTEXT = 'plexmcp:registryTableName';
 
+/**
+ * Context key (optional): reserved concurrency of the gateway function in every region, a whole
+ * number; 0 for no reservation (an account whose concurrency quota is too small). Default 100.
+ */
+export const GATEWAY_RESERVED_CONCURRENCY_CONTEXT = 'plexmcp:gatewayReservedConcurrency';
+
 /** The deployment layout read from context. */
 export interface PlexMcpAppConfig {
   /** Every region PlexMCP runs in, the primary included, in the order given. */
@@ -18,6 +24,8 @@ export interface PlexMcpAppConfig {
   readonly primaryRegion: string;
   /** Name of the registry table; undefined leaves the stack's default. */
   readonly registryTableName?: string;
+  /** Reserved concurrency of every region's gateway function; undefined leaves the default. */
+  readonly gatewayReservedConcurrency?: number;
 }
 
 /** What {@link buildPlexMcpApp} created. */
@@ -91,7 +99,19 @@ export function readPlexMcpConfig(app: App): PlexMcpAppConfig {
   if (registryTableName !== undefined && (typeof registryTableName !== 'string' || !TABLE_NAME_PATTERN.test(registryTableName))) {
     throw new Error(`Context ${REGISTRY_TABLE_NAME_CONTEXT} must be a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -), got ${JSON.stringify(registryTableName)}.`);
   }
-  return { regions, primaryRegion, registryTableName };
+  const gatewayReservedConcurrency = readWholeNumber(app, GATEWAY_RESERVED_CONCURRENCY_CONTEXT, '0 for no reservation');
+  return { regions, primaryRegion, registryTableName, gatewayReservedConcurrency };
+}
+
+/** An optional whole-number context value: a number (cdk.json) or digits (`-c key=100`). */
+function readWholeNumber(app: App, key: string, zeroMeans: string): number | undefined {
+  const raw: unknown = app.node.tryGetContext(key);
+  if (raw === undefined) return undefined;
+  const value = typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`Context ${key} must be a whole number (${zeroMeans}), got ${JSON.stringify(raw)}.`);
+  }
+  return value;
 }
 
 function parseJsonRegions(text: string): string[] {
@@ -127,6 +147,7 @@ export function buildPlexMcpApp(app: App, options: PlexMcpAppOptions = {}): Plex
     description: `PlexMCP gateway, primary region ${config.primaryRegion} (owns the global tables)`,
     replicaRegions,
     registryTableName: config.registryTableName,
+    gatewayReservedConcurrentExecutions: config.gatewayReservedConcurrency,
   });
   const stacks = [primary];
   for (const region of replicaRegions) {
@@ -135,6 +156,7 @@ export function buildPlexMcpApp(app: App, options: PlexMcpAppOptions = {}): Plex
         env: { account, region },
         description: `PlexMCP gateway, region ${region} (replica of ${config.primaryRegion})`,
         primary,
+        gatewayReservedConcurrentExecutions: config.gatewayReservedConcurrency,
       }),
     );
   }

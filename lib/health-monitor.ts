@@ -16,6 +16,7 @@ import { Construct } from 'constructs';
 import { REGISTRY_TABLE } from '../lambda/core/registry-table';
 import { PlexFunction, PROJECT_ROOT } from './lambda-defaults';
 import { nagResourceText } from './private/nag';
+import { RegistryGrants } from './registry-tables';
 
 /** Lambda's longest timeout: a cycle never runs longer than this, whatever the interval. */
 const LAMBDA_MAX_TIMEOUT = Duration.minutes(15);
@@ -136,9 +137,12 @@ export interface HealthMonitorAlarms {
  * a cycle still queued after one interval. Alarms on errors, near-timeout durations, throttles
  * and dead letters notify the operator topic.
  *
- * The function may read and write the registry (health items, metadata), query its `gsi1`
- * index, `Decrypt` with the credentials key (upstream credentials; it never encrypts), put
- * events on the bus and publish to the organisation alerts topic.
+ * The function may read the registry and query its `gsi1` index, write health items only
+ * (PutItem on partitions `HEALTH#*`: endpoint states, transition history, discovered metadata;
+ * see {@link RegistryGrants.healthWrites}), `Decrypt` with the credentials key (upstream
+ * credentials; it never encrypts), put events on the bus and publish to the organisation
+ * alerts topic. It probes third-party servers and parses what they answer, so it cannot change
+ * or delete anything else in the registry.
  */
 export class HealthMonitor extends Construct {
   /** The health function. */
@@ -282,7 +286,6 @@ export class HealthMonitor extends Construct {
         PLEXMCP_KMS_KEY_ID: props.credentialsKey.keyArn,
         PLEXMCP_EVENT_BUS_NAME: this.eventBus.eventBusName,
         PLEXMCP_ORG_ALERTS_TOPIC_ARN: this.orgAlertsTopic.topicArn,
-        PLEXMCP_HEALTH_INTERVAL_SECONDS: String(interval.toSeconds()),
       },
     });
     this.function = fn;
@@ -290,7 +293,9 @@ export class HealthMonitor extends Construct {
     // queued (throttled) after one interval is dropped: it would only overlap with the next.
     fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: interval });
 
-    props.registryTable.grantReadWriteData(fn);
+    const registry = RegistryGrants.of(props.registryTable);
+    registry.readData(fn);
+    registry.healthWrites(fn);
     // An imported table (TableV2.fromTableName) knows no indexes, so the grant above covers the
     // base table only. Query on the list index is granted explicitly, for exactly that index.
     fn.addToRolePolicy(
@@ -307,7 +312,7 @@ export class HealthMonitor extends Construct {
     const role = fn.role!;
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagResourceText(fn, `${props.registryTable.tableArn}/index/*`)}]`,
-      reason: 'grantReadWriteData covers the registry table\'s own secondary indexes (<table>/index/*); the health function queries the gsi1 list index. No other table is reachable.',
+      reason: 'grantReadData on the registry covers the registry table\'s own secondary indexes (<table>/index/*) for reads only; the health function queries the gsi1 list index. No other table is reachable, and its only registry write (PutItem of HEALTH# items) is granted on the base table ARN.',
     });
     if (this.orgAlertsTopic.masterKey !== undefined) {
       Validations.of(role).acknowledge({

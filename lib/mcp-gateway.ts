@@ -1,13 +1,17 @@
 import * as path from 'node:path';
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Token, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { PlexFunction, PROJECT_ROOT } from './lambda-defaults';
 import { nagResourceText } from './private/nag';
+import { RegistryGrants } from './registry-tables';
 
 /** Path of the gateway routes below the stage URL: `mcp/{slug}`. */
 export const GATEWAY_BASE_PATH = 'mcp';
@@ -20,6 +24,16 @@ export const GATEWAY_BASE_PATH = 'mcp';
  * side gives up before the other.
  */
 export const STREAMING_TIMEOUT = Duration.minutes(15);
+
+/**
+ * Default reserved concurrency of the gateway function. Lambda refuses a reservation that leaves
+ * fewer than 100 unreserved executions in the account, so on an account with the standard quota
+ * of 1,000 this leaves 900 for the admin function (which an operator needs to revoke an abuser),
+ * the health monitor and everything else in the account and region. It is about 100 open
+ * streams or in-flight requests per region; raise it for a busier deployment (and the account
+ * quota with it).
+ */
+export const DEFAULT_GATEWAY_RESERVED_CONCURRENCY = 100;
 
 /**
  * Properties for {@link McpGateway}.
@@ -48,13 +62,30 @@ export interface McpGatewayProps {
   readonly memorySize?: number;
 
   /**
-   * Reserved concurrency of the gateway function. Every open stream holds one concurrent
-   * execution for as long as it lasts (up to 15 minutes), so concurrency, not request rate, is
-   * what long-lived MCP sessions use up.
+   * Reserved concurrency of the gateway function: at most this many requests and streams run at
+   * once, and the rest of the account's concurrency (the admin function above all, which an
+   * operator needs to revoke an abusive key) cannot be taken by the internet-facing gateway.
+   * Every open stream holds one concurrent execution for as long as it lasts (up to 15 minutes),
+   * so concurrency, not request rate, is what long-lived MCP sessions use up. Requests beyond it
+   * are throttled by Lambda, and the {@link McpGatewayAlarms.concurrency} alarm fires.
    *
-   * @default - no reserved concurrency (the account's unreserved pool)
+   * A whole number. `0` does not mean Lambda's "throttle everything": it means no reservation,
+   * the gateway then shares the account's unreserved pool with every other function (for an
+   * account whose concurrency quota is too small to reserve from), and there is no concurrency
+   * alarm. To stop the gateway in an emergency, set its concurrency to 0 with
+   * `aws lambda put-function-concurrency`.
+   *
+   * @default 100 ({@link DEFAULT_GATEWAY_RESERVED_CONCURRENCY})
    */
   readonly reservedConcurrentExecutions?: number;
+
+  /**
+   * The topic that the gateway's alarms notify (ALARM and OK), usually the health monitor's
+   * {@link HealthMonitor.operatorAlarmTopic}.
+   *
+   * @default - the alarms are created without actions
+   */
+  readonly operatorAlarmTopic?: sns.ITopic;
 
   /**
    * Retention of the function's logs.
@@ -64,6 +95,16 @@ export interface McpGatewayProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
+/** The CloudWatch alarms of an {@link McpGateway}. */
+export interface McpGatewayAlarms {
+  /**
+   * The function reached its reserved concurrency (maximum `ConcurrentExecutions` in a minute at
+   * least the reservation): new requests are being, or are about to be, throttled. Undefined
+   * without a reservation.
+   */
+  readonly concurrency?: cloudwatch.IAlarm;
+}
+
 /**
  * The MCP gateway (data plane) in one region: `ANY /mcp/{slug}` on the region's REST API as a
  * Lambda proxy integration with response streaming (API Gateway calls the function through
@@ -71,9 +112,12 @@ export interface McpGatewayProps {
  * gateway function that authenticates the API key, authorizes, rate-limits and proxies to the
  * upstream MCP server.
  *
- * The function reads the registry and writes two kinds of items there (a key's `lastUsedAt`
- * with UpdateItem; the session-sealing key, created once with a conditional PutItem), adds to
- * the counters with UpdateItem only, and uses the credentials key for `Decrypt` (upstream
+ * The function reads the registry and may write two kinds of items there, each limited by
+ * `dynamodb:LeadingKeys` (see {@link RegistryGrants}): a key's `lastUsedAt` (UpdateItem on
+ * `KEY#*`, that attribute only) and the session-sealing key (PutItem on
+ * `CONFIG#session-sealing-key`, created once). It reads and writes single items of its
+ * regional counters table (GetItem, PutItem, UpdateItem, DeleteItem: rate windows, quotas and
+ * leases that only the gateway uses), and uses the credentials key for `Decrypt` (upstream
  * credentials, the wrapped session key) and `GenerateDataKey` (creating the session key).
  */
 export class McpGateway extends Construct {
@@ -86,15 +130,30 @@ export class McpGateway extends Construct {
   /** Base URL of the gateway: `<stage url>mcp/`; an MCP server's URL is this plus its slug. */
   public readonly gatewayUrl: string;
 
+  /** The function's reserved concurrency; undefined when it has none (the prop was 0). */
+  public readonly reservedConcurrentExecutions?: number;
+
+  /** The gateway's alarms, notifying {@link McpGatewayProps.operatorAlarmTopic} when given. */
+  public readonly alarms: McpGatewayAlarms;
+
   constructor(scope: Construct, id: string, props: McpGatewayProps) {
     super(scope, id);
+
+    const requested = props.reservedConcurrentExecutions ?? DEFAULT_GATEWAY_RESERVED_CONCURRENCY;
+    if (!Token.isUnresolved(requested) && (!Number.isInteger(requested) || requested < 0)) {
+      throw new Error(
+        `McpGateway: reservedConcurrentExecutions must be a whole number of at least 1 (or 0 for no reservation), got ${requested}.`,
+      );
+    }
+    const reserved = requested === 0 ? undefined : requested;
+    this.reservedConcurrentExecutions = reserved;
 
     const fn = new PlexFunction(this, 'Function', {
       entry: path.join(PROJECT_ROOT, 'lambda', 'gateway', 'handler.ts'),
       description: 'PlexMCP gateway (/mcp/{slug}, response streaming)',
       memorySize: props.memorySize ?? 1024,
       timeout: STREAMING_TIMEOUT,
-      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      reservedConcurrentExecutions: reserved,
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       environment: {
         PLEXMCP_MODE: 'aws',
@@ -105,16 +164,48 @@ export class McpGateway extends Construct {
     });
     this.function = fn;
 
-    props.registryTable.grantReadData(fn);
-    props.registryTable.grant(fn, 'dynamodb:UpdateItem', 'dynamodb:PutItem');
-    props.countersTable.grant(fn, 'dynamodb:UpdateItem');
+    // The internet-facing function writes only what it must in the registry: a key's lastUsedAt
+    // and the session key item. It cannot create, change or delete organisations, MCP servers,
+    // keys (their scopes, limits, revocation) or health items.
+    const registry = RegistryGrants.of(props.registryTable);
+    registry.readData(fn);
+    registry.keyUsageWrites(fn);
+    registry.sessionKeyCreation(fn);
+    // The counters table is regional and used by the gateway alone: single-item reads and writes
+    // of any counter (rate windows and quotas with UpdateItem; leases put and deleted), no
+    // Scan, no batch writes.
+    props.countersTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
     props.credentialsKey.grant(fn, 'kms:Decrypt', 'kms:GenerateDataKey');
-    // For a table that knows its indexes, the registry grants also cover `<table arn>/index/*`.
-    // The wildcard only spans this table's own indexes.
+    // For a table that knows its indexes, grantReadData also covers `<table arn>/index/*`. The
+    // wildcard only spans this table's own indexes, for reads; no write reaches an index ARN.
     Validations.of(fn.role!).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagResourceText(fn, `${props.registryTable.tableArn}/index/*`)}]`,
-      reason: 'The registry grants (grantReadData, grant) cover the registry table\'s own secondary indexes (<table>/index/*); no other table is reachable, and the write actions on that ARN are UpdateItem and PutItem only.',
+      reason: 'grantReadData on the registry covers the registry table\'s own secondary indexes (<table>/index/*) for reads only; no other table is reachable, and every registry write is granted on the base table ARN with dynamodb:LeadingKeys conditions.',
     });
+
+    // Reaching the reservation is the moment to act: every further request is throttled until
+    // executions end, and the streams holding them may last 15 minutes. ConcurrentExecutions
+    // (maximum per minute) measures exactly that state, for this function alone, whether or not
+    // a request has been refused yet; Throttles would only count refusals, and would also count
+    // burst-scaling throttles that have nothing to do with the reservation.
+    let concurrencyAlarm: cloudwatch.Alarm | undefined;
+    if (reserved !== undefined) {
+      concurrencyAlarm = new cloudwatch.Alarm(this, 'ConcurrencyAlarm', {
+        alarmDescription: `PlexMCP gateway: the function reached its reserved concurrency (${Token.isUnresolved(reserved) ? 'reservedConcurrentExecutions' : reserved}); further requests are throttled. Find the keys holding streams in the usage logs and revoke them through the admin API, or raise reservedConcurrentExecutions.`,
+        metric: fn.metric('ConcurrentExecutions', { period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM }),
+        threshold: reserved,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        // No invocations in a minute emit no data point: that is not a breach.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      if (props.operatorAlarmTopic !== undefined) {
+        const action = new cloudwatchActions.SnsAction(props.operatorAlarmTopic);
+        concurrencyAlarm.addAlarmAction(action);
+        concurrencyAlarm.addOkAction(action);
+      }
+    }
+    this.alarms = { concurrency: concurrencyAlarm };
 
     // The body is JSON-RPC that the gateway parses and size-limits itself, and the method
     // declares no request model, so this validator enforces the `slug` path parameter; body

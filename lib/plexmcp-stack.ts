@@ -75,6 +75,14 @@ export interface PlexMcpStackProps extends StackProps {
    * @default - the context value `plexmcp:operatorSecretName`, else 'plexmcp/operator-token'
    */
   readonly operatorSecretName?: string;
+
+  /**
+   * Reserved concurrency of this region's gateway function (see
+   * `McpGatewayProps.reservedConcurrentExecutions`; 0 for no reservation).
+   *
+   * @default 100
+   */
+  readonly gatewayReservedConcurrentExecutions?: number;
 }
 
 /**
@@ -225,6 +233,9 @@ export class PlexMcpStack extends Stack {
       registryTable: this.registryTable,
       countersTable: this.countersTable,
       credentialsKey: this.credentialsKey,
+      reservedConcurrentExecutions: props.gatewayReservedConcurrentExecutions,
+      // One topic for every operator alarm of the region.
+      operatorAlarmTopic: this.healthMonitor.operatorAlarmTopic,
     });
 
     new CfnOutput(this, 'AdminApiUrl', {
@@ -240,7 +251,7 @@ export class PlexMcpStack extends Stack {
       value: this.healthMonitor.eventBus.eventBusName,
     });
     new CfnOutput(this, 'OperatorAlarmTopicArn', {
-      description: 'SNS topic of this region\'s operator alarms (health monitor errors, slow cycles, throttles, undelivered schedules): subscribe the operator to it',
+      description: 'SNS topic of this region\'s operator alarms (gateway at its reserved concurrency; health monitor errors, slow cycles, throttles, undelivered schedules): subscribe the operator to it',
       value: this.healthMonitor.operatorAlarmTopic.topicArn,
     });
     new CfnOutput(this, 'OperatorSecretArn', {

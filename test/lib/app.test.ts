@@ -26,7 +26,18 @@ describe('readPlexMcpConfig', () => {
     expect(config({ 'plexmcp:regions': 'us-east-1', 'plexmcp:registryTableName': 'plexmcp-dev' }).registryTableName).toBe('plexmcp-dev');
   });
 
+  test('an optional gateway reservation: a number from cdk.json or digits from -c', () => {
+    expect(config({ 'plexmcp:regions': 'us-east-1' }).gatewayReservedConcurrency).toBeUndefined();
+    expect(config({ 'plexmcp:regions': 'us-east-1', 'plexmcp:gatewayReservedConcurrency': 250 }).gatewayReservedConcurrency).toBe(250);
+    expect(config({ 'plexmcp:regions': 'us-east-1', 'plexmcp:gatewayReservedConcurrency': ' 0 ' }).gatewayReservedConcurrency).toBe(0);
+  });
+
   test.each<[string, Record<string, unknown>, RegExp]>([
+    ...[-1, 1.5, '1.5', '-3', 'lots', true, [100]].map((value): [string, Record<string, unknown>, RegExp] => [
+      `a gateway reservation of ${JSON.stringify(value)}`,
+      { 'plexmcp:regions': ['us-east-1'], 'plexmcp:gatewayReservedConcurrency': value },
+      /plexmcp:gatewayReservedConcurrency must be a whole number \(0 for no reservation\)/,
+    ]),
     ['regions unset', {}, /plexmcp:regions is not set/],
     ['regions an empty array', { 'plexmcp:regions': [] }, /plexmcp:regions is empty/],
     ['regions an empty string', { 'plexmcp:regions': ' , ' }, /plexmcp:regions is empty/],
@@ -94,6 +105,15 @@ describe('buildPlexMcpApp', () => {
     } finally {
       if (saved === undefined) delete process.env.CDK_DEFAULT_ACCOUNT;
       else process.env.CDK_DEFAULT_ACCOUNT = saved;
+    }
+  });
+
+  test('the gateway reservation from context applies to the gateway of every region', () => {
+    const app = testApp({ 'plexmcp:regions': 'us-east-1,eu-west-1', 'plexmcp:gatewayReservedConcurrency': '300' });
+    const { stacks } = buildPlexMcpApp(app, { account: ACCOUNT });
+    for (const stack of stacks) {
+      expect(stack.gateway.reservedConcurrentExecutions).toBe(300);
+      Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^PlexMCP gateway'), ReservedConcurrentExecutions: 300 });
     }
   });
 

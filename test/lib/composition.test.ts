@@ -132,11 +132,21 @@ describe('McpGateway and GatewayWaf on a user REST API with imported tables and 
       },
     });
     const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.gateway.function));
-    expect(statementWith(statements, 'dynamodb:GetItem').Resource).toEqual(tableArn('team-registry'));
-    expect(statementWith(statements, 'dynamodb:PutItem')).toEqual({ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:PutItem'], Resource: tableArn('team-registry') });
-    expect(statements.filter((s) => JSON.stringify(s.Resource).includes('team-counters'))).toEqual([
-      { Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: tableArn('team-counters') },
+    expect(statementWith(statements, 'dynamodb:BatchGetItem').Resource).toEqual(tableArn('team-registry'));
+    // The narrowed writes hold for an imported table too: the conditions name partitions, not resources.
+    const registryWrites = statements.filter(
+      (s) => JSON.stringify(s.Resource).includes('team-registry') && [s.Action].flat().some((a) => /Put|Update|Delete|Write/.test(a)),
+    );
+    expect(registryWrites).toEqual([
+      expect.objectContaining({ Action: 'dynamodb:UpdateItem', Resource: tableArn('team-registry'), Condition: expect.objectContaining({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['KEY#*'] } }) }),
+      expect.objectContaining({ Action: 'dynamodb:PutItem', Resource: tableArn('team-registry'), Condition: expect.objectContaining({ 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CONFIG#session-sealing-key'] } }) }),
     ]);
+    expect(statements.filter((s) => JSON.stringify(s.Resource).includes('team-counters'))).toEqual([
+      { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], Resource: tableArn('team-counters') },
+    ]);
+    // Reserved by default; the alarm has no action without a topic.
+    template.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 100 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ConcurrentExecutions', Threshold: 100 });
     expect(statementWith(statements, 'kms:Decrypt')).toEqual({ Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: KEY_ARN });
   });
 
@@ -185,7 +195,12 @@ describe('HealthMonitor and AdminApi in a user stack with an imported table, key
       },
     });
     const health = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.monitor.function));
-    expect(statementWith(health, 'dynamodb:PutItem').Resource).toEqual(tableArn('team-registry'));
+    expect(statementWith(health, 'dynamodb:PutItem')).toEqual({
+      Effect: 'Allow',
+      Action: 'dynamodb:PutItem',
+      Resource: tableArn('team-registry'),
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['HEALTH#*'] }, Null: { 'dynamodb:LeadingKeys': 'false' } },
+    });
     expect(health.filter((s) => s.Action === 'dynamodb:Query')).toEqual([
       { Effect: 'Allow', Action: 'dynamodb:Query', Resource: tableArn('team-registry/index/gsi1') },
     ]);

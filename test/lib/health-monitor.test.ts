@@ -39,7 +39,7 @@ function schedulesOf(template: Template): ScheduleResource[] {
 }
 
 describe('HealthMonitor', () => {
-  test('the function: arm64, Node.js 22, 1024 MB, timeout of the interval minus 10 s, registry, key, bus, topic and interval in its environment', () => {
+  test('the function: arm64, Node.js 22, 1024 MB, timeout of the interval minus 10 s, registry, key, bus and topic in its environment', () => {
     const { template, stack, monitor, ids } = build();
     const fn = template.toJSON().Resources[ids.fn].Properties;
     expect(fn).toMatchObject({
@@ -56,11 +56,19 @@ describe('HealthMonitor', () => {
           PLEXMCP_KMS_KEY_ID: { 'Fn::GetAtt': [ids.key, 'Arn'] },
           PLEXMCP_EVENT_BUS_NAME: stack.resolve(monitor.eventBus.eventBusName),
           PLEXMCP_ORG_ALERTS_TOPIC_ARN: stack.resolve(monitor.orgAlertsTopic.topicArn),
-          PLEXMCP_HEALTH_INTERVAL_SECONDS: '60',
           NODE_OPTIONS: '--enable-source-maps',
         },
       },
     });
+    // Exactly these: nothing the function does not read (the interval is the schedule's business).
+    expect(Object.keys(fn.Environment.Variables).sort()).toEqual([
+      'NODE_OPTIONS',
+      'PLEXMCP_EVENT_BUS_NAME',
+      'PLEXMCP_KMS_KEY_ID',
+      'PLEXMCP_MODE',
+      'PLEXMCP_ORG_ALERTS_TOPIC_ARN',
+      'PLEXMCP_REGISTRY_TABLE',
+    ]);
     expect(fn.ReservedConcurrentExecutions).toBeUndefined();
     expect(monitor.interval.toMinutes()).toBe(1);
     expect(monitor.shards).toBe(1);
@@ -82,12 +90,10 @@ describe('HealthMonitor', () => {
     expect(five.template.toJSON().Resources[five.ids.fn].Properties).toMatchObject({
       Timeout: 290,
       ReservedConcurrentExecutions: 3,
-      Environment: { Variables: expect.objectContaining({ PLEXMCP_HEALTH_INTERVAL_SECONDS: '300' }) },
     });
     const hourly = build({ interval: Duration.hours(1) });
     expect(hourly.template.toJSON().Resources[hourly.ids.fn].Properties).toMatchObject({
       Timeout: 890,
-      Environment: { Variables: expect.objectContaining({ PLEXMCP_HEALTH_INTERVAL_SECONDS: '3600' }) },
     });
   });
 
@@ -166,14 +172,28 @@ describe('HealthMonitor', () => {
     });
   });
 
-  test("the function's role: registry read/write and gsi1 queries, Decrypt only on the credentials key, PutEvents on the bus, Publish on the alerts topic", () => {
+  test("the function's role: registry reads and gsi1 queries, PutItem of HEALTH# items only, Decrypt only on the credentials key, PutEvents on the bus, Publish on the alerts topic", () => {
     const { template, stack, monitor, ids, logicalId } = build();
     const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, monitor.function));
     const registryArn = { 'Fn::GetAtt': [ids.registry, 'Arn'] };
 
-    const data = statementWith(statements, 'dynamodb:PutItem');
-    expect(actionsOf(data)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem']));
-    expect(data.Resource).toEqual([registryArn, { 'Fn::Join': ['', [registryArn, '/index/*']] }]);
+    const read = statementWith(statements, 'dynamodb:BatchGetItem');
+    expect(actionsOf(read)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
+    expect(actionsOf(read).filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
+    expect(read.Resource).toEqual([registryArn, { 'Fn::Join': ['', [registryArn, '/index/*']] }]);
+    // The one registry write: whole health items (state, history, metadata) in HEALTH# partitions.
+    const writes = statements.filter((s) => actionsOf(s).some((a) => /Put|Update|Delete|Write/.test(a) && a.startsWith('dynamodb:')));
+    expect(writes).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'dynamodb:PutItem',
+        Resource: registryArn,
+        Condition: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['HEALTH#*'] },
+          Null: { 'dynamodb:LeadingKeys': 'false' },
+        },
+      },
+    ]);
     expect(statements.filter((s) => s.Action === 'dynamodb:Query')).toEqual([
       { Effect: 'Allow', Action: 'dynamodb:Query', Resource: { 'Fn::Join': ['', [registryArn, '/index/gsi1']] } },
     ]);
@@ -197,7 +217,7 @@ describe('HealthMonitor', () => {
     ]);
 
     const allActions = statements.flatMap(actionsOf);
-    for (const denied of ['kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncrypt*', 'dynamodb:*', 'sns:Subscribe', 'lambda:InvokeFunction']) {
+    for (const denied of ['kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncrypt*', 'dynamodb:*', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem', 'sns:Subscribe', 'lambda:InvokeFunction']) {
       expect(allActions).not.toContain(denied);
     }
     const services = new Set(allActions.map((a) => a.split(':')[0]));

@@ -1,10 +1,10 @@
-import { CfnResource } from 'aws-cdk-lib';
+import { CfnResource, Lazy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { CountersTable, CredentialsKey, McpGateway, McpGatewayProps, PlexApi, RegistryTables } from '../../lib';
 import { actionsOf, roleLogicalIdOf, statementsOfRole, statementWith, testStack } from './helpers';
 
-function build(props: Partial<McpGatewayProps> = {}) {
-  const stack = testStack();
+function build(props: Partial<McpGatewayProps> = {}, stack = testStack()) {
   const plexApi = new PlexApi(stack, 'Api');
   const registry = new RegistryTables(stack, 'Tables').registry;
   const counters = new CountersTable(stack, 'Counters').table;
@@ -41,33 +41,116 @@ describe('McpGateway', () => {
         },
       },
     });
-    expect(fn.ReservedConcurrentExecutions).toBeUndefined();
+    // Reserved by default, so that the gateway cannot take the admin function's concurrency.
+    expect(fn.ReservedConcurrentExecutions).toBe(100);
   });
 
   test('memory and reserved concurrency are configurable', () => {
-    const { template, ids } = build({ memorySize: 2048, reservedConcurrentExecutions: 200 });
+    const { template, ids, gateway } = build({ memorySize: 2048, reservedConcurrentExecutions: 200 });
     expect(template.toJSON().Resources[ids.fn].Properties).toMatchObject({ MemorySize: 2048, ReservedConcurrentExecutions: 200, Timeout: 900 });
+    expect(gateway.reservedConcurrentExecutions).toBe(200);
   });
 
-  test("the function's role: registry reads plus UpdateItem/PutItem, counters UpdateItem only, Decrypt/GenerateDataKey only", () => {
+  test('reserved concurrency 0 means no reservation (the account pool) and no concurrency alarm', () => {
+    const { template, ids, gateway } = build({ reservedConcurrentExecutions: 0 });
+    expect(template.toJSON().Resources[ids.fn].Properties.ReservedConcurrentExecutions).toBeUndefined();
+    expect(gateway.reservedConcurrentExecutions).toBeUndefined();
+    expect(gateway.alarms.concurrency).toBeUndefined();
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+  });
+
+  test.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])('reserved concurrency %p is refused', (value) => {
+    expect(() => build({ reservedConcurrentExecutions: value })).toThrow(
+      /McpGateway: reservedConcurrentExecutions must be a whole number of at least 1 \(or 0 for no reservation\)/,
+    );
+  });
+
+  test('an alarm when the function reaches its reserved concurrency: maximum ConcurrentExecutions per minute >= the reservation, ALARM and OK to the operator topic', () => {
+    const stack = testStack();
+    const topic = new sns.Topic(stack, 'Alarms');
+    const { template, ids, gateway } = build({ reservedConcurrentExecutions: 250, operatorAlarmTopic: topic }, stack);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 1);
+    const topicRef = { Ref: stack.getLogicalId(topic.node.defaultChild as CfnResource) };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'ConcurrentExecutions',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: ids.fn } }],
+      Statistic: 'Maximum',
+      Period: 60,
+      EvaluationPeriods: 1,
+      Threshold: 250,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [topicRef],
+      OKActions: [topicRef],
+      AlarmDescription: Match.stringLikeRegexp('reached its reserved concurrency \\(250\\)'),
+    });
+    expect(gateway.alarms.concurrency).toBeDefined();
+  });
+
+  test('without a topic the alarm has no actions; the default reservation sets its threshold', () => {
+    const { template } = build();
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms).toHaveLength(1);
+    expect(alarms[0].Properties).toMatchObject({ MetricName: 'ConcurrentExecutions', Threshold: 100 });
+    expect(alarms[0].Properties.AlarmActions).toBeUndefined();
+  });
+
+  test('a reservation known only at deploy time (a token) is used as given, for the function and the alarm', () => {
+    const stack = testStack();
+    const token = Lazy.number({ produce: () => 42 });
+    const { template, ids } = build({ reservedConcurrentExecutions: token }, stack);
+    expect(template.toJSON().Resources[ids.fn].Properties.ReservedConcurrentExecutions).toBe(42);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ConcurrentExecutions', Threshold: 42 });
+  });
+
+  test("the function's role: registry reads; writes only a key's lastUsedAt (KEY#*) and the session key item; counters single-item reads and writes; Decrypt/GenerateDataKey only", () => {
     const { template, stack, gateway, ids } = build();
     const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, gateway.function));
     const registryArn = { 'Fn::GetAtt': [ids.registry, 'Arn'] };
     const registryArns = [registryArn, { 'Fn::Join': ['', [registryArn, '/index/*']] }];
     const countersArn = { 'Fn::GetAtt': [ids.counters, 'Arn'] };
 
-    const read = statementWith(statements, 'dynamodb:GetItem');
-    expect(actionsOf(read)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem']));
+    const read = statementWith(statements, 'dynamodb:BatchGetItem');
     expect(read.Resource).toEqual(registryArns);
-    const registryWrites = statements.filter((s) => actionsOf(s).includes('dynamodb:PutItem'));
-    expect(registryWrites).toEqual([{ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:PutItem'], Resource: registryArns }]);
+    // Reads only: no write action on the registry's ARNs without a condition.
+    expect(actionsOf(read).filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
+    expect(actionsOf(read)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem']));
+
+    const registryWrites = statements.filter(
+      (s) => JSON.stringify(s.Resource).includes(ids.registry) && actionsOf(s).some((a) => /Put|Update|Delete|Write/.test(a)),
+    );
+    expect(registryWrites).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'dynamodb:UpdateItem',
+        Resource: registryArn,
+        Condition: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['KEY#*'] },
+          'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'lastUsedAt'] },
+          Null: { 'dynamodb:LeadingKeys': 'false' },
+        },
+      },
+      {
+        Effect: 'Allow',
+        Action: 'dynamodb:PutItem',
+        Resource: registryArn,
+        Condition: {
+          'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CONFIG#session-sealing-key'] },
+          Null: { 'dynamodb:LeadingKeys': 'false' },
+        },
+      },
+    ]);
+
     expect(statements.filter((s) => JSON.stringify(s.Resource).includes(ids.counters))).toEqual([
-      { Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: countersArn },
+      { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], Resource: countersArn },
     ]);
     const allActions = statements.flatMap(actionsOf);
-    for (const denied of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:*', 'kms:Encrypt', 'kms:ReEncrypt*']) {
+    for (const denied of ['dynamodb:BatchWriteItem', 'dynamodb:PartiQLUpdate', 'dynamodb:PartiQLDelete', 'dynamodb:*', 'kms:Encrypt', 'kms:ReEncrypt*']) {
       expect(allActions).not.toContain(denied);
     }
+    // DeleteItem only on the counters table.
+    expect(statements.filter((s) => actionsOf(s).includes('dynamodb:DeleteItem')).map((s) => s.Resource)).toEqual([countersArn]);
 
     const kms = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')));
     expect(kms).toEqual([{ Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [ids.key, 'Arn'] } }]);

@@ -106,10 +106,12 @@ describe('PlexMcpStack', () => {
     });
     const statements = statementsOfRole(template, roleLogicalIdOf(template, regional, regional.gateway.function));
     const registryArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:eu-west-1:${ACCOUNT}:table/plexmcp-registry`]] };
-    expect(statementWith(statements, 'dynamodb:PutItem').Resource).toEqual(registryArn);
-    expect(statements.filter((s) => JSON.stringify(s.Resource).includes(countersId))).toEqual([
-      { Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: { 'Fn::GetAtt': [countersId, 'Arn'] } },
+    // The counters table is the only one with PutItem without a condition.
+    expect(statements.filter((s) => actionsOf(s).includes('dynamodb:PutItem')).map((s) => [s.Resource, (s as { Condition?: unknown }).Condition !== undefined])).toEqual([
+      [registryArn, true],
+      [{ 'Fn::GetAtt': [countersId, 'Arn'] }, false],
     ]);
+    expect(statementWith(statements, 'dynamodb:DeleteItem').Resource).toEqual({ 'Fn::GetAtt': [countersId, 'Arn'] });
     expect(statementWith(statements, 'kms:Decrypt').Resource).toEqual({ 'Fn::GetAtt': [replicaKeyId, 'Arn'] });
   });
 
@@ -129,7 +131,8 @@ describe('PlexMcpStack', () => {
       template.resourceCountIs('AWS::Scheduler::Schedule', 1);
       template.resourceCountIs('AWS::Events::EventBus', 1);
       template.resourceCountIs('AWS::SNS::Topic', 2);
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+      // The health monitor's four and the gateway's concurrency alarm.
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
       const health = statementsOfRole(template, roleLogicalIdOf(template, stack, monitor.function));
       expect(health.filter((s) => JSON.stringify(s.Resource) === JSON.stringify(keyArn))).toEqual([{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn }]);
       expect(health.filter((s) => s.Action === 'dynamodb:Query')).toEqual([
@@ -145,6 +148,39 @@ describe('PlexMcpStack', () => {
       expect(statementWith(admin, 'sns:Subscribe').Resource).toEqual(topicArn);
       expect(statementWith(admin, 'sns:Unsubscribe').Resource).toEqual({ 'Fn::Join': ['', [topicArn, ':*']] });
     }
+  });
+
+  test("every gateway has 100 reserved executions by default, and its concurrency alarm notifies the region's operator alarm topic", () => {
+    const { primary, regional } = twoRegions();
+    for (const stack of [primary, regional]) {
+      const template = Template.fromStack(stack);
+      const fnId = stack.getLogicalId(stack.gateway.function.node.defaultChild as CfnResource);
+      expect(template.toJSON().Resources[fnId].Properties.ReservedConcurrentExecutions).toBe(100);
+      const topic = stack.resolve(stack.healthMonitor.operatorAlarmTopic.topicArn);
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ConcurrentExecutions',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId } }],
+        Threshold: 100,
+        AlarmActions: [topic],
+        OKActions: [topic],
+      });
+    }
+  });
+
+  test('the gateway reservation is a prop of each stack; 0 leaves the gateway unreserved', () => {
+    const app = testApp();
+    const primary = new PlexMcpStack(app, 'Primary', {
+      env: { account: ACCOUNT, region: 'us-east-1' },
+      replicaRegions: ['eu-west-1'],
+      gatewayReservedConcurrentExecutions: 400,
+    });
+    const regional = new PlexMcpStack(app, 'Regional', { env: { account: ACCOUNT, region: 'eu-west-1' }, primary, gatewayReservedConcurrentExecutions: 0 });
+    const reservation = (stack: PlexMcpStack) =>
+      Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(stack.gateway.function.node.defaultChild as CfnResource)].Properties
+        .ReservedConcurrentExecutions;
+    expect(reservation(primary)).toBe(400);
+    expect(reservation(regional)).toBeUndefined();
+    expect(regional.gateway.alarms.concurrency).toBeUndefined();
   });
 
   test('the primary creates the one operator secret, named, generated, and replicated to every replica region', () => {

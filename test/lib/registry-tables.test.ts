@@ -1,8 +1,16 @@
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import { REGISTRY_TABLE } from '../../lambda/core/registry-table';
-import { RegistryTables } from '../../lib';
-import { testApp, testStack } from './helpers';
+import { RegistryGrants, RegistryTables } from '../../lib';
+import { ACCOUNT, actionsOf, statementsOfRole, testApp, testStack } from './helpers';
+
+function roleIn(stack: Stack): { role: iam.Role; statements: () => ReturnType<typeof statementsOfRole> } {
+  const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+  return { role, statements: () => statementsOfRole(Template.fromStack(stack), stack.getLogicalId(role.node.defaultChild as iam.CfnRole)) };
+}
 
 describe('RegistryTables', () => {
   test('key schema, list index and TTL come from lambda/core/registry-table.ts', () => {
@@ -99,5 +107,63 @@ describe('RegistryTables', () => {
   test('rejects replicas in an environment-agnostic stack', () => {
     const stack = new Stack(testApp(), 'Agnostic');
     expect(() => new RegistryTables(stack, 'Tables', { replicaRegions: ['eu-west-1'] })).toThrow(/concrete region/);
+  });
+
+  test('write grants: one statement each on the base table (never an index), limited by dynamodb:LeadingKeys that must be present', () => {
+    const stack = testStack();
+    const tables = new RegistryTables(stack, 'Tables');
+    const { role, statements } = roleIn(stack);
+    tables.grantKeyUsageWrites(role);
+    tables.grantSessionKeyCreation(role);
+    tables.grantHealthWrites(role);
+    const table = { 'Fn::GetAtt': [stack.resolve(tables.registry.tableName).Ref, 'Arn'] };
+    const present = { Null: { 'dynamodb:LeadingKeys': 'false' } };
+    expect(statements()).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'dynamodb:UpdateItem',
+        Resource: table,
+        Condition: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['KEY#*'] },
+          // IAM needs the key attributes listed; UpdateItem cannot change them anyway.
+          'ForAllValues:StringEquals': { 'dynamodb:Attributes': [REGISTRY_TABLE.partitionKey, REGISTRY_TABLE.sortKey, 'lastUsedAt'] },
+          ...present,
+        },
+      },
+      { Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: table, Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CONFIG#session-sealing-key'] }, ...present } },
+      { Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: table, Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['HEALTH#*'] }, ...present } },
+    ]);
+  });
+
+  test('the same grants on an imported table name its ARN; readData is grantReadData', () => {
+    const stack = testStack();
+    const grants = RegistryGrants.of(dynamodb.TableV2.fromTableName(stack, 'Imported', 'team-registry'));
+    const { role, statements } = roleIn(stack);
+    grants.readData(role);
+    grants.healthWrites(role);
+    const arn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:us-east-1:${ACCOUNT}:table/team-registry`]] };
+    const all = statements();
+    expect(all.filter((s) => actionsOf(s).includes('dynamodb:GetItem')).map((s) => s.Resource)).toEqual([arn]);
+    expect(all.filter((s) => actionsOf(s).includes('dynamodb:PutItem'))).toEqual([
+      expect.objectContaining({ Resource: arn, Condition: expect.objectContaining({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['HEALTH#*'] } }) }),
+    ]);
+    for (const action of ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
+      expect(all.flatMap(actionsOf)).not.toContain(action);
+    }
+  });
+
+  test('a table encrypted with a customer managed key: a write grant also grants the key', () => {
+    const stack = testStack();
+    const key = new kms.Key(stack, 'TableKey');
+    const table = new dynamodb.TableV2(stack, 'Encrypted', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      encryption: dynamodb.TableEncryptionV2.customerManagedKey(key),
+    });
+    const { role, statements } = roleIn(stack);
+    RegistryGrants.of(table).healthWrites(role);
+    const keyArn = { 'Fn::GetAtt': [stack.getLogicalId(key.node.defaultChild as kms.CfnKey), 'Arn'] };
+    expect(statements().filter((s) => JSON.stringify(s.Resource) === JSON.stringify(keyArn)).flatMap(actionsOf)).toEqual(
+      expect.arrayContaining(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*']),
+    );
   });
 });
