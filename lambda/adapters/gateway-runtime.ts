@@ -13,6 +13,7 @@ import { SessionSealer } from '../core/gateway/sessions';
 import { GatewayError } from '../core/gateway/errors';
 import { bounded, guardStore } from '../core/gateway/store-guard';
 import { StreamSlots } from '../core/gateway/stream-slots';
+import { ToolParamHeaders } from '../core/gateway/tool-headers';
 import type { UsageRecord } from '../core/gateway/usage';
 import { PLAN_LIMITS } from '../core/plans';
 import type { StoredMcpServer } from '../core/model';
@@ -83,7 +84,9 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
   const upstream = new UndiciUpstreamClient({ allowLoopback: options.allowLoopback });
   const quota = new QuotaMeter(counters);
   const passiveHealth = new PassiveHealth();
-  const healthView = new StoredHealthView(new DynamoDbHealthStore(options.dynamodb, options.registryTable), options.region);
+  const healthStore = new DynamoDbHealthStore(options.dynamodb, options.registryTable);
+  const healthView = new StoredHealthView(healthStore, options.region);
+  const toolHeaders = new ToolParamHeaders(guardStore((orgId: string, slug: string) => healthStore.getMetadata(orgId, slug)));
   const registry = new RegistryCache(store, { ttlMs: options.registryCacheTtlMs });
   const guardedStatuses = guardStore(options.endpointStatuses ?? ((mcp: StoredMcpServer) => healthView.statuses(mcp)));
   const limiter = new PerMinuteLimiter(counters);
@@ -102,6 +105,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     // Advisory: a health store that fails or hangs leaves routing to passive health alone.
     endpointStatuses: (mcp) => guardedStatuses(mcp).catch(() => new Map()),
     allowedOrigins: options.allowedOrigins,
+    toolParamHeaders: (mcp, tool) => toolHeaders.forTool(mcp.orgId, mcp.slug, tool),
     plans: PLAN_LIMITS,
     usage: options.usage ?? ((record) => console.log(JSON.stringify(record))),
     background,

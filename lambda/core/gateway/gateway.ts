@@ -12,7 +12,7 @@ import { authenticateCaller, FailedKeyCache } from './authenticate';
 import { authorizeMessages, resolveTarget } from './authorize';
 import { GatewayError, StoreUnavailableError } from './errors';
 import { jsonRpcCodeForStatus, jsonRpcErrorBody, PARSE_ERROR, type InspectedMessage, type JsonRpcId } from './jsonrpc';
-import { HEADER_MISMATCH } from './mcp-headers';
+import { HEADER_MISMATCH, type ParamHeader } from './mcp-headers';
 import type { PerMinuteLimiter, QuotaMeter } from './limits';
 import type { PassiveHealth } from './passive-health';
 import { checkMcpHeaders, checkRequestLine, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_MAX_BODY_BYTES, readMessages } from './read-request';
@@ -40,6 +40,8 @@ export interface GatewayDeps {
   readonly upstream: UpstreamClient;
   readonly sessions: SessionSealer;
   readonly passiveHealth: PassiveHealth;
+  /** The `x-mcp-header` declarations of a tool of `mcp` (MCP 2026-07-28), when known. @default none known */
+  readonly toolParamHeaders?: (mcp: StoredMcpServer, toolName: string) => Promise<readonly ParamHeader[] | undefined>;
   /** Endpoint statuses from the health monitor, by endpoint id (cached by the caller). @default none known */
   readonly endpointStatuses?: (mcp: StoredMcpServer) => Promise<ReadonlyMap<string, EndpointStatus>>;
   readonly plans: Readonly<Record<Plan, PlanLimits>>;
@@ -97,7 +99,7 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
     Object.assign(known, { messages: read.messages, rpcId: read.rpcId, bytesIn: read.body.length });
     const { org, mcp, plan } = await resolveTarget(deps.registry, deps.plans, key, info.slug, info.sourceIp);
     const access = authorizeMessages(read.messages, mcp, key);
-    const mcpHeaders = checkMcpHeaders(request.headers, read);
+    const mcpHeaders = await checkMcpHeaders(request.headers, read, (tool) => deps.toolParamHeaders?.(mcp, tool) ?? Promise.resolve(undefined));
     known.admission = await admit(admitDeps, key, org, plan, costOf(method, read.messages));
     const route = await chooseEndpoints(routeDeps, mcp, key, request.headers.get('mcp-session-id'));
 

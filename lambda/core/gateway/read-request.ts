@@ -4,7 +4,7 @@
  */
 import { GatewayError } from './errors';
 import { inspectBody, type InspectedMessage, type JsonRpcId } from './jsonrpc';
-import { validateMcpHeaders } from './mcp-headers';
+import { requiresRequestHeaders, validateMcpHeaders, type ParamHeader } from './mcp-headers';
 import { readStreamBounded } from './streams';
 import { originAllowed } from '../origin-policy';
 
@@ -91,10 +91,26 @@ function decodeUtf8(bytes: Uint8Array): string {
 
 /**
  * The MCP 2026-07-28 request metadata headers (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`), checked
- * against the body (mcp-headers.ts has the rules): the validated ones to forward, or 400.
+ * against the body (mcp-headers.ts has the rules): the validated ones to forward, or 400. The
+ * called tool's `x-mcp-header` declarations are looked up only when they can matter: a modern
+ * request, or one that carries `Mcp-Param-*` headers.
  */
-export function checkMcpHeaders(headers: Headers, read: ReadMessages): Record<string, string> {
-  const check = validateMcpHeaders(headers, read.messages, read.text);
+export async function checkMcpHeaders(
+  headers: Headers,
+  read: ReadMessages,
+  declarationsOf: (toolName: string) => Promise<readonly ParamHeader[] | undefined>,
+): Promise<Record<string, string>> {
+  const call = !read.batch && read.messages[0]?.method === 'tools/call' ? read.messages[0] : undefined;
+  let paramHeaders: readonly ParamHeader[] | undefined;
+  if (call?.toolName !== undefined && (requiresRequestHeaders(headers.get('mcp-protocol-version')) || hasParamHeader(headers))) {
+    paramHeaders = await declarationsOf(call.toolName);
+  }
+  const check = validateMcpHeaders(headers, read.messages, read.text, { paramHeaders });
   if (!check.ok) throw new GatewayError(check.code, {}, check.reason);
   return check.forward;
+}
+
+function hasParamHeader(headers: Headers): boolean {
+  for (const name of headers.keys()) if (name.startsWith('mcp-param-')) return true;
+  return false;
 }
