@@ -1,9 +1,10 @@
 import { createHash, createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { SignedDynamoDbCounters } from '../../lambda/adapters/signed-dynamodb-counters';
+import { SignedDynamoDbCounters, type CounterCallOptions } from '../../lambda/adapters/signed-dynamodb-counters';
+import { StoreUnavailableError } from '../../lambda/core/gateway/errors';
 
 /**
  * What the signed counter client puts on the wire, checked by a loopback endpoint that plays
@@ -21,7 +22,9 @@ interface Received {
 let server: Server;
 let endpoint: string;
 const received: Received[] = [];
-let answers: { status: number; body: unknown }[] = [];
+/** What the fake endpoint answers, in order: a status and body, or nothing at all (`hang`). */
+let answers: ({ status: number; body: unknown } | { hang: true })[] = [];
+const hanging = new Set<import('node:http').ServerResponse>();
 
 class Sha256 {
   private readonly h;
@@ -59,20 +62,38 @@ beforeAll(async () => {
     const body = Buffer.concat(chunks).toString('utf8');
     received.push({ headers: req.headers, body, valid: await verify(req, body) });
     const answer = answers.shift() ?? { status: 200, body: { Attributes: { n: { N: '1' } } } };
+    if ('hang' in answer) {
+      hanging.add(res); // a store that accepted the request and never answers
+      res.once('close', () => hanging.delete(res));
+      return;
+    }
     res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer.body));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-afterAll(() => new Promise((resolve) => server.close(resolve)));
+afterAll(() => {
+  for (const res of hanging) res.destroy();
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(resolve));
+});
 beforeEach(() => {
   received.length = 0;
   answers = [];
 });
 
-async function client() {
-  const sdk = new DynamoDBClient({ endpoint, region: 'eu-west-1', credentials: CREDENTIALS });
-  return SignedDynamoDbCounters.fromClient(sdk, 'plexmcp-counters');
+/** A loopback port nothing listens on (connections are refused). */
+async function refusedPort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+async function client(options: CounterCallOptions = {}, at = endpoint) {
+  const sdk = new DynamoDBClient({ endpoint: at, region: 'eu-west-1', credentials: CREDENTIALS });
+  return SignedDynamoDbCounters.fromClient(sdk, 'plexmcp-counters', {}, options);
 }
 
 test('sends one UpdateItem whose SigV4 signature verifies as received, with the session token', async () => {
@@ -89,10 +110,11 @@ test('sends one UpdateItem whose SigV4 signature verifies as received, with the 
   expect(JSON.parse(request!.body)).toEqual({
     TableName: 'plexmcp-counters',
     Key: { pk: { S: 'rpm#key#1' } },
-    UpdateExpression: 'ADD #n :one SET #ttl = :ttl',
-    ConditionExpression: 'attribute_not_exists(#n) OR #n < :limit',
+    // Room for n: the count may be at most limit - n before adding n.
+    UpdateExpression: 'ADD #n :add SET #ttl = :ttl',
+    ConditionExpression: 'attribute_not_exists(#n) OR #n <= :most',
     ExpressionAttributeNames: { '#n': 'n', '#ttl': 'ttl' },
-    ExpressionAttributeValues: { ':one': { N: '1' }, ':limit': { N: '60' }, ':ttl': { N: '1800000000' } },
+    ExpressionAttributeValues: { ':add': { N: '1' }, ':most': { N: '59' }, ':ttl': { N: '1800000000' } },
     ReturnValues: 'UPDATED_NEW',
   });
 });
@@ -121,4 +143,74 @@ test('without an explicit endpoint it follows AWS_ENDPOINT_URL_DYNAMODB like the
   const regional = await SignedDynamoDbCounters.fromClient(sdk, 'plexmcp-counters', {});
   expect(regional['url'].href).toBe('https://dynamodb.eu-west-1.amazonaws.com/');
   await regional.close();
+});
+
+test('incrementBelow with n puts n and limit - n on the wire; acquire and release are conditional on the owner', async () => {
+  const counters = await client();
+  answers = [
+    { status: 200, body: { Attributes: { n: { N: '9' } } } },
+    { status: 200, body: {} },
+    { status: 400, body: { __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException' } },
+    { status: 400, body: { __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException' } },
+  ];
+  expect(await counters.incrementBelow('rpm#key#2', 20, 1_800_000_000, 9)).toBe(9);
+  expect(await counters.acquire('stream#key#3', 'owner-a', 1_000, 1_120)).toBe(true);
+  expect(await counters.acquire('stream#key#3', 'owner-b', 1_001, 1_121)).toBe(false);
+  await expect(counters.release('stream#key#3', 'owner-b')).resolves.toBeUndefined();
+  await counters.close();
+  expect(received.every((r) => r.valid)).toBe(true);
+  const [increment, acquire, , release] = received.map((r) => JSON.parse(r.body));
+  expect(increment.ExpressionAttributeValues).toEqual({ ':add': { N: '9' }, ':most': { N: '11' }, ':ttl': { N: '1800000000' } });
+  expect(acquire).toEqual({
+    TableName: 'plexmcp-counters',
+    Key: { pk: { S: 'stream#key#3' } },
+    UpdateExpression: 'SET #o = :owner, #exp = :exp, #ttl = :ttl',
+    ConditionExpression: 'attribute_not_exists(#o) OR #exp < :now OR #o = :owner',
+    ExpressionAttributeNames: { '#o': 'owner', '#exp': 'leaseUntil', '#ttl': 'ttl' },
+    ExpressionAttributeValues: { ':owner': { S: 'owner-a' }, ':exp': { N: '1120' }, ':now': { N: '1000' }, ':ttl': { N: '4720' } },
+  });
+  expect(release).toEqual({
+    TableName: 'plexmcp-counters',
+    Key: { pk: { S: 'stream#key#3' } },
+    UpdateExpression: 'SET #exp = :zero',
+    ConditionExpression: '#o = :owner',
+    ExpressionAttributeNames: { '#o': 'owner', '#exp': 'leaseUntil' },
+    ExpressionAttributeValues: { ':owner': { S: 'owner-b' }, ':zero': { N: '0' } },
+  });
+});
+
+test('a store that accepts the request and never answers: StoreUnavailableError after one attempt timeout, not retried', async () => {
+  const counters = await client({ attemptTimeoutMs: 300 });
+  answers = [{ hang: true }, { hang: true }];
+  const started = Date.now();
+  await expect(counters.incrementBelow('rpm#key#1', 60, 1)).rejects.toBeInstanceOf(StoreUnavailableError);
+  const elapsed = Date.now() - started;
+  expect(elapsed).toBeGreaterThanOrEqual(250);
+  expect(elapsed).toBeLessThan(2_000);
+  // A write that timed out may have been applied: retrying could count the request twice.
+  expect(received).toHaveLength(1);
+  await counters.close();
+});
+
+test('5xx, throttling on every attempt and a refused connection are StoreUnavailableError', async () => {
+  const counters = await client();
+  answers = [{ status: 500, body: { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError' } }];
+  await expect(counters.incrementBelow('x', 5, 1)).rejects.toBeInstanceOf(StoreUnavailableError);
+  expect(received).toHaveLength(1); // a 5xx write may have been applied: not retried
+
+  received.length = 0;
+  answers = [
+    { status: 400, body: { __type: 'com.amazonaws.dynamodb.v20120810#ThrottlingException' } },
+    { status: 400, body: { __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException' } },
+  ];
+  await expect(counters.acquire('stream#k#0', 'o', 1, 2)).rejects.toBeInstanceOf(StoreUnavailableError);
+  expect(received).toHaveLength(2); // default attempts: 2
+  await counters.close();
+
+  const refused = await client({ attemptTimeoutMs: 500 }, `http://127.0.0.1:${await refusedPort()}`);
+  const started = Date.now();
+  await expect(refused.incrementBelow('x', 5, 1)).rejects.toBeInstanceOf(StoreUnavailableError);
+  await expect(refused.release('stream#k#0', 'o')).rejects.toBeInstanceOf(StoreUnavailableError);
+  expect(Date.now() - started).toBeLessThan(2_000);
+  await refused.close();
 });
