@@ -22,7 +22,7 @@ function deferred<T = void>() {
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('guardStore', () => {
-  test('the default deadline is 1.5 s (docs/gateway.md: well under clients\' timeouts)', () => {
+  test('the default deadline is 1.5 s, well under the timeouts of MCP clients', () => {
     expect(DEFAULT_STORE_DEADLINE_MS).toBe(1_500);
   });
 
