@@ -3,6 +3,9 @@
  * `plexmcp`, the operator CLI (see bin/cli/main.ts). Run it with `npx plexmcp` (through
  * bin/plexmcp.cjs), `npm run plexmcp --` or `tsx bin/plexmcp.ts`.
  */
+// First import, so it runs before anything the CLI loads (`npm start` runs this file with tsx):
+// on a Node.js older than the project needs it prints that and exits 1 instead of crashing.
+import './node-version.cjs';
 import { runCli } from './cli/main';
 
 runCli(process.argv.slice(2), {
