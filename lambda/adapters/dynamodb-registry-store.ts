@@ -16,10 +16,13 @@ import {
 import type { Org, Page, StoredApiKey, StoredMcpServer } from '../core/model';
 import { REGISTRY_TABLE } from '../core/registry-table';
 import { deleteIfExists, recordOf } from './registry-items';
+import { DynamoDbOrgUsage, type OrgUsageOptions } from './dynamodb-org-usage';
 import {
+  type CappedCreateResult,
   type CreateResult,
   InvalidCursorError,
   type OrgPatch,
+  type OrgUsage,
   type PageRequest,
   type RegistryStore,
 } from '../core/registry-store';
@@ -32,6 +35,7 @@ const { name: LIST_INDEX, partitionKey: GSI_PK, sortKey: GSI_SK } = REGISTRY_TAB
  *   org  pk=ORG#<orgId>  sk=#ORG        gsi1pk=ORGS               gsi1sk=<orgId>
  *   mcp  pk=ORG#<orgId>  sk=MCP#<slug>   gsi1pk=MCPS               gsi1sk=<orgId>#<slug>
  *   key  pk=KEY#<keyId>  sk=#KEY        gsi1pk=ORG#<orgId>#KEYS   gsi1sk=<createdAt>#<keyId>
+ *   use  pk=ORG#<orgId>  sk=#USAGE       (counts of MCP servers and live keys for the plan caps)
  *   conf pk=CONFIG#<name> sk=#CONFIG     (deployment-wide settings, e.g. the wrapped session key)
  * Keys live in their own partition so the data plane finds one with a single GetItem by key id.
  */
@@ -48,14 +52,22 @@ const mcpItem = (mcp: StoredMcpServer) => ({
   ...mcp,
 });
 
+export interface DynamoDbRegistryStoreOptions {
+  /** How the per-org counts behind the plan caps decide that an operation died (tests). */
+  readonly usage?: OrgUsageOptions;
+}
+
 export class DynamoDbRegistryStore implements RegistryStore {
   private readonly doc: DynamoDBDocumentClient;
+  private readonly usage: DynamoDbOrgUsage;
 
   constructor(
     client: DynamoDBClient,
     private readonly tableName: string,
+    options: DynamoDbRegistryStoreOptions = {},
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.usage = new DynamoDbOrgUsage(this.doc, tableName, options.usage);
   }
 
   // ---- organisations ----
@@ -87,9 +99,14 @@ export class DynamoDbRegistryStore implements RegistryStore {
     const names: Record<string, string> = { '#pk': PK };
     const values: Record<string, unknown> = {};
     const sets: string[] = [];
+    const removes: string[] = [];
     for (const [field, value] of Object.entries(fields)) {
       if (value === undefined) continue;
       names[`#${field}`] = field;
+      if (value === null) {
+        removes.push(`#${field}`); // e.g. planOverrides: null clears the overrides
+        continue;
+      }
       values[`:${field}`] = value;
       sets.push(`#${field} = :${field}`);
     }
@@ -98,7 +115,7 @@ export class DynamoDbRegistryStore implements RegistryStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: orgKey(orgId),
-          UpdateExpression: `SET ${sets.join(', ')}`,
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
           ConditionExpression: 'attribute_exists(#pk)',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
@@ -114,8 +131,9 @@ export class DynamoDbRegistryStore implements RegistryStore {
 
   // ---- MCP servers ----
 
-  createMcp(mcp: StoredMcpServer, requestHash?: string): Promise<CreateResult<StoredMcpServer>> {
-    return this.create(mcpKey(mcp.orgId, mcp.slug), mcpItem(mcp), requestHash);
+  createMcp(mcp: StoredMcpServer, requestHash: string | undefined, maxMcpServers: number): Promise<CappedCreateResult<StoredMcpServer>> {
+    const key = mcpKey(mcp.orgId, mcp.slug);
+    return this.createCounted(mcp.orgId, 'mcpServers', maxMcpServers, key, () => this.create(key, mcpItem(mcp), requestHash));
   }
 
   getMcp(orgId: string, slug: string): Promise<StoredMcpServer | undefined> {
@@ -153,19 +171,23 @@ export class DynamoDbRegistryStore implements RegistryStore {
     }
   }
 
-  deleteMcp(orgId: string, slug: string): Promise<boolean> {
-    return deleteIfExists(this.doc, this.tableName, mcpKey(orgId, slug));
+  async deleteMcp(orgId: string, slug: string): Promise<boolean> {
+    const slot = await this.usage.beginRemove(orgId, 'mcpServers');
+    let deleted = false;
+    try {
+      deleted = await deleteIfExists(this.doc, this.tableName, mcpKey(orgId, slug));
+    } finally {
+      await this.usage.end(slot, deleted ? -1 : 0);
+    }
+    return deleted;
   }
 
   // ---- API keys ----
 
-  createKey(key: StoredApiKey, requestHash?: string): Promise<CreateResult<StoredApiKey>> {
+  createKey(key: StoredApiKey, requestHash: string | undefined, maxApiKeys: number): Promise<CappedCreateResult<StoredApiKey>> {
     const itemKey = apiKeyKey(key.keyId);
-    return this.create(
-      itemKey,
-      { ...itemKey, [GSI_PK]: `ORG#${key.orgId}#KEYS`, [GSI_SK]: `${key.createdAt}#${key.keyId}`, entity: 'key', ...key },
-      requestHash,
-    );
+    const item = { ...itemKey, [GSI_PK]: `ORG#${key.orgId}#KEYS`, [GSI_SK]: `${key.createdAt}#${key.keyId}`, entity: 'key', ...key };
+    return this.createCounted(key.orgId, 'apiKeys', maxApiKeys, itemKey, () => this.create(itemKey, item, requestHash));
   }
 
   getKey(keyId: string): Promise<StoredApiKey | undefined> {
@@ -187,23 +209,34 @@ export class DynamoDbRegistryStore implements RegistryStore {
   }
 
   async revokeKey(orgId: string, keyId: string, revokedAt: string): Promise<StoredApiKey | undefined> {
+    const slot = await this.usage.beginRemove(orgId, 'apiKeys');
+    let revokedNow = false;
     try {
+      // Only the first revocation writes (and gives the key's unit back); later ones read it.
       const out = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: apiKeyKey(keyId),
-          UpdateExpression: 'SET #revokedAt = if_not_exists(#revokedAt, :at)',
-          ConditionExpression: 'attribute_exists(#pk) AND #orgId = :orgId',
+          UpdateExpression: 'SET #revokedAt = :at',
+          ConditionExpression: 'attribute_exists(#pk) AND #orgId = :orgId AND attribute_not_exists(#revokedAt)',
           ExpressionAttributeNames: { '#pk': PK, '#revokedAt': 'revokedAt', '#orgId': 'orgId' },
           ExpressionAttributeValues: { ':at': revokedAt, ':orgId': orgId },
           ReturnValues: 'ALL_NEW',
         }),
       );
+      revokedNow = true;
       return recordOf<StoredApiKey>(out.Attributes!);
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
-      throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const existing = await this.getKey(keyId);
+      return existing?.orgId === orgId ? existing : undefined;
+    } finally {
+      await this.usage.end(slot, revokedNow ? -1 : 0);
     }
+  }
+
+  getUsage(orgId: string): Promise<OrgUsage | undefined> {
+    return this.usage.get(orgId);
   }
 
   async touchKey(keyId: string, at: string): Promise<void> {
@@ -238,6 +271,34 @@ export class DynamoDbRegistryStore implements RegistryStore {
   }
 
   // ---- shared mechanics ----
+
+  /**
+   * A create that takes a unit of the org's `counter` first and gives it back unless the item was
+   * written. At the cap, an existing item of the same key is still returned (an idempotent replay
+   * or a taken slug is not a limit).
+   */
+  private async createCounted<T>(
+    orgId: string,
+    counter: 'mcpServers' | 'apiKeys',
+    cap: number,
+    key: Record<string, string>,
+    create: () => Promise<CreateResult<T>>,
+  ): Promise<CappedCreateResult<T>> {
+    const slot = await this.usage.beginCreate(orgId, counter, cap);
+    if (slot === 'full') {
+      const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
+      if (!out.Item) return { created: false, limitReached: true };
+      return { created: false, existing: recordOf<T>(out.Item), existingRequestHash: out.Item.requestHash as string | undefined };
+    }
+    let created = false;
+    try {
+      const result = await create();
+      created = result.created;
+      return result;
+    } finally {
+      await this.usage.end(slot, created ? 0 : -1);
+    }
+  }
 
   private async get<T>(key: Record<string, string>): Promise<T | undefined> {
     const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
