@@ -1,19 +1,21 @@
 import { createHash } from 'node:crypto';
 import { generateApiKey, publicKey } from './api-keys';
 import { upstreamSecretContext, type EnvelopeCipher } from './envelope';
-import { badRequest, conflict, notFound, type FieldProblem } from './errors';
+import { ApiError, badRequest, conflict, notFound, type FieldProblem } from './errors';
 import { idempotentId, randomId } from './ids';
 import {
   DEFAULT_TIMEOUTS,
   type ApiKey,
   type Endpoint,
+  type FeaturePolicy,
   type McpServer,
   type Org,
   type Page,
   type StoredMcpServer,
   type UpstreamAuth,
 } from './model';
-import { InvalidCursorError, type PageRequest, type RegistryStore } from './registry-store';
+import { effectivePlan, type PlanLimits } from './plans';
+import { InvalidCursorError, type OrgUsage, type PageRequest, type RegistryStore } from './registry-store';
 import { checkEndpointUrl, type UrlPolicy } from './url-policy';
 import type {
   CreateKeyInput,
@@ -29,6 +31,27 @@ export interface RegistryServiceDeps {
   readonly cipher: EnvelopeCipher;
   readonly urlPolicy: UrlPolicy;
   readonly now?: () => Date;
+}
+
+/**
+ * Who asks. The operator may set a key's rate limit above the plan's; an org admin may not.
+ * Callers inside the deployment (the local demo, benchmarks) act as the operator.
+ */
+export type Actor = 'operator' | 'org-admin';
+
+/** The limit a request ran into, named as in `PlanLimits`. */
+export type PlanLimitName = keyof PlanLimits;
+
+/** 403 `plan_limit_reached`: the org's effective plan does not allow this; `limit` names the cap. */
+export class PlanLimitError extends ApiError {
+  constructor(
+    readonly limit: PlanLimitName,
+    readonly value: number,
+    message: string,
+    details?: FieldProblem[],
+  ) {
+    super(403, 'plan_limit_reached', message, details);
+  }
 }
 
 /** A create's result: `created` is false for an idempotent replay that returns the first result. */
@@ -55,7 +78,10 @@ export class RegistryService {
   async createOrg(input: CreateOrgInput, idempotencyKey?: string): Promise<Created<Org>> {
     const at = this.now().toISOString();
     const orgId = idempotencyKey ? idempotentId('org_', 'org', idempotencyKey) : randomId('org_');
-    const org: Org = { orgId, name: input.name, plan: input.plan, ipAllowlist: input.ipAllowlist, createdAt: at, updatedAt: at };
+    const planOverrides = normalizeOverrides(input.planOverrides);
+    const org: Org = {
+      orgId, name: input.name, plan: input.plan, ipAllowlist: input.ipAllowlist, ...(planOverrides ? { planOverrides } : {}), createdAt: at, updatedAt: at,
+    };
     const result = await this.store.createOrg(org, idempotencyKey ? fingerprint(input) : undefined);
     if (result.created) return { created: true, item: result.item };
     if (result.existingRequestHash === fingerprint(input)) return { created: false, item: result.existing };
@@ -72,16 +98,25 @@ export class RegistryService {
     return withCursor(() => this.store.listOrgs(page));
   }
 
+  /** The org's counted MCP servers and unrevoked keys (zero before its first create). */
+  async getUsage(orgId: string): Promise<OrgUsage> {
+    return (await this.store.getUsage(orgId)) ?? { mcpServers: 0, apiKeys: 0 };
+  }
+
+  /** `planOverrides` replaces the org's overrides; null or {} removes them. */
   async updateOrg(orgId: string, input: UpdateOrgInput): Promise<Org> {
-    const org = await this.store.updateOrg(orgId, input, this.now().toISOString());
+    const { planOverrides, ...rest } = input;
+    const patch = planOverrides === undefined ? rest : { ...rest, planOverrides: normalizeOverrides(planOverrides) ?? null };
+    const org = await this.store.updateOrg(orgId, patch, this.now().toISOString());
     if (!org) throw notFound('Organisation');
     return org;
   }
 
   // ---- MCP servers ----
 
-  async createMcp(orgId: string, input: CreateMcpInput, idempotencyKey?: string): Promise<Created<McpServer>> {
-    await this.getOrg(orgId);
+  async createMcp(orgId: string, input: CreateMcpInput, idempotencyKey?: string): Promise<Created<PublicMcpServer>> {
+    const plan = effectivePlan(await this.getOrg(orgId));
+    checkEndpointCap(input.endpoints.length, plan);
     const at = this.now().toISOString();
     const endpoints = await this.checkEndpoints(input.endpoints, []);
     const auth = await this.sealUpstreamAuth(orgId, input.slug, input.upstreamAuth);
@@ -92,12 +127,21 @@ export class RegistryService {
       endpoints,
       ...auth,
       toolPolicy: input.toolPolicy,
+      resourcePolicy: input.resourcePolicy ?? ALLOW_ALL,
+      promptPolicy: input.promptPolicy ?? ALLOW_ALL,
       timeouts: { ...DEFAULT_TIMEOUTS, ...input.timeouts },
       createdAt: at,
       updatedAt: at,
     };
     const requestHash = idempotencyKey ? fingerprint({ idempotencyKey, input: withoutSecrets(input) }) : undefined;
-    const result = await this.store.createMcp(mcp, requestHash);
+    const result = await this.store.createMcp(mcp, requestHash, plan.maxMcpServers);
+    if ('limitReached' in result) {
+      throw new PlanLimitError(
+        'maxMcpServers',
+        plan.maxMcpServers,
+        `This organisation's plan allows at most ${plan.maxMcpServers} MCP servers (maxMcpServers); delete one, or ask the operator for a higher limit`,
+      );
+    }
     if (result.created) return { created: true, item: publicMcp(result.item) };
     if (requestHash !== undefined && result.existingRequestHash === requestHash) {
       return { created: false, item: publicMcp(result.existing) };
@@ -105,18 +149,19 @@ export class RegistryService {
     throw conflict('slug_taken', `An MCP server with slug "${input.slug}" already exists in this organisation`);
   }
 
-  async getMcp(orgId: string, slug: string): Promise<McpServer> {
+  async getMcp(orgId: string, slug: string): Promise<PublicMcpServer> {
     return publicMcp(await this.getStoredMcp(orgId, slug));
   }
 
-  async listMcps(orgId: string, page: PageRequest): Promise<Page<McpServer>> {
+  async listMcps(orgId: string, page: PageRequest): Promise<Page<PublicMcpServer>> {
     await this.getOrg(orgId);
     const result = await withCursor(() => this.store.listMcps(orgId, page));
     return { ...result, items: result.items.map(publicMcp) };
   }
 
-  async updateMcp(orgId: string, slug: string, input: UpdateMcpInput): Promise<McpServer> {
+  async updateMcp(orgId: string, slug: string, input: UpdateMcpInput): Promise<PublicMcpServer> {
     const current = await this.getStoredMcp(orgId, slug);
+    if (input.endpoints) checkEndpointCap(input.endpoints.length, effectivePlan(await this.getOrg(orgId)));
     const endpoints = input.endpoints ? await this.checkEndpoints(input.endpoints, current.endpoints) : current.endpoints;
     const auth = input.upstreamAuth
       ? await this.sealUpstreamAuth(orgId, slug, input.upstreamAuth)
@@ -127,6 +172,8 @@ export class RegistryService {
       endpoints,
       ...auth,
       toolPolicy: input.toolPolicy ?? current.toolPolicy,
+      resourcePolicy: input.resourcePolicy ?? current.resourcePolicy ?? ALLOW_ALL,
+      promptPolicy: input.promptPolicy ?? current.promptPolicy ?? ALLOW_ALL,
       timeouts: { ...current.timeouts, ...input.timeouts },
       updatedAt: laterThan(this.now(), current.updatedAt),
     };
@@ -140,16 +187,23 @@ export class RegistryService {
     if (!(await this.store.deleteMcp(orgId, slug))) throw notFound('MCP server');
   }
 
-  /** The upstream credential in plaintext, for the data plane only. Never returned by the API. */
-  async revealUpstreamSecret(mcp: StoredMcpServer): Promise<string | undefined> {
-    if (!mcp.upstreamSecret) return undefined;
-    return this.deps.cipher.decrypt(mcp.upstreamSecret, upstreamSecretContext(mcp.orgId, mcp.slug));
-  }
-
   // ---- API keys ----
 
-  async createKey(orgId: string, input: CreateKeyInput, idempotencyKey?: string): Promise<{ key: ApiKey; secret: string }> {
-    await this.getOrg(orgId);
+  /**
+   * Issues a key. An org admin's key may not have a `rateLimitPerMinute` above the plan's (403
+   * `plan_limit_reached`); the operator's may, and is marked `rateLimitSetByOperator`.
+   */
+  async createKey(orgId: string, input: CreateKeyInput, idempotencyKey?: string, actor: Actor = 'operator'): Promise<{ key: ApiKey; secret: string }> {
+    const plan = effectivePlan(await this.getOrg(orgId));
+    const rate = input.rateLimitPerMinute;
+    if (rate !== undefined && actor !== 'operator' && rate > plan.requestsPerMinute) {
+      throw new PlanLimitError(
+        'requestsPerMinute',
+        plan.requestsPerMinute,
+        `This organisation's plan allows keys at most ${plan.requestsPerMinute} requests per minute (requestsPerMinute); only the operator may set more`,
+        [{ path: 'rateLimitPerMinute', message: `must be at most ${plan.requestsPerMinute} on this plan` }],
+      );
+    }
     const now = this.now();
     if (input.expiresAt !== undefined && Date.parse(input.expiresAt) <= now.getTime()) {
       throw badRequest('validation_failed', 'Request validation failed', [{ path: 'expiresAt', message: 'must be in the future' }]);
@@ -164,13 +218,22 @@ export class RegistryService {
         name: input.name,
         role: input.role,
         scopes: input.scopes,
-        rateLimitPerMinute: input.rateLimitPerMinute,
+        rateLimitPerMinute: rate,
+        rateLimitSetByOperator: rate !== undefined && actor === 'operator' ? true : undefined,
         expiresAt: input.expiresAt === undefined ? undefined : new Date(input.expiresAt).toISOString(),
         createdAt: now.toISOString(),
         secretHash: generated.secretHash,
       },
       requestHash,
+      plan.maxApiKeys,
     );
+    if ('limitReached' in result) {
+      throw new PlanLimitError(
+        'maxApiKeys',
+        plan.maxApiKeys,
+        `This organisation's plan allows at most ${plan.maxApiKeys} unrevoked API keys (maxApiKeys); revoke one, or ask the operator for a higher limit`,
+      );
+    }
     if (result.created) return { key: publicKey(result.item), secret: generated.fullKey };
     if (result.existing.orgId === orgId && result.existingRequestHash === requestHash) {
       // The secret exists only in the first response; a replay cannot show it again.
@@ -253,11 +316,36 @@ export class RegistryService {
   }
 }
 
-/** The public view of an MCP server: everything but the encrypted credential. */
-export function publicMcp(mcp: StoredMcpServer): McpServer {
+const ALLOW_ALL: FeaturePolicy = { allow: [], deny: [] };
+
+/** An MCP server as the API shows it: every policy present. */
+export type PublicMcpServer = McpServer & { readonly resourcePolicy: FeaturePolicy; readonly promptPolicy: FeaturePolicy };
+
+/**
+ * The public view of an MCP server: everything but the encrypted credential, with the resource
+ * and prompt policies of records older than them shown as what they mean (allow all).
+ */
+export function publicMcp(mcp: StoredMcpServer): PublicMcpServer {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   const { upstreamSecret, ...rest } = mcp;
-  return rest;
+  return { ...rest, resourcePolicy: rest.resourcePolicy ?? ALLOW_ALL, promptPolicy: rest.promptPolicy ?? ALLOW_ALL };
+}
+
+function checkEndpointCap(count: number, plan: PlanLimits): void {
+  if (count <= plan.maxEndpointsPerMcp) return;
+  throw new PlanLimitError(
+    'maxEndpointsPerMcp',
+    plan.maxEndpointsPerMcp,
+    `This organisation's plan allows at most ${plan.maxEndpointsPerMcp} endpoints per MCP server (maxEndpointsPerMcp)`,
+    [{ path: 'endpoints', message: `must list at most ${plan.maxEndpointsPerMcp} endpoints on this plan` }],
+  );
+}
+
+/** Overrides as stored: undefined for none (an empty object is none). */
+function normalizeOverrides(overrides: Partial<PlanLimits> | null | undefined): Partial<PlanLimits> | undefined {
+  if (!overrides) return undefined;
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
+  return Object.keys(defined).length > 0 ? (defined as Partial<PlanLimits>) : undefined;
 }
 
 function fingerprint(value: unknown): string {

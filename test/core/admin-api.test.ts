@@ -10,7 +10,7 @@ import { SLUG_PATTERN } from '../../lambda/core/admin/schemas';
 import { AlertService, type AlertDelivery } from '../../lambda/core/alert-service';
 import type { AlertSubscription } from '../../lambda/core/alerts';
 import { ApiKeyAuthenticator } from '../../lambda/core/api-keys';
-import { EnvelopeCipher } from '../../lambda/core/envelope';
+import { EnvelopeCipher, upstreamSecretContext } from '../../lambda/core/envelope';
 import { RegistryService } from '../../lambda/core/registry-service';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 
@@ -33,7 +33,9 @@ const resolver = async (host: string) => {
 let db: TestDynamoDb;
 let table: string;
 let app: ReturnType<typeof createAdminApp>;
+let deps: Parameters<typeof createAdminApp>[0];
 let service: RegistryService;
+let cipher: EnvelopeCipher;
 let health: DynamoDbHealthStore;
 let delivery: RecordingDelivery;
 const responses: string[] = [];
@@ -62,16 +64,18 @@ afterAll(async () => {
 beforeEach(async () => {
   table = await db.newRegistryTable();
   const store = new DynamoDbRegistryStore(db.client, table);
+  cipher = new EnvelopeCipher(new LocalKeyFileProvider(randomBytes(32)));
   service = new RegistryService({
     store,
-    cipher: new EnvelopeCipher(new LocalKeyFileProvider(randomBytes(32))),
+    cipher,
     urlPolicy: { allowLoopback: false, resolve: resolver },
   });
   const keys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
   health = new DynamoDbHealthStore(db.client, table);
   delivery = new RecordingDelivery();
   const alerts = new AlertService({ store: new DynamoDbAlertStore(db.client, table), delivery, getOrg: (id) => store.getOrg(id) });
-  app = createAdminApp({ service, authenticateKey: (k) => keys.authenticate(k), operator: new OperatorCredential(async () => OPERATOR), health, alerts });
+  deps = { service, authenticateKey: (k) => keys.authenticate(k), operator: new OperatorCredential(async () => OPERATOR), health, alerts };
+  app = createAdminApp(deps);
 });
 
 async function call(method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}) {
@@ -192,7 +196,7 @@ describe('MCP servers', () => {
     expect(JSON.stringify(Item)).not.toContain(UPSTREAM_TOKEN);
     expect(Item!.upstreamSecret).toMatchObject({ provider: 'local', ciphertext: expect.any(String), wrappedKey: expect.any(String) });
     const stored = await service['store'].getMcp(orgId, 'tools');
-    expect(await service.revealUpstreamSecret(stored!)).toBe(UPSTREAM_TOKEN);
+    expect(await cipher.decrypt(stored!.upstreamSecret!, upstreamSecretContext(orgId, 'tools'))).toBe(UPSTREAM_TOKEN);
   });
 
   test('duplicate slugs are 409; an idempotent retry returns the first', async () => {
@@ -604,5 +608,293 @@ describe('protocol hygiene', () => {
     expect(doc.components.schemas.CreateMcpServer.required).toEqual(expect.arrayContaining(['slug', 'endpoints']));
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(doc.paths[`${BASE}/orgs/{orgId}/keys`].post.responses['201'].content['application/json'].schema.$ref).toBe('#/components/schemas/CreatedApiKey');
+  });
+});
+
+describe('plan limits', () => {
+  const planLimit = (res: { status: number; body: { error: { code: string; limit?: unknown } } }) => [res.status, res.body.error.code, res.body.error.limit];
+
+  test('MCP servers: concurrent creates stop at the cap with 403 plan_limit_reached naming it; a delete frees one', async () => {
+    const orgId = await newOrg('Free', 'free'); // maxMcpServers 3
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody(`m${i}`))));
+    expect(results.filter((r) => r.status === 201)).toHaveLength(3);
+    const refused = results.filter((r) => r.status !== 201);
+    expect(refused.map(planLimit)).toEqual(Array(3).fill([403, 'plan_limit_reached', { name: 'maxMcpServers', value: 3 }]));
+    expect(refused[0]!.body.error.message).toContain('maxMcpServers');
+    expect((await call('GET', `/orgs/${orgId}/mcps`, OPERATOR)).body.items).toHaveLength(3);
+
+    const kept = results.find((r) => r.status === 201)!.body.slug;
+    expect((await call('DELETE', `/orgs/${orgId}/mcps/${kept}`, OPERATOR)).status).toBe(204);
+    expect((await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody('again'), { 'idempotency-key': 'again-1' })).status).toBe(201);
+    // Full again, yet a retry of that create is still answered as a replay, not as a limit.
+    expect((await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody('again'), { 'idempotency-key': 'again-1' })).status).toBe(200);
+    expect(planLimit(await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody('more')))).toEqual([403, 'plan_limit_reached', { name: 'maxMcpServers', value: 3 }]);
+  });
+
+  test('endpoints per MCP server, on create and on update', async () => {
+    const orgId = await newOrg('Free', 'free'); // maxEndpointsPerMcp 2
+    const three = [{ url: 'https://mcp-a.example.com/1' }, { url: 'https://mcp-a.example.com/2' }, { url: 'https://mcp-a.example.com/3' }];
+    const create = await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, { ...mcpBody(), endpoints: three });
+    expect(planLimit(create)).toEqual([403, 'plan_limit_reached', { name: 'maxEndpointsPerMcp', value: 2 }]);
+    expect(create.body.error.details).toEqual([{ path: 'endpoints', message: 'must list at most 2 endpoints on this plan' }]);
+    expect((await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody())).status).toBe(201);
+    const patch = await call('PATCH', `/orgs/${orgId}/mcps/tools`, OPERATOR, { endpoints: three });
+    expect(planLimit(patch)).toEqual([403, 'plan_limit_reached', { name: 'maxEndpointsPerMcp', value: 2 }]);
+    expect((await call('PATCH', `/orgs/${orgId}/mcps/tools`, OPERATOR, { displayName: 'fine' })).status).toBe(200);
+    // The schema's own bound holds whatever the plan.
+    const many = Array.from({ length: 101 }, (_, i) => ({ url: `https://mcp-a.example.com/${i}` }));
+    expect((await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, { ...mcpBody('x'), endpoints: many })).status).toBe(400);
+  });
+
+  test('API keys: unrevoked keys are capped, concurrently too; revoking frees a slot once', async () => {
+    const orgId = await newOrg('Free', 'free'); // maxApiKeys 10
+    const results = await Promise.all(Array.from({ length: 13 }, (_, i) => call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: `k${i}` })));
+    expect(results.filter((r) => r.status === 201)).toHaveLength(10);
+    expect(results.filter((r) => r.status !== 201).map(planLimit)).toEqual(Array(3).fill([403, 'plan_limit_reached', { name: 'maxApiKeys', value: 10 }]));
+    const victim = results.find((r) => r.status === 201)!.body.key.keyId;
+    await call('POST', `/orgs/${orgId}/keys/${victim}/revoke`, OPERATOR);
+    await call('POST', `/orgs/${orgId}/keys/${victim}/revoke`, OPERATOR);
+    expect((await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'replacement' })).status).toBe(201);
+    expect((await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'one too many' })).status).toBe(403);
+    expect((await call('GET', `/orgs/${orgId}`, OPERATOR)).body.usage).toEqual({ mcpServers: 0, apiKeys: 10 });
+  });
+
+  test("an org admin's key may not have a rate limit above the plan's; the operator's may, and is marked", async () => {
+    const orgId = await newOrg('Free', 'free'); // requestsPerMinute 60
+    const admin = (await newKey(orgId, 'admin')).secret;
+    const over = await call('POST', `/orgs/${orgId}/keys`, admin, { name: 'greedy', rateLimitPerMinute: 1_000_000 });
+    expect(planLimit(over)).toEqual([403, 'plan_limit_reached', { name: 'requestsPerMinute', value: 60 }]);
+    expect(over.body.error.details).toEqual([{ path: 'rateLimitPerMinute', message: 'must be at most 60 on this plan' }]);
+    const within = await call('POST', `/orgs/${orgId}/keys`, admin, { name: 'modest', rateLimitPerMinute: 60 });
+    expect(within.status).toBe(201);
+    expect(within.body.key).toMatchObject({ rateLimitPerMinute: 60 });
+    expect(within.body.key).not.toHaveProperty('rateLimitSetByOperator');
+    const byOperator = await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'bench', rateLimitPerMinute: 1_000_000 });
+    expect(byOperator.status).toBe(201);
+    expect(byOperator.body.key).toMatchObject({ rateLimitPerMinute: 1_000_000, rateLimitSetByOperator: true });
+    expect((await call('GET', `/orgs/${orgId}/keys/${byOperator.body.key.keyId}`, admin)).body.rateLimitSetByOperator).toBe(true);
+    // The ceiling follows the overrides.
+    await call('PATCH', `/orgs/${orgId}`, OPERATOR, { planOverrides: { requestsPerMinute: 120 } });
+    expect((await call('POST', `/orgs/${orgId}/keys`, admin, { name: 'raised', rateLimitPerMinute: 120 })).status).toBe(201);
+  });
+
+  test('the operator overrides limits per org; GET shows the overrides, the limits in force and the usage', async () => {
+    const orgId = await newOrg('Free', 'free');
+    for (const slug of ['a', 'b', 'c']) expect((await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody(slug))).status).toBe(201);
+    expect((await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody('d'))).status).toBe(403);
+
+    const patched = await call('PATCH', `/orgs/${orgId}`, OPERATOR, { planOverrides: { maxMcpServers: 4, maxApiKeys: 50 } });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ planOverrides: { maxMcpServers: 4, maxApiKeys: 50 }, limits: { maxMcpServers: 4, maxApiKeys: 50, requestsPerMinute: 60 } });
+    expect((await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody('d'))).status).toBe(201);
+    const detail = await call('GET', `/orgs/${orgId}`, OPERATOR);
+    expect(detail.body).toMatchObject({ plan: 'free', planOverrides: { maxMcpServers: 4, maxApiKeys: 50 }, usage: { mcpServers: 4, apiKeys: 0 } });
+    expect(detail.body.limits).toEqual({
+      requestsPerMinute: 60, monthlyRequests: 10_000, maxMcpServers: 4, maxEndpointsPerMcp: 2, maxApiKeys: 50,
+      maxConcurrentStreamsPerKey: 5, handshakesPerKeyPerMinute: 10,
+    });
+    // Overrides are replaced as a whole; {} and null remove them.
+    expect((await call('PATCH', `/orgs/${orgId}`, OPERATOR, { planOverrides: { maxApiKeys: 20 } })).body.planOverrides).toEqual({ maxApiKeys: 20 });
+    const cleared = await call('PATCH', `/orgs/${orgId}`, OPERATOR, { planOverrides: {} });
+    expect(cleared.body).not.toHaveProperty('planOverrides');
+    expect(cleared.body.limits.maxMcpServers).toBe(3);
+    await call('PATCH', `/orgs/${orgId}`, OPERATOR, { planOverrides: { maxApiKeys: 20 } });
+    expect((await call('PATCH', `/orgs/${orgId}`, OPERATOR, { planOverrides: null })).body).not.toHaveProperty('planOverrides');
+    // Created with overrides too; listed with its limits.
+    const created = await call('POST', '/orgs', OPERATOR, { name: 'Big', planOverrides: { maxEndpointsPerMcp: 8 } });
+    expect(created.body).toMatchObject({ plan: 'free', planOverrides: { maxEndpointsPerMcp: 8 }, limits: { maxEndpointsPerMcp: 8 } });
+    expect((await call('GET', '/orgs', OPERATOR)).body.items.every((o: { limits?: object }) => o.limits !== undefined)).toBe(true);
+  });
+
+  test.each([
+    [{ maxApiKeys: 0 }, 'planOverrides.maxApiKeys'],
+    [{ maxApiKeys: -1 }, 'planOverrides.maxApiKeys'],
+    [{ requestsPerMinute: 1.5 }, 'planOverrides.requestsPerMinute'],
+    [{ maxApiKeys: '50' }, 'planOverrides.maxApiKeys'],
+    [{ maxWidgets: 5 }, 'planOverrides'],
+  ])('override %j is 400 at %s', async (planOverrides, path) => {
+    const orgId = await newOrg();
+    const res = await call('PATCH', `/orgs/${orgId}`, OPERATOR, { planOverrides });
+    expect([res.status, res.body.error.code]).toEqual([400, 'validation_failed']);
+    expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+  });
+
+  test('org admins cannot set overrides or the plan, even with an invalid body', async () => {
+    const orgId = await newOrg();
+    const admin = (await newKey(orgId, 'admin')).secret;
+    for (const body of [{ planOverrides: { maxApiKeys: 500 } }, { planOverrides: null }, { planOverrides: { maxApiKeys: 'lots' } }, { plan: 'gold' }]) {
+      const res = await call('PATCH', `/orgs/${orgId}`, admin, body);
+      expect([res.status, res.body.error.code]).toEqual([403, 'operator_required']);
+    }
+    expect((await call('GET', `/orgs/${orgId}`, admin)).body).not.toHaveProperty('planOverrides');
+    // Malformed JSON from an org admin is still the validator's to report.
+    expect((await call('PATCH', `/orgs/${orgId}`, admin, '{"name":')).body.error.code).toBe('malformed_json');
+  });
+
+  test('GET /plans lists every limit of every plan', async () => {
+    const orgId = await newOrg();
+    const member = (await newKey(orgId, 'member')).secret;
+    const res = await call('GET', '/plans', member);
+    expect(res.body.items).toHaveLength(4);
+    expect(res.body.items[0]).toEqual({
+      plan: 'free', requestsPerMinute: 60, monthlyRequests: 10_000, maxMcpServers: 3, maxEndpointsPerMcp: 2, maxApiKeys: 10,
+      maxConcurrentStreamsPerKey: 5, handshakesPerKeyPerMinute: 10,
+    });
+  });
+});
+
+describe('resource and prompt policies', () => {
+  const resourcePolicy = { allow: ['file:///docs/*', 'https://api.example.com/v1/items?id=*&view=full', 'db://main/#users'], deny: ['file:///docs/private/*'] };
+  const promptPolicy = { allow: ['summarize*', 'ns:review'], deny: ['debug_*'] };
+
+  test('MCP servers take resource and prompt policies (default allow all); PATCH replaces each', async () => {
+    const orgId = await newOrg();
+    const created = await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, { ...mcpBody(), resourcePolicy, promptPolicy });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ resourcePolicy, promptPolicy });
+    const plain = await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody('plain'));
+    expect(plain.body).toMatchObject({ resourcePolicy: { allow: [], deny: [] }, promptPolicy: { allow: [], deny: [] } });
+    const patched = await call('PATCH', `/orgs/${orgId}/mcps/tools`, OPERATOR, { resourcePolicy: { deny: ['secret://*'] } });
+    expect(patched.body.resourcePolicy).toEqual({ allow: [], deny: ['secret://*'] });
+    expect(patched.body.promptPolicy).toEqual(promptPolicy);
+    expect((await call('GET', `/orgs/${orgId}/mcps/tools`, OPERATOR)).body).toMatchObject({ resourcePolicy: { allow: [], deny: ['secret://*'] }, promptPolicy });
+    const { Item } = await DynamoDBDocumentClient.from(db.client).send(new GetCommand({ TableName: table, Key: { pk: `ORG#${orgId}`, sk: 'MCP#tools' } }));
+    expect(Item).toMatchObject({ resourcePolicy: { allow: [], deny: ['secret://*'] }, promptPolicy });
+  });
+
+  test('key scopes take per-MCP resource and prompt policies', async () => {
+    const orgId = await newOrg();
+    const scopes = { mcps: ['tools'], tools: {}, resources: { tools: resourcePolicy, '*': { allow: [], deny: ['file:///etc/*'] } }, prompts: { tools: promptPolicy } };
+    const created = await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'scoped', scopes });
+    expect(created.status).toBe(201);
+    expect(created.body.key.scopes).toEqual(scopes);
+    expect((await call('GET', `/orgs/${orgId}/keys/${created.body.key.keyId}`, OPERATOR)).body.scopes).toEqual(scopes);
+  });
+
+  test.each([
+    [{ resourcePolicy: { allow: ['file:///docs/ x'] } }, 'resourcePolicy.allow.0'],
+    [{ resourcePolicy: { allow: ['file:///docs/\nx'] } }, 'resourcePolicy.allow.0'],
+    [{ resourcePolicy: { deny: [''] } }, 'resourcePolicy.deny.0'],
+    [{ resourcePolicy: { deny: [`file:///${'a'.repeat(510)}`] } }, 'resourcePolicy.deny.0'],
+    [{ resourcePolicy: { deny: ['file:///docs/<script>'] } }, 'resourcePolicy.deny.0'],
+    [{ resourcePolicy: { allow: [], extra: [] } }, 'resourcePolicy'],
+    [{ promptPolicy: { allow: ['two words'] } }, 'promptPolicy.allow.0'],
+  ])('MCP policy %j is 400 at %s', async (policy, path) => {
+    const orgId = await newOrg();
+    const res = await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, { ...mcpBody(), ...policy });
+    expect([res.status, res.body.error.code]).toEqual([400, 'validation_failed']);
+    expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+  });
+
+  test('a bad key scope pattern is 400 at its path', async () => {
+    const orgId = await newOrg();
+    const res = await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'k', scopes: { resources: { tools: { allow: ['has space'] } }, prompts: { 'Bad Slug': { allow: [] } } } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details.map((d: { path: string }) => d.path)).toEqual(expect.arrayContaining(['scopes.resources.tools.allow.0', 'scopes.prompts.Bad Slug']));
+  });
+});
+
+describe('authorization comes before validation', () => {
+  test('member keys and keys of another org get 403 on every mutating route, whatever the body', async () => {
+    const orgA = await newOrg('A');
+    const orgB = await newOrg('B');
+    await call('POST', `/orgs/${orgA}/mcps`, OPERATOR, mcpBody());
+    const memberA = (await newKey(orgA, 'member')).secret;
+    const adminB = (await newKey(orgB, 'admin')).secret;
+    const invalid = { bogus: true, slug: 'NOT A SLUG', endpoints: 'none', name: '', rateLimitPerMinute: -1, type: 'sms' };
+    const routes: [string, string][] = [
+      ['PATCH', `/orgs/${orgA}`],
+      ['POST', `/orgs/${orgA}/mcps`],
+      ['PATCH', `/orgs/${orgA}/mcps/tools`],
+      ['PATCH', `/orgs/${orgA}/mcps/NOT..VALID`],
+      ['DELETE', `/orgs/${orgA}/mcps/NOT..VALID`],
+      ['POST', `/orgs/${orgA}/keys`],
+      ['POST', `/orgs/${orgA}/keys/not-a-key-id/revoke`],
+      ['POST', `/orgs/${orgA}/alerts`],
+      ['DELETE', `/orgs/${orgA}/alerts/not-an-alert-id`],
+      ['GET', `/orgs/${orgA}/mcps?limit=0`],
+      ['GET', `/orgs/${orgA}/keys?limit=1000`],
+      ['GET', `/orgs/${orgA}/mcps/tools/health?history=-1`],
+    ];
+    for (const [method, path] of routes) {
+      const hasBody = method === 'POST' || method === 'PATCH';
+      const headers = { 'idempotency-key': 'has spaces and is not valid' };
+      const asMember = await call(method, path, memberA, hasBody ? invalid : undefined, headers);
+      expect([method, path, asMember.status, asMember.body.error.code]).toEqual([method, path, 403, 'admin_role_required']);
+      const asOther = await call(method, path, adminB, hasBody ? invalid : undefined, headers);
+      expect([method, path, asOther.status, asOther.body.error.code]).toEqual([method, path, 403, 'forbidden_org']);
+    }
+    // A key (even an admin one) on an operator route, and on a malformed org id.
+    const adminA = (await newKey(orgA, 'admin')).secret;
+    for (const [method, path] of [['POST', '/orgs'], ['GET', '/orgs?limit=0']] as const) {
+      const res = await call(method, path, adminA, method === 'POST' ? invalid : undefined);
+      expect([path, res.status, res.body.error.code]).toEqual([path, 403, 'operator_required']);
+    }
+    const malformed = await call('PATCH', '/orgs/..%2F..%2Fetc', adminA, invalid);
+    expect([malformed.status, malformed.body.error.code]).toEqual([403, 'forbidden_org']);
+    // The operator, and the org's own admin, do get the validation errors.
+    expect((await call('POST', `/orgs/${orgA}/mcps`, OPERATOR, invalid)).status).toBe(400);
+    expect((await call('POST', `/orgs/${orgA}/mcps`, adminA, invalid)).status).toBe(400);
+    expect((await call('GET', `/orgs/${orgA}/mcps?limit=0`, adminA)).status).toBe(400);
+    // Nothing was created or changed by the refused requests.
+    expect((await call('GET', `/orgs/${orgA}/mcps`, OPERATOR)).body.items).toHaveLength(1);
+  });
+});
+
+describe('Origin validation (DNS rebinding)', () => {
+  test.each([
+    ['https://evil.example'],
+    ['null'],
+    ['http://127.0.0.1:8787'],
+    ['not an origin'],
+  ])('by default a request with Origin %s gets 403 origin_not_allowed, before credentials are looked at', async (origin) => {
+    for (const token of [OPERATOR, undefined, 'pmop_wrong']) {
+      const res = await call('GET', '/whoami', token, undefined, { origin });
+      expect([res.status, res.body.error.code]).toEqual([403, 'origin_not_allowed']);
+      expect(res.headers.get('x-request-id')).toBeTruthy();
+      expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    }
+    expect((await call('GET', '/whoami', OPERATOR)).status).toBe(200); // no Origin: the CLI, SDKs, curl
+  });
+
+  test('allowed origins pass (with CORS, preflight included); others still get 403', async () => {
+    app = createAdminApp({ ...deps, allowedOrigins: ['https://Admin.Example.com:443'] });
+    const ok = await call('GET', '/whoami', OPERATOR, undefined, { origin: 'https://admin.example.com' });
+    expect([ok.status, ok.body]).toEqual([200, { principal: 'operator' }]);
+    expect(ok.headers.get('access-control-allow-origin')).toBe('https://admin.example.com');
+    expect(ok.headers.get('access-control-expose-headers')).toMatch(/X-Request-Id/i);
+    const preflight = await app.request(`${BASE}/orgs`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://admin.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://admin.example.com');
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+    expect(preflight.headers.get('access-control-allow-methods')).toMatch(/PATCH/);
+    const other = await call('GET', '/whoami', OPERATOR, undefined, { origin: 'https://admin.example.com.evil.example' });
+    expect([other.status, other.body.error.code]).toEqual([403, 'origin_not_allowed']);
+    const otherPreflight = await app.request(`${BASE}/orgs`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(otherPreflight.status).toBe(403);
+  });
+});
+
+describe('OpenAPI document for limits and policies', () => {
+  test('policies, overrides, limits and the plan_limit_reached error are in the generated document', async () => {
+    const doc = (await (await app.request(`${BASE}/openapi.json`)).json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const schemas = doc.components.schemas;
+    expect(schemas.CreateMcpServer.properties.resourcePolicy.$ref).toBe('#/components/schemas/ResourcePolicy');
+    expect(schemas.CreateMcpServer.properties.promptPolicy.$ref).toBe('#/components/schemas/PromptPolicy');
+    expect(schemas.ResourcePolicy.properties.allow.items).toMatchObject({ type: 'string', pattern: expect.stringContaining('512') });
+    expect(schemas.UpdateMcpServer.properties).toHaveProperty('resourcePolicy');
+    expect(schemas.KeyScopes.properties).toHaveProperty('resources');
+    expect(schemas.KeyScopes.properties).toHaveProperty('prompts');
+    expect(schemas.ApiKey.properties).toHaveProperty('rateLimitSetByOperator');
+    expect(Object.keys(schemas.PlanLimits.properties).sort()).toEqual(
+      ['handshakesPerKeyPerMinute', 'maxApiKeys', 'maxConcurrentStreamsPerKey', 'maxEndpointsPerMcp', 'maxMcpServers', 'monthlyRequests', 'requestsPerMinute'],
+    );
+    expect(JSON.stringify(schemas.UpdateOrg.properties.planOverrides)).toContain('PlanOverrides');
+    expect(schemas.Org.properties.limits).toBeDefined();
+    expect(doc.paths[`${BASE}/orgs/{orgId}`].get.responses['200'].content['application/json'].schema.$ref).toBe('#/components/schemas/OrgDetail');
+    expect(schemas.Error.properties.error.properties.limit.properties.name.enum).toContain('maxMcpServers');
   });
 });

@@ -2,14 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import type { AlertService } from '../alert-service';
 import { looksLikeApiKey } from '../api-keys';
 import { ApiError, forbidden, unauthorized } from '../errors';
 import type { HealthStore } from '../health/store';
-import type { ApiKey } from '../model';
-import { PLAN_LIMITS } from '../plans';
-import type { RegistryService } from '../registry-service';
+import type { ApiKey, Org } from '../model';
+import { originAllowed } from '../origin-policy';
+import { effectivePlan, PLAN_LIMITS } from '../plans';
+import { PlanLimitError, type RegistryService } from '../registry-service';
 import type { OperatorCredential } from './operator-credential';
 import {
   AlertIdSchema,
@@ -27,6 +29,7 @@ import {
   McpHealthSchema,
   McpServerSchema,
   McpToolsSchema,
+  OrgDetailSchema,
   OrgIdSchema,
   OrgSchema,
   pageOf,
@@ -64,6 +67,12 @@ export interface AdminAppDeps {
   readonly health: HealthStore;
   /** Org alert subscriptions. */
   readonly alerts: AlertService;
+  /**
+   * Browser origins (`https://admin.example.com`) allowed to call the API, with CORS. A request
+   * with any other `Origin` gets 403 `origin_not_allowed` (DNS rebinding, cross-site requests);
+   * requests without one (the CLI, SDKs, curl) are not affected. @default none
+   */
+  readonly allowedOrigins?: readonly string[];
   /** Request id for a request; API Gateway's id in AWS. @default a random UUID */
   readonly requestId?: (c: Context) => string;
   readonly log?: (record: AdminRequestLog) => void;
@@ -79,7 +88,7 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
 const errors = {
   400: json(ErrorSchema, 'Invalid request; `details` lists the offending fields'),
   401: json(ErrorSchema, 'Missing or invalid credentials'),
-  403: json(ErrorSchema, 'The credential may not do this'),
+  403: json(ErrorSchema, 'The credential may not do this (checked before the body is validated), or a foreign `Origin` (`origin_not_allowed`)'),
   404: json(ErrorSchema, 'Not found'),
   409: json(ErrorSchema, 'Conflict'),
   413: json(ErrorSchema, `Body larger than ${ADMIN_MAX_BODY_BYTES} bytes`),
@@ -124,6 +133,8 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
   });
 
   app.use('*', requestContext(deps));
+  app.use('*', originCheck(deps.allowedOrigins ?? []));
+  if ((deps.allowedOrigins ?? []).length > 0) app.use('*', corsFor(deps.allowedOrigins!));
   app.use('*', bodyLimit({ maxSize: ADMIN_MAX_BODY_BYTES, onError: () => { throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${ADMIN_MAX_BODY_BYTES} bytes`); } }));
   app.use('*', authenticate(deps));
 
@@ -153,57 +164,54 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
 
   app.openapi(
     createRoute({ method: 'get', path: '/plans', ...bearer, responses: { 200: json(PlansSchema, 'Plan limits'), 401: errors[401] } }),
-    (c) => c.json({ items: Object.entries(PLAN_LIMITS).map(([plan, limits]) => ({ plan: plan as keyof typeof PLAN_LIMITS, ...limits })) }, 200),
+    (c) => c.json({ items: Object.entries(PLAN_LIMITS).map(([plan, limits]) => ({ ...limits, plan: plan as keyof typeof PLAN_LIMITS })) }, 200),
   );
 
   // ---- organisations (operator) ----
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/orgs', ...bearer,
+      method: 'post', path: '/orgs', ...bearer, middleware: [operatorOnly],
       request: { headers: idempotencyHeader, body: body(CreateOrgSchema) },
       responses: { 201: json(OrgSchema, 'Created'), 200: json(OrgSchema, 'Idempotent replay'), ...errors },
     }),
     async (c) => {
-      requireOperator(c.get('principal'));
       const result = await service.createOrg(c.req.valid('json'), c.req.valid('header')['idempotency-key']);
-      return c.json(result.item, result.created ? 201 : 200);
+      return c.json(orgView(result.item), result.created ? 201 : 200);
     },
   );
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/orgs', ...bearer, request: { query: PageQuerySchema },
+      method: 'get', path: '/orgs', ...bearer, middleware: [operatorOnly], request: { query: PageQuerySchema },
       responses: { 200: json(pageOf(OrgSchema, 'OrgPage'), 'Organisations'), ...errors },
     }),
     async (c) => {
-      requireOperator(c.get('principal'));
-      return c.json(await service.listOrgs(c.req.valid('query')), 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({ method: 'get', path: '/orgs/{orgId}', ...bearer, request: { params: orgParams }, responses: { 200: json(OrgSchema, 'The organisation'), ...errors } }),
-    async (c) => {
-      const { orgId } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
-      return c.json(await service.getOrg(orgId), 200);
+      const page = await service.listOrgs(c.req.valid('query'));
+      return c.json({ ...page, items: page.items.map(orgView) }, 200);
     },
   );
 
   app.openapi(
     createRoute({
-      method: 'patch', path: '/orgs/{orgId}', ...bearer, request: { params: orgParams, body: body(UpdateOrgSchema) },
+      method: 'get', path: '/orgs/{orgId}', ...bearer, middleware: [orgAdmin], request: { params: orgParams },
+      responses: { 200: json(OrgDetailSchema, 'The organisation, its limits and what counts against them'), ...errors },
+    }),
+    async (c) => {
+      const { orgId } = c.req.valid('param');
+      const org = await service.getOrg(orgId);
+      return c.json({ ...orgView(org), usage: await service.getUsage(orgId) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch', path: '/orgs/{orgId}', ...bearer, middleware: [orgUpdate], request: { params: orgParams, body: body(UpdateOrgSchema) },
       responses: { 200: json(OrgSchema, 'Updated'), ...errors },
     }),
     async (c) => {
       const { orgId } = c.req.valid('param');
-      const input = c.req.valid('json');
-      const principal = c.get('principal');
-      // Org admins manage their own name and IP allowlist; the plan is the operator's call.
-      if (input.plan !== undefined) requireOperator(principal);
-      requireOrgAdmin(principal, orgId);
-      return c.json(await service.updateOrg(orgId, input), 200);
+      return c.json(orgView(await service.updateOrg(orgId, c.req.valid('json'))), 200);
     },
   );
 
@@ -211,13 +219,12 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/orgs/{orgId}/mcps', ...bearer,
+      method: 'post', path: '/orgs/{orgId}/mcps', ...bearer, middleware: [orgAdmin],
       request: { params: orgParams, headers: idempotencyHeader, body: body(CreateMcpSchema) },
       responses: { 201: json(McpServerSchema, 'Created'), 200: json(McpServerSchema, 'Idempotent replay'), ...errors },
     }),
     async (c) => {
       const { orgId } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       const result = await service.createMcp(orgId, c.req.valid('json'), c.req.valid('header')['idempotency-key']);
       return c.json(result.item, result.created ? 201 : 200);
     },
@@ -225,42 +232,38 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/orgs/{orgId}/mcps', ...bearer, request: { params: orgParams, query: PageQuerySchema },
+      method: 'get', path: '/orgs/{orgId}/mcps', ...bearer, middleware: [orgAdmin], request: { params: orgParams, query: PageQuerySchema },
       responses: { 200: json(pageOf(McpServerSchema, 'McpServerPage'), 'MCP servers'), ...errors },
     }),
     async (c) => {
       const { orgId } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       return c.json(await service.listMcps(orgId, c.req.valid('query')), 200);
     },
   );
 
   app.openapi(
-    createRoute({ method: 'get', path: '/orgs/{orgId}/mcps/{slug}', ...bearer, request: { params: mcpParams }, responses: { 200: json(McpServerSchema, 'The MCP server'), ...errors } }),
+    createRoute({ method: 'get', path: '/orgs/{orgId}/mcps/{slug}', ...bearer, middleware: [orgAdmin], request: { params: mcpParams }, responses: { 200: json(McpServerSchema, 'The MCP server'), ...errors } }),
     async (c) => {
       const { orgId, slug } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       return c.json(await service.getMcp(orgId, slug), 200);
     },
   );
 
   app.openapi(
     createRoute({
-      method: 'patch', path: '/orgs/{orgId}/mcps/{slug}', ...bearer, request: { params: mcpParams, body: body(UpdateMcpSchema) },
+      method: 'patch', path: '/orgs/{orgId}/mcps/{slug}', ...bearer, middleware: [orgAdmin], request: { params: mcpParams, body: body(UpdateMcpSchema) },
       responses: { 200: json(McpServerSchema, 'Updated'), ...errors },
     }),
     async (c) => {
       const { orgId, slug } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       return c.json(await service.updateMcp(orgId, slug, c.req.valid('json')), 200);
     },
   );
 
   app.openapi(
-    createRoute({ method: 'delete', path: '/orgs/{orgId}/mcps/{slug}', ...bearer, request: { params: mcpParams }, responses: { 204: { description: 'Deleted' }, ...errors } }),
+    createRoute({ method: 'delete', path: '/orgs/{orgId}/mcps/{slug}', ...bearer, middleware: [orgAdmin], request: { params: mcpParams }, responses: { 204: { description: 'Deleted' }, ...errors } }),
     async (c) => {
       const { orgId, slug } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       await service.deleteMcp(orgId, slug);
       return c.body(null, 204);
     },
@@ -270,12 +273,11 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/orgs/{orgId}/mcps/{slug}/health', ...bearer, request: { params: mcpParams, query: HealthQuerySchema },
+      method: 'get', path: '/orgs/{orgId}/mcps/{slug}/health', ...bearer, middleware: [orgAdmin], request: { params: mcpParams, query: HealthQuerySchema },
       responses: { 200: json(McpHealthSchema, 'Endpoint states (empty before the first check) and recent status changes'), ...errors },
     }),
     async (c) => {
       const { orgId, slug } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       const mcp = await service.getMcp(orgId, slug);
       const view = await health.getMcpHealth(orgId, slug, c.req.valid('query').history);
       // States of endpoints no longer configured (removed, or an earlier MCP of the same slug) are not shown.
@@ -286,12 +288,11 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/orgs/{orgId}/mcps/{slug}/tools', ...bearer, request: { params: mcpParams },
+      method: 'get', path: '/orgs/{orgId}/mcps/{slug}/tools', ...bearer, middleware: [orgAdmin], request: { params: mcpParams },
       responses: { 200: json(McpToolsSchema, 'What the MCP server last said it offers'), ...errors },
     }),
     async (c) => {
       const { orgId, slug } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       await service.getMcp(orgId, slug);
       const metadata = await health.getMetadata(orgId, slug);
       if (!metadata) throw new ApiError(404, 'not_discovered', 'The tools of this MCP server have not been discovered yet; the health checker reads them on its next run');
@@ -303,7 +304,7 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/orgs/{orgId}/alerts', ...bearer, request: { params: orgParams, body: body(CreateAlertSchema) },
+      method: 'post', path: '/orgs/{orgId}/alerts', ...bearer, middleware: [orgAdmin], request: { params: orgParams, body: body(CreateAlertSchema) },
       responses: {
         201: json(AlertSubscriptionSchema, 'Subscribed; in AWS the recipient must confirm from the email SNS sends'),
         ...errors,
@@ -314,31 +315,28 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
     }),
     async (c) => {
       const { orgId } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       return c.json(await alerts.create(orgId, c.req.valid('json')), 201);
     },
   );
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/orgs/{orgId}/alerts', ...bearer, request: { params: orgParams },
+      method: 'get', path: '/orgs/{orgId}/alerts', ...bearer, middleware: [orgAdmin], request: { params: orgParams },
       responses: { 200: json(AlertListSchema, 'Alert subscriptions, oldest first'), ...errors, ...alertsUnavailable },
     }),
     async (c) => {
       const { orgId } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       return c.json({ items: await alerts.list(orgId) }, 200);
     },
   );
 
   app.openapi(
     createRoute({
-      method: 'delete', path: '/orgs/{orgId}/alerts/{subscriptionId}', ...bearer, request: { params: alertParams },
+      method: 'delete', path: '/orgs/{orgId}/alerts/{subscriptionId}', ...bearer, middleware: [orgAdmin], request: { params: alertParams },
       responses: { 204: { description: 'Unsubscribed and deleted' }, ...errors, ...alertsUnavailable },
     }),
     async (c) => {
       const { orgId, subscriptionId } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       await alerts.remove(orgId, subscriptionId);
       return c.body(null, 204);
     },
@@ -348,14 +346,14 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
 
   app.openapi(
     createRoute({
-      method: 'post', path: '/orgs/{orgId}/keys', ...bearer,
+      method: 'post', path: '/orgs/{orgId}/keys', ...bearer, middleware: [orgAdmin],
       request: { params: orgParams, headers: idempotencyHeader, body: body(CreateKeySchema) },
       responses: { 201: json(CreatedKeySchema, 'Created; the secret is shown only here'), ...errors },
     }),
     async (c) => {
       const { orgId } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
-      const created = await service.createKey(orgId, c.req.valid('json'), c.req.valid('header')['idempotency-key']);
+      const actor = c.get('principal').kind === 'operator' ? 'operator' : 'org-admin';
+      const created = await service.createKey(orgId, c.req.valid('json'), c.req.valid('header')['idempotency-key'], actor);
       c.header('Cache-Control', 'no-store');
       return c.json(created, 201);
     },
@@ -363,30 +361,27 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/orgs/{orgId}/keys', ...bearer, request: { params: orgParams, query: PageQuerySchema },
+      method: 'get', path: '/orgs/{orgId}/keys', ...bearer, middleware: [orgAdmin], request: { params: orgParams, query: PageQuerySchema },
       responses: { 200: json(pageOf(ApiKeySchema, 'ApiKeyPage'), 'API keys (never their secrets)'), ...errors },
     }),
     async (c) => {
       const { orgId } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       return c.json(await service.listKeys(orgId, c.req.valid('query')), 200);
     },
   );
 
   app.openapi(
-    createRoute({ method: 'get', path: '/orgs/{orgId}/keys/{keyId}', ...bearer, request: { params: keyParams }, responses: { 200: json(ApiKeySchema, 'The key'), ...errors } }),
+    createRoute({ method: 'get', path: '/orgs/{orgId}/keys/{keyId}', ...bearer, middleware: [orgAdmin], request: { params: keyParams }, responses: { 200: json(ApiKeySchema, 'The key'), ...errors } }),
     async (c) => {
       const { orgId, keyId } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       return c.json(await service.getKey(orgId, keyId), 200);
     },
   );
 
   app.openapi(
-    createRoute({ method: 'post', path: '/orgs/{orgId}/keys/{keyId}/revoke', ...bearer, request: { params: keyParams }, responses: { 200: json(ApiKeySchema, 'Revoked'), ...errors } }),
+    createRoute({ method: 'post', path: '/orgs/{orgId}/keys/{keyId}/revoke', ...bearer, middleware: [orgAdmin], request: { params: keyParams }, responses: { 200: json(ApiKeySchema, 'Revoked'), ...errors } }),
     async (c) => {
       const { orgId, keyId } = c.req.valid('param');
-      requireOrgAdmin(c.get('principal'), orgId);
       return c.json(await service.revokeKey(orgId, keyId), 200);
     },
   );
@@ -438,6 +433,64 @@ function authenticate(deps: AdminAppDeps): MiddlewareHandler<Env> {
   };
 }
 
+/**
+ * Answers 403 `origin_not_allowed` for a request whose `Origin` is present and not allowed (the
+ * MCP transport's DNS-rebinding rule, applied to the admin API too). First, before credentials.
+ */
+function originCheck(allowedOrigins: readonly string[]): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    if (!originAllowed(c.req.header('origin') ?? null, allowedOrigins)) {
+      throw forbidden('origin_not_allowed', 'Requests from this Origin are not allowed; the operator lists the allowed origins');
+    }
+    await next();
+  };
+}
+
+/** CORS for the allowed origins, so a browser UI there can call the API (bearer tokens, no cookies). */
+function corsFor(allowedOrigins: readonly string[]): MiddlewareHandler<Env> {
+  return cors({
+    origin: (origin) => (origin && originAllowed(origin, allowedOrigins) ? origin : null),
+    allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
+    allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
+    exposeHeaders: ['X-Request-Id'],
+    maxAge: 600,
+  });
+}
+
+// Route guards. They run as route middleware, before the route's validators: a caller that may
+// not use a route gets 403 and learns nothing from validation errors about what it would accept.
+
+const operatorOnly: MiddlewareHandler<Env> = async (c, next) => {
+  requireOperator(c.get('principal'));
+  await next();
+};
+
+const orgAdmin: MiddlewareHandler<Env> = async (c, next) => {
+  requireOrgAdmin(c.get('principal'), c.req.param('orgId') ?? '');
+  await next();
+};
+
+/** Org admins manage their org's name and IP allowlist; the plan and its overrides are the operator's. */
+const OPERATOR_ORG_FIELDS = ['plan', 'planOverrides'];
+const orgUpdate: MiddlewareHandler<Env> = async (c, next) => {
+  const principal = c.get('principal');
+  requireOrgAdmin(principal, c.req.param('orgId') ?? '');
+  if (principal.kind === 'key' && /^application\/json\b/i.test(c.req.header('content-type') ?? '')) {
+    // Hono caches the parsed body, so the validator reads the same one; a malformed body is left
+    // for the validator to report.
+    const input: unknown = await c.req.json().catch(() => undefined);
+    if (input !== null && typeof input === 'object' && OPERATOR_ORG_FIELDS.some((field) => Object.hasOwn(input, field))) {
+      requireOperator(principal);
+    }
+  }
+  await next();
+};
+
+/** An org as the API shows it: with the limits in force. */
+function orgView(org: Org) {
+  return { ...org, limits: effectivePlan(org) };
+}
+
 function requireOperator(principal: Principal): void {
   if (principal.kind !== 'operator') throw forbidden('operator_required', 'Only the operator may do this');
 }
@@ -474,8 +527,9 @@ function errorResponse(c: Context<Env>, error: Error): Response {
   const status = apiError.status as 400;
   if (apiError.status === 401) c.header('WWW-Authenticate', 'Bearer realm="plexmcp-admin"');
   c.set('errorCode', apiError.code);
+  const limit = apiError instanceof PlanLimitError ? { name: apiError.limit, value: apiError.value } : undefined;
   return c.json(
-    { error: { code: apiError.code, message: apiError.message, requestId: c.get('requestId') ?? '', details: apiError.details } },
+    { error: { code: apiError.code, message: apiError.message, requestId: c.get('requestId') ?? '', details: apiError.details, limit } },
     status,
   );
 }

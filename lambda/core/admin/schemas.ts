@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { ALERT_EVENT_TYPES, MAX_ALERT_SUBSCRIPTIONS_PER_ORG } from '../alert-service';
 import { HEALTH_STATUSES } from '../health/model';
 import { KEY_ROLES, PLANS } from '../model';
+import { PLAN_LIMIT_NAMES } from '../plans';
 import { isValidCidr } from '../url-policy';
 
 /**
@@ -23,16 +24,32 @@ export const KeyIdSchema = z.string().regex(/^[a-z2-7]{16}$/, 'is not a key id')
 
 const DisplayName = z.string().trim().min(1).max(200).refine(noControlChars, 'must not contain control characters');
 
-/** Tool name patterns: tool-name characters plus `*` as the wildcard. */
-const ToolPattern = z.string().regex(/^[A-Za-z0-9_.\-/:*]{1,128}$/, 'must be a tool name pattern (letters, digits, _ . - / : and *)');
+/** Tool and prompt name patterns: name characters plus `*` as the wildcard. */
+const NamePattern = z.string().regex(/^[A-Za-z0-9_.\-/:*]{1,128}$/, 'must be a name pattern (letters, digits, _ . - / : and *)');
 
-export const ToolPolicySchema = z
-  .object({
-    allow: z.array(ToolPattern).max(100).default([]),
-    deny: z.array(ToolPattern).max(100).default([]),
-  })
-  .strict()
-  .openapi('ToolPolicy');
+/**
+ * Resource URI patterns: the characters URIs are made of (RFC 3986 unreserved, reserved and `%`),
+ * `*` as the wildcard, 1-512 of them; no whitespace or control characters.
+ */
+export const RESOURCE_PATTERN = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]{1,512}$/;
+const ResourcePattern = z
+  .string()
+  .regex(RESOURCE_PATTERN, 'must be a URI pattern of 1-512 URI characters, * as the wildcard, e.g. file:///docs/*')
+  .openapi({ example: 'file:///docs/*' });
+
+const policyOf = (pattern: z.ZodString, name: string, what: string) =>
+  z
+    .object({
+      allow: z.array(pattern).max(100).default([]).openapi({ description: `${what} that may be used; empty means all` }),
+      deny: z.array(pattern).max(100).default([]).openapi({ description: `${what} that may never be used; wins over allow` }),
+    })
+    .strict()
+    .openapi(name);
+
+export const ToolPolicySchema = policyOf(NamePattern, 'ToolPolicy', 'Tool name patterns');
+export const ResourcePolicySchema = policyOf(ResourcePattern, 'ResourcePolicy', 'Resource URI patterns');
+export const PromptPolicySchema = policyOf(NamePattern, 'PromptPolicy', 'Prompt name patterns');
+const PolicyView = z.object({ allow: z.array(z.string()), deny: z.array(z.string()) });
 
 const Cidr = z.string().max(64).refine(isValidCidr, 'must be an IP address or CIDR block');
 export const IpAllowlistSchema = z.array(Cidr).max(100);
@@ -74,6 +91,9 @@ export const UpstreamAuthSchema = z
   })
   .openapi('UpstreamAuth');
 
+/** The most endpoints any MCP server may have, whatever its plan says (`maxEndpointsPerMcp` is usually lower). */
+export const MAX_ENDPOINTS = 100;
+
 export const EndpointInputSchema = z
   .object({
     url: z.string().min(1).openapi({ example: 'https://mcp.example.com/mcp' }),
@@ -89,6 +109,28 @@ export const TimeoutsInputSchema = z
   })
   .strict();
 
+// ---- plans ----
+
+const limitField = (description: string) => z.number().int().positive().max(Number.MAX_SAFE_INTEGER).openapi({ description });
+const LIMIT_DESCRIPTIONS: Record<(typeof PLAN_LIMIT_NAMES)[number], string> = {
+  requestsPerMinute: "Default per-key requests per minute, and the ceiling of a key's own rateLimitPerMinute unless the operator set it",
+  monthlyRequests: 'Requests per org per calendar month (UTC)',
+  maxMcpServers: 'MCP servers per organisation',
+  maxEndpointsPerMcp: `Endpoints per MCP server (never more than ${MAX_ENDPOINTS})`,
+  maxApiKeys: 'API keys per organisation that are not revoked',
+  maxConcurrentStreamsPerKey: 'Long-lived streams open at once per key',
+  handshakesPerKeyPerMinute: 'initialize requests per key per minute',
+};
+
+export const PlanLimitsSchema = z
+  .object(Object.fromEntries(PLAN_LIMIT_NAMES.map((name) => [name, limitField(LIMIT_DESCRIPTIONS[name])])) as Record<(typeof PLAN_LIMIT_NAMES)[number], ReturnType<typeof limitField>>)
+  .openapi('PlanLimits');
+
+/** Operator overrides: any subset of the limits, positive whole numbers; they replace the stored set. */
+export const PlanOverridesSchema = PlanLimitsSchema.partial()
+  .strict()
+  .openapi('PlanOverrides', { description: 'Per-org overrides of the plan limits (operator only). Replaces the current overrides; null or {} removes them.' });
+
 // ---- organisations ----
 
 export const OrgSchema = z
@@ -97,18 +139,36 @@ export const OrgSchema = z
     name: z.string(),
     plan: z.enum(PLANS),
     ipAllowlist: z.array(z.string()),
+    planOverrides: PlanOverridesSchema.optional(),
+    limits: PlanLimitsSchema.openapi({ description: 'The limits in force: the plan with the overrides on top' }),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
   .openapi('Org');
 
+export const OrgUsageSchema = z
+  .object({ mcpServers: z.number(), apiKeys: z.number().openapi({ description: 'Unrevoked keys, expired ones included' }) })
+  .openapi('OrgUsage', { description: 'What counts against maxMcpServers and maxApiKeys' });
+
+export const OrgDetailSchema = OrgSchema.extend({ usage: OrgUsageSchema }).openapi('OrgDetail');
+
 export const CreateOrgSchema = z
-  .object({ name: DisplayName, plan: z.enum(PLANS).default('free'), ipAllowlist: IpAllowlistSchema.default([]) })
+  .object({
+    name: DisplayName,
+    plan: z.enum(PLANS).default('free'),
+    ipAllowlist: IpAllowlistSchema.default([]),
+    planOverrides: PlanOverridesSchema.nullable().optional(),
+  })
   .strict()
   .openapi('CreateOrg');
 
 export const UpdateOrgSchema = z
-  .object({ name: DisplayName.optional(), plan: z.enum(PLANS).optional(), ipAllowlist: IpAllowlistSchema.optional() })
+  .object({
+    name: DisplayName.optional(),
+    plan: z.enum(PLANS).optional().openapi({ description: 'Operator only' }),
+    ipAllowlist: IpAllowlistSchema.optional(),
+    planOverrides: PlanOverridesSchema.nullable().optional(),
+  })
   .strict()
   .openapi('UpdateOrg');
 
@@ -122,7 +182,9 @@ export const McpServerSchema = z
     endpoints: z.array(z.object({ id: z.string(), url: z.string(), weight: z.number() })),
     upstreamAuth: UpstreamAuthSchema,
     hasUpstreamSecret: z.boolean(),
-    toolPolicy: z.object({ allow: z.array(z.string()), deny: z.array(z.string()) }),
+    toolPolicy: PolicyView,
+    resourcePolicy: PolicyView,
+    promptPolicy: PolicyView,
     timeouts: z.object({ connectMs: z.number(), firstByteMs: z.number(), idleMs: z.number() }),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -133,9 +195,11 @@ export const CreateMcpSchema = z
   .object({
     slug: SlugSchema,
     displayName: DisplayName.optional(),
-    endpoints: z.array(EndpointInputSchema).min(1).max(16),
+    endpoints: z.array(EndpointInputSchema).min(1).max(MAX_ENDPOINTS),
     upstreamAuth: UpstreamAuthInputSchema.default({ type: 'none' }),
     toolPolicy: ToolPolicySchema.default({ allow: [], deny: [] }),
+    resourcePolicy: ResourcePolicySchema.optional().openapi({ description: 'Resource URI patterns; default allow all' }),
+    promptPolicy: PromptPolicySchema.optional().openapi({ description: 'Prompt name patterns; default allow all' }),
     timeouts: TimeoutsInputSchema.default({}),
   })
   .strict()
@@ -144,9 +208,11 @@ export const CreateMcpSchema = z
 export const UpdateMcpSchema = z
   .object({
     displayName: DisplayName.optional(),
-    endpoints: z.array(EndpointInputSchema).min(1).max(16).optional(),
+    endpoints: z.array(EndpointInputSchema).min(1).max(MAX_ENDPOINTS).optional(),
     upstreamAuth: UpstreamAuthInputSchema.optional(),
     toolPolicy: ToolPolicySchema.optional(),
+    resourcePolicy: ResourcePolicySchema.optional(),
+    promptPolicy: PromptPolicySchema.optional(),
     timeouts: TimeoutsInputSchema.optional(),
   })
   .strict()
@@ -154,10 +220,14 @@ export const UpdateMcpSchema = z
 
 // ---- API keys ----
 
+const PerMcp = <T extends z.ZodType>(policy: T) => z.record(z.union([SlugSchema, z.literal('*')]), policy);
+
 const ScopesSchema = z
   .object({
     mcps: z.union([z.literal('*'), z.array(SlugSchema).min(1).max(100)]).default('*'),
-    tools: z.record(z.union([SlugSchema, z.literal('*')]), ToolPolicySchema).default({}),
+    tools: PerMcp(ToolPolicySchema).default({}).openapi({ description: 'Tool name patterns per MCP slug (`*`: every MCP)' }),
+    resources: PerMcp(ResourcePolicySchema).optional().openapi({ description: 'Resource URI patterns per MCP slug (`*`: every MCP); default none' }),
+    prompts: PerMcp(PromptPolicySchema).optional().openapi({ description: 'Prompt name patterns per MCP slug (`*`: every MCP); default none' }),
   })
   .strict()
   .openapi('KeyScopes');
@@ -170,9 +240,12 @@ export const ApiKeySchema = z
     role: z.enum(KEY_ROLES),
     scopes: z.object({
       mcps: z.union([z.literal('*'), z.array(z.string())]),
-      tools: z.record(z.string(), z.object({ allow: z.array(z.string()), deny: z.array(z.string()) })),
+      tools: z.record(z.string(), PolicyView),
+      resources: z.record(z.string(), PolicyView).optional(),
+      prompts: z.record(z.string(), PolicyView).optional(),
     }),
     rateLimitPerMinute: z.number().optional(),
+    rateLimitSetByOperator: z.boolean().optional().openapi({ description: "True when the operator set rateLimitPerMinute (it may then exceed the plan's)" }),
     expiresAt: z.string().optional(),
     revokedAt: z.string().optional(),
     createdAt: z.string(),
@@ -186,7 +259,13 @@ export const CreateKeySchema = z
     role: z.enum(KEY_ROLES).default('member'),
     scopes: ScopesSchema.default({ mcps: '*', tools: {} }),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
-    rateLimitPerMinute: z.number().int().min(1).max(1_000_000).optional(),
+    rateLimitPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .optional()
+      .openapi({ description: "At most the plan's requestsPerMinute for an org admin (403 plan_limit_reached); any value for the operator" }),
   })
   .strict()
   .openapi('CreateApiKey');
@@ -310,6 +389,10 @@ export const ErrorSchema = z
       message: z.string(),
       requestId: z.string(),
       details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+      limit: z
+        .object({ name: z.enum(PLAN_LIMIT_NAMES), value: z.number() })
+        .optional()
+        .openapi({ description: 'With plan_limit_reached: the limit in force that the request ran into' }),
     }),
   })
   .openapi('Error');
@@ -322,9 +405,7 @@ export const WhoAmISchema = z
   .openapi('WhoAmI');
 
 export const PlansSchema = z
-  .object({
-    items: z.array(z.object({ plan: z.enum(PLANS), requestsPerMinute: z.number(), monthlyRequests: z.number() })),
-  })
+  .object({ items: z.array(PlanLimitsSchema.extend({ plan: z.enum(PLANS) })) })
   .openapi('Plans');
 
 export type CreateOrgInput = z.infer<typeof CreateOrgSchema>;
