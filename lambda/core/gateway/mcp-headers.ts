@@ -286,6 +286,11 @@ function isBatch(body: unknown): boolean {
 
 const NAME_SOURCE: Readonly<Record<string, 'name' | 'uri'>> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
 
+/** A header name as a reason shows it: names come from the client or the upstream, so bounded. */
+function showName(name: string): string {
+  return name.length > 80 ? `${name.slice(0, 80)}…` : name;
+}
+
 function mismatch(reason: string): McpHeaderCheck {
   return { ok: false, code: 'header_mismatch', jsonRpcCode: HEADER_MISMATCH, reason };
 }
@@ -389,10 +394,11 @@ export function validateMcpHeaders(
   if (params.length > MAX_PARAM_HEADERS) return mismatch(`More than ${MAX_PARAM_HEADERS} Mcp-Param-* headers`);
   const decodedParams = new Map<string, string>();
   for (const [key, value] of params) {
+    const shown = showName(key);
     if (key.length === PARAM_PREFIX.length) return mismatch('An Mcp-Param- header has no name');
-    if (value.length > MAX_HEADER_VALUE_LENGTH) return mismatch(`The ${key} header is too long`);
+    if (value.length > MAX_HEADER_VALUE_LENGTH) return mismatch(`The ${shown} header is too long`);
     const decoded = decodeHeaderValue(value);
-    if (decoded === undefined) return mismatch(`The ${key} header has invalid characters or a malformed Base64 value`);
+    if (decoded === undefined) return mismatch(`The ${shown} header has invalid characters or a malformed Base64 value`);
     decodedParams.set(key, decoded);
     forward[key] = value;
   }
@@ -401,16 +407,17 @@ export function validateMcpHeaders(
   if (declared) {
     for (const param of declared) {
       const key = PARAM_PREFIX + param.header.toLowerCase();
+      const shown = showName(key);
       const header = decodedParams.get(key);
       const found = lookup(body, ['params', 'arguments', ...param.path]);
       const present = found.found && found.value !== null;
       if (header !== undefined) unverifiedParams--;
       if (!present) {
-        if (header !== undefined) return mismatch(`The ${key} header has no value in the body's arguments`);
+        if (header !== undefined) return mismatch(`The ${shown} header has no value in the body's arguments`);
         continue;
       }
-      if (header === undefined) return mismatch(`The ${key} header is required (its argument is in the body)`);
-      if (!paramMatches(header, found.value)) return mismatch(`The ${key} header does not match the body's argument`);
+      if (header === undefined) return mismatch(`The ${shown} header is required (its argument is in the body)`);
+      if (!paramMatches(header, found.value)) return mismatch(`The ${shown} header does not match the body's argument`);
     }
   }
   return { ok: true, forward, modern, unverifiedParams };

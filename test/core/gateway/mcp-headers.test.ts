@@ -484,6 +484,12 @@ describe('validateMcpHeaders: Mcp-Param-* (Custom Headers from Tool Parameters)'
     expectMismatch(check(call({ region: 'eu' }), { ...base, 'mcp-param-region': 'caf\u00e9' }, options), /invalid characters/);
   });
 
+  test('a long header name is cut short in the reason', () => {
+    const result = check(call({}), { ...base, [`mcp-param-${'x'.repeat(500)}`]: '=?base64?***?=' });
+    expectMismatch(result, /malformed/);
+    if (!result.ok) expect(result.reason.length).toBeLessThan(200);
+  });
+
   test('an Mcp-Param- header without a name is refused', () => {
     expectMismatch(check(call({}), { ...base, 'mcp-param-': 'x' }), /no name/);
   });
