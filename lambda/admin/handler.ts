@@ -37,11 +37,26 @@ const alerts = new AlertService({
 const app = createAdminApp({
   service,
   authenticateKey: (key) => adminKeys.authenticate(key),
-  operator: new OperatorCredential(() => readSecretString(operatorSecretArn)),
+  // Re-read from Secrets Manager after the bound, so a rotated token stops working on warm instances.
+  operator: new OperatorCredential(() => readSecretString(operatorSecretArn), { maxAgeMs: optionalSeconds('PLEXMCP_OPERATOR_TOKEN_MAX_AGE_SECONDS') }),
+  allowedOrigins: listEnv('PLEXMCP_ADMIN_ALLOWED_ORIGINS'),
   health: new DynamoDbHealthStore(dynamodb, registryTable),
   alerts,
   requestId: (c) => (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.requestId ?? crypto.randomUUID(),
 });
+
+/** Comma-separated list; none when unset. */
+function listEnv(name: string): string[] {
+  return (process.env[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** Whole seconds as milliseconds; undefined (the default) when unset. */
+function optionalSeconds(name: string): number | undefined {
+  const value = process.env[name];
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value)) throw new Error(`environment variable ${name} must be whole seconds`);
+  return Number(value) * 1000;
+}
 
 const honoHandler = handle(app) as unknown as (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 

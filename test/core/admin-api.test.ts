@@ -898,3 +898,17 @@ describe('OpenAPI document for limits and policies', () => {
     expect(schemas.Error.properties.error.properties.limit.properties.name.enum).toContain('maxMcpServers');
   });
 });
+
+describe('operator token rotation', () => {
+  test('a rotated operator token is refused by a warm admin API within the bound', async () => {
+    let clock = Date.now();
+    let current = OPERATOR;
+    app = createAdminApp({ ...deps, operator: new OperatorCredential(async () => current, { maxAgeMs: 60_000, now: () => clock }) });
+    expect((await call('GET', '/whoami', OPERATOR)).status).toBe(200);
+    current = 'pmop_rotated-operator-token';
+    clock += 60_000;
+    const old = await call('GET', '/whoami', OPERATOR);
+    expect([old.status, old.body.error.code]).toEqual([401, 'invalid_credentials']);
+    expect((await call('GET', '/whoami', current)).body).toEqual({ principal: 'operator' });
+  });
+});
