@@ -106,6 +106,91 @@ describe('inspectBody: valid bodies', () => {
       ],
     ],
     ['a batch of one', `[${req(1, 'ping')}]`, true, [{ kind: 'request', id: 1, method: 'ping' }]],
+    [
+      'resources/subscribe names its URI',
+      req(6, 'resources/subscribe', { uri: 'file:///a' }),
+      false,
+      [{ kind: 'request', id: 6, method: 'resources/subscribe', resourceUri: 'file:///a' }],
+    ],
+    ['resources/unsubscribe does not', req(6, 'resources/unsubscribe', { uri: 'file:///a' }), false, [{ kind: 'request', id: 6, method: 'resources/unsubscribe' }]],
+    ['resources/read with a numeric uri', req(6, 'resources/read', { uri: 7 }), false, [{ kind: 'request', id: 6, method: 'resources/read' }]],
+    [
+      'a notification names what it names too (a policy sees it)',
+      '{"jsonrpc":"2.0","method":"prompts/get","params":{"name":"p"}}',
+      false,
+      [{ kind: 'notification', method: 'prompts/get', promptName: 'p' }],
+    ],
+    [
+      'completion/complete for a prompt',
+      req(7, 'completion/complete', { ref: { type: 'ref/prompt', name: 'greet' }, argument: { name: 'a', value: 'b' } }),
+      false,
+      [{ kind: 'request', id: 7, method: 'completion/complete', completionRef: { kind: 'prompt', name: 'greet' } }],
+    ],
+    [
+      'completion/complete for a resource template',
+      req(7, 'completion/complete', { ref: { type: 'ref/resource', uri: 'file:///{path}' } }),
+      false,
+      [{ kind: 'request', id: 7, method: 'completion/complete', completionRef: { kind: 'resource', uri: 'file:///{path}' } }],
+    ],
+    [
+      'completion/complete for a prompt without a string name',
+      req(7, 'completion/complete', { ref: { type: 'ref/prompt', name: ['greet'], uri: 'x' } }),
+      false,
+      [{ kind: 'request', id: 7, method: 'completion/complete', completionRef: { kind: 'prompt' } }],
+    ],
+    [
+      'completion/complete for a resource without a string uri (a name does not count)',
+      req(7, 'completion/complete', { ref: { type: 'ref/resource', name: 'x' } }),
+      false,
+      [{ kind: 'request', id: 7, method: 'completion/complete', completionRef: { kind: 'resource' } }],
+    ],
+    ...(
+      [
+        ['without a ref', {}],
+        ['with a ref of another type', { ref: { type: 'ref/tool', name: 'x' } }],
+        ['with a ref that is not an object', { ref: 'ref/prompt' }],
+        ['with a null ref', { ref: null }],
+        ['with a ref type that is not a string', { ref: { type: 1, name: 'x' } }],
+      ] as const
+    ).map(([what, params]): [string, string, boolean, InspectedMessage[]] => [
+      `completion/complete ${what}`,
+      req(7, 'completion/complete', params),
+      false,
+      [{ kind: 'request', id: 7, method: 'completion/complete', completionRef: { kind: 'other' } }],
+    ]),
+    [
+      'completion/complete with array params',
+      req(7, 'completion/complete', [{ type: 'ref/prompt', name: 'x' }]),
+      false,
+      [{ kind: 'request', id: 7, method: 'completion/complete', completionRef: { kind: 'other' } }],
+    ],
+    [
+      'subscriptions/listen with resource subscriptions',
+      req(8, 'subscriptions/listen', { notifications: { toolsListChanged: true, resourceSubscriptions: ['file:///a', 'file:///b'] } }),
+      false,
+      [{ kind: 'request', id: 8, method: 'subscriptions/listen', subscriptionUris: ['file:///a', 'file:///b'] }],
+    ],
+    [
+      'subscriptions/listen with none',
+      req(8, 'subscriptions/listen', { notifications: { toolsListChanged: true } }),
+      false,
+      [{ kind: 'request', id: 8, method: 'subscriptions/listen' }],
+    ],
+    ['subscriptions/listen without notifications', req(8, 'subscriptions/listen', {}), false, [{ kind: 'request', id: 8, method: 'subscriptions/listen' }]],
+    ...(
+      [
+        ['a string', { notifications: { resourceSubscriptions: 'file:///a' } }],
+        ['a non-string entry', { notifications: { resourceSubscriptions: ['file:///a', 1] } }],
+        ['null', { notifications: { resourceSubscriptions: null } }],
+        ['notifications that are not an object', { notifications: ['file:///a'] }],
+        ['null notifications', { notifications: null }],
+      ] as const
+    ).map(([what, params]): [string, string, boolean, InspectedMessage[]] => [
+      `subscriptions/listen with ${what}`,
+      req(8, 'subscriptions/listen', params),
+      false,
+      [{ kind: 'request', id: 8, method: 'subscriptions/listen', subscriptionUris: 'invalid' }],
+    ]),
   ];
 
   it.each(cases)('%s', (_name, body, batch, messages) => {
