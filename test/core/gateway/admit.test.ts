@@ -64,7 +64,7 @@ describe('admit', () => {
     orgId: org.orgId,
     name: keyId,
     role: 'member',
-    scopes: { mcps: '*' },
+    scopes: { mcps: '*', tools: {} },
     rateLimitPerMinute,
     rateLimitSetByOperator: true,
     createdAt: '2026-01-01T00:00:00Z',
