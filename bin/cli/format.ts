@@ -5,7 +5,12 @@
  */
 import type { AlertSubscription } from '../../lambda/core/alerts';
 import type { McpHealthView, StoredMetadata } from '../../lambda/core/health/store';
-import type { ApiKey, McpServer, Org, ToolPolicy } from '../../lambda/core/model';
+import type { ApiKey, FeaturePolicy, McpServer, Org, ToolPolicy } from '../../lambda/core/model';
+import type { PlanLimits } from '../../lambda/core/plans';
+import type { OrgUsage } from '../../lambda/core/registry-store';
+
+/** An org as the admin API returns it: `limits` always, `usage` from `GET /orgs/{orgId}`. */
+export type OrgView = Org & { readonly limits?: PlanLimits; readonly usage?: OrgUsage };
 
 export type Row = readonly string[];
 
@@ -52,15 +57,29 @@ export function orgTable(orgs: readonly Org[]): string {
   );
 }
 
-export function orgBlock(o: Org): string {
-  return block([
+export function orgBlock(o: OrgView): string {
+  const fields: [string, string | string[]][] = [
     ['Org ID', o.orgId],
     ['Name', o.name],
     ['Plan', o.plan],
+  ];
+  const overrides = Object.entries(o.planOverrides ?? {});
+  if (overrides.length > 0) fields.push(['Overrides', overrides.map(([name, value]) => `${name}=${value}`).join(', ')]);
+  const l = o.limits;
+  if (l) {
+    fields.push(['Limits', [
+      `${l.requestsPerMinute} requests/min per key, ${l.monthlyRequests} requests/month`,
+      `${l.maxMcpServers} MCP servers, ${l.maxEndpointsPerMcp} endpoints each, ${l.maxApiKeys} API keys`,
+      `${l.maxConcurrentStreamsPerKey} open streams and ${l.handshakesPerKeyPerMinute} handshakes/min per key`,
+    ]]);
+    if (o.usage) fields.push(['Usage', `${o.usage.mcpServers} of ${l.maxMcpServers} MCP servers, ${o.usage.apiKeys} of ${l.maxApiKeys} API keys`]);
+  }
+  fields.push(
     ['IP allowlist', listOrNone(o.ipAllowlist, 'any address')],
     ['Created', orDash(o.createdAt)],
     ['Updated', orDash(o.updatedAt)],
-  ]);
+  );
+  return block(fields);
 }
 
 // --- MCP servers ---------------------------------------------------------------------------
@@ -104,6 +123,8 @@ export function mcpBlock(m: McpServer): string {
     ['Upstream auth', authSummary(m)],
     ['Allowed tools', listOrNone(m.toolPolicy?.allow, 'all')],
     ['Denied tools', listOrNone(m.toolPolicy?.deny, 'none')],
+    ['Resources', policySummary(m.resourcePolicy)],
+    ['Prompts', policySummary(m.promptPolicy)],
     ['Timeouts', t ? `connect ${t.connectMs} ms, first byte ${t.firstByteMs} ms, idle ${t.idleMs} ms` : '-'],
     ['Created', orDash(m.createdAt)],
     ['Updated', orDash(m.updatedAt)],
@@ -124,12 +145,19 @@ export function mcpScope(k: ApiKey): string {
   return listOrNone(mcps, 'none');
 }
 
-export function toolScopes(k: ApiKey): string[] {
-  const tools = k.scopes?.tools ?? {};
-  const lines = Object.keys(tools)
+/** One line per MCP slug of a key's per-MCP policies (tools, resources or prompts). */
+export function scopeLines(perMcp: Record<string, FeaturePolicy> | undefined): string[] {
+  const policies = perMcp ?? {};
+  const lines = Object.keys(policies)
     .sort()
-    .map((slug) => `${slug}: ${policySummary(tools[slug])}`);
+    .map((slug) => `${slug}: ${policySummary(policies[slug])}`);
   return lines.length > 0 ? lines : ['all (per MCP policy)'];
+}
+
+function rateLimitText(k: ApiKey): string {
+  if (k.rateLimitPerMinute === undefined) return 'plan default';
+  // Without the operator's mark, the gateway applies the lower of this and the plan's.
+  return `${k.rateLimitPerMinute}/min${k.rateLimitSetByOperator ? ' (set by the operator)' : ''}`;
 }
 
 export function keyTable(keys: readonly ApiKey[], now: Date): string {
@@ -155,8 +183,10 @@ export function keyBlock(k: ApiKey, now: Date): string {
     ['Name', k.name],
     ['Role', k.role],
     ['MCPs', mcpScope(k)],
-    ['Tools', toolScopes(k)],
-    ['Rate limit', k.rateLimitPerMinute !== undefined ? `${k.rateLimitPerMinute}/min` : 'plan default'],
+    ['Tools', scopeLines(k.scopes?.tools)],
+    ['Resources', scopeLines(k.scopes?.resources)],
+    ['Prompts', scopeLines(k.scopes?.prompts)],
+    ['Rate limit', rateLimitText(k)],
     ['Expires', k.expiresAt ?? 'never'],
     ['Status', status === 'revoked' ? `revoked at ${k.revokedAt}` : status],
     ['Created', orDash(k.createdAt)],

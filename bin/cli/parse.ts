@@ -73,13 +73,46 @@ export function parseExpires(value: string, now: Date): string {
   return new Date(at).toISOString();
 }
 
-/** `slug:pattern` for key tool rules; the pattern may itself contain `:`. `*` as slug means every MCP. */
-export function parseToolRule(value: string, flag: string): { slug: string; pattern: string } {
+export type ScopeFeature = 'tool' | 'resource' | 'prompt';
+
+const RULE_EXAMPLES: Record<ScopeFeature, string> = {
+  tool: '<mcp-slug>:<tool-pattern>, e.g. github:search_*',
+  resource: '<mcp-slug>:<uri-pattern>, e.g. docs:file:///docs/*',
+  prompt: '<mcp-slug>:<prompt-pattern>, e.g. github:summarize*',
+};
+
+/**
+ * `slug:pattern` for key scope rules, split at the FIRST colon: the pattern may itself contain
+ * `:` (resource URIs always do). `*` as slug means every MCP.
+ */
+export function parseScopeRule(value: string, flag: string, feature: ScopeFeature = 'tool'): { slug: string; pattern: string } {
   const i = value.indexOf(':');
   if (i <= 0 || i === value.length - 1) {
-    throw usageError(`${flag} ${JSON.stringify(value)}: expected <mcp-slug>:<tool-pattern>, e.g. github:search_*`);
+    throw usageError(`${flag} ${JSON.stringify(value)}: expected ${RULE_EXAMPLES[feature]}`);
   }
-  return { slug: value.slice(0, i), pattern: value.slice(i + 1) };
+  const slug = value.slice(0, i);
+  const pattern = value.slice(i + 1);
+  // `file:///docs/*` alone would read as MCP "file" with pattern "///docs/*": almost surely a
+  // forgotten slug, so say so instead of scoping a key to an MCP that is not meant.
+  if (feature === 'resource' && pattern.startsWith('//')) {
+    throw usageError(`${flag} ${JSON.stringify(value)}: starts with a URI, not an MCP slug; expected ${RULE_EXAMPLES.resource} (or *:<uri-pattern> for every MCP)`);
+  }
+  return { slug, pattern };
+}
+
+/**
+ * `--plan-override name=value`: a plan limit (one of `names`) and a positive whole number, or
+ * `default` to drop the override of that limit. Returns null for `default`.
+ */
+export function parsePlanOverride(value: string, names: readonly string[]): { name: string; value: number | null } {
+  const m = /^([A-Za-z]+)=(\d+|default)$/.exec(value.trim());
+  if (!m) throw usageError(`--plan-override ${JSON.stringify(value)}: expected <limit>=<number> or <limit>=default, e.g. maxApiKeys=50`);
+  const name = m[1]!;
+  if (!names.includes(name)) throw usageError(`--plan-override ${JSON.stringify(value)}: unknown limit ${JSON.stringify(name)} (one of ${names.join(', ')})`);
+  if (m[2] === 'default') return { name, value: null };
+  const n = Number(m[2]);
+  if (n < 1 || !Number.isSafeInteger(n)) throw usageError(`--plan-override ${JSON.stringify(value)}: the value must be a whole number of at least 1`);
+  return { name, value: n };
 }
 
 /** Reads all of stdin and removes one trailing newline. */

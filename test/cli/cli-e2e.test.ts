@@ -87,7 +87,7 @@ describe('plexmcp CLI against plexmcp serve', () => {
     const memberKeyId = /^Key ID: +(\S+)$/m.exec(member.stdout)?.[1] as string;
     expect(member.stdout).toContain('MCPs:        tools\n');
     expect(member.stdout).toContain('Tools:       tools: allow search_*\n');
-    expect(member.stdout).toContain('Rate limit:  30/min\n');
+    expect(member.stdout).toContain('Rate limit:  30/min (set by the operator)\n');
 
     const keys = await asOperator(['key', 'list', '--org', org.orgId]);
     expect(keys.code).toBe(0);
@@ -137,6 +137,47 @@ describe('plexmcp CLI against plexmcp serve', () => {
     expect(await withToken(admin.secret, ['mcp', 'delete', 'tools'])).toMatchObject({ code: 0, stderr: '' });
     expect((await withToken(admin.secret, ['mcp', 'list'])).stdout).toBe(`No MCP servers in org ${org.orgId}.\n`);
     expect(operatorToken).toMatch(/^pmop_/);
+  });
+
+  test('plan limits and overrides, and resource and prompt policies, through the CLI', async () => {
+    const org = ok<{ orgId: string }>(await asOperator(['org', 'create', 'Small Org', '--plan', 'free', '--json']));
+    const overridden = await asOperator(['org', 'update', org.orgId, '--plan-override', 'maxMcpServers=1', 'maxApiKeys=2']);
+    expect(overridden).toMatchObject({ code: 0, stderr: '' });
+    expect(overridden.stdout).toContain('Overrides:     maxMcpServers=1, maxApiKeys=2\n');
+
+    const endpoint = `http://127.0.0.1:${port}/mcp`;
+    const first = await asOperator([
+      'mcp', 'create', 'docs', '--org', org.orgId, '--endpoint', endpoint,
+      '--allow-resource', 'file:///docs/*', '--deny-resource', 'file:///docs/private/*', '--deny-prompt', 'debug_*',
+    ]);
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    expect(first.stdout).toContain('Resources:      allow file:///docs/*; deny file:///docs/private/*\n');
+    const second = await asOperator(['mcp', 'create', 'more', '--org', org.orgId, '--endpoint', endpoint]);
+    expect(second).toMatchObject({ code: 1, stdout: '' });
+    expect(second.stderr).toMatch(/^error plan_limit_reached: .*\(maxMcpServers\)/);
+
+    const admin = ok<{ secret: string }>(await asOperator(['key', 'create', 'admin', '--org', org.orgId, '--role', 'admin', '--json']));
+    // An org admin may not lift a key above the plan (free: 60/min).
+    const greedy = await withToken(admin.secret, ['key', 'create', 'greedy', '--rate-limit', '1000']);
+    expect(greedy.code).toBe(1);
+    expect(greedy.stderr).toContain('error plan_limit_reached: ');
+    expect(greedy.stderr).toContain('\n  rateLimitPerMinute: must be at most 60 on this plan\n');
+    // Nor change the overrides.
+    const lift = await withToken(admin.secret, ['org', 'update', org.orgId, '--plan-override', 'maxApiKeys=1000']);
+    expect(lift.stderr).toMatch(/^error operator_required: /);
+
+    const scoped = await withToken(admin.secret, ['key', 'create', 'reader', '--mcp', 'docs', '--allow-resource', 'docs:file:///docs/public/*', '--allow-prompt', 'docs:summarize*']);
+    expect(scoped).toMatchObject({ code: 0, stderr: '' });
+    expect(scoped.stdout).toContain('Resources:   docs: allow file:///docs/public/*\n');
+    expect(scoped.stdout).toContain('Prompts:     docs: allow summarize*\n');
+    const third = await withToken(admin.secret, ['key', 'create', 'one too many']);
+    expect(third.stderr).toMatch(/^error plan_limit_reached: .*\(maxApiKeys\)/);
+
+    const shown = await asOperator(['org', 'get', org.orgId]);
+    expect(shown.stdout).toContain('Usage:         1 of 1 MCP servers, 2 of 2 API keys\n');
+    // The operator lifts the cap; the org admin creates the key it could not.
+    expect((await asOperator(['org', 'update', org.orgId, '--plan-override', 'maxApiKeys=default'])).stdout).toContain('Overrides:     maxMcpServers=1\n');
+    expect(await withToken(admin.secret, ['key', 'create', 'one too many'])).toMatchObject({ code: 0, stderr: '' });
   });
 });
 

@@ -232,9 +232,135 @@ describe('requests and headers', () => {
   });
 
   test('whoami and plans', async () => {
-    stub.on('GET', '/admin/v1/plans', { body: { items: [{ plan: 'free', requestsPerMinute: 60, monthlyRequests: 10000 }] } });
+    const free = {
+      plan: 'free', requestsPerMinute: 60, monthlyRequests: 10000, maxMcpServers: 3, maxEndpointsPerMcp: 2, maxApiKeys: 10,
+      maxConcurrentStreamsPerKey: 5, handshakesPerKeyPerMinute: 10,
+    };
+    stub.on('GET', '/admin/v1/plans', { body: { items: [free] } });
     expect((await cli(['whoami'])).stdout).toBe(`URL:         ${stub.url}\nPrincipal:   operator\nToken from:  PLEXMCP_TOKEN\n`);
-    expect((await cli(['plans'])).stdout).toBe('PLAN  REQUESTS/MIN  REQUESTS/MONTH\nfree  60            10000\n');
+    expect((await cli(['plans'])).stdout).toBe(
+      'PLAN  REQUESTS/MIN  REQUESTS/MONTH  MCP SERVERS  ENDPOINTS/MCP  API KEYS  STREAMS/KEY  HANDSHAKES/MIN\n' +
+        'free  60            10000           3            2              10        5            10\n',
+    );
+  });
+
+  test('mcp create and update: resource and prompt policies, merged on update like tool policies', async () => {
+    const current = { ...sampleMcp, resourcePolicy: { allow: ['file:///docs/*'], deny: [] }, promptPolicy: { allow: [], deny: ['debug_*'] } };
+    stub
+      .on('POST', `/admin/v1/orgs/${ORG}/mcps`, { status: 201, body: current })
+      .on('GET', `/admin/v1/orgs/${ORG}/mcps/github`, { body: current })
+      .on('PATCH', `/admin/v1/orgs/${ORG}/mcps/github`, { body: current });
+    const created = await cli([
+      'mcp', 'create', 'github', '--org', ORG, '--endpoint', 'https://a.example/mcp',
+      '--allow-resource', 'file:///docs/*', 'https://api.example.com/items?id=*', '--deny-resource', 'file:///docs/private/*',
+      '--allow-prompt', 'summarize*',
+    ]);
+    expect(created).toMatchObject({ code: 0, stderr: '' });
+    expect(stub.requests[0].body).toMatchObject({
+      resourcePolicy: { allow: ['file:///docs/*', 'https://api.example.com/items?id=*'], deny: ['file:///docs/private/*'] },
+      promptPolicy: { allow: ['summarize*'], deny: [] },
+    });
+    expect(stub.requests[0].body).not.toHaveProperty('toolPolicy');
+    expect(created.stdout).toContain('Resources:      allow file:///docs/*\nPrompts:        allow all; deny debug_*\n');
+
+    await cli(['mcp', 'update', 'github', '--org', ORG, '--deny-resource', 'file:///docs/secret*']);
+    await cli(['mcp', 'update', 'github', '--org', ORG, '--clear-resource-policy', '--clear-prompt-policy']);
+    await cli(['mcp', 'update', 'github', '--org', ORG, '--clear-prompt-policy', '--allow-prompt', 'review']);
+    expect(stub.calls.filter((q) => q.method === 'PATCH').map((q) => q.body)).toEqual([
+      { resourcePolicy: { allow: ['file:///docs/*'], deny: ['file:///docs/secret*'] } },
+      { resourcePolicy: { allow: [], deny: [] }, promptPolicy: { allow: [], deny: [] } },
+      { promptPolicy: { allow: ['review'], deny: [] } },
+    ]);
+  });
+
+  test('key create: resource and prompt rules per MCP, split at the first colon; key get shows them', async () => {
+    const scopes = {
+      mcps: ['docs'],
+      tools: {},
+      resources: { docs: { allow: ['file:///docs/*'], deny: [] }, '*': { allow: [], deny: ['file:///etc/*'] } },
+      prompts: { docs: { allow: ['summarize*'], deny: ['debug:*'] } },
+    };
+    const key = { ...sampleKey, scopes, rateLimitPerMinute: 5000, rateLimitSetByOperator: true };
+    stub.on('POST', `/admin/v1/orgs/${ORG}/keys`, { status: 201, body: { key, secret: 'pmcp_x' } }).on('GET', `/admin/v1/orgs/${ORG}/keys/${key.keyId}`, { body: key });
+    const r = await cli([
+      'key', 'create', 'docs reader', '--org', ORG, '--mcp', 'docs',
+      '--allow-resource', 'docs:file:///docs/*', '--deny-resource', '*:file:///etc/*',
+      '--allow-prompt', 'docs:summarize*', '--deny-prompt', 'docs:debug:*', '--rate-limit', '5000',
+    ]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(stub.requests[0].body).toEqual({
+      name: 'docs reader',
+      scopes: { mcps: ['docs'], resources: scopes.resources, prompts: scopes.prompts },
+      rateLimitPerMinute: 5000,
+    });
+    const shown = (await cli(['key', 'get', key.keyId, '--org', ORG])).stdout;
+    expect(shown).toContain('Tools:       all (per MCP policy)\n');
+    expect(shown).toContain('Resources:   *: allow all; deny file:///etc/*\n             docs: allow file:///docs/*\n');
+    expect(shown).toContain('Prompts:     docs: allow summarize*; deny debug:*\n');
+    expect(shown).toContain('Rate limit:  5000/min (set by the operator)\n');
+  });
+
+  test('org update --plan-override merges into the current overrides; =default drops one; --clear-plan-overrides', async () => {
+    const withOverrides = {
+      ...sampleOrg,
+      planOverrides: { maxApiKeys: 50, requestsPerMinute: 1000 },
+      limits: {
+        requestsPerMinute: 1000, monthlyRequests: 1_000_000, maxMcpServers: 25, maxEndpointsPerMcp: 5, maxApiKeys: 50,
+        maxConcurrentStreamsPerKey: 50, handshakesPerKeyPerMinute: 60,
+      },
+      usage: { mcpServers: 2, apiKeys: 7 },
+    };
+    stub.on('GET', `/admin/v1/orgs/${ORG}`, { body: withOverrides }).on('PATCH', `/admin/v1/orgs/${ORG}`, { body: withOverrides });
+    await cli(['org', 'update', ORG, '--plan-override', 'maxMcpServers=40', 'maxApiKeys=default']);
+    await cli(['org', 'update', ORG, '--clear-plan-overrides']);
+    await cli(['org', 'update', ORG, '--clear-plan-overrides', '--plan-override', 'handshakesPerKeyPerMinute=5', '--name', 'N']);
+    expect(stub.calls.filter((q) => q.method === 'PATCH').map((q) => q.body)).toEqual([
+      { planOverrides: { requestsPerMinute: 1000, maxMcpServers: 40 } },
+      { planOverrides: {} },
+      { name: 'N', planOverrides: { handshakesPerKeyPerMinute: 5 } },
+    ]);
+    // --clear-plan-overrides needs no read of the current ones.
+    expect(stub.calls.filter((q) => q.method === 'GET')).toHaveLength(1);
+    expect((await cli(['org', 'get', ORG])).stdout).toBe(
+      'Org ID:        org_aaaaaaaaaaaaaaaa\n' +
+        'Name:          Acme\n' +
+        'Plan:          pro\n' +
+        'Overrides:     maxApiKeys=50, requestsPerMinute=1000\n' +
+        'Limits:        1000 requests/min per key, 1000000 requests/month\n' +
+        '               25 MCP servers, 5 endpoints each, 50 API keys\n' +
+        '               50 open streams and 60 handshakes/min per key\n' +
+        'Usage:         2 of 25 MCP servers, 7 of 50 API keys\n' +
+        'IP allowlist:  10.0.0.0/8\n' +
+        'Created:       2026-01-01T00:00:00.000Z\n' +
+        'Updated:       2026-01-02T00:00:00.000Z\n',
+    );
+  });
+
+  test('org create --plan-override', async () => {
+    stub.on('POST', '/admin/v1/orgs', { status: 201, body: sampleOrg });
+    await cli(['org', 'create', 'Big', '--plan-override', 'maxMcpServers=100', 'maxEndpointsPerMcp=8']);
+    expect(stub.requests[0].body).toEqual({ name: 'Big', planOverrides: { maxMcpServers: 100, maxEndpointsPerMcp: 8 } });
+  });
+
+  test('a plan_limit_reached error prints its message and field', async () => {
+    stub.on('POST', `/admin/v1/orgs/${ORG}/keys`, {
+      status: 403,
+      body: {
+        error: {
+          code: 'plan_limit_reached',
+          message: "This organisation's plan allows keys at most 60 requests per minute (requestsPerMinute); only the operator may set more",
+          requestId: 'req-9',
+          details: [{ path: 'rateLimitPerMinute', message: 'must be at most 60 on this plan' }],
+          limit: { name: 'requestsPerMinute', value: 60 },
+        },
+      },
+    });
+    const r = await cli(['key', 'create', 'k', '--org', ORG, '--rate-limit', '1000']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      "error plan_limit_reached: This organisation's plan allows keys at most 60 requests per minute (requestsPerMinute); only the operator may set more\n" +
+        '  rateLimitPerMinute: must be at most 60 on this plan\n  request id: req-9\n',
+    );
   });
 
   test('path segments are encoded', async () => {
@@ -327,6 +453,13 @@ describe('errors', () => {
     [['key', 'create', 'k', '--org', ORG, '--rate-limit', '0'], /^error usage: option '--rate-limit <perMinute>' argument '0' is invalid/],
     [['key', 'create', 'k', '--org', ORG, '--mcp', 'a', '--allow-tool', 'b:x'], /^error usage: --allow-tool b:x: MCP "b" is not in --mcp/],
     [['key', 'create', 'k', '--org', ORG, '--role', 'owner'], /^error usage: option '--role <role>' argument 'owner' is invalid/],
+    [['key', 'create', 'k', '--org', ORG, '--allow-resource', 'file:///docs/*'], /^error usage: --allow-resource "file:\/\/\/docs\/\*": starts with a URI, not an MCP slug/],
+    [['key', 'create', 'k', '--org', ORG, '--deny-prompt', 'nocolon'], /^error usage: --deny-prompt "nocolon": expected <mcp-slug>:<prompt-pattern>/],
+    [['key', 'create', 'k', '--org', ORG, '--mcp', 'a', '--allow-resource', 'b:file:///x'], /^error usage: --allow-resource b:file:\/\/\/x: MCP "b" is not in --mcp/],
+    [['org', 'update', ORG, '--plan-override', 'maxWidgets=3'], /^error usage: --plan-override "maxWidgets=3": unknown limit "maxWidgets"/],
+    [['org', 'update', ORG, '--plan-override', 'maxApiKeys=0'], /^error usage: --plan-override "maxApiKeys=0": the value must be a whole number of at least 1/],
+    [['org', 'update', ORG, '--plan-override', 'maxApiKeys'], /^error usage: --plan-override "maxApiKeys": expected <limit>=<number>/],
+    [['org', 'create', 'A', '--plan-override', 'maxApiKeys=lots'], /^error usage: --plan-override "maxApiKeys=lots": expected/],
     [['org'], /^Usage: plexmcp org/],
     [['frobnicate'], /^error usage: unknown command 'frobnicate'/],
     [['--url', 'ftp://x', 'org', 'list'], /^error usage: --url must use http or https/],

@@ -1,6 +1,6 @@
 import { buildScopes } from '../../bin/cli/commands/keys';
 import { CliError } from '../../bin/cli/errors';
-import { intParser, parseEndpoint, parseExpires, parseToolRule, readAllStdin } from '../../bin/cli/parse';
+import { intParser, parseEndpoint, parseExpires, parsePlanOverride, parseScopeRule, readAllStdin } from '../../bin/cli/parse';
 import { Readable } from 'node:stream';
 
 const NOW = new Date('2026-06-01T12:00:00.000Z');
@@ -44,12 +44,12 @@ describe('parseExpires', () => {
   });
 });
 
-describe('parseToolRule and buildScopes', () => {
+describe('parseScopeRule and buildScopes', () => {
   test('splits at the first colon; the pattern may contain colons', () => {
-    expect(parseToolRule('github:ns:search_*', '--allow-tool')).toEqual({ slug: 'github', pattern: 'ns:search_*' });
-    expect(() => parseToolRule('github', '--allow-tool')).toThrow(/<mcp-slug>:<tool-pattern>/);
-    expect(() => parseToolRule(':x', '--allow-tool')).toThrow(CliError);
-    expect(() => parseToolRule('x:', '--deny-tool')).toThrow(/--deny-tool/);
+    expect(parseScopeRule('github:ns:search_*', '--allow-tool')).toEqual({ slug: 'github', pattern: 'ns:search_*' });
+    expect(() => parseScopeRule('github', '--allow-tool')).toThrow(/<mcp-slug>:<tool-pattern>/);
+    expect(() => parseScopeRule(':x', '--allow-tool')).toThrow(CliError);
+    expect(() => parseScopeRule('x:', '--deny-tool')).toThrow(/--deny-tool/);
   });
 
   test('all MCPs by default, no tools entry without tool rules', () => {
@@ -89,4 +89,38 @@ test('readAllStdin joins chunks and drops exactly one trailing newline', async (
   expect(await readAllStdin(Readable.from([Buffer.from('s3c'), Buffer.from('ret\n')]))).toBe('s3cret');
   expect(await readAllStdin(Readable.from([Buffer.from('a\r\n')]))).toBe('a');
   expect(await readAllStdin(Readable.from([Buffer.from('a\n\n')]))).toBe('a\n');
+});
+
+describe('resource and prompt rules', () => {
+  test('a resource rule splits at the first colon, keeping the URI whole', () => {
+    expect(parseScopeRule('docs:file:///docs/*', '--allow-resource', 'resource')).toEqual({ slug: 'docs', pattern: 'file:///docs/*' });
+    expect(parseScopeRule('*:https://a.example/x?y=1', '--deny-resource', 'resource')).toEqual({ slug: '*', pattern: 'https://a.example/x?y=1' });
+    expect(() => parseScopeRule('file:///docs/*', '--allow-resource', 'resource')).toThrow(/starts with a URI, not an MCP slug/);
+    expect(() => parseScopeRule('docs', '--allow-resource', 'resource')).toThrow(/<mcp-slug>:<uri-pattern>/);
+    expect(parseScopeRule('docs:ns:summarize', '--allow-prompt', 'prompt')).toEqual({ slug: 'docs', pattern: 'ns:summarize' });
+  });
+
+  test('buildScopes collects resources and prompts per MCP next to tools', () => {
+    expect(
+      buildScopes({
+        mcp: ['docs'],
+        allowResource: ['docs:file:///docs/*'],
+        denyResource: ['*:file:///etc/*'],
+        denyPrompt: ['docs:debug_*'],
+      }),
+    ).toEqual({
+      mcps: ['docs'],
+      resources: { docs: { allow: ['file:///docs/*'], deny: [] }, '*': { allow: [], deny: ['file:///etc/*'] } },
+      prompts: { docs: { allow: [], deny: ['debug_*'] } },
+    });
+  });
+});
+
+test('parsePlanOverride', () => {
+  const names = ['maxApiKeys', 'requestsPerMinute'];
+  expect(parsePlanOverride('maxApiKeys=50', names)).toEqual({ name: 'maxApiKeys', value: 50 });
+  expect(parsePlanOverride(' requestsPerMinute=default ', names)).toEqual({ name: 'requestsPerMinute', value: null });
+  for (const bad of ['maxApiKeys', 'maxApiKeys=', 'maxApiKeys=-1', 'maxApiKeys=0', 'maxApiKeys=1.5', 'other=1', '=5', `maxApiKeys=${'9'.repeat(20)}`]) {
+    expect(() => parsePlanOverride(bad, names)).toThrow(CliError);
+  }
 });

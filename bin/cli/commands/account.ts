@@ -17,12 +17,9 @@ import { CliContext, type CliIo, type Whoami } from '../context';
 import { usageError } from '../errors';
 import { block, table } from '../format';
 import { readAllStdin } from '../parse';
+import type { PlanLimits } from '../../../lambda/core/plans';
 
-interface Plan {
-  plan: string;
-  requestsPerMinute: number;
-  monthlyRequests: number;
-}
+type Plan = { plan: string } & Partial<PlanLimits>;
 
 function principalText(me: Whoami): string {
   return me.principal === 'operator' ? 'operator' : `${me.role} key ${me.keyId} of org ${me.orgId}`;
@@ -101,10 +98,20 @@ export function registerAccountCommands(program: Command, io: CliIo): void {
       const ctx = CliContext.of(io, cmd);
       const res = await (await ctx.client()).get<{ items: Plan[] }>('/plans');
       if (ctx.json) return ctx.printJson(res);
+      const n = (value: number | undefined) => (value === undefined ? '-' : String(value));
       ctx.out(
         table(
-          ['PLAN', 'REQUESTS/MIN', 'REQUESTS/MONTH'],
-          (res.items ?? []).map((p) => [p.plan, String(p.requestsPerMinute), String(p.monthlyRequests)]),
+          ['PLAN', 'REQUESTS/MIN', 'REQUESTS/MONTH', 'MCP SERVERS', 'ENDPOINTS/MCP', 'API KEYS', 'STREAMS/KEY', 'HANDSHAKES/MIN'],
+          (res.items ?? []).map((p) => [
+            p.plan,
+            n(p.requestsPerMinute),
+            n(p.monthlyRequests),
+            n(p.maxMcpServers),
+            n(p.maxEndpointsPerMcp),
+            n(p.maxApiKeys),
+            n(p.maxConcurrentStreamsPerKey),
+            n(p.handshakesPerKeyPerMinute),
+          ]),
         ),
       );
     });

@@ -1,17 +1,24 @@
 import type { Command } from 'commander';
-import { type ApiKey, type KeyRole, KEY_ROLES, type ToolPolicy } from '../../../lambda/core/model';
+import { type ApiKey, type FeaturePolicy, type KeyRole, KEY_ROLES } from '../../../lambda/core/model';
 import { seg } from '../client';
 import { CliContext, type CliIo } from '../context';
 import { usageError } from '../errors';
 import { keyBlock, keyTable } from '../format';
-import { choiceParser, intParser, parseExpires, parseToolRule } from '../parse';
+import { choiceParser, intParser, parseExpires, parseScopeRule, type ScopeFeature } from '../parse';
 
-interface CreateOpts {
-  org?: string;
-  role?: KeyRole;
+interface ScopeOpts {
   mcp?: string[];
   allowTool?: string[];
   denyTool?: string[];
+  allowResource?: string[];
+  denyResource?: string[];
+  allowPrompt?: string[];
+  denyPrompt?: string[];
+}
+
+interface CreateOpts extends ScopeOpts {
+  org?: string;
+  role?: KeyRole;
   expires?: string;
   rateLimit?: number;
 }
@@ -23,26 +30,35 @@ export interface CreatedKey {
 
 const orgOption = ['--org <orgId>', 'organisation (default: the org of an org admin key)'] as const;
 
-/** The `scopes` of a new key from --mcp, --allow-tool and --deny-tool. */
-export function buildScopes(opts: Pick<CreateOpts, 'mcp' | 'allowTool' | 'denyTool'>): {
-  mcps: '*' | string[];
-  tools?: Record<string, ToolPolicy>;
-} {
+type PerMcp = Record<string, FeaturePolicy>;
+
+/**
+ * The `scopes` of a new key from --mcp and the --allow-/--deny- rules for tools, resources and
+ * prompts (`slug:pattern`, split at the first colon). A feature without rules is left out.
+ */
+export function buildScopes(opts: ScopeOpts): { mcps: '*' | string[]; tools?: PerMcp; resources?: PerMcp; prompts?: PerMcp } {
   const mcps: '*' | string[] = !opts.mcp || opts.mcp.includes('*') ? '*' : [...new Set(opts.mcp)];
-  const tools: Record<string, { allow: string[]; deny: string[] }> = {};
-  const add = (rules: string[] | undefined, flag: string, list: 'allow' | 'deny') => {
-    for (const rule of rules ?? []) {
-      const { slug, pattern } = parseToolRule(rule, flag);
-      if (mcps !== '*' && slug !== '*' && !mcps.includes(slug)) {
-        throw usageError(`${flag} ${rule}: MCP ${JSON.stringify(slug)} is not in --mcp (${mcps.join(', ')})`);
+  const collect = (feature: ScopeFeature, allow: string[] | undefined, deny: string[] | undefined): PerMcp | undefined => {
+    const policies: Record<string, { allow: string[]; deny: string[] }> = {};
+    const add = (rules: string[] | undefined, list: 'allow' | 'deny') => {
+      const flag = `--${list}-${feature}`;
+      for (const rule of rules ?? []) {
+        const { slug, pattern } = parseScopeRule(rule, flag, feature);
+        if (mcps !== '*' && slug !== '*' && !mcps.includes(slug)) {
+          throw usageError(`${flag} ${rule}: MCP ${JSON.stringify(slug)} is not in --mcp (${mcps.join(', ')})`);
+        }
+        policies[slug] ??= { allow: [], deny: [] };
+        policies[slug][list].push(pattern);
       }
-      tools[slug] ??= { allow: [], deny: [] };
-      tools[slug][list].push(pattern);
-    }
+    };
+    add(allow, 'allow');
+    add(deny, 'deny');
+    return Object.keys(policies).length > 0 ? policies : undefined;
   };
-  add(opts.allowTool, '--allow-tool', 'allow');
-  add(opts.denyTool, '--deny-tool', 'deny');
-  return Object.keys(tools).length > 0 ? { mcps, tools } : { mcps };
+  const tools = collect('tool', opts.allowTool, opts.denyTool);
+  const resources = collect('resource', opts.allowResource, opts.denyResource);
+  const prompts = collect('prompt', opts.allowPrompt, opts.denyPrompt);
+  return { mcps, ...(tools ? { tools } : {}), ...(resources ? { resources } : {}), ...(prompts ? { prompts } : {}) };
 }
 
 export function registerKeyCommands(program: Command, io: CliIo): void {
@@ -57,8 +73,12 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
     .option('--mcp <slug...>', 'MCP servers the key may use (default: all, also future ones)')
     .option('--allow-tool <slug:pattern...>', 'only these tools of that MCP (slug * = every MCP), e.g. github:search_*')
     .option('--deny-tool <slug:pattern...>', 'never these tools of that MCP, e.g. github:delete_*')
+    .option('--allow-resource <slug:uri-pattern...>', "only these resource URIs of that MCP, e.g. 'docs:file:///docs/*' (split at the first colon)")
+    .option('--deny-resource <slug:uri-pattern...>', "never these resource URIs of that MCP, e.g. 'docs:file:///docs/private/*'")
+    .option('--allow-prompt <slug:pattern...>', 'only these prompts of that MCP, e.g. github:summarize*')
+    .option('--deny-prompt <slug:pattern...>', 'never these prompts of that MCP')
     .option('--expires <when>', 'ISO date/time (2027-01-31) or duration from now (90m, 12h, 30d, 8w)')
-    .option('--rate-limit <perMinute>', 'requests per minute for this key (default: the plan limit)', intParser(1))
+    .option('--rate-limit <perMinute>', "requests per minute for this key (default: the plan's; at most the plan's unless the operator sets it)", intParser(1))
     .action(async (name: string, opts: CreateOpts, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const body: Record<string, unknown> = { name };

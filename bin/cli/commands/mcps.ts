@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { McpHealthView, StoredMetadata } from '../../../lambda/core/health/store';
-import { type McpServer, type UpstreamAuthType, UPSTREAM_AUTH_TYPES } from '../../../lambda/core/model';
+import { type FeaturePolicy, type McpServer, type UpstreamAuthType, UPSTREAM_AUTH_TYPES } from '../../../lambda/core/model';
 import { seg } from '../client';
 import { CliContext, type CliIo } from '../context';
 import { usageError } from '../errors';
@@ -19,6 +19,12 @@ interface McpOpts {
   allowTool?: string[];
   denyTool?: string[];
   clearToolPolicy?: boolean;
+  allowResource?: string[];
+  denyResource?: string[];
+  clearResourcePolicy?: boolean;
+  allowPrompt?: string[];
+  denyPrompt?: string[];
+  clearPromptPolicy?: boolean;
   idempotencyKey?: string;
   connectTimeoutMs?: number;
   firstByteTimeoutMs?: number;
@@ -48,9 +54,18 @@ function addMcpOptions(cmd: Command, create: boolean): Command {
     .option('--secret-env <VAR>', 'read the upstream secret (bearer token, header value or basic password) from this environment variable')
     .option('--secret-stdin', 'read the upstream secret from standard input')
     .option('--allow-tool <pattern...>', `tools that may be called, globs with *; default all${again}`)
-    .option('--deny-tool <pattern...>', `tools that may never be called; wins over --allow-tool${again}`);
+    .option('--deny-tool <pattern...>', `tools that may never be called; wins over --allow-tool${again}`)
+    .option('--allow-resource <uri-pattern...>', `resource URIs that may be read, e.g. 'file:///docs/*'; default all${again}`)
+    .option('--deny-resource <uri-pattern...>', `resource URIs that may never be read; wins over --allow-resource${again}`)
+    .option('--allow-prompt <pattern...>', `prompts that may be used; default all${again}`)
+    .option('--deny-prompt <pattern...>', `prompts that may never be used; wins over --allow-prompt${again}`);
   if (create) cmd.option('--idempotency-key <key>', 'makes a retried create return the same MCP server');
-  if (!create) cmd.option('--clear-tool-policy', 'allow every tool again (combine with --allow-tool/--deny-tool to start over)');
+  if (!create) {
+    cmd
+      .option('--clear-tool-policy', 'allow every tool again (combine with --allow-tool/--deny-tool to start over)')
+      .option('--clear-resource-policy', 'allow every resource again (combine with --allow-resource/--deny-resource to start over)')
+      .option('--clear-prompt-policy', 'allow every prompt again (combine with --allow-prompt/--deny-prompt to start over)');
+  }
   return cmd
     .option('--connect-timeout-ms <ms>', 'upstream connect timeout', ms)
     .option('--first-byte-timeout-ms <ms>', 'upstream time to first byte', ms)
@@ -134,6 +149,29 @@ function timeoutsGiven(opts: McpOpts): Record<string, number> | undefined {
   return Object.keys(t).length > 0 ? t : undefined;
 }
 
+const POLICIES = [
+  { field: 'toolPolicy', allow: 'allowTool', deny: 'denyTool', clear: 'clearToolPolicy' },
+  { field: 'resourcePolicy', allow: 'allowResource', deny: 'denyResource', clear: 'clearResourcePolicy' },
+  { field: 'promptPolicy', allow: 'allowPrompt', deny: 'denyPrompt', clear: 'clearPromptPolicy' },
+] as const;
+
+/**
+ * The tool, resource and prompt policies to send. On create, those given. On update, a list not
+ * given keeps its current value (read from `current`), unless --clear-…-policy starts it empty.
+ */
+async function policiesGiven(opts: McpOpts, current?: () => Promise<McpServer>): Promise<Record<string, FeaturePolicy>> {
+  const out: Record<string, FeaturePolicy> = {};
+  for (const p of POLICIES) {
+    const allow = opts[p.allow];
+    const deny = opts[p.deny];
+    const clear = current ? opts[p.clear] : undefined;
+    if (!clear && !allow && !deny) continue;
+    const base = clear || !current ? undefined : (await current())[p.field];
+    out[p.field] = { allow: allow ?? base?.allow ?? [], deny: deny ?? base?.deny ?? [] };
+  }
+  return out;
+}
+
 function endpoints(opts: McpOpts): EndpointInput[] | undefined {
   return opts.endpoint ? opts.endpoint.map(parseEndpoint) : undefined;
 }
@@ -149,7 +187,7 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
       const body: Record<string, unknown> = { slug, endpoints: eps };
       if (opts.name !== undefined) body.displayName = opts.name;
       if (upstreamAuth) body.upstreamAuth = upstreamAuth;
-      if (opts.allowTool || opts.denyTool) body.toolPolicy = { allow: opts.allowTool ?? [], deny: opts.denyTool ?? [] };
+      Object.assign(body, await policiesGiven(opts));
       const timeouts = timeoutsGiven(opts);
       if (timeouts) body.timeouts = timeouts;
       const orgId = await ctx.orgId(opts.org);
@@ -200,10 +238,7 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
       if (opts.name !== undefined) body.displayName = opts.name;
       const upstreamAuth = await buildUpstreamAuth(opts, ctx, current);
       if (upstreamAuth) body.upstreamAuth = upstreamAuth;
-      if (opts.clearToolPolicy || opts.allowTool || opts.denyTool) {
-        const base = opts.clearToolPolicy ? { allow: [], deny: [] } : (await current()).toolPolicy;
-        body.toolPolicy = { allow: opts.allowTool ?? base?.allow ?? [], deny: opts.denyTool ?? base?.deny ?? [] };
-      }
+      Object.assign(body, await policiesGiven(opts, current));
       const timeouts = timeoutsGiven(opts);
       if (timeouts) body.timeouts = timeouts; // the server keeps the timeouts not named here
       if (Object.keys(body).length === 0) throw usageError('nothing to update: pass at least one option (see --help)');

@@ -1,14 +1,16 @@
 import type { Command } from 'commander';
 import { type Org, type Plan, PLANS } from '../../../lambda/core/model';
+import { PLAN_LIMIT_NAMES, type PlanLimits } from '../../../lambda/core/plans';
 import { seg } from '../client';
 import { CliContext, type CliIo } from '../context';
 import { usageError } from '../errors';
-import { orgBlock, orgTable } from '../format';
-import { choiceParser } from '../parse';
+import { orgBlock, orgTable, type OrgView } from '../format';
+import { choiceParser, parsePlanOverride } from '../parse';
 
 interface CreateOpts {
   plan?: Plan;
   ipAllow?: string[];
+  planOverride?: string[];
   idempotencyKey?: string;
 }
 
@@ -17,6 +19,22 @@ interface UpdateOpts {
   plan?: Plan;
   ipAllow?: string[];
   clearIpAllow?: boolean;
+  planOverride?: string[];
+  clearPlanOverrides?: boolean;
+}
+
+const PLAN_OVERRIDE_FLAGS = '--plan-override <limit=value...>';
+const PLAN_OVERRIDE_HELP = `override a plan limit for this org (operator): ${PLAN_LIMIT_NAMES.join('|')}=<number>, or <limit>=default to drop one`;
+
+/** The overrides after applying `--plan-override` values to `base` (a later value for a limit wins). */
+function applyOverrides(base: Partial<PlanLimits>, values: readonly string[]): Partial<PlanLimits> {
+  const next: Record<string, number> = { ...base };
+  for (const value of values) {
+    const { name, value: n } = parsePlanOverride(value, PLAN_LIMIT_NAMES);
+    if (n === null) delete next[name];
+    else next[name] = n;
+  }
+  return next as Partial<PlanLimits>;
 }
 
 export function registerOrgCommands(program: Command, io: CliIo): void {
@@ -28,15 +46,17 @@ export function registerOrgCommands(program: Command, io: CliIo): void {
     .argument('<name>', 'display name')
     .option('--plan <plan>', `plan: ${PLANS.join('|')} (server default: free)`, choiceParser(PLANS))
     .option('--ip-allow <cidr...>', 'CIDR blocks callers must come from (default: any address)')
+    .option(PLAN_OVERRIDE_FLAGS, PLAN_OVERRIDE_HELP)
     .option('--idempotency-key <key>', 'makes a retried create return the same organisation')
     .action(async (name: string, opts: CreateOpts, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
-      const client = await ctx.client();
       const body: Record<string, unknown> = { name };
       if (opts.plan) body.plan = opts.plan;
       if (opts.ipAllow) body.ipAllowlist = opts.ipAllow;
+      if (opts.planOverride) body.planOverrides = applyOverrides({}, opts.planOverride);
+      const client = await ctx.client();
       const headers = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : undefined;
-      const created = await client.post<Org>('/orgs', body, headers);
+      const created = await client.post<OrgView>('/orgs', body, headers);
       if (ctx.json) return ctx.printJson(created);
       ctx.out(`Created organisation ${created.orgId}.\n\n${orgBlock(created)}`);
     });
@@ -57,7 +77,7 @@ export function registerOrgCommands(program: Command, io: CliIo): void {
     .argument('<orgId>')
     .action(async (orgId: string, _opts: unknown, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
-      const found = await (await ctx.client()).get<Org>(`/orgs/${seg(orgId)}`);
+      const found = await (await ctx.client()).get<OrgView>(`/orgs/${seg(orgId)}`);
       if (ctx.json) return ctx.printJson(found);
       ctx.out(orgBlock(found));
     });
@@ -70,6 +90,8 @@ export function registerOrgCommands(program: Command, io: CliIo): void {
     .option('--plan <plan>', `new plan: ${PLANS.join('|')}`, choiceParser(PLANS))
     .option('--ip-allow <cidr...>', 'replace the IP allowlist')
     .option('--clear-ip-allow', 'remove the IP allowlist (allow any address)')
+    .option(PLAN_OVERRIDE_FLAGS, `${PLAN_OVERRIDE_HELP}; merged into the current overrides`)
+    .option('--clear-plan-overrides', 'remove every override (the plan applies as it is); combine with --plan-override to start over')
     .action(async (orgId: string, opts: UpdateOpts, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       if (opts.ipAllow && opts.clearIpAllow) throw usageError('use either --ip-allow or --clear-ip-allow, not both');
@@ -78,10 +100,17 @@ export function registerOrgCommands(program: Command, io: CliIo): void {
       if (opts.plan !== undefined) body.plan = opts.plan;
       if (opts.ipAllow) body.ipAllowlist = opts.ipAllow;
       if (opts.clearIpAllow) body.ipAllowlist = [];
-      if (Object.keys(body).length === 0) {
-        throw usageError('nothing to update: pass --name, --plan, --ip-allow or --clear-ip-allow');
+      if (opts.planOverride) applyOverrides({}, opts.planOverride); // usage errors before any request
+      if (Object.keys(body).length === 0 && !opts.planOverride && !opts.clearPlanOverrides) {
+        throw usageError('nothing to update: pass --name, --plan, --ip-allow, --clear-ip-allow, --plan-override or --clear-plan-overrides');
       }
-      const updated = await (await ctx.client()).patch<Org>(`/orgs/${seg(orgId)}`, body);
+      const client = await ctx.client();
+      if (opts.planOverride || opts.clearPlanOverrides) {
+        // The API replaces the overrides as a whole; the CLI merges into the current ones.
+        const base = opts.clearPlanOverrides ? {} : ((await client.get<Org>(`/orgs/${seg(orgId)}`)).planOverrides ?? {});
+        body.planOverrides = applyOverrides(base, opts.planOverride ?? []);
+      }
+      const updated = await client.patch<OrgView>(`/orgs/${seg(orgId)}`, body);
       if (ctx.json) return ctx.printJson(updated);
       ctx.out(`Updated organisation ${updated.orgId}.\n\n${orgBlock(updated)}`);
     });
