@@ -6,7 +6,7 @@
  *
  * Everything here is pure and linear in its input for a fixed set of patterns.
  */
-import type { FeaturePolicy, KeyScopes, McpServer, ToolPolicy } from '../model';
+import type { FeaturePolicy, KeyScopes, McpServer } from '../model';
 import type { InspectedMessage } from './jsonrpc';
 
 /**
@@ -46,24 +46,6 @@ export function compileGlob(pattern: string): Matcher {
   };
 }
 
-/** Whether `name` matches the glob `pattern` (see `compileGlob`). */
-export function globMatch(pattern: string, name: string): boolean {
-  return compileGlob(pattern)(name);
-}
-
-/**
- * Allowed iff, for every policy, the name matches one of its `allow` patterns (an empty `allow`
- * list allows everything) and none of its `deny` patterns. No policies allows everything.
- */
-export function toolAllowed(name: string, policies: readonly ToolPolicy[]): boolean {
-  return policies.every((policy) => {
-    const allow = policy.allow ?? [];
-    const deny = policy.deny ?? [];
-    if (allow.length > 0 && !allow.some((pattern) => globMatch(pattern, name))) return false;
-    return !deny.some((pattern) => globMatch(pattern, name));
-  });
-}
-
 export type Feature = 'tools' | 'resources' | 'prompts';
 
 /** The parts of an MCP server record that policies read. */
@@ -90,11 +72,6 @@ export function featurePolicies(mcp: PolicyMcp, key: PolicyKey, feature: Feature
     if (mcp.slug !== '*' && Object.hasOwn(scoped, mcp.slug)) policies.push(scoped[mcp.slug]);
   }
   return policies;
-}
-
-/** The tool policies for `key` on `mcp` (kept for callers of the former tool-policy module). */
-export function policiesFor(mcp: PolicyMcp, key: PolicyKey): ToolPolicy[] {
-  return featurePolicies(mcp, key, 'tools');
 }
 
 /** What one (MCP server, API key) pair may use. */

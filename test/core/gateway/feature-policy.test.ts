@@ -4,20 +4,22 @@ import {
   authorizeMessages,
   compileGlob,
   featurePolicies,
-  globMatch,
   hasDotSegment,
   looseSpelling,
   MAX_RESOURCE_URI_LENGTH,
-  policiesFor,
-  toolAllowed,
   UNRESTRICTED,
   type Access,
   type PolicyKey,
   type PolicyMcp,
 } from '../../../lambda/core/gateway/feature-policy';
 import { inspectBody, type InspectedMessage } from '../../../lambda/core/gateway/jsonrpc';
-import * as toolPolicyModule from '../../../lambda/core/gateway/tool-policy';
 import type { ToolPolicy } from '../../../lambda/core/model';
+
+const globMatch = (pattern: string, name: string) => compileGlob(pattern)(name);
+
+/** The tool check of the Access built from up to two policies: the MCP's own and the key's `*` entry. */
+const toolAllowed = (name: string, policies: ToolPolicy[]) =>
+  accessFor({ slug: 'files', toolPolicy: policies[0] ?? { allow: [], deny: [] } }, { scopes: { tools: policies[1] ? { '*': policies[1] } : {} } }).tool(name);
 
 describe('globMatch', () => {
   it.each([
@@ -147,7 +149,7 @@ describe('toolAllowed', () => {
   });
 });
 
-describe('policiesFor', () => {
+describe('featurePolicies for tools', () => {
   const mcpPolicy: ToolPolicy = { allow: [], deny: ['admin_*'] };
   const star: ToolPolicy = { allow: ['get_*'], deny: [] };
   const own: ToolPolicy = { allow: [], deny: ['get_secret'] };
@@ -155,27 +157,27 @@ describe('policiesFor', () => {
   const mcp = { slug: 'github', toolPolicy: mcpPolicy };
 
   it('takes the MCP policy, the key policy for * and the key policy for the slug', () => {
-    expect(policiesFor(mcp, { scopes: { tools: { '*': star, github: own, jira: other } } })).toEqual([mcpPolicy, star, own]);
+    expect(featurePolicies(mcp, { scopes: { tools: { '*': star, github: own, jira: other } } }, 'tools')).toEqual([mcpPolicy, star, own]);
   });
 
   it('leaves out what the key does not have', () => {
-    expect(policiesFor(mcp, { scopes: { tools: {} } })).toEqual([mcpPolicy]);
-    expect(policiesFor(mcp, { scopes: { tools: { github: own } } })).toEqual([mcpPolicy, own]);
-    expect(policiesFor(mcp, { scopes: { tools: { '*': star, jira: other } } })).toEqual([mcpPolicy, star]);
+    expect(featurePolicies(mcp, { scopes: { tools: {} } }, 'tools')).toEqual([mcpPolicy]);
+    expect(featurePolicies(mcp, { scopes: { tools: { github: own } } }, 'tools')).toEqual([mcpPolicy, own]);
+    expect(featurePolicies(mcp, { scopes: { tools: { '*': star, jira: other } } }, 'tools')).toEqual([mcpPolicy, star]);
   });
 
   it('never finds a policy on Object.prototype', () => {
     for (const slug of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
-      expect(policiesFor({ slug, toolPolicy: mcpPolicy }, { scopes: { tools: {} } })).toEqual([mcpPolicy]);
+      expect(featurePolicies({ slug, toolPolicy: mcpPolicy }, { scopes: { tools: {} } }, 'tools')).toEqual([mcpPolicy]);
     }
   });
 
-  it('combines with toolAllowed', () => {
-    const policies = policiesFor(mcp, { scopes: { tools: { '*': star, github: own } } });
-    expect(toolAllowed('get_user', policies)).toBe(true);
-    expect(toolAllowed('get_secret', policies)).toBe(false);
-    expect(toolAllowed('list_repos', policies)).toBe(false);
-    expect(toolAllowed('admin_get', policies)).toBe(false);
+  it('all of them apply together', () => {
+    const access = accessFor(mcp, { scopes: { tools: { '*': star, github: own } } });
+    expect(access.tool('get_user')).toBe(true);
+    expect(access.tool('get_secret')).toBe(false);
+    expect(access.tool('list_repos')).toBe(false);
+    expect(access.tool('admin_get')).toBe(false);
   });
 });
 
@@ -186,14 +188,6 @@ describe('compileGlob', () => {
     expect(compileGlob('')('')).toBe(true);
     expect(compileGlob('exact')('exact')).toBe(true);
     expect(compileGlob('exact')('exactly')).toBe(false);
-  });
-});
-
-describe('tool-policy (the former module)', () => {
-  it('re-exports the same functions', () => {
-    expect(toolPolicyModule.globMatch).toBe(globMatch);
-    expect(toolPolicyModule.toolAllowed).toBe(toolAllowed);
-    expect(toolPolicyModule.policiesFor).toBe(policiesFor);
   });
 });
 
