@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface RecordedCall {
@@ -17,7 +17,7 @@ export async function startFakeKmsAndSecrets(secrets: Record<string, string>) {
   const calls: RecordedCall[] = [];
   const dataKeys = new Map<string, { plaintext: Buffer; context: string }>();
 
-  const server: Server = createServer(async (req, res) => {
+  const answer = async (req: IncomingMessage, res: ServerResponse) => {
     const body = JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>;
     const target = String(req.headers['x-amz-target'] ?? '');
     calls.push({ target, body });
@@ -47,6 +47,14 @@ export async function startFakeKmsAndSecrets(secrets: Record<string, string>) {
       default:
         return reply(400, { __type: 'UnknownOperationException', message: target });
     }
+  };
+  // node:http ignores a handler's promise: a body that fails to arrive or parse is answered here
+  // (an AWS-style 500 the SDK reports) instead of becoming an unhandled rejection.
+  const server: Server = createServer((req, res) => {
+    answer(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify({ __type: 'InternalFailure', message: 'fake AWS could not read the request' }));
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
