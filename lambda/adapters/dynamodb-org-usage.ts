@@ -73,10 +73,10 @@ export class DynamoDbOrgUsage {
     this.now = options.now ?? Date.now;
   }
 
-  /** The counts, or undefined before the org's first counted write. */
-  async get(orgId: string): Promise<OrgUsage | undefined> {
+  /** The counts; before the org's first counted write, what its items add up to (nothing is written). */
+  async get(orgId: string): Promise<OrgUsage> {
     const item = await this.read(orgId);
-    if (item?.version === undefined) return undefined;
+    if (item?.version === undefined) return this.countItems(orgId);
     return { mcpServers: item.mcpServers ?? 0, apiKeys: item.apiKeys ?? 0 };
   }
 
@@ -173,21 +173,7 @@ export class DynamoDbOrgUsage {
    * (undefined: if the counts do not exist yet). False when another writer got there first.
    */
   private async recount(orgId: string, expectedVersion: number | undefined): Promise<boolean> {
-    const [mcpServers, apiKeys] = await Promise.all([
-      this.count({
-        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :mcp)',
-        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-        ExpressionAttributeValues: { ':pk': `ORG#${orgId}`, ':mcp': 'MCP#' },
-        ConsistentRead: true,
-      }),
-      this.count({
-        IndexName: LIST_INDEX,
-        KeyConditionExpression: '#gpk = :gpk',
-        FilterExpression: 'attribute_not_exists(#revokedAt)',
-        ExpressionAttributeNames: { '#gpk': GSI_PK, '#revokedAt': 'revokedAt' },
-        ExpressionAttributeValues: { ':gpk': `ORG#${orgId}#KEYS` },
-      }),
-    ]);
+    const { mcpServers, apiKeys } = await this.countItems(orgId);
     const fresh = expectedVersion === undefined;
     try {
       await this.doc.send(
@@ -210,6 +196,25 @@ export class DynamoDbOrgUsage {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+  }
+
+  private async countItems(orgId: string): Promise<OrgUsage> {
+    const [mcpServers, apiKeys] = await Promise.all([
+      this.count({
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :mcp)',
+        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+        ExpressionAttributeValues: { ':pk': `ORG#${orgId}`, ':mcp': 'MCP#' },
+        ConsistentRead: true,
+      }),
+      this.count({
+        IndexName: LIST_INDEX,
+        KeyConditionExpression: '#gpk = :gpk',
+        FilterExpression: 'attribute_not_exists(#revokedAt)',
+        ExpressionAttributeNames: { '#gpk': GSI_PK, '#revokedAt': 'revokedAt' },
+        ExpressionAttributeValues: { ':gpk': `ORG#${orgId}#KEYS` },
+      }),
+    ]);
+    return { mcpServers, apiKeys };
   }
 
   private async count(input: Omit<QueryCommandInput, 'TableName' | 'Select'>): Promise<number> {

@@ -235,7 +235,7 @@ export class DynamoDbRegistryStore implements RegistryStore {
     }
   }
 
-  getUsage(orgId: string): Promise<OrgUsage | undefined> {
+  getUsage(orgId: string): Promise<OrgUsage> {
     return this.usage.get(orgId);
   }
 

@@ -98,9 +98,9 @@ export class RegistryService {
     return withCursor(() => this.store.listOrgs(page));
   }
 
-  /** The org's counted MCP servers and unrevoked keys (zero before its first create). */
-  async getUsage(orgId: string): Promise<OrgUsage> {
-    return (await this.store.getUsage(orgId)) ?? { mcpServers: 0, apiKeys: 0 };
+  /** What counts against the org's `maxMcpServers` and `maxApiKeys`. */
+  getUsage(orgId: string): Promise<OrgUsage> {
+    return this.store.getUsage(orgId);
   }
 
   /** `planOverrides` replaces the org's overrides; null or {} removes them. */

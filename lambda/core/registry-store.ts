@@ -54,8 +54,8 @@ export interface RegistryStore extends KeyLookup {
   listKeys(orgId: string, page: PageRequest): Promise<Page<StoredApiKey>>;
   /** Sets `revokedAt` once; a second revoke keeps the first time. Undefined when not in `orgId`. */
   revokeKey(orgId: string, keyId: string, revokedAt: string): Promise<StoredApiKey | undefined>;
-  /** The org's counted MCP servers and unrevoked keys; undefined before its first counted write. */
-  getUsage(orgId: string): Promise<OrgUsage | undefined>;
+  /** The org's counted MCP servers and unrevoked keys (counted from its items before its first counted write). */
+  getUsage(orgId: string): Promise<OrgUsage>;
 
   /** A deployment-wide setting (e.g. the wrapped session-sealing key). */
   getConfig(name: string): Promise<Record<string, string> | undefined>;

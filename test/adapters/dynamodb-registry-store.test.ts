@@ -262,7 +262,9 @@ describe('plan caps by count (per-org usage counts)', () => {
         Item: { pk: `KEY#${keyId}`, sk: '#KEY', gsi1pk: 'ORG#org_a#KEYS', gsi1sk: `${at}#${keyId}`, entity: 'key', ...key(keyId, 'org_a'), ...(revokedAt ? { revokedAt } : {}) },
       }));
     }
-    expect(await store.getUsage('org_a')).toBeUndefined();
+    // Read before the first counted write: counted from the items, nothing written.
+    expect(await store.getUsage('org_a')).toEqual({ mcpServers: 2, apiKeys: 1 });
+    expect((await doc.send(new GetCommand({ TableName: table, Key: { pk: 'ORG#org_a', sk: '#USAGE' } }))).Item).toBeUndefined();
     expect((await store.createMcp(mcp('org_a', 'new'), undefined, 3)).created).toBe(true);
     expect(await store.getUsage('org_a')).toEqual({ mcpServers: 3, apiKeys: 1 });
     expect('limitReached' in (await store.createMcp(mcp('org_a', 'newer'), undefined, 3))).toBe(true);
