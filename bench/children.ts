@@ -39,7 +39,8 @@ export function startChild<T>(file: string, label: string, options: StartOptions
       fail(new Error(`${label} exited with code ${code}`));
       if (!stopping && options.exitOnDeath !== false) {
         console.error(`bench: ${label} exited unexpectedly (code ${code}, signal ${signal})`);
-        void stopChildren().then(() => process.exit(1));
+        // The process exits once the others are stopped, whatever stopChildren does: nothing outlives it.
+        void stopChildren().finally(() => process.exit(1));
       }
     });
   });

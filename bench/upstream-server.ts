@@ -14,7 +14,7 @@ import { z } from 'zod';
 
 const transports = new Map<string, StreamableHTTPServerTransport>();
 
-function newSession(): StreamableHTTPServerTransport {
+async function newSession(): Promise<StreamableHTTPServerTransport> {
   const transport = new StreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
     enableJsonResponse: true,
@@ -32,7 +32,7 @@ function newSession(): StreamableHTTPServerTransport {
     await new Promise((resolve) => setTimeout(resolve, ms));
     return { content: [{ type: 'text', text: message }] };
   });
-  void server.connect(transport);
+  await server.connect(transport);
   return transport;
 }
 
@@ -52,7 +52,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
       res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'no such session' } }));
       return;
     }
-    transport = newSession();
+    transport = await newSession();
   }
   await transport.handleRequest(req, res, body);
 }

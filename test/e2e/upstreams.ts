@@ -148,6 +148,7 @@ async function startEverythingOn(port: number, readyTimeoutMs: number): Promise<
         }
       };
       child.stderr!.on('data', onData);
+      // `exit` only ever resolves (on the child's exit), so nothing is left unhandled.
       void exit.then(() => {
         clearTimeout(timer);
         reject(new Error(`server-everything exited with code ${child.exitCode} before listening:\n${output}`));
@@ -268,8 +269,9 @@ export async function startSdkUpstream(options: SdkUpstreamOptions = {}): Promis
       const mcp = newServer();
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: options.enableJsonResponse });
       res.on('close', () => {
-        void transport.close();
-        void mcp.close();
+        // The exchange is over; a failure to tear down this one-request server changes nothing.
+        transport.close().catch(() => undefined);
+        mcp.close().catch(() => undefined);
         servers.delete(mcp);
       });
       await mcp.connect(transport);
