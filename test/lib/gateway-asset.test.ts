@@ -134,7 +134,8 @@ test('the bundled gateway streams SSE events through as they are produced', asyn
   expect(init.statusCode).toBe(200);
   expect(init.headers['x-request-id']).toBe('gw-req-1');
   const sessionId = init.headers['mcp-session-id']!;
-  expect(sessionId).toMatch(/^pms1\./);
+  // Sealed session ids of the current format (bound to org, MCP and key).
+  expect(sessionId).toMatch(/^pms2\./);
   expect(init.body).toContain('"serverInfo"');
 
   const initialized = await invokeStreaming(handler, event({ jsonrpc: '2.0', method: 'notifications/initialized' }, { 'mcp-session-id': sessionId }));
@@ -161,7 +162,8 @@ test('errors from the bundle are JSON-RPC errors with the request id, and usage 
   const denied = await invokeStreaming(handler, event({ jsonrpc: '2.0', id: 9, method: 'tools/list' }, { authorization: 'Bearer pmcp_wrong' }));
   expect(denied.statusCode).toBe(401);
   expect(denied.headers['www-authenticate']).toMatch(/^Bearer /);
-  expect(JSON.parse(denied.body)).toMatchObject({ jsonrpc: '2.0', id: 9, error: { data: { code: 'invalid_api_key' } } });
+  // Refused from the headers before the body is read: the JSON-RPC id is not known, so null.
+  expect(JSON.parse(denied.body)).toMatchObject({ jsonrpc: '2.0', id: null, error: { data: { code: 'invalid_api_key' } } });
 
   const usage = usageLines.map((l) => JSON.parse(l)).filter((r) => r.type === 'usage');
   expect(usage.map((u) => u.status)).toEqual(expect.arrayContaining([200, 202, 401]));
