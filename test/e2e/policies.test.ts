@@ -256,13 +256,16 @@ describe('a key allowed only tool `count`', () => {
     await expectRefused(jsonUpstream, mcp.slug, key, completePrompt(40, 'greeting', 'name', 'Al'), 'forbidden_prompt');
   });
 
-  test('without resource or prompt scopes, its tool scope does not restrict resources or prompts (they are separate policies)', async () => {
+  test('a key allowed only tool count gets no resource and no prompt (an allow list closes what it does not name); deny-only scopes close nothing else', async () => {
     const mcp = await provisionMcp('tools-only', jsonUpstream.url);
     const key = await mcp.key({ tools: { [mcp.slug]: { allow: ['count'] } } });
     await expectRefused(jsonUpstream, mcp.slug, key, toolCall(1, 'delete-everything'), 'forbidden_tool');
-    const result = await expectPassed(jsonUpstream, mcp.slug, key, read(2, 'file:///secret/keys.txt'));
+    await expectRefused(jsonUpstream, mcp.slug, key, read(2, 'file:///secret/keys.txt'), 'forbidden_resource');
+    await expectRefused(jsonUpstream, mcp.slug, key, getPrompt(3, 'admin-report', { scope: 'all' }), 'forbidden_prompt');
+    const denyOnly = await mcp.key({ tools: { [mcp.slug]: { allow: [], deny: ['delete-*'] } } });
+    await expectRefused(jsonUpstream, mcp.slug, denyOnly, toolCall(4, 'delete-everything'), 'forbidden_tool');
+    const result = await expectPassed(jsonUpstream, mcp.slug, denyOnly, read(5, 'file:///secret/keys.txt'));
     expect(result.contents[0].text).toBe(SECRET_TEXT);
-    await expectPassed(jsonUpstream, mcp.slug, key, getPrompt(3, 'admin-report', { scope: 'all' }));
   });
 });
 

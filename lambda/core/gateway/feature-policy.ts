@@ -57,20 +57,38 @@ export interface PolicyKey {
 
 const MCP_POLICY = { tools: 'toolPolicy', resources: 'resourcePolicy', prompts: 'promptPolicy' } as const;
 
+/** The key's own policies for `feature` on the MCP `slug`: its `*` entry and its entry for the slug, those that exist. */
+function keyPolicies(key: PolicyKey, slug: string, feature: Feature): FeaturePolicy[] {
+  const scoped = key.scopes[feature];
+  if (!scoped) return [];
+  const policies: FeaturePolicy[] = [];
+  if (Object.hasOwn(scoped, '*')) policies.push(scoped['*']);
+  if (slug !== '*' && Object.hasOwn(scoped, slug)) policies.push(scoped[slug]);
+  return policies;
+}
+
+const FEATURES: readonly Feature[] = ['tools', 'resources', 'prompts'];
+/** Refuses every value: what an allow-list key gets for a feature it names nothing for. */
+const CLOSED: FeaturePolicy = { allow: [], deny: ['*'] };
+
 /**
  * The policies that apply to `feature` through `key` on `mcp`: the MCP's own, the key's `*` entry
  * and the key's entry for this MCP's slug, those that exist. Only the key's own entries count (a
  * slug such as `constructor` never finds something on Object.prototype).
+ *
+ * A key that allow-lists anything on this MCP (an `allow` pattern for any feature) is an allow-list
+ * key there: a feature it has no entry for is closed to it, so a key allowed only the tool `count`
+ * cannot read resources or fetch prompts (`allow: ['*']` opens a feature again). Deny-only scopes
+ * subtract and close nothing else.
  */
 export function featurePolicies(mcp: PolicyMcp, key: PolicyKey, feature: Feature): FeaturePolicy[] {
   const policies: FeaturePolicy[] = [];
   const own = mcp[MCP_POLICY[feature]];
   if (own) policies.push(own);
-  const scoped = key.scopes[feature];
-  if (scoped) {
-    if (Object.hasOwn(scoped, '*')) policies.push(scoped['*']);
-    if (mcp.slug !== '*' && Object.hasOwn(scoped, mcp.slug)) policies.push(scoped[mcp.slug]);
-  }
+  const mine = keyPolicies(key, mcp.slug, feature);
+  if (mine.length > 0) return [...policies, ...mine];
+  const allowListKey = FEATURES.some((other) => keyPolicies(key, mcp.slug, other).some((p) => (p.allow ?? []).length > 0));
+  if (allowListKey) policies.push(CLOSED);
   return policies;
 }
 

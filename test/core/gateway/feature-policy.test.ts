@@ -247,11 +247,25 @@ describe('accessFor', () => {
     const tools = accessFor(mcpWith({ toolPolicy: pol([], ['admin_*']) }), keyWith());
     expect(tools.restricts).toEqual({ tools: true, resources: false, prompts: false });
     expect([tools.tool('admin_x'), tools.tool('get'), tools.resource('admin_x'), tools.prompt('admin_x')]).toEqual([false, true, true, true]);
-    const resources = accessFor(mcpWith(), keyWith({ resources: { files: pol(['file:///public/*']) } }));
+    const resources = accessFor(mcpWith(), keyWith({ resources: { files: pol([], ['file:///secret/*']) } }));
     expect(resources.restricts).toEqual({ tools: false, resources: true, prompts: false });
     const prompts = accessFor(mcpWith(), keyWith({ prompts: { '*': pol([], ['secret']) } }));
     expect(prompts.restricts).toEqual({ tools: false, resources: false, prompts: true });
     expect([prompts.prompt('secret'), prompts.prompt('Secret'), prompts.prompt('greet')]).toEqual([false, true, true]);
+  });
+
+  it('an allow-list key gets nothing of a feature it names nothing for; deny-only scopes close nothing else', () => {
+    const onlyCount = accessFor(mcpWith(), keyWith({ tools: { files: pol(['count']) } }));
+    expect(onlyCount.restricts).toEqual({ tools: true, resources: true, prompts: true });
+    expect([onlyCount.tool('count'), onlyCount.tool('other'), onlyCount.resource('file:///a'), onlyCount.prompt('p')]).toEqual([true, false, false, false]);
+    const viaStar = accessFor(mcpWith(), keyWith({ resources: { '*': pol(['file:///public/*']) } }));
+    expect([viaStar.resource('file:///public/a'), viaStar.tool('count'), viaStar.prompt('p')]).toEqual([true, false, false]);
+    const reopened = accessFor(mcpWith(), keyWith({ tools: { files: pol(['count']) }, resources: { '*': pol(['*']) } }));
+    expect([reopened.resource('file:///a'), reopened.prompt('p')]).toEqual([true, false]);
+    const otherMcp = accessFor(mcpWith(), keyWith({ tools: { elsewhere: pol(['count']) } }));
+    expect([otherMcp.tool('x'), otherMcp.resource('file:///a'), otherMcp.prompt('p')]).toEqual([true, true, true]);
+    const denyOnly = accessFor(mcpWith(), keyWith({ tools: { files: pol([], ['delete_*']) } }));
+    expect([denyOnly.tool('delete_x'), denyOnly.tool('get'), denyOnly.resource('file:///a'), denyOnly.prompt('p')]).toEqual([false, true, true, true]);
   });
 
   it('requires every applicable policy to allow, for every feature', () => {
@@ -394,7 +408,7 @@ describe('accessFor', () => {
 describe('authorizeMessage', () => {
   const access = accessFor(
     mcpWith({ toolPolicy: pol([], ['admin_*']) }),
-    keyWith({ resources: { files: pol(['file:///public/*', 'file:///{path}']) }, prompts: { '*': pol(['greet*']) } }),
+    keyWith({ tools: { files: pol(['*']) }, resources: { files: pol(['file:///public/*', 'file:///{path}']) }, prompts: { '*': pol(['greet*']) } }),
   );
   const one = (body: unknown): InspectedMessage => {
     const inspected = inspectBody(JSON.stringify(body));
