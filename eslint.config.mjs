@@ -11,11 +11,13 @@ export default tseslint.config(
     },
   },
   {
-    // Type-aware rules, for TypeScript only (every .ts file is in tsconfig.json, so the project
-    // service needs no default project). The code relies on fire-and-forget promises (background
-    // writes, health timers, stream pumps): an unhandled one is a crash or a silent loss.
+    // Type-aware rules, for TypeScript only. The code relies on fire-and-forget promises
+    // (background writes, health timers, stream pumps): an unhandled one is a crash or a silent
+    // loss. One tsconfig.json covers every .ts file (a file outside it is a lint error, as it
+    // would escape the type check too); `project` builds that one program, which measured about a
+    // quarter less CPU here than `projectService` for the same findings.
     files: ['**/*.ts'],
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: { parserOptions: { project: './tsconfig.json', tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
