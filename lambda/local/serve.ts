@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serve as serveHttp, type ServerType } from '@hono/node-server';
@@ -52,6 +53,8 @@ export interface ServeOptions {
   readonly dynamodbEndpoint?: string;
   /** Verified-key cache lifetime of the gateway: how long a revoked key may keep working. @default 60_000 */
   readonly keyCacheTtlMs?: number;
+  /** How long the admin API trusts the operator token it read: the bound on a rotation taking effect. @default 60_000 */
+  readonly operatorTokenMaxAgeMs?: number;
   /** Registry cache lifetime of the gateway. @default 30_000 */
   readonly registryCacheTtlMs?: number;
   /** How often every endpoint is health-checked; 0 turns the health monitor off. @default 60_000 */
@@ -155,7 +158,8 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     const admin = createAdminApp({
       service,
       authenticateKey: (key) => adminKeys.authenticate(key),
-      operator: new OperatorCredential(async () => operator.token),
+      // Read from the file again after the bound, so a rotated token (the file rewritten) takes effect.
+      operator: new OperatorCredential(async () => (await readFile(operatorTokenPath, 'utf8')).trim(), { maxAgeMs: options.operatorTokenMaxAgeMs }),
       log: options.logRequest,
       health: new DynamoDbHealthStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME),
       alerts,

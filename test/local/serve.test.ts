@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -198,4 +198,19 @@ test('allowedOrigins reach the gateway and the admin API: a listed Origin passes
   const foreign = await mcp('http://evil.test');
   expect(foreign.status).toBe(403);
   expect(((await foreign.json()) as { error: { data: { code: string } } }).error.data.code).toBe('origin_not_allowed');
+});
+
+test('a rotated operator token (the token file rewritten) is refused within operatorTokenMaxAgeMs, and the new one works', async () => {
+  const MAX_AGE_MS = 300;
+  gateway = await serve({ port: 0, dataDir, operatorTokenMaxAgeMs: MAX_AGE_MS, healthIntervalMs: 0, log: () => undefined });
+  const old = gateway.operatorToken;
+  expect((await admin(gateway, 'GET', '/whoami', old)).status).toBe(200);
+  const rotated = 'pmop_' + 'r'.repeat(43);
+  writeFileSync(join(dataDir, 'operator-token'), rotated + '\n', { mode: 0o600 });
+  const rotatedAt = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, MAX_AGE_MS + 50));
+  const refused = await admin(gateway, 'GET', '/whoami', old);
+  expect(refused.status).toBe(401);
+  expect(Date.now() - rotatedAt).toBeLessThan(MAX_AGE_MS + 2_000);
+  expect((await admin(gateway, 'GET', '/whoami', rotated)).status).toBe(200);
 });
