@@ -54,7 +54,7 @@ test('list returns only that org’s subscriptions, not its org record or MCP se
   await registry.createMcp({
     orgId: ORG_A, slug: 'tools', displayName: 'tools', endpoints: [], upstreamAuth: { type: 'none' }, hasUpstreamSecret: false,
     toolPolicy: { allow: [], deny: [] }, timeouts: DEFAULT_TIMEOUTS, createdAt: at, updatedAt: at,
-  });
+  }, undefined, 10);
   for (const n of [0, 1, 2]) await store.createSubscription(sub(ORG_A, n));
   await store.createSubscription(sub(ORG_B, 3));
   expect(await store.listSubscriptions(ORG_A)).toEqual([sub(ORG_A, 0), sub(ORG_A, 1), sub(ORG_A, 2)]);
