@@ -65,7 +65,7 @@ test('list returns only that org’s subscriptions, not its org record or MCP se
   const all = await DynamoDBDocumentClient.from(db.client).send(
     new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `ORG#${ORG_A}` } }),
   );
-  expect(all.Items!.map((i) => i.sk).sort()).toEqual(['#ORG', 'ALERT#al_aaaaaaaaaaaaaaaa', 'ALERT#al_bbbbbbbbbbbbbbbb', 'ALERT#al_cccccccccccccccc', 'MCP#tools']);
+  expect(all.Items!.map((i) => i.sk).sort()).toEqual(['#ORG', '#USAGE', 'ALERT#al_aaaaaaaaaaaaaaaa', 'ALERT#al_bbbbbbbbbbbbbbbb', 'ALERT#al_cccccccccccccccc', 'MCP#tools']);
 });
 
 test('delete: true once, false when nothing was there; only within the org', async () => {
