@@ -1,9 +1,12 @@
 /**
  * Limits end to end (docs/gateway.md, "Rate limits and quotas"): the per-key per-minute limit is
- * exact under concurrency and never refuses the initialize handshake; the monthly org quota,
- * counted in batches off the hot path, refuses requests (the handshake included) within the
- * documented overshoot once the org's counter reaches the plan's quota. The quota test seeds the
- * counter in a dynalite shared with the gateway, so it needs no 10,000 requests.
+ * exact under concurrency; the initialize handshake is not counted against it but against a
+ * per-key handshake budget of its own (2 × the plan's handshakesPerKeyPerMinute messages), exact
+ * under concurrency too; the monthly org quota, counted in batches off the hot path, refuses
+ * requests (the handshake included) within the documented overshoot once the org's counter
+ * reaches the plan's quota, and a batch counts every message against it. The quota tests seed the
+ * counter in a dynalite shared with the gateway, so they need no 10,000 requests. (Batches
+ * against the per-minute limit, the handshake flood and streams: enforcement.test.ts.)
  */
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
@@ -51,7 +54,7 @@ describe('per key per minute', () => {
   test(`rateLimitPerMinute ${RATE_LIMIT}: of ${CONCURRENT} concurrent tools/call exactly ${RATE_LIMIT} pass, the rest get 429 rate_limited`, async () => {
     gw = await startTestGateway();
     const { apiKey, orgId } = await provision(gw, { slug: 'limited', endpoints: [{ url: upstream.url }] }, { rateLimitPerMinute: RATE_LIMIT });
-    const session = await openSession(gw.mcpUrl('limited'), apiKey); // the handshake is not counted
+    const session = await openSession(gw.mcpUrl('limited'), apiKey); // the handshake has its own budget
 
     // The window is the UTC minute: a burst straddling two minutes would get the limit twice.
     await awayFromMinuteBoundary(15_000);
@@ -91,8 +94,9 @@ describe('per key per minute', () => {
     expect(forwarded.length).toBe(RATE_LIMIT);
     expect(forwarded.every((r) => (r.body as { method: string }).method === 'tools/call')).toBe(true);
 
-    // The limit is used up for this minute, but the initialize handshake is never refused by it
-    // (we started with at least 15 s of the minute left, so this is still the same window).
+    // The limit is used up for this minute, but the initialize handshake is not refused by it: it
+    // has a budget of its own (we started with at least 15 s of the minute left, so this is
+    // still the same window).
     expect(minuteOf(Date.now())).toBe(minuteOf(started));
     const init = await call(gw.mcpUrl('limited'), apiKey, initializeMessage('again'));
     expect(init.status).toBe(200);
@@ -106,11 +110,51 @@ describe('per key per minute', () => {
     expectGatewayError(await call(gw.mcpUrl('limited'), apiKey, [initializeMessage('b1'), rpc('b2', 'ping')]), 'rate_limited', null, secrets);
     expect(minuteOf(Date.now())).toBe(minuteOf(started));
 
-    // The limit is per key: another key of the same org has its own minute.
+    // The limit is per key: another key of the same org has its own minute (and its own
+    // session: a session belongs to the key that opened it).
     const second = await gw.admin('POST', `/orgs/${orgId}/keys`, { name: 'second', rateLimitPerMinute: RATE_LIMIT });
-    const other = await call(gw.mcpUrl('limited'), second.secret, rpc('o', 'ping'), { session });
+    const secondSession = await openSession(gw.mcpUrl('limited'), second.secret);
+    const other = await call(gw.mcpUrl('limited'), second.secret, rpc('o', 'ping'), { session: secondSession });
     expect(other.status).toBe(200);
     expect(other.headers['ratelimit-remaining']).toBe(String(RATE_LIMIT - 1));
+  }, 60_000);
+});
+
+describe('handshake budget per key per minute', () => {
+  let gw: TestGateway;
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  const budget = 2 * PLAN_LIMITS.free.handshakesPerKeyPerMinute;
+  const CONCURRENT_HANDSHAKES = 2 * budget;
+
+  test(`free plan (${budget} handshake messages a minute): of ${CONCURRENT_HANDSHAKES} concurrent initialize exactly ${budget} pass, the rest get 429 handshake_limited; the per-minute limit is untouched`, async () => {
+    gw = await startTestGateway();
+    const { apiKey } = await provision(gw, { slug: 'handshakes', endpoints: [{ url: upstream.url }] }, { rateLimitPerMinute: 5 }, { plan: 'free' });
+    const url = gw.mcpUrl('handshakes');
+    await awayFromMinuteBoundary(15_000);
+    const started = Date.now();
+    const answers = await Promise.all(Array.from({ length: CONCURRENT_HANDSHAKES }, (_, i) => call(url, apiKey, initializeMessage(i))));
+    expect(minuteOf(Date.now())).toBe(minuteOf(started));
+    const passed = answers.filter((a) => a.status === 200);
+    expect(passed).toHaveLength(budget);
+    answers.forEach((a, i) => {
+      if (a.status === 200) {
+        expect(resultOf(a, i).result.protocolVersion).toBeDefined();
+        expect(a.headers['ratelimit-limit']).toBeUndefined(); // not counted against the per-minute limit
+      } else {
+        expectGatewayError(a, 'handshake_limited', i, [...secrets, apiKey]);
+      }
+    });
+    const ids = new Set(answers.map((a) => a.headers['x-request-id']));
+    expect(upstream.requests.filter((r) => ids.has(r.headers['x-request-id'] as string))).toHaveLength(budget);
+    // The per-minute limit (5) is all there: a session opened within the budget still has it.
+    const session = passed[0]!.headers['mcp-session-id'];
+    const ping = await call(url, apiKey, rpc('p', 'ping'), { session });
+    expect(ping.status).toBe(200);
+    expect(ping.headers['ratelimit-remaining']).toBe('4');
+    expect(minuteOf(Date.now())).toBe(minuteOf(started));
   }, 60_000);
 });
 
@@ -126,13 +170,23 @@ function expectReset(answer: Answer): number {
 describe('per org per month', () => {
   let db: EmbeddedDynamoDb;
   let gw: TestGateway | undefined;
-  afterAll(async () => {
+  // Each test: an in-memory dynalite shared by its gateway and the test (a gateway keeps its
+  // session key in the store, sealed with its data directory's master key: one store each).
+  beforeEach(async () => {
+    db = await startEmbeddedDynamoDb();
+  });
+  afterEach(async () => {
     await gw?.close();
+    gw = undefined;
     await db?.close();
   });
 
+  const counterOf = async (counterId: string) => {
+    const item = await db.client.send(new GetItemCommand({ TableName: DEFAULT_COUNTERS_TABLE_NAME, Key: { pk: { S: counterId } }, ConsistentRead: true }));
+    return item.Item?.n?.N === undefined ? undefined : Number(item.Item.n.N);
+  };
+
   test('an org whose monthly counter reached the plan quota is refused (429 quota_exceeded) within the flush overshoot, initialize included', async () => {
-    db = await startEmbeddedDynamoDb(); // in memory, shared by the gateway and this test
     gw = await startTestGateway({ dynamodbEndpoint: db.endpoint });
     const quota = PLAN_LIMITS.free.monthlyRequests;
     expect(quota).toBe(10_000);
@@ -184,7 +238,40 @@ describe('per org per month', () => {
     // Closing flushes the rest: the counter is the seed plus exactly what was admitted.
     await gw.close();
     gw = undefined;
-    const item = await db.client.send(new GetItemCommand({ TableName: DEFAULT_COUNTERS_TABLE_NAME, Key: { pk: { S: counterId } }, ConsistentRead: true }));
-    expect(Number(item.Item?.n?.N)).toBe(quota + admitted);
+    expect(await counterOf(counterId)).toBe(quota + admitted);
+  }, 60_000);
+
+  test('a batch counts every message against the quota: with 10 left a batch of 11 is refused whole, a batch of 10 passes, then nothing does', async () => {
+    gw = await startTestGateway({ dynamodbEndpoint: db.endpoint });
+    const quota = PLAN_LIMITS.free.monthlyRequests;
+    const org = await provision(gw, { slug: 'batched', endpoints: [{ url: upstream.url }] }, { rateLimitPerMinute: 10_000 }, { plan: 'free' });
+    const counterId = `quota#${org.orgId}#${new Date().toISOString().slice(0, 7)}`;
+    await db.client.send(new PutItemCommand({ TableName: DEFAULT_COUNTERS_TABLE_NAME, Item: { pk: { S: counterId }, n: { N: String(quota - 60) } } }));
+
+    // 2 (the handshake) + 48 = 50 admitted: the instance flushes them (every 50, or 5 s) and
+    // learns the org's total, quota - 10, from that write.
+    const url = gw.mcpUrl('batched');
+    const session = await openSession(url, org.apiKey);
+    const pings = (from: number, n: number) => Array.from({ length: n }, (_, i) => rpc(from + i, 'ping'));
+    const first = await call(url, org.apiKey, pings(0, 48), { session });
+    expect(first.status).toBe(200);
+    expect(resultOf(first, 47).result).toEqual({});
+    const flushed = async () => (await counterOf(counterId)) === quota - 10;
+    const deadline = Date.now() + 10_000;
+    while (!(await flushed()) && Date.now() < deadline) await sleep(50);
+    expect(await counterOf(counterId)).toBe(quota - 10);
+    await sleep(200); // the instance reads the total from the answer to its write
+
+    const before = upstream.requests.length;
+    expectGatewayError(await call(url, org.apiKey, pings(100, 11), { session }), 'quota_exceeded', null, [...secrets, org.apiKey]);
+    expect(upstream.requests.length).toBe(before);
+    const fits = await call(url, org.apiKey, pings(200, 10), { session });
+    expect(fits.status).toBe(200);
+    for (let i = 200; i < 210; i++) expect(resultOf(fits, i).result).toEqual({});
+    expectGatewayError(await call(url, org.apiKey, rpc('one', 'ping'), { session }), 'quota_exceeded', 'one', secrets);
+
+    await gw.close();
+    gw = undefined;
+    expect(await counterOf(counterId)).toBe(quota); // exactly: nothing was counted twice or lost
   }, 60_000);
 });
