@@ -75,7 +75,8 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     const tracked = work.catch(() => undefined).finally(() => pending.delete(tracked));
     pending.add(tracked);
   };
-  const keys = new ApiKeyAuthenticator(store, {
+  // The deadline covers the key read, not the Argon2 queue: waiting for CPU is not a store outage.
+  const keys = new ApiKeyAuthenticator({ getKey: guardStore((keyId: string) => store.getKey(keyId)), touchKey: (keyId, at) => store.touchKey(keyId, at) }, {
     cache: new VerifiedKeyCache({ ttlMs: options.keyCacheTtlMs ?? 60_000 }),
     defer: background,
     verify: bounded(verifySecret, CONCURRENT_VERIFICATIONS, QUEUED_VERIFICATIONS, () => new GatewayError('authentication_busy', { 'Retry-After': '1' })),
@@ -92,7 +93,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
   const limiter = new PerMinuteLimiter(counters);
   const streamSlots = new StreamSlots(counters, background);
   const handle = createGateway({
-    authenticate: guardStore((presented: string) => keys.authenticate(presented)),
+    authenticate: (presented) => keys.authenticate(presented),
     registry: { getOrg: guardStore((orgId: string) => registry.getOrg(orgId)), getMcp: guardStore((orgId: string, slug: string) => registry.getMcp(orgId, slug)) },
     revealSecret,
     // The counter client bounds its own calls (2 × 1 s at most); the guard maps what else fails.
