@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -24,7 +24,7 @@ let endpoint: string;
 const received: Received[] = [];
 /** What the fake endpoint answers, in order: a status and body, or nothing at all (`hang`). */
 let answers: ({ status: number; body: unknown } | { hang: true })[] = [];
-const hanging = new Set<import('node:http').ServerResponse>();
+const hanging = new Set<ServerResponse>();
 
 class Sha256 {
   private readonly h;
@@ -55,19 +55,24 @@ async function verify(req: IncomingMessage, body: string): Promise<boolean> {
   return resigned.headers.authorization === req.headers.authorization;
 }
 
+/** The fake endpoint: records the request, checks its signature, plays the next answer. */
+async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks).toString('utf8');
+  received.push({ headers: req.headers, body, valid: await verify(req, body) });
+  const next = answers.shift() ?? { status: 200, body: { Attributes: { n: { N: '1' } } } };
+  if ('hang' in next) {
+    hanging.add(res); // a store that accepted the request and never answers
+    res.once('close', () => hanging.delete(res));
+    return;
+  }
+  res.writeHead(next.status, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(next.body));
+}
+
 beforeAll(async () => {
-  server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
-    received.push({ headers: req.headers, body, valid: await verify(req, body) });
-    const answer = answers.shift() ?? { status: 200, body: { Attributes: { n: { N: '1' } } } };
-    if ('hang' in answer) {
-      hanging.add(res); // a store that accepted the request and never answers
-      res.once('close', () => hanging.delete(res));
-      return;
-    }
-    res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer.body));
+  server = createServer((req, res) => {
+    answer(req, res).catch(() => res.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
