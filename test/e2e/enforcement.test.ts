@@ -59,6 +59,9 @@ beforeAll(async () => {
       // Sends a log notification before its result: the POST answer is an SSE stream with event ids.
       server.registerTool('chatty', { inputSchema: {} }, async (_args, extra) => {
         await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: 'working' } });
+        // The SDK's example event store orders events by id, whose time part is in milliseconds:
+        // two events of one millisecond may replay in either order.
+        await sleep(20);
         return { content: [{ type: 'text', text: 'done' }] };
       });
     },
