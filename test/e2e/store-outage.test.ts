@@ -133,3 +133,51 @@ describe.each<[Exclude<ProxyMode, 'pass'>, string]>([
   }
 });
 
+
+describe('after a black hole that kept its connections (a path that lost them without telling either end)', () => {
+  let db2: EmbeddedDynamoDb;
+  let proxy2: StoreProxy;
+  let gw2: TestGateway;
+
+  afterAll(async () => {
+    await proxy2?.setMode('pass');
+    await gw2?.close();
+    await proxy2?.close();
+    await db2?.close();
+  });
+
+  // The store client must time its requests out: otherwise requests stuck on connections that
+  // will never answer hold its whole pool (the SDK's: 50 sockets, a 300 s socket timeout) and every
+  // registry read waits behind them long after the store is reachable again.
+  test('the gateway serves again within 10 s once new connections to the store work, even with dozens of requests stuck on the old ones', async () => {
+    db2 = await startEmbeddedDynamoDb();
+    proxy2 = await startStoreProxy(db2.endpoint);
+    // No registry cache: every request reads the org and the MCP (as every request does once the cache expired).
+    gw2 = await startTestGateway({ dynamodbEndpoint: proxy2.endpoint, registryCacheTtlMs: 0 });
+    const key = await provision(gw2, { slug: 'stuck', endpoints: [{ url: upstream.url }] }, { rateLimitPerMinute: 10_000 });
+    const url = gw2.mcpUrl('stuck');
+    const session = await openSession(url, key.apiKey);
+    expect((await call(url, key.apiKey, rpc('w', 'ping'), { session })).status).toBe(200);
+
+    await proxy2.setMode('blackhole');
+    let during: Timed[];
+    try {
+      // More store reads than the store client has connections (the SDK's default pool: 50).
+      during = await Promise.all(Array.from({ length: 40 }, (_, i) => timed(call(url, key.apiKey, rpc(`d${i}`, 'ping'), { session }))));
+    } finally {
+      await proxy2.setMode('pass', { keepSwallowed: true });
+    }
+    during.forEach((t, i) => expectStoreUnavailable(t, `d${i}`));
+
+    let last: Answer | undefined;
+    const recovered = await eventually(
+      async () => {
+        last = await call(url, key.apiKey, rpc('r', 'ping'), { session });
+        return last.status === 200;
+      },
+      10_000,
+      200,
+    );
+    expect({ recovered, last: last && `${last.status} ${last.text.slice(0, 160)}` }).toEqual({ recovered: true, last: expect.any(String) });
+  }, 40_000);
+});

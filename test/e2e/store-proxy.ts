@@ -9,8 +9,10 @@
  * - `reset`: every connection, open or new, is reset at once;
  * - `closed`: the listener is closed: new connections are refused (ECONNREFUSED).
  *
- * Connections that saw the black hole are reset when the mode changes again: their requests were
- * swallowed mid-stream, so they cannot carry on (a real client would have timed them out).
+ * Connections that saw the black hole are reset when the mode changes again (their requests were
+ * swallowed mid-stream, so they cannot carry on), unless `keepSwallowed` is set: then they stay
+ * open and silent for good while new connections pass (a path that lost some connections' state
+ * without telling either end, as a stateful middlebox can).
  */
 import { createServer, type AddressInfo, type Server, type Socket, connect } from 'node:net';
 
@@ -20,7 +22,7 @@ export interface StoreProxy {
   /** `http://127.0.0.1:<port>`: give it to the gateway as its DynamoDB endpoint. */
   readonly endpoint: string;
   readonly mode: ProxyMode;
-  setMode(mode: ProxyMode): Promise<void>;
+  setMode(mode: ProxyMode, options?: { keepSwallowed?: boolean }): Promise<void>;
   /** DynamoDB operations seen in client → store bytes so far (e.g. GetItem, UpdateItem), in order. */
   readonly operations: readonly string[];
   close(): Promise<void>;
@@ -30,6 +32,8 @@ interface Pair {
   readonly client: Socket;
   upstream?: Socket;
   swallowed: boolean;
+  /** Swallowed and kept: never passes anything again. */
+  silenced: boolean;
   /** The end of the last chunk, so a header split across chunks is still counted. */
   tail: string;
 }
@@ -53,7 +57,7 @@ export async function startStoreProxy(target: string): Promise<StoreProxy> {
   };
 
   const onConnection = (client: Socket) => {
-    const pair: Pair = { client, swallowed: false, tail: '' };
+    const pair: Pair = { client, swallowed: false, silenced: false, tail: '' };
     pairs.add(pair);
     client.on('close', () => {
       pairs.delete(pair);
@@ -66,7 +70,7 @@ export async function startStoreProxy(target: string): Promise<StoreProxy> {
     }
     client.on('data', (chunk: Buffer) => {
       count(pair, chunk);
-      if (mode === 'blackhole') {
+      if (mode === 'blackhole' || pair.silenced) {
         pair.swallowed = true;
         return;
       }
@@ -77,11 +81,16 @@ export async function startStoreProxy(target: string): Promise<StoreProxy> {
       if (!pair.upstream) {
         const upstream = connect({ host: to.hostname, port: Number(to.port) });
         pair.upstream = upstream;
-        upstream.on('error', () => client.destroy());
-        upstream.on('close', () => client.destroy());
+        // The store closing its side (e.g. its idle timeout) ends the client's connection, unless
+        // this connection is in the black hole: a black hole tells the client nothing.
+        upstream.on('error', () => undefined);
+        upstream.on('close', () => {
+          if (pair.upstream === upstream) pair.upstream = undefined;
+          if (!pair.swallowed) client.destroy();
+        });
         upstream.on('data', (answer: Buffer) => {
           // A black hole swallows answers too, even those already on their way.
-          if (mode === 'blackhole') {
+          if (mode === 'blackhole' || pair.silenced) {
             pair.swallowed = true;
             return;
           }
@@ -110,12 +119,16 @@ export async function startStoreProxy(target: string): Promise<StoreProxy> {
       return mode;
     },
     operations,
-    async setMode(next) {
+    async setMode(next, options = {}) {
       if (next === mode) return;
       const previous = mode;
       mode = next;
       for (const pair of [...pairs]) {
-        if (next === 'reset' || next === 'closed' || (previous === 'blackhole' && pair.swallowed)) {
+        if (previous === 'blackhole' && pair.swallowed && options.keepSwallowed && next === 'pass') {
+          pair.silenced = true;
+          continue;
+        }
+        if (next === 'reset' || next === 'closed' || (previous === 'blackhole' && pair.swallowed) || pair.silenced) {
           pair.upstream?.destroy();
           pair.client.resetAndDestroy();
         }
