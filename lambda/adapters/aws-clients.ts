@@ -7,7 +7,9 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
  * the SDK's standard `AWS_ENDPOINT_URL_<SERVICE>` variables, which is how tests point them at
  * local engines.
  */
-export const dynamodb = new DynamoDBClient({});
+// A store that keeps connections open and never answers must not hold sockets for the SDK's
+// default 300 s (the gateway's own deadlines answer the client sooner; these free the sockets).
+export const dynamodb = new DynamoDBClient({ requestHandler: { requestTimeout: 2_000, connectionTimeout: 1_000, throwOnRequestTimeout: true } });
 export const kms = new KMSClient({});
 export const secretsManager = new SecretsManagerClient({});
 

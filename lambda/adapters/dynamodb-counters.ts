@@ -25,6 +25,7 @@ export class DynamoDbCounters implements RequestCounter, LeaseStore {
   ) {}
 
   async incrementBelow(counterId: string, limit: number, expiresAtSeconds: number, n = 1): Promise<number | undefined> {
+    if (n > limit) return undefined; // can never fit (and a fresh counter would otherwise take it)
     try {
       const out = await this.client.send(
         new UpdateItemCommand({

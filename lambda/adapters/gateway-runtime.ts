@@ -51,6 +51,9 @@ export interface GatewayRuntimeOptions {
  */
 const CONCURRENT_VERIFICATIONS = 1;
 const QUEUED_VERIFICATIONS = 32;
+/** Key reads for keys not verified yet, at once and waiting (verified keys are served from memory). */
+const CONCURRENT_KEY_READS = 8;
+const QUEUED_KEY_READS = 64;
 
 export interface GatewayRuntime {
   readonly handle: (request: Request, info: GatewayRequestInfo) => Promise<Response>;
@@ -75,11 +78,15 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     const tracked = work.catch(() => undefined).finally(() => pending.delete(tracked));
     pending.add(tracked);
   };
-  // The deadline covers the key read, not the Argon2 queue: waiting for CPU is not a store outage.
-  const keys = new ApiKeyAuthenticator({ getKey: guardStore((keyId: string) => store.getKey(keyId)), touchKey: (keyId, at) => store.touchKey(keyId, at) }, {
+  // Keys not verified yet cost a store read before their Argon2id check: both are bounded, so a
+  // flood of made-up keys drives neither the store nor the CPU. The store deadline covers the read,
+  // not the queue: waiting for a turn is not a store outage.
+  const busy = () => new GatewayError('authentication_busy', { 'Retry-After': '1' });
+  const readKey = guardStore((keyId: string) => store.getKey(keyId));
+  const keys = new ApiKeyAuthenticator({ getKey: bounded(readKey, CONCURRENT_KEY_READS, QUEUED_KEY_READS, busy), touchKey: (keyId, at) => store.touchKey(keyId, at) }, {
     cache: new VerifiedKeyCache({ ttlMs: options.keyCacheTtlMs ?? 60_000 }),
     defer: background,
-    verify: bounded(verifySecret, CONCURRENT_VERIFICATIONS, QUEUED_VERIFICATIONS, () => new GatewayError('authentication_busy', { 'Retry-After': '1' })),
+    verify: bounded(verifySecret, CONCURRENT_VERIFICATIONS, QUEUED_VERIFICATIONS, busy),
   });
   const revealSecret = guardStore(cachedSecretRevealer(cipher));
   const upstream = new UndiciUpstreamClient({ allowLoopback: options.allowLoopback });

@@ -93,6 +93,7 @@ export class SignedDynamoDbCounters implements RequestCounter, LeaseStore {
   }
 
   async incrementBelow(counterId: string, limit: number, expiresAtSeconds: number, n = 1): Promise<number | undefined> {
+    if (n > limit) return undefined; // can never fit (and a fresh counter would otherwise take it)
     try {
       const out = await this.updateItem({
         TableName: this.tableName,

@@ -31,11 +31,19 @@ export async function startEmbeddedDynamoDb(path?: string): Promise<EmbeddedDyna
 }
 
 /** A client for a local engine: fixed dummy credentials, no retries against a dead port for long. */
+/**
+ * A store that keeps connections open and never answers must not hold sockets for the SDK's
+ * default 300 s: each attempt gives up after 2 s (and throws: without `throwOnRequestTimeout` this
+ * SDK version only logs), a connection after 1 s.
+ */
+export const STORE_REQUEST_TIMEOUTS = { requestTimeout: 2_000, connectionTimeout: 1_000, throwOnRequestTimeout: true } as const;
+
 export function localDynamoDbClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({
     endpoint,
     region: 'local',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 3,
+    requestHandler: STORE_REQUEST_TIMEOUTS,
   });
 }

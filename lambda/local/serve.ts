@@ -93,9 +93,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
-  const engine = options.dynamodbEndpoint
-    ? { client: localDynamoDbClient(options.dynamodbEndpoint), close: async () => undefined }
-    : await startEmbeddedDynamoDb(join(dataDir, 'dynamodb'));
+  const engine = options.dynamodbEndpoint ? externalEngine(options.dynamodbEndpoint) : await startEmbeddedDynamoDb(join(dataDir, 'dynamodb'));
   const cleanups: (() => Promise<void>)[] = [() => engine.close()];
   const closeAll = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
@@ -247,4 +245,10 @@ function listen(app: Hono, port: number, hostname: string): Promise<ServerType> 
     const server = serveHttp({ fetch: app.fetch, port, hostname }, () => resolveServer(server));
     server.once('error', reject);
   });
+}
+
+/** A running DynamoDB-compatible engine elsewhere: closing only lets go of the client's sockets. */
+function externalEngine(endpoint: string) {
+  const client = localDynamoDbClient(endpoint);
+  return { client, close: async () => client.destroy() };
 }

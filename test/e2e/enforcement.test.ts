@@ -106,15 +106,9 @@ function usageOf(gw: TestGateway, answer: Answer): Record<string, unknown> {
   return record;
 }
 
-/** 400 batch_too_large: like expectGatewayError, with the message that names the cap. */
+/** 400 batch_too_large, with a batch's null id. */
 function expectBatchTooLarge(answer: Answer, hidden: readonly string[]): void {
-  expect(answer.status).toBe(400);
-  expectClean(answer, hidden);
-  expect(JSON.parse(answer.text)).toEqual({
-    jsonrpc: '2.0',
-    id: null,
-    error: { code: -32600, message: `A batch may hold at most ${DEFAULT_MAX_BATCH_MESSAGES} messages`, data: { code: 'batch_too_large', requestId: answer.headers['x-request-id'] } },
-  });
+  expectGatewayError(answer, 'batch_too_large', null, hidden);
 }
 
 /** Rejects if `promise` has not settled within `ms` (the timer does not outlive it). */

@@ -17,7 +17,7 @@ export const GATEWAY_ERRORS = {
   session_not_found: { status: 404, message: 'The MCP session is unknown or expired; start a new session' },
   method_not_allowed: { status: 405, message: 'Use POST, GET or DELETE' },
   body_too_large: { status: 413, message: 'The request body is too large' },
-  batch_too_large: { status: 400, message: 'The batch holds too many messages' },
+  batch_too_large: { status: 400, message: 'The batch holds more messages than the gateway accepts (50 by default)' },
   header_mismatch: { status: 400, message: 'An Mcp-* header does not match the request body' },
   unsupported_media_type: { status: 415, message: 'Send JSON-RPC messages as application/json' },
   rate_limited: { status: 429, message: 'Too many requests for this API key; retry after the indicated time' },

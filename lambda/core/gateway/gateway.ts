@@ -17,7 +17,7 @@ import type { PerMinuteLimiter, QuotaMeter } from './limits';
 import type { PassiveHealth } from './passive-health';
 import { checkMcpHeaders, checkRequestLine, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_MAX_BODY_BYTES, readMessages } from './read-request';
 import type { RegistryCache } from './registry-cache';
-import { chooseEndpoints, type EndpointStatus } from './route';
+import { chooseEndpoints, openSession, type EndpointStatus } from './route';
 import { sendWithFailover, upstreamHeaders } from './send';
 import type { SessionSealer } from './sessions';
 import type { StreamSlots } from './stream-slots';
@@ -89,7 +89,6 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
   const allowedOrigins = deps.allowedOrigins ?? [];
   const failedKeys = deps.failedKeys ?? new FailedKeyCache();
   const admitDeps = { ...deps, now };
-  const routeDeps = { ...deps, now };
 
   async function proxy(request: Request, info: GatewayRequestInfo, known: Known, started: number): Promise<Response> {
     const { method } = checkRequestLine(request, allowedOrigins);
@@ -100,8 +99,9 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
     const { org, mcp, plan } = await resolveTarget(deps.registry, deps.plans, key, info.slug, info.sourceIp);
     const access = authorizeMessages(read.messages, mcp, key);
     const mcpHeaders = await checkMcpHeaders(request.headers, read, (tool) => deps.toolParamHeaders?.(mcp, tool) ?? Promise.resolve(undefined));
+    const session = openSession(deps.sessions, request.headers.get('mcp-session-id'), key, mcp, Math.floor(now() / 1000));
     known.admission = await admit(admitDeps, key, org, plan, costOf(method, read.messages));
-    const route = await chooseEndpoints(routeDeps, mcp, key, request.headers.get('mcp-session-id'));
+    const route = await chooseEndpoints(deps, mcp, session);
 
     const headers = upstreamHeaders(request, info.requestId, mcp, await deps.revealSecret(mcp), mcpHeaders, route.upstreamSessionId);
     const gatewayMs = now() - started;

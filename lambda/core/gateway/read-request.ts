@@ -57,7 +57,7 @@ export async function readMessages(request: Request, method: HttpMethod, limits:
   const inspected = inspectBody(text);
   if (!inspected.ok) throw new GatewayError(inspected.error === 'parse_error' ? 'malformed_json' : 'invalid_request');
   if (inspected.messages.length > limits.maxBatchMessages) {
-    throw new GatewayError('batch_too_large', {}, `A batch may hold at most ${limits.maxBatchMessages} messages`);
+    throw new GatewayError('batch_too_large');
   }
   const first = inspected.messages[0];
   const rpcId = !inspected.batch && first?.id !== undefined ? first.id : null;

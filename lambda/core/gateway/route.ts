@@ -6,17 +6,15 @@
 import type { ApiKey, Endpoint, StoredMcpServer } from '../model';
 import { GatewayError } from './errors';
 import { weightedOrder, type PassiveHealth } from './passive-health';
-import type { SessionSealer } from './sessions';
+import type { SessionClaims, SessionSealer } from './sessions';
 
 /** Endpoint status from the scheduled health monitor; `undefined` when it has none yet. */
 export type EndpointStatus = 'healthy' | 'degraded' | 'unhealthy' | undefined;
 
 export interface RouteDeps {
-  readonly sessions: SessionSealer;
   readonly passiveHealth: PassiveHealth;
   readonly endpointStatuses?: (mcp: StoredMcpServer) => Promise<ReadonlyMap<string, EndpointStatus>>;
   readonly random?: () => number;
-  readonly now: () => number;
 }
 
 export interface Route {
@@ -28,14 +26,25 @@ export interface Route {
 
 const NO_STATUSES: ReadonlyMap<string, EndpointStatus> = new Map();
 
-export async function chooseEndpoints(deps: RouteDeps, mcp: StoredMcpServer, key: ApiKey, sealedSession: string | null): Promise<Route> {
+/**
+ * The session a request belongs to, or undefined when it names none. Checked before anything is
+ * spent on the request: an id that is not this key's (another key, org or MCP, altered, expired)
+ * is 404 `session_not_found`.
+ */
+export function openSession(sessions: SessionSealer, sealed: string | null, key: ApiKey, mcp: StoredMcpServer, nowSeconds: number): SessionClaims | undefined {
+  if (!sealed) return undefined;
+  const claims = sessions.open(sealed, { orgId: key.orgId, mcp: mcp.slug, keyId: key.keyId }, nowSeconds);
+  if (!claims) throw new GatewayError('session_not_found');
+  return claims;
+}
+
+export async function chooseEndpoints(deps: RouteDeps, mcp: StoredMcpServer, session: SessionClaims | undefined): Promise<Route> {
   const statuses = (await deps.endpointStatuses?.(mcp)) ?? NO_STATUSES;
   const usable = (endpoint: Endpoint) => deps.passiveHealth.isUp(endpoint.id) && statuses.get(endpoint.id) !== 'unhealthy';
-  if (sealedSession) {
-    const claims = deps.sessions.open(sealedSession, { orgId: key.orgId, mcp: mcp.slug, keyId: key.keyId }, Math.floor(deps.now() / 1000));
-    const endpoint = claims && mcp.endpoints.find((e) => e.id === claims.endpointId);
-    if (!claims || !endpoint || !usable(endpoint)) throw new GatewayError('session_not_found');
-    return { candidates: [endpoint], upstreamSessionId: claims.upstreamSessionId, inSession: true };
+  if (session) {
+    const endpoint = mcp.endpoints.find((e) => e.id === session.endpointId);
+    if (!endpoint || !usable(endpoint)) throw new GatewayError('session_not_found');
+    return { candidates: [endpoint], upstreamSessionId: session.upstreamSessionId, inSession: true };
   }
   const weighted = mcp.endpoints
     .filter(usable)

@@ -15,10 +15,12 @@ export function guardStore<A extends unknown[], T>(call: (...args: A) => Promise
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new StoreUnavailableError('deadline')), deadlineMs);
     });
-    const work = call(...args).catch((error: unknown) => {
-      if (error instanceof ApiError || error instanceof GatewayError || error instanceof StoreUnavailableError) throw error;
-      throw new StoreUnavailableError((error as Error)?.name ?? 'error');
-    });
+    const work = Promise.resolve()
+      .then(() => call(...args))
+      .catch((error: unknown) => {
+        if (error instanceof ApiError || error instanceof GatewayError || error instanceof StoreUnavailableError) throw error;
+        throw new StoreUnavailableError((error as Error)?.name ?? 'error');
+      });
     return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
   };
 }
