@@ -5,7 +5,7 @@ import { cachedSecretRevealer } from '../core/upstream-secrets';
 import { createGateway, type GatewayDeps, type GatewayRequestInfo } from '../core/gateway/gateway';
 import { StoredHealthView } from '../core/health/health-view';
 import { DynamoDbHealthStore } from './dynamodb-health-store';
-import { PerMinuteLimiter, QuotaMeter } from '../core/gateway/limits';
+import { LeasedLimiter, QuotaMeter } from '../core/gateway/limits';
 import { PassiveHealth } from '../core/gateway/passive-health';
 import { RegistryCache } from '../core/gateway/registry-cache';
 import { loadSessionKey } from '../core/gateway/session-key';
@@ -70,7 +70,7 @@ export interface GatewayRuntime {
  */
 export async function createGatewayRuntime(options: GatewayRuntimeOptions): Promise<GatewayRuntime> {
   const store = new DynamoDbRegistryStore(options.dynamodb, options.registryTable);
-  // The per-request counter write is the hot path's one store round trip: the light client.
+  // The counter writes on the hot path (one per leased block of the per-minute limit): the light client.
   const counters = await SignedDynamoDbCounters.fromClient(options.dynamodb, options.countersTable);
   const cipher = new EnvelopeCipher(options.dataKeys);
   const pending = new Set<Promise<unknown>>();
@@ -97,14 +97,15 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
   const toolHeaders = new ToolParamHeaders(guardStore((orgId: string, slug: string) => healthStore.getMetadata(orgId, slug)));
   const registry = new RegistryCache(store, { ttlMs: options.registryCacheTtlMs });
   const guardedStatuses = guardStore(options.endpointStatuses ?? ((mcp: StoredMcpServer) => healthView.statuses(mcp)));
-  const limiter = new PerMinuteLimiter(counters);
+  // One conditional write per block of requests, not per request (limits.ts, docs/gateway.md).
+  const limiter = new LeasedLimiter(counters);
   const streamSlots = new StreamSlots(counters, background);
   const handle = createGateway({
     authenticate: (presented) => keys.authenticate(presented),
     registry: { getOrg: guardStore((orgId: string) => registry.getOrg(orgId)), getMcp: guardStore((orgId: string, slug: string) => registry.getMcp(orgId, slug)) },
     revealSecret,
     // The counter client bounds its own calls (2 × 1 s at most); the guard maps what else fails.
-    limiter: { consume: guardStore((...args: Parameters<PerMinuteLimiter['consume']>) => limiter.consume(...args), 2_500) },
+    limiter: { consume: guardStore((...args: Parameters<LeasedLimiter['consume']>) => limiter.consume(...args), 2_500) },
     quota,
     streamSlots: { take: guardStore((keyId: string, limit: number) => streamSlots.take(keyId, limit), 5_000) },
     upstream,

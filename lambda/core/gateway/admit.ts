@@ -1,6 +1,6 @@
 /**
  * Phase 4: may the key spend what this request costs? Every JSON-RPC message counts (a batch of N
- * counts N, written as one conditional write); the initialize handshake has a budget of its own;
+ * counts N, admitted whole or refused whole); the initialize handshake has a budget of its own;
  * long-lived streams take one of the key's stream slots. Nothing is spent unless everything it
  * needs is admitted, except that a request refused by a later check keeps what earlier ones took
  * (the quota is checked first because it costs no write).
@@ -9,7 +9,7 @@ import { keyRateLimit, type PlanLimits } from '../plans';
 import type { ApiKey, Org } from '../model';
 import { GatewayError } from './errors';
 import type { InspectedMessage } from './jsonrpc';
-import type { PerMinuteLimiter, QuotaMeter } from './limits';
+import type { MinuteLimiter, QuotaMeter } from './limits';
 import type { HttpMethod } from './read-request';
 import type { StreamSlot, StreamSlots } from './stream-slots';
 
@@ -19,7 +19,8 @@ const HANDSHAKE_METHODS = new Set(['initialize', 'notifications/initialized']);
 const STREAM_METHODS = new Set(['subscriptions/listen']);
 
 export interface AdmitDeps {
-  readonly limiter: Pick<PerMinuteLimiter, 'consume'>;
+  /** The per-minute windows (`rpm` and `hs`); the gateway uses the leased limiter. */
+  readonly limiter: MinuteLimiter;
   readonly quota: Pick<QuotaMeter, 'check' | 'record' | 'flushIfDue'>;
   readonly streamSlots: Pick<StreamSlots, 'take'>;
   readonly background: (work: Promise<unknown>) => void;

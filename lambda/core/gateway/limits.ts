@@ -1,7 +1,8 @@
 /**
- * Counting requests against limits. One conditional counter write decides a per-minute limit
- * exactly (for every message of a batch at once); the monthly quota is counted in batches off the
- * hot path (see docs/gateway.md).
+ * Counting requests against limits. The per-minute limit is exact as an upper bound: conditional
+ * counter writes never let a window's count pass the limit, and the leased limiter makes one such
+ * write per block of requests instead of one per request; the monthly quota is counted in batches
+ * off the hot path (see docs/gateway.md, "Limits").
  */
 
 /** Storage for counters (DynamoDB in AWS and locally). */
@@ -26,8 +27,16 @@ export interface RateDecision {
 /** What a per-minute window counts: requests (`rpm`) or handshake messages (`hs`), separately. */
 export type WindowKind = 'rpm' | 'hs';
 
-/** Fixed one-minute windows per key: exact under concurrency (the conditional write decides). */
-export class PerMinuteLimiter {
+/** A per-key, per-UTC-minute limit; a batch of `n` is admitted whole or refused whole. */
+export interface MinuteLimiter {
+  consume(keyId: string, limit: number, n?: number, kind?: WindowKind): Promise<RateDecision>;
+}
+
+/**
+ * Fixed one-minute windows per key, one conditional write per request: exact under concurrency
+ * (the conditional write decides). The reference the leased limiter is measured against.
+ */
+export class PerMinuteLimiter implements MinuteLimiter {
   constructor(
     private readonly counter: RequestCounter,
     private readonly now: () => number = Date.now,
@@ -44,6 +53,184 @@ export class PerMinuteLimiter {
     if (count === undefined) return { allowed: false, limit, remaining: 0, resetSeconds };
     return { allowed: true, limit, remaining: Math.max(0, limit - count), resetSeconds };
   }
+}
+
+/** A block is at most this fraction of what the window had left when it was taken (1/F). */
+export const LEASE_FRACTION = 4;
+/** The largest block an instance reserves at once. */
+export const MAX_LEASE_BLOCK = 64;
+/** Windows an instance keeps state for (key × kind × minute); the oldest are forgotten beyond it. */
+export const MAX_LEASED_WINDOWS = 10_000;
+
+export interface LeasedLimiterOptions {
+  readonly now?: () => number;
+  /** @default LEASE_FRACTION */
+  readonly fraction?: number;
+  /** @default MAX_LEASE_BLOCK */
+  readonly maxBlock?: number;
+  /** @default MAX_LEASED_WINDOWS */
+  readonly maxWindows?: number;
+}
+
+/** What one instance knows of one key's window (`kind`, key, minute). */
+interface LeasedWindow {
+  readonly minute: number;
+  /** Units this instance reserved in the store and has not spent yet. */
+  tokens: number;
+  /**
+   * A lower bound of the window's count in the store (counts only grow within a window): the
+   * count the last write returned, or what a refused write proved.
+   */
+  known: number;
+  /** The one reservation in flight; requests that need tokens wait for it instead of writing too. */
+  refill?: Promise<unknown>;
+}
+
+/**
+ * The per-minute limit without a store round trip per request. Per window an instance reserves
+ * a block of units with ONE conditional write and spends it locally, one request (or batch) at a
+ * time, and reserves again when it runs out:
+ *
+ * - block = min(maxBlock, floor((limit - known) / F)) when that is more than the request needs, and
+ *   its write only succeeds if the store's real count leaves F × block (`count + F·block <=
+ *   limit`), so a block is never more than 1/F of what was left, however stale `known` was;
+ * - otherwise, or when that write is refused, exactly what the request needs, if it fits under the
+ *   limit (`count + need <= limit`); when that is refused too the request is refused, and so is
+ *   every later one of this window that needs as much from the store, without a write (the
+ *   refusal proved the count is above limit - need).
+ *
+ * The store's count never passes the limit, so admissions never do (exact as an upper bound).
+ * With one instance exactly `limit` units are admitted: blocks are sized from a count that is
+ * then exact, and only a request that does not fit is refused. With several, units reserved by
+ * an instance that gets no more requests for the key in that minute are never spent: at most its
+ * last block - 1 (docs/gateway.md states the bound).
+ */
+export class LeasedLimiter implements MinuteLimiter {
+  private readonly windows = new Map<string, LeasedWindow>();
+  private sweptMinute = -Infinity;
+  private readonly now: () => number;
+  private readonly fraction: number;
+  private readonly maxBlock: number;
+  private readonly maxWindows: number;
+
+  constructor(
+    private readonly counter: RequestCounter,
+    options: LeasedLimiterOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.fraction = options.fraction ?? LEASE_FRACTION;
+    this.maxBlock = options.maxBlock ?? MAX_LEASE_BLOCK;
+    this.maxWindows = options.maxWindows ?? MAX_LEASED_WINDOWS;
+  }
+
+  /** Windows this instance holds state for (bounded by `maxWindows`; past minutes are dropped). */
+  get trackedWindows(): number {
+    return this.windows.size;
+  }
+
+  async consume(keyId: string, limit: number, n = 1, kind: WindowKind = 'rpm'): Promise<RateDecision> {
+    const nowMs = this.now();
+    const minute = Math.floor(nowMs / 60_000);
+    const windowEndSeconds = (minute + 1) * 60;
+    const resetSeconds = Math.max(1, Math.ceil(windowEndSeconds - nowMs / 1000));
+    // On a refusal the header says 0: this request got nothing (a smaller one may still fit).
+    const refused: RateDecision = { allowed: false, limit, remaining: 0, resetSeconds };
+    // More than the whole window can never pass: refused without a write.
+    if (n > limit) return refused;
+    const counterId = `${kind}#${keyId}#${minute}`;
+    const window = this.window(counterId, minute);
+    for (;;) {
+      if (window.tokens >= n) {
+        window.tokens -= n;
+        return { allowed: true, limit, remaining: remainingOf(window, limit), resetSeconds };
+      }
+      if (window.refill) {
+        // Rejects when the reservation failed: this request needed it too (the gateway's 503).
+        await window.refill;
+        continue;
+      }
+      // Cannot fit what the store has left at most: refused without a write (so a key at its
+      // limit costs no store writes for the rest of the minute).
+      if (n - window.tokens > limit - window.known) return refused;
+      const reserving = this.reserve(window, counterId, limit, n, windowEndSeconds + 120);
+      // Waiters are told of a failure by awaiting it; this handler only keeps an unawaited
+      // rejection from being reported as unhandled.
+      window.refill = reserving;
+      reserving.catch(() => undefined);
+      const remaining = await reserving;
+      return remaining === undefined ? refused : { allowed: true, limit, remaining, resetSeconds };
+    }
+  }
+
+  /**
+   * Reserves what a request of `n` units lacks (plus a block to spend later when far from the
+   * limit) and spends the request's `n`. Every change to the window happens here, before the
+   * request or any waiter resumes, so they all see one consistent state. Returns the request's
+   * RateLimit-Remaining, or undefined when it does not fit.
+   */
+  private async reserve(window: LeasedWindow, counterId: string, limit: number, n: number, expiresAtSeconds: number): Promise<number | undefined> {
+    // The request's own unspent tokens are set aside for it, so no one else spends them meanwhile.
+    const held = window.tokens;
+    window.tokens = 0;
+    const need = n - held;
+    try {
+      const block = Math.min(this.maxBlock, Math.floor((limit - window.known) / this.fraction));
+      if (block > need) {
+        // `count <= limit' - block` with limit' = limit - (F-1)·block: `count + F·block <= limit`.
+        const count = await this.counter.incrementBelow(counterId, limit - (this.fraction - 1) * block, expiresAtSeconds, block);
+        if (count !== undefined) {
+          window.known = Math.max(window.known, count);
+          window.tokens = block - need;
+          return remainingOf(window, limit);
+        }
+        // Refused: the count was above limit - F·block. Retry once with exactly the need.
+        window.known = Math.max(window.known, limit - this.fraction * block + 1);
+      }
+      const count = await this.counter.incrementBelow(counterId, limit, expiresAtSeconds, need);
+      if (count !== undefined) {
+        window.known = Math.max(window.known, count);
+        return remainingOf(window, limit);
+      }
+      // Refused: the count is above limit - need, so no request needing as much fits any more.
+      window.known = Math.max(window.known, limit - need + 1);
+      window.tokens = held;
+      return undefined;
+    } catch (error) {
+      // Nothing learned; the held tokens stay this instance's. (A write that failed may still
+      // have been applied: those units are lost, never admitted twice.)
+      window.tokens = held;
+      throw error;
+    } finally {
+      window.refill = undefined;
+    }
+  }
+
+  private window(counterId: string, minute: number): LeasedWindow {
+    const existing = this.windows.get(counterId);
+    if (existing) return existing;
+    if (minute > this.sweptMinute) {
+      // Once a minute: past windows are over (their unspent tokens can never be used).
+      for (const [id, w] of this.windows) if (w.minute < minute) this.windows.delete(id);
+      this.sweptMinute = minute;
+    }
+    if (this.windows.size >= this.maxWindows) {
+      // Forgetting a window strands its tokens (fewer admissions, never more).
+      const oldest = this.windows.keys().next().value;
+      if (oldest !== undefined) this.windows.delete(oldest);
+    }
+    const created: LeasedWindow = { minute, tokens: 0, known: 0 };
+    this.windows.set(counterId, created);
+    return created;
+  }
+}
+
+/**
+ * RateLimit-Remaining after a spend: the limit, minus the count this instance last learned from
+ * the store, plus its own unspent tokens. Exact with one instance; never goes up within an
+ * instance's window (known grows by at least what a refill adds to tokens).
+ */
+function remainingOf(window: LeasedWindow, limit: number): number {
+  return Math.max(0, limit - window.known + window.tokens);
 }
 
 export interface QuotaMeterOptions {
