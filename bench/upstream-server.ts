@@ -1,8 +1,13 @@
 /**
- * Benchmark child process: an MCP server built with the SDK, Streamable HTTP in JSON-response
- * mode (`enableJsonResponse: true`), stateful (one transport per session), with one `echo` tool.
- * Reports `{ type: 'ready', url }` over IPC once it listens on a loopback port; answers
- * `{ type: 'stats' }` with its CPU time.
+ * Benchmark child process: an MCP server built with the SDK, Streamable HTTP, stateful (one
+ * transport per session), with an `echo` tool and a `work` tool that waits `ms` first. Two paths,
+ * so one process serves both answer styles the bench compares:
+ *   - `/json`: `enableJsonResponse: true` (a POST is answered with one JSON body);
+ *   - `/sse`:  `enableJsonResponse: false` (a POST is answered with a Server-Sent Events stream
+ *     that ends after the result, as most SDK servers and server-everything answer).
+ * A session keeps the style of the path it was created on.
+ * Reports `{ type: 'ready', jsonUrl, sseUrl }` over IPC once it listens on a loopback port;
+ * answers `{ type: 'stats' }` with its CPU time and peak RSS.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -12,12 +17,13 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
+const PATHS = { '/json': true, '/sse': false } as const;
 const transports = new Map<string, StreamableHTTPServerTransport>();
 
-async function newSession(): Promise<StreamableHTTPServerTransport> {
+async function newSession(enableJsonResponse: boolean): Promise<StreamableHTTPServerTransport> {
   const transport = new StreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
-    enableJsonResponse: true,
+    enableJsonResponse,
     onsessioninitialized: (id) => void transports.set(id, transport),
   });
   transport.onclose = () => {
@@ -36,25 +42,55 @@ async function newSession(): Promise<StreamableHTTPServerTransport> {
   return transport;
 }
 
+/**
+ * SDK 1.32's JSON response mode never releases a finished request's stream mapping on a stateful
+ * transport (typescript-sdk issue #2559, fix for v1.x open in PR #2747): every POST leaves an
+ * entry behind until the session closes, about 4.6 KB measured here. Over a bench run that is
+ * hundreds of MB of live heap in the upstream, and its garbage collection slows every target that
+ * runs late in the run. This releases, after each JSON-mode request, the mappings no request
+ * refers to any more (a request's two entries are set in one synchronous block, so none is caught
+ * half made). It reads the SDK's private fields; if they are not there (the SDK changed), it does
+ * nothing and says so once.
+ */
+let sweepWarned = false;
+function releaseFinishedJsonStreams(transport: StreamableHTTPServerTransport): void {
+  const inner = (transport as unknown as { _webStandardTransport?: { _streamMapping?: unknown; _requestToStreamMapping?: unknown } })._webStandardTransport;
+  const streams = inner?._streamMapping;
+  const requests = inner?._requestToStreamMapping;
+  if (!(streams instanceof Map) || !(requests instanceof Map)) {
+    if (!sweepWarned) console.error('bench upstream: SDK internals changed, the JSON-mode stream-mapping workaround is off');
+    sweepWarned = true;
+    return;
+  }
+  const live = new Set(requests.values());
+  for (const [streamId, stream] of streams as Map<unknown, { resolveJson?: unknown }>) {
+    if (stream.resolveJson && !live.has(streamId)) streams.delete(streamId);
+  }
+}
+
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
 
+function refuse(res: ServerResponse, status: number, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message } }));
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '').split('?')[0]! as keyof typeof PATHS;
+  if (!(path in PATHS)) return refuse(res, 404, 'no such path');
   const sessionId = req.headers['mcp-session-id'];
   const body = req.method === 'POST' ? await readJson(req) : undefined;
   let transport = typeof sessionId === 'string' ? transports.get(sessionId) : undefined;
   if (!transport) {
-    if (sessionId !== undefined || !isInitializeRequest(body)) {
-      res.writeHead(sessionId === undefined ? 400 : 404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'no such session' } }));
-      return;
-    }
-    transport = await newSession();
+    if (sessionId !== undefined || !isInitializeRequest(body)) return refuse(res, sessionId === undefined ? 400 : 404, 'no such session');
+    transport = await newSession(PATHS[path]);
   }
   await transport.handleRequest(req, res, body);
+  if (PATHS[path]) releaseFinishedJsonStreams(transport);
 }
 
 const http = createServer((req, res) => {
@@ -63,13 +99,14 @@ const http = createServer((req, res) => {
     res.end();
   });
 });
-http.keepAliveTimeout = 60_000;
+// Longer than any pause between the bench's phases, so idle pools are not closed under it.
+http.keepAliveTimeout = 120_000;
 http.listen(0, '127.0.0.1', () => {
   const { port } = http.address() as AddressInfo;
-  process.send!({ type: 'ready', url: `http://127.0.0.1:${port}/mcp` });
+  process.send!({ type: 'ready', jsonUrl: `http://127.0.0.1:${port}/json`, sseUrl: `http://127.0.0.1:${port}/sse` });
 });
 process.on('message', (message: { type?: string }) => {
-  if (message.type === 'stats') process.send!({ type: 'stats', cpu: process.cpuUsage() });
+  if (message.type === 'stats') process.send!({ type: 'stats', cpu: process.cpuUsage(), maxRssKiB: process.resourceUsage().maxRSS });
 });
 process.on('disconnect', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));
