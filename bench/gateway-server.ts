@@ -1,23 +1,37 @@
 /**
- * Benchmark child process: the local gateway exactly as `plexmcp serve` runs it (`serve()`:
- * Hono on @hono/node-server, the admin API beside `/mcp/{slug}`, no request logging), except
- * that its DynamoDB is the bench's dynalite child (`dynamodbEndpoint`) instead of the embedded
- * engine, so the store runs in its own process as DynamoDB would.
- * Reports `{ type: 'ready', baseUrl, adminUrl, operatorToken }` over IPC; answers `{ type: 'stats' }`
- * with its CPU time; with `{ type: 'profile-start' }` / `{ type: 'profile-stop', path }` writes a
- * CPU profile of what happened in between.
+ * Benchmark child process: the local gateway as `plexmcp serve` (`npm start`) runs it: `serve()`
+ * with a fresh data directory, request logging off, the health monitor on its default timer.
+ * Two configurations, chosen by BENCH_STORE:
+ *   - `embedded` (what `npm start` uses): no `dynamodbEndpoint`, so `serve()` starts its own
+ *     dynalite, persisted under the data directory, in THIS process, on this event loop. Its
+ *     operations are counted at the engine (engine-ops.ts), with nothing put in between.
+ *   - `external`: `dynamodbEndpoint` = BENCH_DYNAMODB_ENDPOINT (the bench's store child), the
+ *     store in its own process as DynamoDB would be; that child counts the operations.
+ * Reports `{ type: 'ready', baseUrl, adminUrl, operatorToken, engineCounted }` over IPC, where
+ * engineCounted says whether the embedded engine's operations are being seen (they must be: the
+ * start-up itself creates tables). Answers `{ type: 'stats' }` with its CPU time, peak RSS and the
+ * embedded engine's operation counts; with `{ type: 'profile-start' }` / `{ type: 'profile-stop',
+ * path }` writes a CPU profile of what happened in between.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '../lambda/local/serve';
+import { countDynaliteServers } from './engine-ops';
+
+type ServeModule = typeof import('../lambda/local/serve');
 
 async function main(): Promise<void> {
-  const dynamodbEndpoint = process.env.BENCH_DYNAMODB_ENDPOINT;
-  if (!dynamodbEndpoint) throw new Error('BENCH_DYNAMODB_ENDPOINT is not set');
-  const dataDir = mkdtempSync(join(tmpdir(), 'plexmcp-bench-gw-'));
+  const store = process.env.BENCH_STORE ?? 'embedded';
+  const dynamodbEndpoint = store === 'external' ? process.env.BENCH_DYNAMODB_ENDPOINT : undefined;
+  if (store === 'external' && !dynamodbEndpoint) throw new Error('BENCH_STORE=external needs BENCH_DYNAMODB_ENDPOINT');
+  // Before serve() and the engine module are loaded: the engine module keeps dynalite's export.
+  const counts = countDynaliteServers();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { serve } = require('../lambda/local/serve') as ServeModule;
+  const dataDir = mkdtempSync(join(tmpdir(), `plexmcp-bench-gw-${store}-`));
   const gateway = await serve({ port: 0, dataDir, dynamodbEndpoint, log: () => undefined });
+  const engineCounted = Object.values(counts).some((n) => n > 0);
   const stop = async () => {
     await gateway.close().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
@@ -27,8 +41,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop());
   let profiler: Session | undefined;
   process.on('message', (message: { type?: string; path?: string }) => {
-    if (message.type === 'stats') process.send!({ type: 'stats', cpu: process.cpuUsage() });
-    // BENCH_CPU_PROF: a CPU profile of one measured phase only (no start-up, no other phases).
+    if (message.type === 'stats') process.send!({ type: 'stats', cpu: process.cpuUsage(), maxRssKiB: process.resourceUsage().maxRSS, counts: { ...counts } });
+    // BENCH_CPU_PROF: a CPU profile of one measured cell only (no start-up, no other cells).
     if (message.type === 'profile-start') {
       profiler = new Session();
       profiler.connect();
@@ -43,7 +57,7 @@ async function main(): Promise<void> {
       });
     }
   });
-  process.send!({ type: 'ready', baseUrl: gateway.baseUrl, adminUrl: gateway.adminUrl, operatorToken: gateway.operatorToken });
+  process.send!({ type: 'ready', baseUrl: gateway.baseUrl, adminUrl: gateway.adminUrl, operatorToken: gateway.operatorToken, engineCounted });
 }
 
 main().catch((error) => {
