@@ -1,6 +1,6 @@
 /**
  * Child processes of the benchmarks: TypeScript files forked through tsx that report `ready`
- * over IPC, and a way to stop them all.
+ * over IPC, other programs (nginx) tracked beside them, and a way to stop them all.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -24,7 +24,7 @@ export function startChild<T>(file: string, label: string, options: StartOptions
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  children.push(child);
+  track(child, label, options.exitOnDeath);
   const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((done, fail) => {
     const timer = setTimeout(() => fail(new Error(`${label} did not start within ${timeoutMs / 1000} s`)), timeoutMs);
@@ -34,15 +34,25 @@ export function startChild<T>(file: string, label: string, options: StartOptions
       child.off('message', onReady);
       done({ child, ready: message as T });
     });
-    child.once('exit', (code, signal) => {
+    child.once('exit', (code) => {
       clearTimeout(timer);
       fail(new Error(`${label} exited with code ${code}`));
-      if (!stopping && options.exitOnDeath !== false) {
-        console.error(`bench: ${label} exited unexpectedly (code ${code}, signal ${signal})`);
-        // The process exits once the others are stopped, whatever stopChildren does: nothing outlives it.
-        void stopChildren().finally(() => process.exit(1));
-      }
     });
+  });
+}
+
+/**
+ * Stops `child` with the others; a child that dies while the bench runs stops the bench (it would
+ * otherwise wait on it), unless `exitOnDeath` is false.
+ */
+export function track(child: ChildProcess, label: string, exitOnDeath = true): void {
+  children.push(child);
+  child.once('exit', (code, signal) => {
+    if (!stopping && exitOnDeath) {
+      console.error(`bench: ${label} exited unexpectedly (code ${code}, signal ${signal})`);
+      // The process exits once the others are stopped, whatever stopChildren does: nothing outlives it.
+      void stopChildren().finally(() => process.exit(1));
+    }
   });
 }
 
