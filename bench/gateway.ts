@@ -1,113 +1,131 @@
 /**
- * `npm run bench`: what the gateway costs on the warm path, on loopback, in one run (~45 s).
+ * `npm run bench`: what the gateway costs on the warm path, on loopback, in ONE run, against the
+ * upstream called directly and against a bare reverse proxy (~2.5 min with the defaults).
  *
- * Processes (so that no two parts share an event loop):
- *   - this process: the load generator (undici Pool, closed loop) and the in-process measurements;
- *   - upstream: an SDK-built MCP server, Streamable HTTP, JSON responses, stateful (upstream-server.ts);
- *   - store: dynalite, standing in for DynamoDB as a separate service (store-server.ts);
- *   - gateway: `serve()` as `plexmcp serve` runs it, using the store child (gateway-server.ts).
+ * Four targets, each reached through its own undici Pool from this process:
+ *   - direct:   the SDK-built MCP upstream itself (upstream-server.ts);
+ *   - proxy:    the bare reverse-proxy baseline in front of it: nginx when installed, otherwise a
+ *               node:http pipe proxy (proxy-baseline.ts; the output says which);
+ *   - embedded: the gateway as `npm start` runs it: `serve()` with its EMBEDDED store, dynalite
+ *               (persisted under the data directory) inside the gateway's own process, sharing
+ *               its event loop (gateway-server.ts, BENCH_STORE=embedded);
+ *   - external: the same `serve()` pointed at a store in its own process (`dynamodbEndpoint`, the
+ *               store-server.ts child, in memory), as DynamoDB would be.
+ * and two answer styles: JSON (the upstream's `enableJsonResponse: true`) and SSE (`false`: each
+ * POST answered with an event stream that ends after the result).
  *
- * Both sides get the same client and session handling: initialize once, then `tools/call echo`
- * with the session id (the upstream's, or the gateway's sealed one plus the API key).
+ * Every target initializes one MCP session per answer style, then runs the same closed-loop
+ * `tools/call` load (load.ts). Cells: c=1 `echo` (latency p50/p99), c=16 `echo` (throughput of a
+ * tool that does nothing) for both styles, c=16 `work` (a 20 ms tool) with JSON answers (and SSE
+ * with BENCH_SSE_WORK=1). Rounds are INTERLEAVED: each round runs every cell once, and within a
+ * (phase, answer style) the targets run one after the other in an order rotated from round to
+ * round, so a slow stretch of the shared machine lands on every target alike. Each cell starts
+ * with a short unmeasured pre-roll at its own concurrency (reconnects, JIT). Reported figures are
+ * the medians of the rounds, with their range.
  *
- * Measures and prints:
- *   1. tools/call p50/p99 latency at concurrency 1 and throughput at concurrency 16, direct and
- *      through the gateway, and their ratios;
- *   2. ApiKeyAuthenticator.authenticate on a cache hit vs a cold Argon2id verify (in-process);
- *   3. store round trips per warm tools/call, counted on the SDK client's middleware stack of an
- *      in-process gateway (and, as a cross-check, at the store during the load run);
- *   4. the store round trip itself (the per-minute counter's UpdateItem) and whether
- *      "p50 overhead ≤ one store round trip + 1 ms" and "throughput ≥ 70 % of direct" hold.
+ * Also per cell: CPU time of every process (the proxy's or gateway's own, the store's, the
+ * upstream's, the load generator's) and the store operations it served, counted at the engine
+ * for both gateway configurations (engine-ops.ts): every operation, whatever it is for. At the
+ * end: each process's peak RSS, the cold-init/bundle table of bench/cold-init.ts, and the targets
+ * of issue 8 with met/missed for the `npm start` configuration (and, for reference, the external one).
  *
- * Environment: BENCH_SECONDS (per measured phase, default 5), BENCH_WARMUP_SECONDS (default 2),
- * BENCH_CONCURRENCY (default 16), BENCH_CPU_PROF=<dir> (CPU profiles of the gateway child over its
- * measured phases: <dir>/gateway-c1.cpuprofile and gateway-c16.cpuprofile).
+ * Environment: BENCH_SECONDS (measured seconds per cell and round, default 2), BENCH_ROUNDS
+ * (default 3), BENCH_WARMUP_SECONDS (per target and answer style at c=16 before the first round,
+ * default 1), BENCH_PREROLL_MS (before each cell, default 200), BENCH_CONCURRENCY (default 16),
+ * BENCH_WORK_MS (default 20), BENCH_SSE_WORK=1, BENCH_PROXY=nginx|node, BENCH_NGINX_WORKERS
+ * (default 1), BENCH_COLD_INIT=0 (skip the cold-init table), BENCH_CPU_PROF=<dir> (CPU profiles
+ * of both gateways over their first-round cells: <dir>/<target>-<answers>-<cell>.cpuprofile).
  * Targets are reported, never asserted: the bench exits 0 unless it could not run.
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { pathToFileURL } from 'node:url';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
-import { ensureCountersTable } from '../lambda/adapters/dynamodb-counters';
-import { SignedDynamoDbCounters } from '../lambda/adapters/signed-dynamodb-counters';
-import { DynamoDbRegistryStore, ensureRegistryTable } from '../lambda/adapters/dynamodb-registry-store';
-import { systemResolver } from '../lambda/adapters/dns-resolver';
-import { createGatewayRuntime } from '../lambda/adapters/gateway-runtime';
-import { LocalKeyFileProvider } from '../lambda/adapters/local-key-file';
-import { CreateKeySchema, CreateMcpSchema } from '../lambda/core/admin/schemas';
-import { ApiKeyAuthenticator, generateApiKey, VerifiedKeyCache, type KeyLookup } from '../lambda/core/api-keys';
-import { EnvelopeCipher } from '../lambda/core/envelope';
-import type { StoredApiKey } from '../lambda/core/model';
-import { RegistryService } from '../lambda/core/registry-service';
-import { localDynamoDbClient } from '../lambda/local/dynamodb-engine';
+import type { Pool } from 'undici';
 import { startChild, stopChildren } from './children';
-import { callOnce, echoCall, MCP_HEADERS, poolFor, runLoad, summarize, type LoadResult, type McpTarget } from './load';
+import type { OperationCounts } from './engine-ops';
+import { callOnce, MCP_HEADERS, poolFor, runLoad, type LoadResult, type McpTarget } from './load';
+import { startProxyBaseline } from './proxy-baseline';
+import { mb, median, ms, pct, signedMs, table, times, withRange } from './report';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
+const PREROLL_MS = Number(process.env.BENCH_PREROLL_MS ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
-/** How long the `work` tool of the realistic-tool phase takes. */
 const WORK_MS = Number(process.env.BENCH_WORK_MS ?? 20);
+const SSE_WORK = process.env.BENCH_SSE_WORK === '1';
+const COLD_INIT = process.env.BENCH_COLD_INIT !== '0';
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF;
-const SLUG = 'echo';
+
+// ---------------------------------------------------------------- what is measured
+
+const TARGETS = ['direct', 'proxy', 'embedded', 'external'] as const;
+type TargetId = (typeof TARGETS)[number];
+const ANSWERS = ['json', 'sse'] as const;
+type Answers = (typeof ANSWERS)[number];
+const ANSWER_LABEL: Record<Answers, string> = { json: 'JSON', sse: 'SSE' };
+
+interface CellSpec {
+  readonly id: 'c1' | 'echo' | 'work';
+  readonly concurrency: number;
+  readonly toolMs?: number;
+  readonly answers: readonly Answers[];
+}
+const CELLS: readonly CellSpec[] = [
+  { id: 'c1', concurrency: 1, answers: ANSWERS },
+  { id: 'echo', concurrency: CONCURRENCY, answers: ANSWERS },
+  { id: 'work', concurrency: CONCURRENCY, toolMs: WORK_MS, answers: SSE_WORK ? ANSWERS : ['json'] },
+];
+const CELL_LABEL = { c1: 'c=1 echo', echo: `c=${CONCURRENCY} echo`, work: `c=${CONCURRENCY} ${WORK_MS} ms tool` } as const;
+
+/** The processes whose CPU is read around every cell ('client' is this process, the load generator). */
+const PROCESSES = ['client', 'upstream', 'proxy', 'embedded', 'external', 'store'] as const;
+type ProcessName = (typeof PROCESSES)[number];
+
+interface ProcessStats {
+  readonly cpuMs: number;
+  readonly maxRssKiB: number;
+  readonly counts?: OperationCounts;
+}
+type Snapshot = Record<ProcessName, ProcessStats>;
+
+/** One measured cell of one round. */
+interface Cell extends LoadResult {
+  readonly cpuMs: Record<ProcessName, number>;
+  /** Store operations served during the cell by the engine of this target (gateways only). */
+  readonly storeOps: OperationCounts;
+}
+
+interface Target {
+  readonly id: TargetId;
+  readonly label: string;
+  readonly mcp: Record<Answers, McpTarget>;
+  readonly pools: Record<Answers, Pool>;
+}
 
 // ---------------------------------------------------------------- child processes
 
-function start<T>(file: string, env: Record<string, string> = {}, execArgv: string[] = []): Promise<{ child: ChildProcess; ready: T }> {
-  return startChild<T>(resolve(__dirname, file), file, { env, execArgv });
-}
-
-interface ChildStats {
-  readonly cpu: NodeJS.CpuUsage;
-  readonly counts?: Record<string, number>;
-}
-
-function childStats(child: ChildProcess): Promise<ChildStats> {
+function childStats(child: ChildProcess): Promise<ProcessStats> {
   return new Promise((done) => {
-    child.on('message', function onStats(message: { type?: string } & ChildStats) {
+    child.on('message', function onStats(message: { type?: string; cpu: NodeJS.CpuUsage; maxRssKiB: number; counts?: OperationCounts }) {
       if (message.type !== 'stats') return;
       child.off('message', onStats);
-      done(message);
+      done({ cpuMs: (message.cpu.user + message.cpu.system) / 1000, maxRssKiB: message.maxRssKiB, counts: message.counts });
     });
     child.send({ type: 'stats' });
   });
 }
 
-const PROCESSES = ['client', 'upstream', 'gateway', 'store'] as const;
-type ProcessName = (typeof PROCESSES)[number];
-type Snapshot = Record<ProcessName, ChildStats>;
-
-/** A measured phase: its load result plus each process's CPU time and the store's served calls during it. */
-interface Phase extends LoadResult {
-  readonly cpuMs: Record<ProcessName, number>;
-  readonly storeCalls: Record<string, number>;
-}
-
-async function snapshot(procs: Record<Exclude<ProcessName, 'client'>, ChildProcess>): Promise<Snapshot> {
-  const [upstream, gateway, store] = await Promise.all([childStats(procs.upstream), childStats(procs.gateway), childStats(procs.store)]);
-  return { client: { cpu: process.cpuUsage() }, upstream, gateway, store };
-}
-
-async function measured(procs: Record<Exclude<ProcessName, 'client'>, ChildProcess>, run: () => Promise<LoadResult>): Promise<Phase> {
-  const before = await snapshot(procs);
-  const result = await run();
-  const after = await snapshot(procs);
-  const cpuMs = Object.fromEntries(
-    PROCESSES.map((name) => [name, (after[name].cpu.user + after[name].cpu.system - before[name].cpu.user - before[name].cpu.system) / 1000]),
-  ) as Record<ProcessName, number>;
-  const storeCalls: Record<string, number> = {};
-  for (const [op, n] of Object.entries(after.store.counts ?? {})) {
-    const delta = n - (before.store.counts?.[op] ?? 0);
-    if (delta > 0) storeCalls[op] = delta;
-  }
-  return { ...result, cpuMs, storeCalls };
+function start<T>(file: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; ready: T }> {
+  return startChild<T>(resolve(__dirname, file), env.BENCH_STORE ? `${file} (${env.BENCH_STORE})` : file, { env });
 }
 
 /** With BENCH_CPU_PROF, a CPU profile of the gateway child over `run` only, as <dir>/<name>.cpuprofile. */
-async function profiled<T>(gateway: ChildProcess, name: string, run: () => Promise<T>): Promise<T> {
-  if (!CPU_PROF_DIR) return run();
+async function profiled<T>(gateway: ChildProcess | undefined, name: string, run: () => Promise<T>): Promise<T> {
+  if (!CPU_PROF_DIR || !gateway) return run();
   mkdirSync(CPU_PROF_DIR, { recursive: true });
   const reply = (type: string) =>
     new Promise<void>((done) => {
@@ -129,8 +147,23 @@ async function profiled<T>(gateway: ChildProcess, name: string, run: () => Promi
 
 // ---------------------------------------------------------------- MCP sessions
 
-/** initialize + notifications/initialized; returns the headers the session's calls carry. */
-async function openSession(url: string, extra: Record<string, string>): Promise<Record<string, string>> {
+/** The JSON-RPC message of an answer, JSON or SSE (the first `data:` event that parses). */
+function jsonRpcOf(text: string): { result?: { protocolVersion?: string } } {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) return JSON.parse(trimmed) as { result?: { protocolVersion?: string } };
+  for (const event of trimmed.split(/\r?\n\r?\n/)) {
+    const data = event
+      .split(/\r?\n/)
+      .filter((line) => line.startsWith('data:'))
+      .map((line) => line.slice(5).trimStart())
+      .join('\n');
+    if (data) return JSON.parse(data) as { result?: { protocolVersion?: string } };
+  }
+  throw new Error(`no JSON-RPC message in ${JSON.stringify(text.slice(0, 200))}`);
+}
+
+/** initialize + notifications/initialized; returns the target with the headers the session's calls carry. */
+async function openSession(name: string, url: string, extra: Record<string, string>): Promise<McpTarget> {
   const init = await fetch(url, {
     method: 'POST',
     headers: { ...MCP_HEADERS, ...extra },
@@ -143,23 +176,22 @@ async function openSession(url: string, extra: Record<string, string>): Promise<
   });
   const text = await init.text();
   const sessionId = init.headers.get('mcp-session-id');
-  if (init.status !== 200 || !sessionId) throw new Error(`initialize at ${url} -> ${init.status} ${text}`);
-  const protocolVersion = (JSON.parse(text) as { result: { protocolVersion: string } }).result.protocolVersion;
+  if (init.status !== 200 || !sessionId) throw new Error(`${name}: initialize -> ${init.status} ${text.slice(0, 300)}`);
+  const protocolVersion = jsonRpcOf(text).result?.protocolVersion ?? LATEST_PROTOCOL_VERSION;
   const headers = { ...extra, 'mcp-session-id': sessionId, 'mcp-protocol-version': protocolVersion };
   const initialized = await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, ...headers }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
   await initialized.text();
-  if (initialized.status !== 202) throw new Error(`notifications/initialized at ${url} -> ${initialized.status}`);
-  return headers;
-}
-
-function target(name: string, url: string, headers: Record<string, string>): McpTarget {
+  if (initialized.status !== 202) throw new Error(`${name}: notifications/initialized -> ${initialized.status}`);
   const { origin, pathname } = new URL(url);
   return { name, origin, path: pathname, headers };
 }
 
 // ---------------------------------------------------------------- provisioning
 
-async function provisionServed(adminUrl: string, operatorToken: string, upstreamUrl: string): Promise<string> {
+const SLUGS: Record<Answers, string> = { json: 'echo-json', sse: 'echo-sse' };
+
+/** An enterprise org, one MCP per answer style, one key with a limit far above the load. */
+async function provision(adminUrl: string, operatorToken: string, upstream: Record<Answers, string>): Promise<string> {
   const admin = async <T>(path: string, body: unknown): Promise<T> => {
     const res = await fetch(`${adminUrl}${path}`, {
       method: 'POST',
@@ -170,242 +202,49 @@ async function provisionServed(adminUrl: string, operatorToken: string, upstream
     if (!res.ok) throw new Error(`admin POST ${path} -> ${res.status} ${text}`);
     return JSON.parse(text) as T;
   };
-  // Enterprise plan and a high per-key limit: the bench measures the checks, not refusals.
+  // The bench measures the checks, not refusals.
   const org = await admin<{ orgId: string }>('/orgs', { name: 'bench', plan: 'enterprise' });
-  await admin(`/orgs/${org.orgId}/mcps`, { slug: SLUG, endpoints: [{ url: upstreamUrl }] });
-  const key = await admin<{ secret: string }>(`/orgs/${org.orgId}/keys`, { name: 'bench', role: 'member', scopes: { mcps: [SLUG], tools: {} }, rateLimitPerMinute: 1_000_000 });
+  for (const answers of ANSWERS) await admin(`/orgs/${org.orgId}/mcps`, { slug: SLUGS[answers], endpoints: [{ url: upstream[answers] }] });
+  const key = await admin<{ secret: string }>(`/orgs/${org.orgId}/keys`, {
+    name: 'bench',
+    role: 'member',
+    scopes: { mcps: Object.values(SLUGS), tools: {} },
+    rateLimitPerMinute: 1_000_000,
+  });
   return key.secret;
 }
 
-// ---------------------------------------------------------------- 2. authentication
-
-async function measureAuth(): Promise<{ warm: { p50: number; p99: number }; cold: { p50: number; p99: number }; warmN: number; coldN: number }> {
-  const generated = await generateApiKey();
-  const at = new Date().toISOString();
-  const record: StoredApiKey = {
-    keyId: generated.keyId,
-    orgId: 'org_bench',
-    name: 'bench',
-    role: 'member',
-    scopes: { mcps: '*', tools: {} },
-    createdAt: at,
-    lastUsedAt: at,
-    secretHash: generated.secretHash,
-  };
-  // In-memory store: the figures are the authenticator's own cost, not a store read.
-  const store: KeyLookup = { getKey: async (id) => (id === record.keyId ? record : undefined), touchKey: async () => undefined };
-  const options = { defer: () => undefined }; // as the gateway runtime: lastUsedAt off the request path
-
-  const coldN = 10;
-  const cold: number[] = [];
-  for (let i = 0; i < coldN + 1; i++) {
-    const authenticator = new ApiKeyAuthenticator(store, { ...options, cache: new VerifiedKeyCache() });
-    const t0 = performance.now();
-    await authenticator.authenticate(generated.fullKey);
-    if (i > 0) cold.push(performance.now() - t0); // the first also warms up argon2
-  }
-
-  const warmN = 20_000;
-  const authenticator = new ApiKeyAuthenticator(store, { ...options, cache: new VerifiedKeyCache() });
-  await authenticator.authenticate(generated.fullKey);
-  for (let i = 0; i < 2_000; i++) await authenticator.authenticate(generated.fullKey);
-  const warm: number[] = [];
-  for (let i = 0; i < warmN; i++) {
-    const t0 = performance.now();
-    await authenticator.authenticate(generated.fullKey);
-    warm.push(performance.now() - t0);
-  }
-  return { warm: summarize(warm), cold: summarize(cold), warmN, coldN };
-}
-
-// ---------------------------------------------------------------- 3. store calls per request
-
-type CallKind = 'rate-limit counter UpdateItem' | 'quota flush UpdateItem' | 'lastUsedAt UpdateItem' | 'registry read' | 'other';
+// ---------------------------------------------------------------- cold init and bundle sizes
 
 /**
- * Counts every HTTP request the SDK client sends (per attempt: the deserialize step runs inside
- * the retry loop), by kind; `log` also gets each call as "Operation table-key-shape".
+ * HOOK for bench/cold-init.ts (bundle sizes and cold init of each bundled function, written as
+ * another part of issue 8). Coupled only through its command line: it is run as a child
+ * (`tsx bench/cold-init.ts`) after the load cells, when nothing else runs, and its output is
+ * printed as it is. Returns that output (undefined when the file is not there or it failed) so the
+ * targets table can point at it.
  */
-function countStoreCalls(client: DynamoDBClient, countersTable: string, log: string[]): Map<CallKind, number> {
-  const counts = new Map<CallKind, number>();
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      const request = (args as { request?: { headers?: Record<string, string>; body?: unknown } }).request;
-      const operation = String(request?.headers?.['x-amz-target'] ?? '').split('.').pop();
-      let input: { TableName?: string; Key?: Record<string, { S?: string }> } = {};
-      try {
-        const body = request?.body;
-        input = JSON.parse(body instanceof Uint8Array ? new TextDecoder().decode(body) : String(body ?? '{}'));
-      } catch {
-        // not JSON: counted as other
-      }
-      // Key values without ids: "rpm#<key>#<minute>" -> "rpm", "ORG#<id>" + "MCP#echo" -> "ORG/MCP#echo".
-      const shape = Object.values(input.Key ?? {})
-        .map((v, i) => (i === 0 ? String(v.S).split('#')[0] : String(v.S)))
-        .join('/');
-      log.push(`${operation} ${shape}`.trim());
-      let kind: CallKind = 'other';
-      if (operation === 'UpdateItem' && input.TableName === countersTable) kind = shape === 'rpm' ? 'rate-limit counter UpdateItem' : 'quota flush UpdateItem';
-      else if (operation === 'UpdateItem') kind = 'lastUsedAt UpdateItem';
-      else if (operation === 'GetItem' || operation === 'Query' || operation === 'BatchGetItem') kind = 'registry read';
-      counts.set(kind, (counts.get(kind) ?? 0) + 1);
-      return next(args);
-    },
-    { step: 'deserialize', name: 'benchStoreCallCounter' },
-  );
-  return counts;
-}
-
-/**
- * The counter writes bypass the SDK client (SignedDynamoDbCounters), so they are counted on that
- * class instead: each method call is exactly one UpdateItem request.
- */
-function countSignedCounterCalls(counts: Map<CallKind, number>, log: string[]): void {
-  const proto = SignedDynamoDbCounters.prototype;
-  const incrementBelow = proto.incrementBelow;
-  const add = proto.add;
-  const count = (kind: CallKind, shape: string) => {
-    log.push(`UpdateItem ${shape}`);
-    counts.set(kind, (counts.get(kind) ?? 0) + 1);
-  };
-  proto.incrementBelow = function (...args) {
-    count('rate-limit counter UpdateItem', 'rpm');
-    return incrementBelow.apply(this, args);
-  };
-  proto.add = function (...args) {
-    count('quota flush UpdateItem', 'quota');
-    return add.apply(this, args);
-  };
-}
-
-async function measureStoreCalls(storeUrl: string, upstreamUrl: string) {
-  const registryTable = 'bench-inprocess-registry';
-  const countersTable = 'bench-inprocess-counters';
-  const client = localDynamoDbClient(storeUrl);
-  const dir = mkdtempSync(join(tmpdir(), 'plexmcp-bench-inproc-'));
-  try {
-    await ensureRegistryTable(client, registryTable);
-    await ensureCountersTable(client, countersTable);
-    const dataKeys = LocalKeyFileProvider.fromFile(join(dir, 'master.key'));
-    const service = new RegistryService({
-      store: new DynamoDbRegistryStore(client, registryTable),
-      cipher: new EnvelopeCipher(dataKeys),
-      urlPolicy: { allowLoopback: true, resolve: systemResolver },
+async function coldInitSection(): Promise<{ ran: boolean; output: string; note: string }> {
+  const file = resolve(__dirname, 'cold-init.ts');
+  if (!COLD_INIT) return { ran: false, output: '', note: 'skipped (BENCH_COLD_INIT=0)' };
+  if (!existsSync(file)) return { ran: false, output: '', note: 'not measured: bench/cold-init.ts is not there yet (hook: coldInitSection() in bench/gateway.ts)' };
+  const timeoutMs = Number(process.env.BENCH_COLD_INIT_TIMEOUT_MS ?? 180_000);
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ['--import', pathToFileURL(require.resolve('tsx')).href, file], {
+      cwd: resolve(__dirname, '..'),
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const { item: org } = await service.createOrg({ name: 'bench', plan: 'enterprise', ipAllowlist: [] });
-    await service.createMcp(org.orgId, CreateMcpSchema.parse({ slug: SLUG, endpoints: [{ url: upstreamUrl }] }));
-    const { secret } = await service.createKey(org.orgId, CreateKeySchema.parse({ name: 'bench', scopes: { mcps: [SLUG], tools: {} }, rateLimitPerMinute: 1_000_000 }));
-
-    const runtime = await createGatewayRuntime({
-      dynamodb: client,
-      registryTable,
-      countersTable,
-      dataKeys,
-      allowLoopback: true,
-      region: 'bench',
-      usage: () => undefined,
+    let output = '';
+    let errors = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (errors += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) done({ ran: true, output, note: 'see the cold-init table above' });
+      else done({ ran: false, output: output + errors, note: `bench/cold-init.ts failed (${signal ?? `exit code ${code}`})` });
     });
-    const log: string[] = [];
-    const counts = countStoreCalls(client, countersTable, log);
-    countSignedCounterCalls(counts, log);
-    const total = () => [...counts.values()].reduce((a, b) => a + b, 0);
-    let requestNo = 0;
-    const post = async (body: string, headers: Record<string, string>) => {
-      const request = new Request(`http://127.0.0.1/mcp/${SLUG}`, { method: 'POST', headers: { ...MCP_HEADERS, ...headers }, body });
-      const response = await runtime.handle(request, { slug: SLUG, sourceIp: '127.0.0.1', requestId: `bench-${requestNo++}` });
-      return { response, text: await response.text() };
-    };
-    const auth = { authorization: `Bearer ${secret}` };
-    const init = await post(
-      JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'plexmcp-bench', version: '1.0.0' } } }),
-      auth,
-    );
-    await runtime.drain();
-    const coldCalls = [...log];
-    const session = {
-      ...auth,
-      'mcp-session-id': init.response.headers.get('mcp-session-id')!,
-      'mcp-protocol-version': (JSON.parse(init.text) as { result: { protocolVersion: string } }).result.protocolVersion,
-    };
-    await post(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), session);
-    for (let i = 0; i < 50; i++) await post(echoCall(), session);
-    await runtime.drain();
-
-    counts.clear();
-    const n = 1_000;
-    const perRequest: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const before = total();
-      const { response, text } = await post(echoCall(), session);
-      if (response.status !== 200 || !text.includes('hello plexmcp')) throw new Error(`in-process tools/call -> ${response.status} ${text}`);
-      perRequest.push(total() - before);
-    }
-    await runtime.drain();
-    const byKind = Object.fromEntries(counts) as Partial<Record<CallKind, number>>;
-    await runtime.close();
-    const histogram = new Map<number, number>();
-    for (const k of perRequest) histogram.set(k, (histogram.get(k) ?? 0) + 1);
-    return { n, byKind, coldCalls, histogram: [...histogram].sort((a, b) => a[0] - b[0]) };
-  } finally {
-    client.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-// ---------------------------------------------------------------- 4. store round trip
-
-interface StoreRtt {
-  readonly p50: number;
-  readonly p99: number;
-  readonly n: number;
-  /** CPU per call on the calling side (the gateway's counter client) and in the store process, in ms. */
-  readonly clientCpuMs: number;
-  readonly storeCpuMs: number;
-}
-
-async function measureStoreRtt(storeUrl: string, storeChild: ChildProcess): Promise<StoreRtt> {
-  const client = localDynamoDbClient(storeUrl);
-  try {
-    await ensureCountersTable(client, 'bench-rtt-counters');
-    // The gateway's exact per-request call, through the same client it uses.
-    const counters = await SignedDynamoDbCounters.fromClient(client, 'bench-rtt-counters');
-    const expires = Math.floor(Date.now() / 1000) + 600;
-    for (let i = 0; i < 200; i++) await counters.incrementBelow('rpm#bench-rtt', 1e9, expires);
-    const n = 2_000;
-    const samples: number[] = [];
-    const storeBefore = (await childStats(storeChild)).cpu;
-    const clientBefore = process.cpuUsage();
-    for (let i = 0; i < n; i++) {
-      const t0 = performance.now();
-      await counters.incrementBelow('rpm#bench-rtt', 1e9, expires);
-      samples.push(performance.now() - t0);
-    }
-    const clientCpu = process.cpuUsage(clientBefore);
-    const storeAfter = (await childStats(storeChild)).cpu;
-    const storeCpu = storeAfter.user + storeAfter.system - storeBefore.user - storeBefore.system;
-    await counters.close();
-    return { ...summarize(samples), n, clientCpuMs: (clientCpu.user + clientCpu.system) / 1000 / n, storeCpuMs: storeCpu / 1000 / n };
-  } finally {
-    client.destroy();
-  }
-}
-
-// ---------------------------------------------------------------- output
-
-const ms = (v: number) => `${v.toFixed(2)} ms`;
-const us = (v: number) => `${(v * 1000).toFixed(1)} µs`;
-
-/** A Markdown table; `align` has one letter per column, l or r (default: first left, others right). */
-function table(headers: string[], rows: string[][], align = 'l' + 'r'.repeat(headers.length - 1)): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const right = (i: number) => align[i] === 'r';
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => (right(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
-  const rule = '|' + widths.map((w, i) => '-'.repeat(w + 1) + (right(i) ? ':' : '-')).join('|') + '|';
-  return [line(headers), rule, ...rows.map(line)].join('\n');
-}
-
-function loadRow(name: string, r: LoadResult): string[] {
-  return [name, String(r.requests), String(r.errors), r.rps.toFixed(0), ms(r.p50Ms), ms(r.p99Ms), ms(r.meanMs)];
+  });
 }
 
 // ---------------------------------------------------------------- main
@@ -413,156 +252,344 @@ function loadRow(name: string, r: LoadResult): string[] {
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const cpu = cpus();
+  const loadAtStart = loadavg()[0]!;
   console.log(`PlexMCP gateway benchmark — ${new Date().toISOString()}`);
   console.log(
     `node ${process.version}, ${cpu.length} vCPU (${cpu[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ` +
-      `load average ${loadavg()[0]!.toFixed(2)} at start (other work on the machine skews every figure)`,
+      `load average ${loadAtStart.toFixed(2)} at start (other work on the machine skews every figure)`,
   );
-  console.log(`phases: warm-up ${WARMUP_SECONDS} s, measured ${SECONDS} s each; latency at concurrency 1, throughput at concurrency ${CONCURRENCY}`);
+
+  // ---- processes
+  const [store, upstream] = await Promise.all([
+    start<{ url: string }>('store-server.ts'),
+    start<{ jsonUrl: string; sseUrl: string }>('upstream-server.ts'),
+  ]);
+  const upstreamUrls: Record<Answers, string> = { json: upstream.ready.jsonUrl, sse: upstream.ready.sseUrl };
+  type GatewayReady = { baseUrl: string; adminUrl: string; operatorToken: string; engineCounted: boolean };
+  const [embedded, external, proxy] = await Promise.all([
+    start<GatewayReady>('gateway-server.ts', { BENCH_STORE: 'embedded' }),
+    start<GatewayReady>('gateway-server.ts', { BENCH_STORE: 'external', BENCH_DYNAMODB_ENDPOINT: store.ready.url }),
+    startProxyBaseline(new URL(upstream.ready.jsonUrl).origin),
+  ]);
+  const [embeddedKey, externalKey] = await Promise.all([
+    provision(embedded.ready.adminUrl, embedded.ready.operatorToken, upstreamUrls),
+    provision(external.ready.adminUrl, external.ready.operatorToken, upstreamUrls),
+  ]);
+
+  const labels: Record<TargetId, string> = {
+    direct: 'direct',
+    proxy: proxy.kind === 'nginx' ? 'nginx' : 'node proxy',
+    embedded: 'PlexMCP (npm start)',
+    external: 'PlexMCP (external store)',
+  };
+  console.log('targets:');
+  console.log(`  ${labels.direct.padEnd(24)} the SDK upstream itself (Streamable HTTP, stateful, /json: enableJsonResponse true, /sse: false)`);
+  console.log(`  ${labels.proxy.padEnd(24)} ${proxy.label}: the reverse-proxy baseline`);
+  console.log(`  ${labels.embedded.padEnd(24)} serve() as \`npm start\` runs it: EMBEDDED store (dynalite, LevelDB under the data dir) in the gateway's own process`);
+  console.log(`  ${labels.external.padEnd(24)} serve({ dynamodbEndpoint }): dynalite (in memory) in its own process, as DynamoDB would be`);
+  const cellCount = CELLS.reduce((n, c) => n + c.answers.length * TARGETS.length, 0);
+  console.log(
+    `${ROUNDS} interleaved rounds × ${cellCount} cells (${SECONDS} s measured each, after a ${PREROLL_MS} ms pre-roll; ` +
+      `warm-up ${WARMUP_SECONDS} s per target and answer style); figures are medians of the rounds, (min–max) where shown`,
+  );
+  if (!embedded.ready.engineCounted) console.log('WARNING: the embedded engine\'s operations are not seen (engine-ops.ts hook): its store calls read as n/a');
   console.log('');
 
-  const [store, upstream] = await Promise.all([start<{ url: string }>('store-server.ts'), start<{ url: string }>('upstream-server.ts')]);
-  const gateway = await start<{ baseUrl: string; adminUrl: string; operatorToken: string }>('gateway-server.ts', { BENCH_DYNAMODB_ENDPOINT: store.ready.url });
-  const apiKey = await provisionServed(gateway.ready.adminUrl, gateway.ready.operatorToken, upstream.ready.url);
+  // ---- sessions and pools
+  const urls: Record<TargetId, Record<Answers, string>> = {
+    direct: upstreamUrls,
+    proxy: { json: `${proxy.origin}${new URL(upstreamUrls.json).pathname}`, sse: `${proxy.origin}${new URL(upstreamUrls.sse).pathname}` },
+    embedded: { json: `${embedded.ready.baseUrl}/mcp/${SLUGS.json}`, sse: `${embedded.ready.baseUrl}/mcp/${SLUGS.sse}` },
+    external: { json: `${external.ready.baseUrl}/mcp/${SLUGS.json}`, sse: `${external.ready.baseUrl}/mcp/${SLUGS.sse}` },
+  };
+  const credentials: Record<TargetId, Record<string, string>> = {
+    direct: {},
+    proxy: {},
+    embedded: { authorization: `Bearer ${embeddedKey}` },
+    external: { authorization: `Bearer ${externalKey}` },
+  };
+  const targets: Target[] = [];
+  for (const id of TARGETS) {
+    const mcp = {} as Record<Answers, McpTarget>;
+    const pools = {} as Record<Answers, Pool>;
+    for (const answers of ANSWERS) {
+      mcp[answers] = await openSession(`${id} ${answers}`, urls[id][answers], credentials[id]);
+      pools[answers] = poolFor(mcp[answers].origin, CONCURRENCY);
+      if (!(await callOnce(pools[answers], mcp[answers]))) throw new Error(`${id} ${answers}: a first tools/call failed`);
+    }
+    targets.push({ id, label: labels[id], mcp, pools });
+  }
 
-  // ---- 1. latency and throughput, direct vs gateway
-  const directUrl = upstream.ready.url;
-  const gatewayUrl = `${gateway.ready.baseUrl}/mcp/${SLUG}`;
-  const direct = target('direct', directUrl, await openSession(directUrl, {}));
-  const viaGateway = target('gateway', gatewayUrl, await openSession(gatewayUrl, { authorization: `Bearer ${apiKey}` }));
-  const directPool = poolFor(direct.origin, CONCURRENCY);
-  const gatewayPool = poolFor(viaGateway.origin, CONCURRENCY);
-  if (!(await callOnce(directPool, direct)) || !(await callOnce(gatewayPool, viaGateway))) throw new Error('a first tools/call failed');
+  const gatewayChild: Partial<Record<TargetId, ChildProcess>> = { embedded: embedded.child, external: external.child };
+  const snapshot = async (): Promise<Snapshot> => {
+    const client = process.cpuUsage();
+    const [up, px, em, ex, st] = await Promise.all([childStats(upstream.child), proxy.stats(), childStats(embedded.child), childStats(external.child), childStats(store.child)]);
+    return {
+      client: { cpuMs: (client.user + client.system) / 1000, maxRssKiB: process.resourceUsage().maxRSS },
+      upstream: up,
+      proxy: px,
+      embedded: em,
+      external: ex,
+      store: st,
+    };
+  };
+  /** The engine that serves a target's store calls: the embedded gateway's own, or the store child. */
+  const engineOf = (id: TargetId): ProcessName | undefined => (id === 'embedded' ? 'embedded' : id === 'external' ? 'store' : undefined);
 
-  const procs = { upstream: upstream.child, gateway: gateway.child, store: store.child };
-  const phase = { durationMs: SECONDS * 1000 };
-  await runLoad(directPool, direct, { concurrency: CONCURRENCY, durationMs: WARMUP_SECONDS * 1000 });
-  await runLoad(gatewayPool, viaGateway, { concurrency: CONCURRENCY, durationMs: WARMUP_SECONDS * 1000 });
-  // Interleaved, so a slow stretch of the machine does not land on one side only.
-  const directC1 = await measured(procs, () => runLoad(directPool, direct, { ...phase, concurrency: 1 }));
-  const gatewayC1 = await measured(procs, () => profiled(gateway.child, 'gateway-c1', () => runLoad(gatewayPool, viaGateway, { ...phase, concurrency: 1 })));
-  const directCn = await measured(procs, () => runLoad(directPool, direct, { ...phase, concurrency: CONCURRENCY }));
-  const gatewayCn = await measured(procs, () => profiled(gateway.child, `gateway-c${CONCURRENCY}`, () => runLoad(gatewayPool, viaGateway, { ...phase, concurrency: CONCURRENCY })));
-  // The same at c=16 with a tool that takes WORK_MS, as real tools do: what agents experience.
-  const directWork = await runLoad(directPool, { ...direct, toolMs: WORK_MS }, { ...phase, concurrency: CONCURRENCY });
-  const gatewayWork = await runLoad(gatewayPool, { ...viaGateway, toolMs: WORK_MS }, { ...phase, concurrency: CONCURRENCY });
-  await Promise.all([directPool.close(), gatewayPool.close()]);
+  // ---- warm-up, then the interleaved rounds
+  const atStart = await snapshot(); // peak RSS so far: start-up and provisioning only
+  for (const t of targets) for (const answers of ANSWERS) await runLoad(t.pools[answers], t.mcp[answers], { concurrency: CONCURRENCY, durationMs: WARMUP_SECONDS * 1000 });
 
-  // ---- 2–4. in-process measurements (no load running)
-  const storeRtt = await measureStoreRtt(store.ready.url, store.child);
-  const auth = await measureAuth();
-  const calls = await measureStoreCalls(store.ready.url, upstream.ready.url);
+  const results = new Map<string, Cell[]>();
+  const key = (id: TargetId, answers: Answers, cell: CellSpec['id']) => `${id}/${answers}/${cell}`;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const spec of CELLS) {
+      for (const answers of spec.answers) {
+        const order = TARGETS.map((_, i) => targets[(i + round) % targets.length]!);
+        for (const t of order) {
+          const mcp = { ...t.mcp[answers], toolMs: spec.toolMs };
+          const pool = t.pools[answers];
+          if (PREROLL_MS > 0) await runLoad(pool, mcp, { concurrency: spec.concurrency, durationMs: PREROLL_MS });
+          const before = await snapshot();
+          const load = await profiled(round === 0 ? gatewayChild[t.id] : undefined, `${t.id}-${answers}-${spec.id}`, () =>
+            runLoad(pool, mcp, { concurrency: spec.concurrency, durationMs: SECONDS * 1000 }),
+          );
+          const after = await snapshot();
+          const cpuMs = Object.fromEntries(PROCESSES.map((p) => [p, after[p].cpuMs - before[p].cpuMs])) as Record<ProcessName, number>;
+          const storeOps: OperationCounts = {};
+          const engine = engineOf(t.id);
+          if (engine) {
+            for (const [op, n] of Object.entries(after[engine].counts ?? {})) {
+              const delta = n - (before[engine].counts?.[op] ?? 0);
+              if (delta > 0) storeOps[op] = delta;
+            }
+          }
+          const k = key(t.id, answers, spec.id);
+          results.set(k, [...(results.get(k) ?? []), { ...load, cpuMs, storeOps }]);
+        }
+      }
+    }
+    process.stderr.write(`bench: round ${round + 1}/${ROUNDS} done after ${((Date.now() - startedAt) / 1000).toFixed(0)} s\n`);
+  }
+  const final = await snapshot();
+  const loadAtEnd = loadavg()[0]!;
+  for (const t of targets) await Promise.all(ANSWERS.map((a) => t.pools[a].close()));
+
+  // ---- cold init and bundle sizes (nothing else runs meanwhile), then stop everything
+  const coldInit = await coldInitSection();
   await stopChildren();
 
-  // ---- report
-  console.log(`1. tools/call (echo), initialize once then calls with the session id`);
-  console.log(
-    table(
-      ['target', 'requests', 'errors', 'req/s', 'p50', 'p99', 'mean'],
-      [
-        loadRow('direct, c=1', directC1),
-        loadRow('gateway, c=1', gatewayC1),
-        loadRow(`direct, c=${CONCURRENCY}`, directCn),
-        loadRow(`gateway, c=${CONCURRENCY}`, gatewayCn),
-      ],
-    ),
-  );
-  const overheadP50 = gatewayC1.p50Ms - directC1.p50Ms;
-  const overheadP99 = gatewayC1.p99Ms - directC1.p99Ms;
-  const throughputPct = (gatewayCn.rps / directCn.rps) * 100;
-  console.log('');
-  console.log(
-    table(
-      ['ratio (gateway / direct)', 'value'],
-      [
-        ['p50 latency, c=1', `${(gatewayC1.p50Ms / directC1.p50Ms).toFixed(2)}× (+${ms(overheadP50)})`],
-        ['p99 latency, c=1', `${(gatewayC1.p99Ms / directC1.p99Ms).toFixed(2)}× (+${ms(overheadP99)})`],
-        [`p50 latency, c=${CONCURRENCY}`, `${(gatewayCn.p50Ms / directCn.p50Ms).toFixed(2)}× (+${ms(gatewayCn.p50Ms - directCn.p50Ms)})`],
-        [`p99 latency, c=${CONCURRENCY}`, `${(gatewayCn.p99Ms / directCn.p99Ms).toFixed(2)}× (+${ms(gatewayCn.p99Ms - directCn.p99Ms)})`],
-        [`throughput, c=${CONCURRENCY}`, `${throughputPct.toFixed(0)} %`],
-      ],
-    ),
-  );
-
-  console.log('');
-  console.log(`   CPU time per request by process (process.cpuUsage over each phase; ${cpu.length} vCPU shared by all of them):`);
-  const cpuRow = (name: string, r: Phase) => {
-    const n = r.requests + r.errors;
-    const total = PROCESSES.reduce((sum, p) => sum + r.cpuMs[p], 0);
-    return [name, ...PROCESSES.map((p) => us(r.cpuMs[p] / n)), us(total / n), `${((total / r.elapsedMs / cpu.length) * 100).toFixed(0)} %`];
+  // ---- figures
+  const cells = (id: TargetId, answers: Answers, cell: CellSpec['id']) => results.get(key(id, answers, cell)) ?? [];
+  const med = (id: TargetId, answers: Answers, cell: CellSpec['id'], f: (c: Cell) => number) => median(cells(id, answers, cell).map(f));
+  const all = <T>(id: TargetId, answers: Answers, cell: CellSpec['id'], f: (c: Cell) => T) => cells(id, answers, cell).map(f);
+  const p50 = (c: Cell) => c.p50Ms;
+  const p99 = (c: Cell) => c.p99Ms;
+  const rps = (c: Cell) => c.rps;
+  /** CPU of the target's own hop per request (the proxy or the gateway process; 0 for direct). */
+  const hopCpu = (id: TargetId) => (c: Cell) => (id === 'direct' ? 0 : c.cpuMs[id === 'proxy' ? 'proxy' : id] / (c.requests + c.errors));
+  /** Store operations per request over every round of a cell (a rate: summed, not a median of tiny numbers). */
+  const storeRate = (id: TargetId, answers: Answers, cell: CellSpec['id']): { total: number; byOp: Record<string, number> } => {
+    if (!engineOf(id) || (id === 'embedded' && !embedded.ready.engineCounted)) return { total: NaN, byOp: {} };
+    let requests = 0;
+    const ops: Record<string, number> = {};
+    for (const c of cells(id, answers, cell)) {
+      requests += c.requests + c.errors;
+      for (const [op, n] of Object.entries(c.storeOps)) ops[op] = (ops[op] ?? 0) + n;
+    }
+    const byOp = Object.fromEntries(Object.entries(ops).map(([op, n]) => [op, n / requests]));
+    return { total: Object.values(byOp).reduce((a, b) => a + b, 0), byOp };
   };
+
+  // ---- 1. latency
+  console.log(`1. Latency at c=1, tools/call echo (each request: send to last body byte)`);
+  const latencyRows: string[][] = [];
+  for (const answers of ANSWERS) {
+    const direct50 = med('direct', answers, 'c1', p50);
+    const proxy50 = med('proxy', answers, 'c1', p50);
+    for (const t of targets) {
+      const own50 = med(t.id, answers, 'c1', p50);
+      latencyRows.push([
+        ANSWER_LABEL[answers],
+        t.label,
+        withRange(all(t.id, answers, 'c1', p50), ms),
+        withRange(all(t.id, answers, 'c1', p99), ms),
+        t.id === 'direct' ? '—' : `${signedMs(own50 - direct50)} (${times(own50 / direct50)})`,
+        t.id === 'direct' || t.id === 'proxy' ? '—' : `${signedMs(own50 - proxy50)} (${times(own50 / proxy50)})`,
+        String(all(t.id, answers, 'c1', (c) => c.requests).reduce((a, b) => a + b, 0)),
+      ]);
+    }
+  }
+  console.log(table(['answers', 'target', 'p50', 'p99', 'added p50 vs direct', `added p50 vs ${labels.proxy}`, 'requests'], latencyRows, 'llrrrrr'));
+
+  // ---- 2. throughput
+  console.log('');
+  console.log(`2. Throughput at c=${CONCURRENCY} (closed loop)`);
+  const throughputRows: string[][] = [];
+  for (const spec of CELLS.filter((c) => c.id !== 'c1')) {
+    for (const answers of spec.answers) {
+      const direct = med('direct', answers, spec.id, rps);
+      const base = med('proxy', answers, spec.id, rps);
+      for (const t of targets) {
+        const own = med(t.id, answers, spec.id, rps);
+        throughputRows.push([
+          spec.id === 'echo' ? 'echo (zero work)' : `work (${WORK_MS} ms)`,
+          ANSWER_LABEL[answers],
+          t.label,
+          withRange(all(t.id, answers, spec.id, rps), (v) => v.toFixed(0)),
+          t.id === 'direct' ? '100 %' : pct((own / direct) * 100),
+          t.id === 'direct' || t.id === 'proxy' ? '—' : pct((own / base) * 100),
+          ms(med(t.id, answers, spec.id, p50)),
+          ms(med(t.id, answers, spec.id, p99)),
+        ]);
+      }
+    }
+  }
+  console.log(table(['tool', 'answers', 'target', 'req/s', '% of direct', `% of ${labels.proxy}`, 'p50', 'p99'], throughputRows, 'lllrrrrr'));
+
+  // ---- 3. cost per request
+  console.log('');
+  console.log(`3. Cost per request, JSON answers (CPU: process.cpuUsage of node processes, /proc for nginx; ${cpu.length} vCPU shared by all processes)`);
+  const costRows: string[][] = [];
+  for (const t of targets) {
+    const c16 = cells(t.id, 'json', 'echo');
+    const store = t.id === 'external' ? withRange(c16.map((c) => c.cpuMs.store / (c.requests + c.errors)), (v) => ms(v, 3)) : t.id === 'embedded' ? 'in the gateway' : '—';
+    const total = (c: Cell) => PROCESSES.reduce((sum, p) => sum + c.cpuMs[p], 0);
+    const rate = storeRate(t.id, 'json', 'echo');
+    costRows.push([
+      t.label,
+      t.id === 'direct' ? '—' : ms(med(t.id, 'json', 'c1', hopCpu(t.id)), 3),
+      t.id === 'direct' ? '—' : withRange(c16.map(hopCpu(t.id)), (v) => ms(v, 3)),
+      store,
+      ms(median(c16.map((c) => total(c) / (c.requests + c.errors))), 3),
+      pct(median(c16.map((c) => (total(c) / c.elapsedMs / cpu.length) * 100))),
+      Number.isNaN(rate.total) ? (engineOf(t.id) ? 'n/a' : '—') : rate.total.toFixed(3),
+      t.id === 'direct' ? '—' : `${mb(atStart[t.id === 'proxy' ? 'proxy' : t.id].maxRssKiB)} → ${mb(final[t.id === 'proxy' ? 'proxy' : t.id].maxRssKiB)}`,
+    ]);
+  }
   console.log(
     table(
-      ['phase', ...PROCESSES, 'total', 'CPU busy'],
-      [cpuRow('direct, c=1', directC1), cpuRow('gateway, c=1', gatewayC1), cpuRow(`direct, c=${CONCURRENCY}`, directCn), cpuRow(`gateway, c=${CONCURRENCY}`, gatewayCn)],
+      ['target', 'hop CPU/req c=1', `hop CPU/req c=${CONCURRENCY} echo`, 'store process CPU/req', 'all processes CPU/req', 'CPU busy', 'store calls/req', 'hop peak RSS: start → end'],
+      costRows,
     ),
+  );
+  console.log(
+    `   hop = the proxy's or the gateway's own process (the embedded store's work included); peak RSS (ru_maxrss / VmHWM) after start-up, before any load, and at the end. ` +
+      `upstream ${mb(final.upstream.maxRssKiB)}, external store ${mb(final.store.maxRssKiB)}, load generator ${mb(final.client.maxRssKiB)}.`,
   );
 
+  // ---- 4. store calls by operation
   console.log('');
-  console.log('2. ApiKeyAuthenticator.authenticate, in-process (in-memory key store)');
+  console.log('4. Store calls per warm request, by operation, counted at the engine (every operation it served during the cells)');
+  const storeRows: string[][] = [];
+  for (const id of ['embedded', 'external'] as const) {
+    for (const spec of CELLS) {
+      for (const answers of spec.answers) {
+        const rate = storeRate(id, answers, spec.id);
+        const ops = Object.entries(rate.byOp)
+          .sort((a, b) => b[1] - a[1])
+          .map(([op, n]) => `${op} ${n.toFixed(3)}`)
+          .join(', ');
+        storeRows.push([labels[id], `${CELL_LABEL[spec.id]}, ${ANSWER_LABEL[answers]}`, Number.isNaN(rate.total) ? 'n/a' : rate.total.toFixed(3), ops || (Number.isNaN(rate.total) ? 'not counted' : 'none')]);
+      }
+    }
+  }
+  console.log(table(['target', 'cell', 'per request', 'by operation'], storeRows, 'llrl'));
+  console.log('   (the health monitor\'s own cycle, once a minute, is counted too when it falls inside a cell)');
+
+  // ---- 5. cold init and bundles
+  console.log('');
+  console.log('5. Bundle sizes and cold init (bench/cold-init.ts)');
+  if (coldInit.output) console.log(coldInit.output.trimEnd());
+  if (!coldInit.ran) console.log(`   ${coldInit.note}`);
+
+  // ---- 6. targets
+  console.log('');
+  console.log('6. Targets of issue 8 (JSON answers unless stated; met/missed is judged on the `npm start` configuration)');
+  const directJson50 = med('direct', 'json', 'c1', p50);
+  const directSse50 = med('direct', 'sse', 'c1', p50);
+  type Check = { name: string; limit: string; value: (id: 'embedded' | 'external') => number; format: (v: number) => string; ok: (v: number) => boolean; by: (v: number) => string };
+  const checks: Check[] = [
+    {
+      name: 'added p50 at c=1 over direct, JSON',
+      limit: '≤ 0.5 ms',
+      value: (id) => med(id, 'json', 'c1', p50) - directJson50,
+      format: signedMs,
+      ok: (v) => v <= 0.5,
+      by: (v) => `by ${ms(v - 0.5)}`,
+    },
+    {
+      name: 'added p50 at c=1 over direct, SSE',
+      limit: '≤ 0.8 ms',
+      value: (id) => med(id, 'sse', 'c1', p50) - directSse50,
+      format: signedMs,
+      ok: (v) => v <= 0.8,
+      by: (v) => `by ${ms(v - 0.8)}`,
+    },
+    {
+      name: `zero-work echo at c=${CONCURRENCY}, % of direct`,
+      limit: '≥ 50 %',
+      value: (id) => (med(id, 'json', 'echo', rps) / med('direct', 'json', 'echo', rps)) * 100,
+      format: pct,
+      ok: (v) => v >= 50,
+      by: (v) => `by ${(50 - v).toFixed(0)} points`,
+    },
+    {
+      name: `${WORK_MS} ms tool at c=${CONCURRENCY}, % of direct`,
+      limit: '≥ 95 %',
+      value: (id) => (med(id, 'json', 'work', rps) / med('direct', 'json', 'work', rps)) * 100,
+      format: pct,
+      ok: (v) => v >= 95,
+      by: (v) => `by ${(95 - v).toFixed(0)} points`,
+    },
+    {
+      name: `store round trips per warm request (c=${CONCURRENCY} echo)`,
+      limit: '≤ 0.1',
+      value: (id) => storeRate(id, 'json', 'echo').total,
+      format: (v) => (Number.isNaN(v) ? 'n/a' : v.toFixed(3)),
+      ok: (v) => v <= 0.1,
+      by: (v) => `by ${(v - 0.1).toFixed(3)}`,
+    },
+    {
+      name: `gateway CPU per request at c=${CONCURRENCY} (echo)`,
+      limit: '≤ 0.15 ms',
+      value: (id) => med(id, 'json', 'echo', hopCpu(id)),
+      format: (v) => ms(v, 3),
+      ok: (v) => v <= 0.15,
+      by: (v) => `by ${ms(v - 0.15, 3)}`,
+    },
+    {
+      name: 'gateway peak RSS (whole run, under load)',
+      limit: '≤ 200 MB',
+      value: (id) => (final[id].maxRssKiB * 1024) / 1e6,
+      format: (v) => (Number.isNaN(v) ? 'n/a' : `${v.toFixed(0)} MB`),
+      ok: (v) => v <= 200,
+      by: (v) => `by ${(v - 200).toFixed(0)} MB`,
+    },
+  ];
+  const verdict = (c: Check, v: number) => (Number.isNaN(v) ? 'not measured' : c.ok(v) ? 'met' : `MISSED ${c.by(v)}`);
+  const targetRows = checks.map((c) => {
+    const own = c.value('embedded');
+    const ext = c.value('external');
+    return [c.name, c.limit, c.format(own), verdict(c, own), c.format(ext), verdict(c, ext)];
+  });
+  targetRows.push(['gateway bundle ≤ 1 MB minified; cold init ≤ half of before', '', '', coldInit.ran ? 'see 5.' : 'not measured', '', '']);
+  console.log(table(['target', 'limit', labels.embedded, 'verdict', labels.external, 'verdict'], targetRows, 'llrlrl'));
   console.log(
-    table(
-      ['path', 'samples', 'p50', 'p99'],
-      [
-        ['warm: verified-key cache hit', String(auth.warmN), us(auth.warm.p50), us(auth.warm.p99)],
-        ['cold: Argon2id verify (m=19 MiB, t=2, p=1)', String(auth.coldN), ms(auth.cold.p50), ms(auth.cold.p99)],
-      ],
-    ),
+    `   for comparison, ${labels.proxy}: added p50 ${signedMs(med('proxy', 'json', 'c1', p50) - directJson50)} (JSON) / ` +
+      `${signedMs(med('proxy', 'sse', 'c1', p50) - directSse50)} (SSE), echo ${pct((med('proxy', 'json', 'echo', rps) / med('direct', 'json', 'echo', rps)) * 100)} ` +
+      `and ${WORK_MS} ms tool ${pct((med('proxy', 'json', 'work', rps) / med('direct', 'json', 'work', rps)) * 100)} of direct, ` +
+      `${ms(med('proxy', 'json', 'echo', hopCpu('proxy')), 3)} CPU per request`,
   );
 
-  console.log('');
-  console.log(`3. Store round trips per warm tools/call (in-process gateway, SDK middleware count over ${calls.n} sequential calls)`);
-  const per = (kind: CallKind) => ((calls.byKind[kind] ?? 0) / calls.n).toFixed(3);
-  console.log(
-    table(
-      ['store call', 'count', 'per request', 'when'],
-      [
-        ['rate-limit counter UpdateItem', String(calls.byKind['rate-limit counter UpdateItem'] ?? 0), per('rate-limit counter UpdateItem'), 'on the request path'],
-        ['quota flush UpdateItem', String(calls.byKind['quota flush UpdateItem'] ?? 0), per('quota flush UpdateItem'), 'beside it, every 50 requests or 5 s'],
-        ['lastUsedAt UpdateItem', String(calls.byKind['lastUsedAt UpdateItem'] ?? 0), per('lastUsedAt UpdateItem'), 'beside it, at most once a minute per key'],
-        ['registry reads', String(calls.byKind['registry read'] ?? 0), per('registry read'), 'cache misses only (key, org, MCP, endpoint health)'],
-        ['other', String(calls.byKind.other ?? 0), per('other'), ''],
-      ],
-      'lrrl',
-    ),
-  );
-  console.log(`   store calls made while each request was in flight: ${calls.histogram.map(([k, n]) => `${k} call${k === 1 ? '' : 's'} × ${n}`).join(', ')}`);
-  console.log(`   cold initialize (first request, caches empty): ${calls.coldCalls.join(', ')}`);
-  const servedTotal = Object.values(gatewayCn.storeCalls).reduce((a, b) => a + b, 0);
-  const attempted = gatewayCn.requests + gatewayCn.errors;
-  console.log(
-    `   cross-check, counted at the store during the gateway c=${CONCURRENCY} run: ${servedTotal} calls for ${attempted} requests = ` +
-      `${(servedTotal / attempted).toFixed(3)} per request (${Object.entries(gatewayCn.storeCalls).map(([op, n]) => `${op} ${n}`).join(', ')})`,
-  );
-
-  console.log('');
-  console.log('4. Targets');
-  const overheadTarget = storeRtt.p50 + 1;
-  console.log(
-    table(
-      ['figure', 'value', 'target', 'holds'],
-      [
-        [`store round trip (counter UpdateItem, dynalite), n=${storeRtt.n}`, `p50 ${ms(storeRtt.p50)}, p99 ${ms(storeRtt.p99)}`, '', ''],
-        ['  of which CPU per call: gateway client / store', `${us(storeRtt.clientCpuMs)} / ${us(storeRtt.storeCpuMs)}`, '', ''],
-        ['p50 overhead (gateway p50 − direct p50, c=1)', ms(overheadP50), `≤ ${ms(overheadTarget)} (RTT p50 + 1 ms)`, overheadP50 <= overheadTarget ? 'yes' : 'NO'],
-        [`throughput (gateway / direct, c=${CONCURRENCY}), echo (a tool that does nothing)`, `${throughputPct.toFixed(0)} %`, '≥ 70 %', throughputPct >= 70 ? 'yes' : 'NO'],
-        [
-          `throughput (gateway / direct, c=${CONCURRENCY}), a ${WORK_MS} ms tool: ${gatewayWork.rps.toFixed(0)} / ${directWork.rps.toFixed(0)} req/s`,
-          `${((gatewayWork.rps / directWork.rps) * 100).toFixed(0)} %`,
-          '≥ 70 %',
-          gatewayWork.rps / directWork.rps >= 0.7 ? 'yes' : 'NO',
-        ],
-      ],
-      'lrrl',
-    ),
-  );
-  const errors = directC1.errors + gatewayC1.errors + directCn.errors + gatewayCn.errors + directWork.errors + gatewayWork.errors;
-  if (errors > 0) console.log(`\nWARNING: ${errors} requests failed during the load phases.`);
-  console.log(`\nbench took ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+  const errors = [...results.values()].flat().reduce((n, c) => n + c.errors, 0);
+  if (errors > 0) console.log(`\nWARNING: ${errors} requests failed during the measured cells.`);
+  console.log(`\nload average ${loadAtStart.toFixed(2)} at start, ${loadAtEnd.toFixed(2)} at the end of the load cells; bench took ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
 }
 
+process.once('SIGINT', () => void stopChildren().finally(() => process.exit(130)));
 main()
-  .catch(async (error) => {
+  .catch((error) => {
     console.error(error);
     process.exitCode = 1;
   })
