@@ -129,6 +129,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     endpointRecovered: (endpointId) => passiveHealth.markUp(endpointId),
     close: async () => {
       await quota.flush().catch(() => undefined);
+      await streamSlots.close();
       await drain();
       await Promise.all([upstream.close(), counters.close()]);
     },

@@ -1,8 +1,10 @@
 /**
  * The data plane for one MCP request (ARCHITECTURE.md §2, docs/gateway.md): each phase is a
  * function in a file of its own that returns what the next needs; this file runs them in order
- * and turns any failure into the one error answer. Web-standard Request/Response, so the same
- * function serves the local HTTP server and the streaming Lambda.
+ * and turns any failure into the one error answer. It reads a request and answers through the
+ * small interface of exchange.ts, which node:http (the local server) and a web Request (the
+ * streaming Lambda) both provide without copies; `createGateway` also wraps it for web
+ * Request/Response.
  */
 import type { ApiKey, Plan, StoredMcpServer } from '../model';
 import type { PlanLimits } from '../plans';
@@ -11,6 +13,7 @@ import { shapeAnswer } from './answer';
 import { authenticateCaller, FailedKeyCache } from './authenticate';
 import { authorizeMessages, resolveTarget } from './authorize';
 import { GatewayError, StoreUnavailableError } from './errors';
+import { fromWebRequest, toWebResponse, type Gateway, type GatewayAnswer, type GatewayRequest, type GatewayRequestInfo } from './exchange';
 import { jsonRpcCodeForStatus, jsonRpcErrorBody, PARSE_ERROR, type InspectedMessage, type JsonRpcId } from './jsonrpc';
 import { HEADER_MISMATCH, type ParamHeader } from './mcp-headers';
 import type { PerMinuteLimiter, QuotaMeter } from './limits';
@@ -27,6 +30,7 @@ import { usageRecord, type UsageRecord } from './usage';
 
 export { DEFAULT_MAX_BODY_BYTES } from './read-request';
 export type { EndpointStatus } from './route';
+export type { Gateway, GatewayAnswer, GatewayRequest, GatewayRequestInfo } from './exchange';
 
 export interface GatewayDeps {
   /** Verifies a presented API key (cached); throws ApiError 401 for a bad one. */
@@ -66,13 +70,6 @@ export interface GatewayDeps {
   readonly keepaliveMs?: number;
 }
 
-export interface GatewayRequestInfo {
-  readonly slug: string;
-  /** The caller's address as the network saw it (never X-Forwarded-For from the client). */
-  readonly sourceIp: string;
-  readonly requestId: string;
-}
-
 /** What is known about a request so far: what its usage record and error answer may report. */
 interface Known {
   httpMethod: string;
@@ -83,27 +80,58 @@ interface Known {
   admission?: Admission;
 }
 
-export function createGateway(deps: GatewayDeps): (request: Request, info: GatewayRequestInfo) => Promise<Response> {
+/** The gateway for hosts that hold web Request/Response objects. */
+export type WebGateway = (request: Request, info: GatewayRequestInfo) => Promise<Response>;
+
+const cores = new WeakMap<WebGateway, Gateway>();
+
+/** The gateway over web Request/Response (the Lambda adapter, tests); `coreOf` gives the core behind it. */
+export function createGateway(deps: GatewayDeps): WebGateway {
+  const core = createCoreGateway(deps);
+  const web: WebGateway = async (request, info) => toWebResponse(await core(fromWebRequest(request), info));
+  cores.set(web, core);
+  return web;
+}
+
+/**
+ * The core behind a gateway that `createGateway` made, for a host that can hand it requests
+ * without web objects (the local server). Throws for any other function.
+ */
+export function coreOf(web: WebGateway): Gateway {
+  const core = cores.get(web);
+  if (!core) throw new Error('not a gateway made by createGateway');
+  return core;
+}
+
+const NO_DECLARATIONS = () => Promise.resolve(undefined);
+
+export function createCoreGateway(deps: GatewayDeps): Gateway {
   const now = deps.now ?? Date.now;
   const bodyLimits = { maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, maxBatchMessages: deps.maxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES };
   const allowedOrigins = deps.allowedOrigins ?? [];
   const failedKeys = deps.failedKeys ?? new FailedKeyCache();
   const admitDeps = { ...deps, now };
+  const keepaliveMs = deps.keepaliveMs ?? SSE_KEEPALIVE_MS;
 
-  async function proxy(request: Request, info: GatewayRequestInfo, known: Known, started: number): Promise<Response> {
+  async function proxy(request: GatewayRequest, info: GatewayRequestInfo, known: Known, started: number): Promise<GatewayAnswer> {
     const { method } = checkRequestLine(request, allowedOrigins);
-    const key = await authenticateCaller(request.headers, deps.authenticate, failedKeys);
+    const clientHeaders = request.headers;
+    const key = await authenticateCaller(clientHeaders, deps.authenticate, failedKeys);
     known.key = key;
     const read = await readMessages(request, method, bodyLimits);
-    Object.assign(known, { messages: read.messages, rpcId: read.rpcId, bytesIn: read.body.length });
+    known.messages = read.messages;
+    known.rpcId = read.rpcId;
+    known.bytesIn = read.body.length;
     const { org, mcp, plan } = await resolveTarget(deps.registry, deps.plans, key, info.slug, info.sourceIp);
     const access = authorizeMessages(read.messages, mcp, key);
-    const mcpHeaders = await checkMcpHeaders(request.headers, read, (tool) => deps.toolParamHeaders?.(mcp, tool) ?? Promise.resolve(undefined));
-    const session = openSession(deps.sessions, request.headers.get('mcp-session-id'), key, mcp, Math.floor(now() / 1000));
+    const toolParamHeaders = deps.toolParamHeaders;
+    const mcpHeaders = await checkMcpHeaders(clientHeaders, read, toolParamHeaders ? (tool) => toolParamHeaders(mcp, tool) : NO_DECLARATIONS);
+    const sealed = clientHeaders.get('mcp-session-id');
+    const session = openSession(deps.sessions, sealed, key, mcp, Math.floor(now() / 1000));
     known.admission = await admit(admitDeps, key, org, plan, costOf(method, read.messages));
     const route = await chooseEndpoints(deps, mcp, session);
 
-    const headers = upstreamHeaders(request, info.requestId, mcp, await deps.revealSecret(mcp), mcpHeaders, route.upstreamSessionId);
+    const headers = upstreamHeaders(clientHeaders, info.requestId, mcp, await deps.revealSecret(mcp), mcpHeaders, route.upstreamSessionId);
     const gatewayMs = now() - started;
     const sent = await sendWithFailover(deps.upstream, deps.passiveHealth, mcp, route, {
       method,
@@ -122,10 +150,11 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
       requestId: info.requestId,
       rateHeaders: known.admission.rateHeaders,
       sessions: deps.sessions,
+      session: session && sealed !== null ? { sealed, claims: session } : undefined,
       nowSeconds: Math.floor(now() / 1000),
-      keepaliveMs: deps.keepaliveMs ?? SSE_KEEPALIVE_MS,
+      keepaliveMs,
       finished: (bytesOut) => {
-        slot?.release();
+        void slot?.release(); // the write is tracked by deps.background
         deps.usage(
           usageRecord(info, deps.region, known, started, {
             endpointId: sent.endpoint.id,
@@ -146,22 +175,24 @@ export function createGateway(deps: GatewayDeps): (request: Request, info: Gatew
     try {
       return await proxy(request, info, known, started);
     } catch (error) {
-      known.admission?.slot?.release();
+      void known.admission?.slot?.release(); // the write is tracked by deps.background
       return errorAnswer(toGatewayError(error, info.requestId), info, known, started);
     }
   };
 
-  function errorAnswer(error: GatewayError, info: GatewayRequestInfo, known: Known, started: number): Response {
+  function errorAnswer(error: GatewayError, info: GatewayRequestInfo, known: Known, started: number): GatewayAnswer {
     const body = jsonRpcErrorBody(known.rpcId, jsonRpcCode(error), error.message, { code: error.code, requestId: info.requestId });
-    const headers = new Headers({
-      ...known.admission?.rateHeaders,
-      ...error.headers,
-      'Content-Type': 'application/json',
-      'X-Request-Id': info.requestId,
-    });
-    if (error.status === 401) headers.set('WWW-Authenticate', 'Bearer realm="plexmcp", error="invalid_token"');
-    deps.usage(usageRecord(info, deps.region, known, started, { status: error.status, errorCode: error.code, totalMs: now() - started, bytesOut: Buffer.byteLength(body) }));
-    return new Response(body, { status: error.status, headers });
+    const bytesOut = Buffer.byteLength(body);
+    const headers: Record<string, string> = {};
+    const rateHeaders = known.admission?.rateHeaders;
+    if (rateHeaders) for (const name in rateHeaders) headers[name.toLowerCase()] = rateHeaders[name]!;
+    for (const name in error.headers) headers[name.toLowerCase()] = error.headers[name]!;
+    headers['content-type'] = 'application/json';
+    headers['x-request-id'] = info.requestId;
+    if (error.status === 401) headers['www-authenticate'] = 'Bearer realm="plexmcp", error="invalid_token"';
+    headers['content-length'] = String(bytesOut);
+    deps.usage(usageRecord(info, deps.region, known, started, { status: error.status, errorCode: error.code, totalMs: now() - started, bytesOut }));
+    return { status: error.status, headers, body };
   }
 }
 

@@ -24,12 +24,14 @@ export interface StreamSlotsOptions {
   readonly random?: () => number;
 }
 
-/** A held slot: `release()` gives it back (idempotent). */
+/** A held slot: `release()` gives it back (idempotent; the promise is the write, already tracked by the host). */
 export interface StreamSlot {
-  release(): void;
+  release(): Promise<void>;
 }
 
 export class StreamSlots {
+  /** Slots this instance holds, by lease id: what `close()` gives back. */
+  private readonly held = new Map<string, StreamSlot>();
   private readonly leaseSeconds: number;
   private readonly maxProbes: number;
   private readonly now: () => number;
@@ -54,26 +56,48 @@ export class StreamSlots {
     const probes = Math.min(limit, this.maxProbes);
     for (let k = 0; k < probes; k++) {
       const id = `stream#${keyId}#${(start + k) % limit}`;
-      if (await this.store.acquire(id, owner, this.nowSeconds(), this.nowSeconds() + this.leaseSeconds)) return this.held(id, owner);
+      if (await this.store.acquire(id, owner, this.nowSeconds(), this.nowSeconds() + this.leaseSeconds)) return this.hold(id, owner);
     }
     return undefined;
   }
 
-  private held(id: string, owner: string): StreamSlot {
-    // Renewed at a third of the lease, so one failed renewal does not lose it.
+  /** Stops every renewal and gives every held slot back (the host is shutting down). */
+  async close(): Promise<void> {
+    const releases = [...this.held.values()].map((slot) => slot.release());
+    await Promise.all(releases);
+  }
+
+  private hold(id: string, owner: string): StreamSlot {
+    // Renewed at a third of the lease, so one failed renewal does not lose it; a renewal that
+    // finds the lease taken over (this holder was frozen past it) stops renewing.
     const renew = setInterval(() => {
-      this.background(this.store.acquire(id, owner, this.nowSeconds(), this.nowSeconds() + this.leaseSeconds).catch(() => false));
+      const renewing = this.store.acquire(id, owner, this.nowSeconds(), this.nowSeconds() + this.leaseSeconds).then(
+        (kept) => {
+          if (!kept) stop();
+        },
+        () => undefined,
+      );
+      this.background(renewing);
     }, (this.leaseSeconds * 1000) / 3);
     renew.unref();
+    const key = `${id}#${owner}`;
     let released = false;
-    return {
+    const stop = () => {
+      clearInterval(renew);
+      this.held.delete(key);
+    };
+    const slot: StreamSlot = {
       release: () => {
-        if (released) return;
+        if (released) return Promise.resolve();
         released = true;
-        clearInterval(renew);
-        this.background(this.store.release(id, owner).catch(() => undefined));
+        stop();
+        const giving = this.store.release(id, owner).catch(() => undefined);
+        this.background(giving);
+        return giving;
       },
     };
+    this.held.set(key, slot);
+    return slot;
   }
 
   private nowSeconds(): number {
