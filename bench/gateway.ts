@@ -26,22 +26,23 @@
  * Also per cell: CPU time of every process (the proxy's or gateway's own, the store's, the
  * upstream's, the load generator's) and the store operations it served, counted at the engine
  * for both gateway configurations (engine-ops.ts): every operation, whatever it is for. At the
- * end: each process's peak RSS, the cold-init/bundle table of bench/cold-init.ts, and the targets
- * of issue 8 with met/missed for the `npm start` configuration (and, for reference, the external one).
+ * end: each process's peak RSS, then (the other processes stopped) the bundle sizes and cold init
+ * of bench/cold-init.ts, and the targets of issue 8 with met/missed for the `npm start`
+ * configuration (and, for reference, the external one).
  *
  * Environment: BENCH_SECONDS (measured seconds per cell and round, default 2), BENCH_ROUNDS
  * (default 3), BENCH_WARMUP_SECONDS (per target and answer style at c=16 before the first round,
  * default 1), BENCH_PREROLL_MS (before each cell, default 200), BENCH_CONCURRENCY (default 16),
  * BENCH_WORK_MS (default 20), BENCH_SSE_WORK=1, BENCH_PROXY=nginx|node, BENCH_NGINX_WORKERS
- * (default 1), BENCH_COLD_INIT=0 (skip the cold-init table), BENCH_CPU_PROF=<dir> (CPU profiles
- * of both gateways over their first-round cells: <dir>/<target>-<answers>-<cell>.cpuprofile).
+ * (default 1), BENCH_COLD_INIT=0 (skip the cold-init table), COLD_INIT_RUNS (default 5 here),
+ * COLD_INIT_BASE (see cold-init.ts), BENCH_CPU_PROF=<dir> (CPU profiles of both gateways over
+ * their first-round cells: <dir>/<target>-<answers>-<cell>.cpuprofile).
  * Targets are reported, never asserted: the bench exits 0 unless it could not run.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import type { Pool } from 'undici';
 import { startChild, stopChildren } from './children';
@@ -216,35 +217,37 @@ async function provision(adminUrl: string, operatorToken: string, upstream: Reco
 
 // ---------------------------------------------------------------- cold init and bundle sizes
 
+type ColdInitModule = typeof import('./cold-init');
+type ColdInitRow = Awaited<ReturnType<ColdInitModule['measureColdInit']>>[number];
+
+interface ColdInitOutcome {
+  readonly rows: readonly ColdInitRow[];
+  /** The table, or why there is none. */
+  readonly text: string;
+  readonly base?: string;
+}
+
 /**
- * HOOK for bench/cold-init.ts (bundle sizes and cold init of each bundled function, written as
- * another part of issue 8). Coupled only through its command line: it is run as a child
- * (`tsx bench/cold-init.ts`) after the load cells, when nothing else runs, and its output is
- * printed as it is. Returns that output (undefined when the file is not there or it failed) so the
- * targets table can point at it.
+ * Bundle sizes and cold init of each bundled function, from bench/cold-init.ts (written as another
+ * part of issue 8; coupled only through its exported measureColdInit/formatColdInit). Run after the
+ * load cells with the other processes stopped, so nothing else competes. Loaded only if the file
+ * is there, so the bench runs without it.
  */
-async function coldInitSection(): Promise<{ ran: boolean; output: string; note: string }> {
-  const file = resolve(__dirname, 'cold-init.ts');
-  if (!COLD_INIT) return { ran: false, output: '', note: 'skipped (BENCH_COLD_INIT=0)' };
-  if (!existsSync(file)) return { ran: false, output: '', note: 'not measured: bench/cold-init.ts is not there yet (hook: coldInitSection() in bench/gateway.ts)' };
-  const timeoutMs = Number(process.env.BENCH_COLD_INIT_TIMEOUT_MS ?? 180_000);
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', pathToFileURL(require.resolve('tsx')).href, file], {
-      cwd: resolve(__dirname, '..'),
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    let errors = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (errors += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) done({ ran: true, output, note: 'see the cold-init table above' });
-      else done({ ran: false, output: output + errors, note: `bench/cold-init.ts failed (${signal ?? `exit code ${code}`})` });
-    });
-  });
+async function coldInitSection(): Promise<ColdInitOutcome> {
+  if (!COLD_INIT) return { rows: [], text: 'skipped (BENCH_COLD_INIT=0)' };
+  if (!existsSync(resolve(__dirname, 'cold-init.ts'))) return { rows: [], text: 'not measured: bench/cold-init.ts is not there (hook: coldInitSection() in bench/gateway.ts)' };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { measureColdInit, formatColdInit } = require('./cold-init') as ColdInitModule;
+  const runs = Number(process.env.COLD_INIT_RUNS ?? 5);
+  // The base commit to compare with: cold-init.ts's own default (fcaa7c1, before issue 8's bundle work).
+  const baseSetting = process.env.COLD_INIT_BASE ?? 'fcaa7c1';
+  const base = baseSetting === 'none' ? undefined : baseSetting;
+  try {
+    const rows = await measureColdInit({ runs, base, log: (line) => process.stderr.write(`bench: cold-init: ${line}\n`) });
+    return { rows, base, text: `${runs} fresh processes per variant (medians), this tree against ${base ?? 'no base'}\n${formatColdInit(rows, base)}` };
+  } catch (error) {
+    return { rows: [], text: `not measured: bench/cold-init.ts failed (${error instanceof Error ? error.message : String(error)})` };
+  }
 }
 
 // ---------------------------------------------------------------- main
@@ -375,9 +378,9 @@ async function main(): Promise<void> {
   const loadAtEnd = loadavg()[0]!;
   for (const t of targets) await Promise.all(ANSWERS.map((a) => t.pools[a].close()));
 
-  // ---- cold init and bundle sizes (nothing else runs meanwhile), then stop everything
-  const coldInit = await coldInitSection();
+  // ---- stop everything, then cold init and bundle sizes (nothing else runs meanwhile)
   await stopChildren();
+  const coldInit = await coldInitSection();
 
   // ---- figures
   const cells = (id: TargetId, answers: Answers, cell: CellSpec['id']) => results.get(key(id, answers, cell)) ?? [];
@@ -500,8 +503,7 @@ async function main(): Promise<void> {
   // ---- 5. cold init and bundles
   console.log('');
   console.log('5. Bundle sizes and cold init (bench/cold-init.ts)');
-  if (coldInit.output) console.log(coldInit.output.trimEnd());
-  if (!coldInit.ran) console.log(`   ${coldInit.note}`);
+  console.log(coldInit.text);
 
   // ---- 6. targets
   console.log('');
@@ -573,13 +575,71 @@ async function main(): Promise<void> {
     const ext = c.value('external');
     return [c.name, c.limit, c.format(own), verdict(c, own), c.format(ext), verdict(c, ext)];
   });
-  targetRows.push(['gateway bundle ≤ 1 MB minified; cold init ≤ half of before', '', '', coldInit.ran ? 'see 5.' : 'not measured', '', '']);
+  // The bundle and its cold init are the same for both configurations: judged once.
+  const gatewayTree = coldInit.rows.find((r) => r.fn === 'gateway' && r.tree === 'tree' && r.sourceMaps);
+  const gatewayBase = coldInit.rows.find((r) => r.fn === 'gateway' && r.tree === 'base' && r.sourceMaps);
+  const bundleBytes = gatewayTree && gatewayTree.size.minified > 0 ? gatewayTree.size.minified : NaN;
+  targetRows.push([
+    'gateway bundle, minified',
+    '≤ 1 MB',
+    Number.isNaN(bundleBytes) ? 'n/a' : `${(bundleBytes / 1e6).toFixed(2)} MB`,
+    Number.isNaN(bundleBytes) ? 'not measured' : bundleBytes <= 1e6 ? 'met' : `MISSED by ${((bundleBytes - 1e6) / 1e3).toFixed(0)} kB`,
+    '',
+    '',
+  ]);
+  const coldNow = gatewayTree?.totalMs;
+  const coldBefore = gatewayBase?.totalMs;
+  const coldShare = coldNow !== undefined && coldBefore !== undefined ? (coldNow / coldBefore) * 100 : NaN;
+  targetRows.push([
+    `gateway cold init (require + first request) vs ${coldInit.base ?? 'base'}`,
+    '≤ 50 %',
+    Number.isNaN(coldShare) ? 'n/a' : `${pct(coldShare)} (${ms(coldNow!, 0)} / ${ms(coldBefore!, 0)})`,
+    Number.isNaN(coldShare)
+      ? `not measured${gatewayTree?.failure ? ` (this tree: ${gatewayTree.failure})` : ''}${gatewayBase?.failure ? ` (base: ${gatewayBase.failure})` : ''}`
+      : coldShare <= 50
+        ? 'met'
+        : `MISSED by ${(coldShare - 50).toFixed(0)} points`,
+    '',
+    '',
+  ]);
   console.log(table(['target', 'limit', labels.embedded, 'verdict', labels.external, 'verdict'], targetRows, 'llrlrl'));
   console.log(
     `   for comparison, ${labels.proxy}: added p50 ${signedMs(med('proxy', 'json', 'c1', p50) - directJson50)} (JSON) / ` +
       `${signedMs(med('proxy', 'sse', 'c1', p50) - directSse50)} (SSE), echo ${pct((med('proxy', 'json', 'echo', rps) / med('direct', 'json', 'echo', rps)) * 100)} ` +
       `and ${WORK_MS} ms tool ${pct((med('proxy', 'json', 'work', rps) / med('direct', 'json', 'work', rps)) * 100)} of direct, ` +
       `${ms(med('proxy', 'json', 'echo', hopCpu('proxy')), 3)} CPU per request`,
+  );
+
+  // ---- 7. the summary in the README's format
+  console.log('');
+  console.log("7. Summary (the README's table)");
+  const summaryRows = targets.map((t) => {
+    const added = (answers: Answers) => (t.id === 'direct' ? '—' : signedMs(med(t.id, answers, 'c1', p50) - med('direct', answers, 'c1', p50)));
+    const share = (cell: 'echo' | 'work') => {
+      const own = med(t.id, 'json', cell, rps);
+      return t.id === 'direct' ? `100 % (${own.toFixed(0)} req/s)` : `${pct((own / med('direct', 'json', cell, rps)) * 100)} (${own.toFixed(0)} req/s)`;
+    };
+    const cpuCell = t.id === 'direct' ? '—' : ms(med(t.id, 'json', 'echo', hopCpu(t.id)), 3);
+    const storeCpu = t.id === 'external' ? ` (+ ${ms(median(cells('external', 'json', 'echo').map((c) => c.cpuMs.store / (c.requests + c.errors))), 3)} in the store)` : '';
+    const rate = storeRate(t.id, 'json', 'echo').total;
+    return [
+      t.id === 'embedded' ? 'PlexMCP (`npm start`)' : t.label,
+      ms(med(t.id, 'json', 'c1', p50)),
+      added('json'),
+      ms(med(t.id, 'sse', 'c1', p50)),
+      added('sse'),
+      share('echo'),
+      share('work'),
+      cpuCell + storeCpu,
+      engineOf(t.id) ? (Number.isNaN(rate) ? 'n/a' : rate.toFixed(3)) : '—',
+      t.id === 'direct' ? '—' : mb(final[t.id === 'proxy' ? 'proxy' : t.id].maxRssKiB),
+    ];
+  });
+  console.log(
+    table(
+      ['target', 'p50 c=1 JSON', 'added p50 JSON', 'p50 c=1 SSE', 'added p50 SSE', `\`echo\` c=${CONCURRENCY}, % of direct`, `${WORK_MS} ms tool c=${CONCURRENCY}, % of direct`, `CPU/request c=${CONCURRENCY} (own process)`, 'store calls/request', 'peak RSS'],
+      summaryRows,
+    ),
   );
 
   const errors = [...results.values()].flat().reduce((n, c) => n + c.errors, 0);
