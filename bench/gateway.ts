@@ -36,7 +36,8 @@
  * BENCH_WORK_MS (default 20), BENCH_SSE_WORK=1, BENCH_PROXY=nginx|node, BENCH_NGINX_WORKERS
  * (default 1), BENCH_COLD_INIT=0 (skip the cold-init table), COLD_INIT_RUNS (default 5 here),
  * COLD_INIT_BASE (see cold-init.ts), BENCH_CPU_PROF=<dir> (CPU profiles of both gateways over
- * their first-round cells: <dir>/<target>-<answers>-<cell>.cpuprofile).
+ * their first-round cells: <dir>/<target>-<answers>-<cell>.cpuprofile; those cells then carry the
+ * profiler's overhead, so take figures from a run without it).
  * Targets are reported, never asserted: the bench exits 0 unless it could not run.
  */
 import type { ChildProcess } from 'node:child_process';

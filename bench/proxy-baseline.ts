@@ -12,7 +12,7 @@
  * the same one event loop the gateway gets).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -107,6 +107,8 @@ ${temps.join('\n')}
 
 async function startNginx(upstream: URL, version: string, configure: string): Promise<ProxyBaseline> {
   const dir = mkdtempSync(join(tmpdir(), 'plexmcp-bench-nginx-'));
+  // By then nginx is stopped (stopChildren runs before the bench exits).
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const workers = Number(process.env.BENCH_NGINX_WORKERS ?? 1);
   // A port taken between freePort and nginx's bind fails the start: try a few.
   for (let attempt = 1; ; attempt++) {
