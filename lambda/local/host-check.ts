@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import * as ipaddr from 'ipaddr.js';
+import type { GatewayAnswer } from '../core/gateway/exchange';
 import { GATEWAY_FORBIDDEN, jsonRpcErrorBody } from '../core/gateway/jsonrpc';
 import { isLoopbackHost } from '../core/origin-policy';
 
@@ -23,13 +24,16 @@ export function isLoopbackAddress(address: string): boolean {
 export function loopbackHostGuard(enabled: () => boolean): MiddlewareHandler {
   return async (c, next) => {
     if (!enabled() || isLoopbackHost(c.req.header('host') ?? null)) return next();
-    const requestId = randomUUID();
-    const headers = { 'Content-Type': 'application/json', 'X-Request-Id': requestId, 'Cache-Control': 'no-store' };
-    if (c.req.path === '/mcp' || c.req.path.startsWith('/mcp/')) {
-      const body = jsonRpcErrorBody(null, GATEWAY_FORBIDDEN, HOST_NOT_ALLOWED_MESSAGE, { code: HOST_NOT_ALLOWED, requestId });
-      return new Response(body, { status: 403, headers });
-    }
-    const body = JSON.stringify({ error: { code: HOST_NOT_ALLOWED, message: HOST_NOT_ALLOWED_MESSAGE, requestId } });
-    return new Response(body, { status: 403, headers });
+    const answer = hostNotAllowedAnswer(randomUUID(), c.req.path === '/mcp' || c.req.path.startsWith('/mcp/'));
+    return new Response(answer.body, { status: answer.status, headers: answer.headers });
   };
+}
+
+/** The 403 `host_not_allowed` answer: a JSON-RPC error for `/mcp/...` (`mcp`), the admin API's error shape otherwise. */
+export function hostNotAllowedAnswer(requestId: string, mcp: boolean): GatewayAnswer & { readonly body: string } {
+  const body = mcp
+    ? jsonRpcErrorBody(null, GATEWAY_FORBIDDEN, HOST_NOT_ALLOWED_MESSAGE, { code: HOST_NOT_ALLOWED, requestId })
+    : JSON.stringify({ error: { code: HOST_NOT_ALLOWED, message: HOST_NOT_ALLOWED_MESSAGE, requestId } });
+  const headers = { 'content-type': 'application/json', 'x-request-id': requestId, 'cache-control': 'no-store', 'content-length': String(Buffer.byteLength(body)) };
+  return { status: 403, headers, body };
 }

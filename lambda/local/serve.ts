@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { serve as serveHttp, type ServerType } from '@hono/node-server';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { LocalKeyFileProvider } from '../adapters/local-key-file';
 import { DynamoDbRegistryStore, ensureRegistryTable } from '../adapters/dynamodb-registry-store';
@@ -31,6 +32,8 @@ import { DynamoDbAlertStore } from '../adapters/dynamodb-alert-store';
 import { LocalAlertDelivery } from '../adapters/sns-alerts';
 import { AlertService } from '../core/alert-service';
 import { isLoopbackAddress, loopbackHostGuard } from './host-check';
+import { gatewayFront } from './gateway-front';
+import { coreOf } from '../core/gateway/gateway';
 
 export interface ServeOptions {
   /** @default 8787 */
@@ -169,12 +172,20 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     let boundToLoopback = true;
     root.use('*', loopbackHostGuard(() => boundToLoopback));
     root.get('/healthz', (c) => c.json({ status: 'ok' }));
+    // Plain /mcp/{slug} requests never reach Hono (gateway-front.ts); the others get the same core here.
     root.all('/mcp/:slug', (c) =>
       gateway.handle(c.req.raw, { slug: c.req.param('slug'), sourceIp: getConnInfo(c).remote.address ?? '', requestId: randomUUID() }),
     );
     root.route('/', admin);
+    const honoListener = getRequestListener(root.fetch);
+    const listener = gatewayFront({
+      gateway: coreOf(gateway.handle),
+      // Hono's listener answers its own failures (500) and never rejects.
+      fallback: (req, res) => void honoListener(req, res),
+      loopbackOnly: () => boundToLoopback,
+    });
 
-    const server = await listen(root, options.port ?? 8787, options.host ?? '127.0.0.1');
+    const server = await listen(listener, options.port ?? 8787, options.host ?? '127.0.0.1');
     cleanups.push(() => new Promise<void>((done) => server.close(() => done())));
     const address = server.address() as AddressInfo;
     boundToLoopback = isLoopbackAddress(address.address);
@@ -240,10 +251,11 @@ function describeEvent(event: HealthEvent): string {
   return `health: ${event.mcp} tools changed (+${event.added.length} -${event.removed.length} ~${event.changed.length})`;
 }
 
-function listen(app: Hono, port: number, hostname: string): Promise<ServerType> {
+function listen(listener: RequestListener, port: number, hostname: string): Promise<Server> {
   return new Promise((resolveServer, reject) => {
-    const server = serveHttp({ fetch: app.fetch, port, hostname }, () => resolveServer(server));
+    const server = createServer(listener);
     server.once('error', reject);
+    server.listen(port, hostname, () => resolveServer(server));
   });
 }
 

@@ -9,8 +9,9 @@ import { GatewayError } from './errors';
 import type { Access } from './feature-policy';
 import type { InspectedMessage } from './jsonrpc';
 import { answerShaping, filterListJson, listSseFilter } from './list-filter';
-import type { SessionSealer } from './sessions';
-import { counting, withKeepalive } from './streams';
+import type { GatewayAnswer } from './exchange';
+import type { SessionClaims, SessionSealer } from './sessions';
+import { relayed } from './streams';
 import { UpstreamBodyTooLargeError } from './upstream';
 import type { Sent } from './send';
 import type { HttpMethod } from './read-request';
@@ -33,26 +34,28 @@ export interface AnswerContext {
   readonly requestId: string;
   readonly rateHeaders: Record<string, string>;
   readonly sessions: SessionSealer;
+  /** The session the request came with: its sealed id as the client sent it, and what it seals. */
+  readonly session?: { readonly sealed: string; readonly claims: SessionClaims };
   readonly nowSeconds: number;
   readonly keepaliveMs: number;
   /** Called once with the bytes passed on, when the answer ended (or the client left). */
   readonly finished: (bytesOut: number) => void;
 }
 
-export async function shapeAnswer({ response, endpoint }: Sent, context: AnswerContext): Promise<Response> {
+export async function shapeAnswer({ response, endpoint }: Sent, context: AnswerContext): Promise<GatewayAnswer> {
   const headers = answerHeaders(response.headers, context, endpoint.id);
+  const status = response.status;
   // A GET stream can replay answers to earlier POSTs (Last-Event-ID), list answers included:
   // every response on it is a candidate.
   const shaping = answerShaping(context.method === 'GET' ? 'every' : context.messages, context.access);
-  const contentType = headers.get('content-type') ?? '';
+  const contentType = headers['content-type'] ?? '';
 
   if (contentType.startsWith('text/event-stream')) {
     // Proxies between us and the client (nginx and the like) must not buffer the stream either.
-    headers.set('X-Accel-Buffering', 'no');
+    headers['x-accel-buffering'] = 'no';
     let stream = response.body;
     if (shaping.sse) stream = stream.pipeThrough(listSseFilter(shaping.requests, context.access));
-    stream = withKeepalive(stream, context.keepaliveMs);
-    return new Response(counting(stream, context.finished), { status: response.status, headers });
+    return { status, headers, body: relayed(stream, context.finished, context.keepaliveMs) };
   }
 
   const declared = Number(response.headers.get('content-length') ?? NaN);
@@ -63,26 +66,40 @@ export async function shapeAnswer({ response, endpoint }: Sent, context: AnswerC
     });
     if (rewrite) bytes = new TextEncoder().encode(filterListJson(new TextDecoder().decode(bytes), shaping.requests, context.access));
     context.finished(bytes.length);
-    return new Response(bytes.length > 0 ? bytes : null, { status: response.status, headers });
+    headers['content-length'] = String(bytes.length);
+    return { status, headers, body: bytes.length > 0 ? bytes : null };
   }
   // Anything else (a long-lived JSON stream, e.g. a 2026-07-28 subscription, or a large answer) passes through as it comes.
-  return new Response(counting(response.body, context.finished), { status: response.status, headers });
+  return { status, headers, body: relayed(response.body, context.finished) };
 }
 
-function answerHeaders(upstream: Headers, context: AnswerContext, endpointId: string): Headers {
-  const out = new Headers(context.rateHeaders);
+/**
+ * A sealed session id is re-sealed (fresh issue time) at most this often: an answer in a session
+ * that still lives on the same upstream session gets the id the client sent, which spares an
+ * AES-GCM seal per answer while an active session still never reaches the sealer's maximum age.
+ */
+export const RESEAL_AFTER_SECONDS = 3_600;
+
+function answerHeaders(upstream: Headers, context: AnswerContext, endpointId: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name in context.rateHeaders) out[name.toLowerCase()] = context.rateHeaders[name]!;
   for (const name of FORWARDED_RESPONSE_HEADERS) {
     const value = upstream.get(name);
-    if (value !== null) out.set(name, value);
+    if (value !== null) out[name] = value;
   }
-  out.set('X-Request-Id', context.requestId);
+  out['x-request-id'] = context.requestId;
   const upstreamSession = upstream.get('mcp-session-id');
   if (upstreamSession) {
-    const { key, mcp } = context;
-    out.set(
-      'Mcp-Session-Id',
-      context.sessions.seal({ endpointId, upstreamSessionId: upstreamSession, orgId: key.orgId, mcp: mcp.slug, keyId: key.keyId, issuedAt: context.nowSeconds }),
-    );
+    const { key, mcp, session } = context;
+    const claims = session?.claims;
+    const unchanged =
+      claims !== undefined &&
+      claims.upstreamSessionId === upstreamSession &&
+      claims.endpointId === endpointId &&
+      context.nowSeconds - claims.issuedAt < RESEAL_AFTER_SECONDS;
+    out['mcp-session-id'] = unchanged
+      ? session!.sealed
+      : context.sessions.seal({ endpointId, upstreamSessionId: upstreamSession, orgId: key.orgId, mcp: mcp.slug, keyId: key.keyId, issuedAt: context.nowSeconds });
   }
   return out;
 }

@@ -9,6 +9,7 @@ import { looksLikeApiKey } from '../api-keys';
 import { ApiError } from '../errors';
 import type { ApiKey } from '../model';
 import { GatewayError } from './errors';
+import type { RequestHeaders } from './exchange';
 
 export interface FailedKeyCacheOptions {
   /** How long a key that failed is refused without checking it again (short: a key created in another region may not have replicated yet). @default 10_000 */
@@ -39,7 +40,7 @@ function fingerprint(presented: string): string {
 }
 
 /** `Authorization: Bearer pmcp_…` or `X-API-Key: pmcp_…`, or undefined. */
-export function presentedKey(headers: Headers): string | undefined {
+export function presentedKey(headers: RequestHeaders): string | undefined {
   const authorization = headers.get('authorization');
   const bearer = authorization && /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
   const presented = bearer || headers.get('x-api-key');
@@ -51,7 +52,7 @@ export function presentedKey(headers: Headers): string | undefined {
  * they propagate (and become 503 `store_unavailable`) and are never remembered as failed keys.
  */
 export async function authenticateCaller(
-  headers: Headers,
+  headers: RequestHeaders,
   verify: (presented: string) => Promise<ApiKey>,
   failed: FailedKeyCache,
 ): Promise<ApiKey> {

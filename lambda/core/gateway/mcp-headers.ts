@@ -51,6 +51,7 @@
  * Headers present on a request without a body (GET, DELETE) have nothing to match and are not
  * forwarded (2026-07-28 has no GET or DELETE; earlier revisions define no such headers).
  */
+import type { RequestHeaders } from './exchange';
 import { endOfJsonValue, jsonObjectMembers, skipJsonWhitespace, INVALID_REQUEST, type InspectedMessage } from './jsonrpc';
 
 /** JSON-RPC error code `HeaderMismatch` (schema 2026-07-28, HeaderMismatchError); HTTP 400. */
@@ -322,7 +323,7 @@ function paramMatches(decoded: string, value: unknown): boolean {
  *   or why the request is refused (HTTP 400, JSON-RPC `jsonRpcCode`)
  */
 export function validateMcpHeaders(
-  headers: Headers,
+  headers: RequestHeaders,
   messages: readonly InspectedMessage[],
   body: unknown,
   options: McpHeaderOptions = {},

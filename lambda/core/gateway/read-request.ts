@@ -3,9 +3,9 @@
  * reading the body once the caller is known (docs/gateway.md, Request flow).
  */
 import { GatewayError } from './errors';
+import type { GatewayRequest, RequestHeaders } from './exchange';
 import { inspectBody, type InspectedMessage, type JsonRpcId } from './jsonrpc';
 import { requiresRequestHeaders, validateMcpHeaders, type ParamHeader } from './mcp-headers';
-import { readStreamBounded } from './streams';
 import { originAllowed } from '../origin-policy';
 
 /** Largest request body the gateway reads (MCP messages are small; tool arguments can be large). */
@@ -20,7 +20,7 @@ export interface RequestLine {
 }
 
 /** Refuses, from the request line and headers only, what the gateway never serves. */
-export function checkRequestLine(request: Request, allowedOrigins: readonly string[]): RequestLine {
+export function checkRequestLine(request: Pick<GatewayRequest, 'method' | 'headers'>, allowedOrigins: readonly string[]): RequestLine {
   const method = request.method.toUpperCase();
   if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') throw new GatewayError('method_not_allowed', { Allow: 'POST, GET, DELETE' });
   // DNS rebinding (MCP transport spec): a browser page on another origin must not reach the gateway.
@@ -50,9 +50,11 @@ export interface BodyLimits {
 }
 
 /** Reads and inspects a POST body (bounded in bytes and messages); GET and DELETE have none. */
-export async function readMessages(request: Request, method: HttpMethod, limits: BodyLimits): Promise<ReadMessages> {
+export async function readMessages(request: GatewayRequest, method: HttpMethod, limits: BodyLimits): Promise<ReadMessages> {
   if (method !== 'POST') return NO_MESSAGES;
-  const body = await readBounded(request, limits.maxBodyBytes);
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (declared > limits.maxBodyBytes) throw new GatewayError('body_too_large');
+  const body = await request.readBody(limits.maxBodyBytes);
   const text = decodeUtf8(body);
   const inspected = inspectBody(text);
   if (!inspected.ok) throw new GatewayError(inspected.error === 'parse_error' ? 'malformed_json' : 'invalid_request');
@@ -64,26 +66,16 @@ export async function readMessages(request: Request, method: HttpMethod, limits:
   return { body, text, batch: inspected.batch, messages: inspected.messages, rpcId };
 }
 
-/** Reads a request body, refusing it (413) as soon as it passes `limit`, whatever Content-Length says. */
-async function readBounded(request: Request, limit: number): Promise<Uint8Array> {
-  const declared = Number(request.headers.get('content-length') ?? NaN);
-  if (declared > limit) throw new GatewayError('body_too_large');
-  if (!request.body) return new Uint8Array();
-  try {
-    return await readStreamBounded(request.body, limit);
-  } catch (error) {
-    if (error instanceof GatewayError) throw error;
-    throw new GatewayError('invalid_request', {}, 'The request body could not be read');
-  }
-}
-
 /**
  * Strict UTF-8: a byte-order mark or invalid bytes make the body unparsable rather than silently
  * different from what the upstream will read (a tool name must mean the same on both sides).
  */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    // One decoder for every request: a decode without `stream` keeps no state between calls.
+    return STRICT_UTF8.decode(bytes);
   } catch {
     return '\u0000'; // not JSON: reported as malformed_json
   }
@@ -96,7 +88,7 @@ function decodeUtf8(bytes: Uint8Array): string {
  * request, or one that carries `Mcp-Param-*` headers.
  */
 export async function checkMcpHeaders(
-  headers: Headers,
+  headers: RequestHeaders,
   read: ReadMessages,
   declarationsOf: (toolName: string) => Promise<readonly ParamHeader[] | undefined>,
 ): Promise<Record<string, string>> {
@@ -110,7 +102,10 @@ export async function checkMcpHeaders(
   return check.forward;
 }
 
-function hasParamHeader(headers: Headers): boolean {
-  for (const name of headers.keys()) if (name.startsWith('mcp-param-')) return true;
-  return false;
+function hasParamHeader(headers: RequestHeaders): boolean {
+  let found = false;
+  headers.forEach((_, name) => {
+    found ||= name.startsWith('mcp-param-');
+  });
+  return found;
 }

@@ -6,6 +6,7 @@
 import type { Endpoint, StoredMcpServer } from '../model';
 import { credentialHeaders } from './credentials';
 import { GatewayError } from './errors';
+import type { RequestHeaders } from './exchange';
 import type { PassiveHealth } from './passive-health';
 import type { HttpMethod } from './read-request';
 import type { Route } from './route';
@@ -31,7 +32,7 @@ export interface OutgoingRequest {
  * of MCP 2026-07-28, the upstream's own session id and the gateway's credential for it.
  */
 export function upstreamHeaders(
-  request: Request,
+  clientHeaders: RequestHeaders,
   requestId: string,
   mcp: StoredMcpServer,
   secret: string | undefined,
@@ -40,12 +41,13 @@ export function upstreamHeaders(
 ): Record<string, string> {
   const headers: Record<string, string> = { 'user-agent': 'plexmcp-gateway', 'x-request-id': requestId };
   for (const name of FORWARDED_REQUEST_HEADERS) {
-    const value = request.headers.get(name);
+    const value = clientHeaders.get(name);
     if (value !== null) headers[name] = value;
   }
   Object.assign(headers, mcpHeaders);
   if (upstreamSessionId) headers['mcp-session-id'] = upstreamSessionId;
-  return { ...headers, ...credentialHeaders(mcp.upstreamAuth, secret) };
+  if (secret !== undefined) Object.assign(headers, credentialHeaders(mcp.upstreamAuth, secret));
+  return headers;
 }
 
 export async function sendWithFailover(

@@ -31,31 +31,76 @@ export const SSE_KEEPALIVE_MS = 60_000;
 const KEEPALIVE = new TextEncoder().encode(': keepalive\n\n');
 
 export function withKeepalive(stream: ReadableStream<Uint8Array>, intervalMs: number): ReadableStream<Uint8Array> {
+  return relayed(stream, () => undefined, intervalMs);
+}
+
+/**
+ * Passes chunks through as they come, counting bytes, and reports once when the stream ends, fails
+ * or is cancelled; with `keepaliveMs`, an SSE keepalive comment goes out after that much silence
+ * while the reader waits, only between events (see SSE_KEEPALIVE_MS). One stream for both jobs,
+ * so each chunk takes one hop, and one timer per stream (refreshed per chunk, not one per read).
+ * Cancelling it cancels the source (the upstream request ends).
+ */
+export function relayed(stream: ReadableStream<Uint8Array>, done: (bytes: number) => void, keepaliveMs?: number): ReadableStream<Uint8Array> {
   const reader = stream.getReader();
-  let pending: ReturnType<typeof reader.read> | undefined;
+  let bytes = 0;
+  let reported = false;
+  let waiting = false;
   let atEventBoundary = true;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      pending ??= reader.read();
-      let next: Awaited<typeof pending> | 'silence';
-      for (;;) {
-        let timer: NodeJS.Timeout | undefined;
-        const silence = new Promise<'silence'>((resolve) => (timer = setTimeout(() => resolve('silence'), intervalMs)));
-        next = await Promise.race([pending, silence]).finally(() => clearTimeout(timer));
-        if (next !== 'silence') break;
-        if (atEventBoundary) return controller.enqueue(KEEPALIVE);
-        // Inside an event: keep waiting (a pull that enqueues nothing would not be called again).
-      }
-      pending = undefined;
-      if (next.done) return controller.close();
-      const chunk = next.value;
-      if (chunk.length > 0) atEventBoundary = endsEvent(chunk);
-      controller.enqueue(chunk);
+  let timer: NodeJS.Timeout | undefined;
+  const report = () => {
+    if (reported) return;
+    reported = true;
+    clearTimeout(timer);
+    done(bytes);
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        if (keepaliveMs === undefined) return;
+        timer = setTimeout(function silence() {
+          if (reported) return;
+          // Only while the reader waits (a reader that does not read has data queued already),
+          // and never inside an event.
+          if (waiting && atEventBoundary) {
+            bytes += KEEPALIVE.length;
+            controller.enqueue(KEEPALIVE);
+          }
+          timer!.refresh();
+        }, keepaliveMs);
+      },
+      async pull(controller) {
+        let next: Awaited<ReturnType<typeof reader.read>>;
+        waiting = true;
+        try {
+          next = await reader.read();
+        } catch {
+          // The upstream died or went idle mid-stream: end the client's stream with an error that
+          // names nothing of the upstream (HTTP servers log it).
+          report();
+          controller.error(new Error('upstream stream ended early'));
+          return;
+        } finally {
+          waiting = false;
+        }
+        if (next.done) {
+          report();
+          controller.close();
+          return;
+        }
+        const chunk = next.value;
+        timer?.refresh();
+        bytes += chunk.length;
+        if (chunk.length > 0) atEventBoundary = endsEvent(chunk);
+        controller.enqueue(chunk);
+      },
+      async cancel(reason) {
+        report();
+        await reader.cancel(reason).catch(() => undefined);
+      },
     },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
+    { highWaterMark: 0 },
+  );
 }
 
 /** Whether a chunk ends with a blank line (the end of an SSE event). */
@@ -64,40 +109,4 @@ function endsEvent(chunk: Uint8Array): boolean {
   const LF = 10;
   const CR = 13;
   return (n >= 2 && chunk[n - 1] === LF && (chunk[n - 2] === LF || (n >= 3 && chunk[n - 2] === CR && chunk[n - 3] === LF))) || (n >= 2 && chunk[n - 1] === CR && chunk[n - 2] === CR);
-}
-
-/** Passes chunks through as they come, counting bytes; reports once when the stream ends or is cancelled. */
-export function counting(stream: ReadableStream<Uint8Array>, done: (bytes: number) => void): ReadableStream<Uint8Array> {
-  let bytes = 0;
-  let reported = false;
-  const report = () => {
-    if (!reported) {
-      reported = true;
-      done(bytes);
-    }
-  };
-  const reader = stream.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done: finished, value } = await reader.read();
-        if (finished) {
-          report();
-          controller.close();
-          return;
-        }
-        bytes += value.length;
-        controller.enqueue(value);
-      } catch {
-        // The upstream died or went idle mid-stream: end the client's stream with an error that
-        // names nothing of the upstream (HTTP servers log it).
-        report();
-        controller.error(new Error('upstream stream ended early'));
-      }
-    },
-    async cancel(reason) {
-      report();
-      await reader.cancel(reason).catch(() => undefined);
-    },
-  });
 }

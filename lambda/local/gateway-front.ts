@@ -1,0 +1,220 @@
+/**
+ * The local server's front for `/mcp/{slug}`: node:http straight into the core gateway. A web
+ * Request/Response pair per request (what Hono on @hono/node-server builds) costs a Headers copy,
+ * an AbortController wired to the socket, a web stream over the request body, a Response and a
+ * header object rebuilt from it — a large share of what a proxy hop costs. Here the core reads the
+ * request's own headers (joined from `rawHeaders` exactly as web Headers join them), its body as
+ * the socket delivers it, and its answer is written with one `writeHead`.
+ *
+ * Only plain paths take this way (`/mcp/` and a slug of unreserved characters, then the end or a
+ * query): every other request goes to `fallback` (the Hono app), so odd paths (percent-encoding,
+ * dot segments) keep exactly the URL semantics they have there, `/mcp/:slug` included.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { GatewayError } from '../core/gateway/errors';
+import type { Gateway, GatewayAnswer, GatewayRequest, RequestHeaders } from '../core/gateway/exchange';
+import { isLoopbackHost } from '../core/origin-policy';
+import { hostNotAllowedAnswer } from './host-check';
+
+/** `/mcp/<slug>` where the URL parser changes nothing (the slug is percent-decoded by no one). */
+const PLAIN_MCP_PATH = /^\/mcp\/([A-Za-z0-9._~-]+)(?:\?|$)/;
+
+/** After the answer, an unread request body is read and dropped for at most this long, and this much (then the connection is closed). */
+const DRAIN_TIMEOUT_MS = 500;
+const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
+
+export interface GatewayFrontOptions {
+  readonly gateway: Gateway;
+  /** Everything that is not a plain `/mcp/{slug}` request. */
+  readonly fallback: RequestListener;
+  /** Whether only loopback `Host` names are served (host-check.ts). */
+  readonly loopbackOnly: () => boolean;
+}
+
+export function gatewayFront(options: GatewayFrontOptions): RequestListener {
+  return (req, res) => {
+    const match = PLAIN_MCP_PATH.exec(req.url ?? '');
+    const slug = match?.[1];
+    if (slug === undefined || slug === '.' || slug === '..') return options.fallback(req, res);
+    const headers = new NodeRequestHeaders(req.rawHeaders);
+    if (options.loopbackOnly() && !isLoopbackHost(headers.get('host'))) {
+      return writeFixed(req, res, hostNotAllowedAnswer(randomUUID(), true));
+    }
+    const abort = new AbortController();
+    // The client went away before the answer was complete: the upstream request ends with it.
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort(new Error('client went away'));
+    });
+    const request: GatewayRequest = { method: req.method ?? '', headers, signal: abort.signal, readBody: (limit) => readBody(req, limit) };
+    options.gateway(request, { slug, sourceIp: req.socket.remoteAddress ?? '', requestId: randomUUID() }).then(
+      (answer) => {
+        try {
+          write(req, res, answer);
+        } catch {
+          // A header Node refuses to write (the core forwards only checked values): no answer, and
+          // the upstream's stream, if any, is let go.
+          if (answer.body instanceof ReadableStream) void answer.body.cancel().catch(() => undefined);
+          res.destroy();
+        }
+      },
+      () => res.destroy(), // the core answers every failure itself: nothing to send
+    );
+  };
+}
+
+/**
+ * Request headers by lower-case name, built once from `rawHeaders`: repeated headers are joined
+ * with ", " as web Headers join them (Node's own `headers` keeps only the first of some, such as
+ * Authorization, and two Authorization headers must stay ambiguous).
+ */
+export class NodeRequestHeaders implements RequestHeaders {
+  private readonly values = new Map<string, string>();
+
+  constructor(raw: readonly string[]) {
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const seen = this.values.get(name);
+      this.values.set(name, seen === undefined ? raw[i + 1]! : `${seen}, ${raw[i + 1]!}`);
+    }
+  }
+
+  get(name: string): string | null {
+    return this.values.get(name) ?? null;
+  }
+
+  forEach(callback: (value: string, name: string) => void): void {
+    this.values.forEach(callback);
+  }
+}
+
+/** The whole body as it arrives, refused as soon as it passes `limit` (the rest is drained after the answer). */
+function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  // The client went away while the gateway was looking at the headers.
+  if (req.destroyed) return Promise.reject(new GatewayError('invalid_request', {}, 'The request body could not be read'));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onFailure);
+      req.off('close', onFailure);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        stop();
+        reject(new GatewayError('body_too_large'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
+    // An aborted upload errors or closes before it ends.
+    const onFailure = () => {
+      stop();
+      reject(new GatewayError('invalid_request', {}, 'The request body could not be read'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onFailure);
+    req.on('close', onFailure);
+  });
+}
+
+function write(req: IncomingMessage, res: ServerResponse, answer: GatewayAnswer): void {
+  const { body } = answer;
+  if (body === null || typeof body === 'string' || body instanceof Uint8Array) return writeFixed(req, res, answer);
+  if (res.destroyed) {
+    void body.cancel().catch(() => undefined);
+    return;
+  }
+  res.writeHead(answer.status, answer.headers);
+  void pump(body, res).finally(() => drainUnread(req));
+}
+
+function writeFixed(req: IncomingMessage, res: ServerResponse, answer: GatewayAnswer): void {
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body ?? undefined);
+  drainUnread(req);
+}
+
+/**
+ * Writes a stream to the client as it arrives, with back-pressure. Headers go out at once unless
+ * the first chunk is already there (a stream may stay silent for minutes). The client going away
+ * cancels the stream (and with it the upstream request); a stream that fails ends the client's
+ * connection without the final chunk, so the client sees the answer broken off.
+ */
+async function pump(stream: ReadableStream<Uint8Array>, res: ServerResponse): Promise<void> {
+  const reader = stream.getReader();
+  const cancel = () => void reader.cancel().catch(() => undefined);
+  res.once('close', cancel);
+  try {
+    let next = reader.read();
+    if ((await Promise.race([next, nextTurn()])) === NOT_YET) res.flushHeaders();
+    for (;;) {
+      const { done, value } = await next;
+      if (done) {
+        res.end();
+        return;
+      }
+      if (!res.write(value)) await writable(res);
+      if (res.destroyed) return;
+      next = reader.read();
+    }
+  } catch {
+    res.destroy();
+  } finally {
+    res.off('close', cancel);
+  }
+}
+
+const NOT_YET = Symbol('not yet');
+/** Resolves after the I/O of this turn of the event loop: a chunk that arrived with the headers is there by then. */
+const nextTurn = () => new Promise<typeof NOT_YET>((resolve) => setImmediate(resolve, NOT_YET));
+
+function writable(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/**
+ * A body the gateway did not read (refused from the headers, or past the limit) is read and
+ * dropped after the answer, so the connection can serve the next request; a client that keeps
+ * sending has its connection closed after DRAIN_TIMEOUT_MS or MAX_DRAIN_BYTES.
+ */
+function drainUnread(req: IncomingMessage): void {
+  if (req.readableEnded || req.destroyed) return;
+  let bytes = 0;
+  const stop = () => {
+    clearTimeout(timer);
+    req.off('data', onData);
+    req.off('end', stop);
+    req.off('error', stop);
+  };
+  const close = () => {
+    stop();
+    req.socket.destroySoon();
+  };
+  const onData = (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes > MAX_DRAIN_BYTES) close();
+  };
+  const timer = setTimeout(close, DRAIN_TIMEOUT_MS);
+  timer.unref();
+  req.on('data', onData);
+  req.on('end', stop);
+  req.on('error', stop);
+  req.resume();
+}
