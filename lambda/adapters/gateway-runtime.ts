@@ -88,21 +88,25 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     defer: background,
     verify: bounded(verifySecret, CONCURRENT_VERIFICATIONS, QUEUED_VERIFICATIONS, busy),
   });
-  const revealSecret = guardStore(cachedSecretRevealer(cipher));
+  // Store deadlines sit under the caches, on misses only: a warm request arms no timer for them.
+  const revealSecret = cachedSecretRevealer({ decrypt: guardStore((...args: Parameters<EnvelopeCipher['decrypt']>) => cipher.decrypt(...args)) });
   const upstream = new UndiciUpstreamClient({ allowLoopback: options.allowLoopback });
   const quota = new QuotaMeter(counters);
   const passiveHealth = new PassiveHealth();
   const healthStore = new DynamoDbHealthStore(options.dynamodb, options.registryTable);
-  const healthView = new StoredHealthView(healthStore, options.region);
+  const healthView = new StoredHealthView({ getStates: guardStore((orgId: string, mcp: string, region: string) => healthStore.getStates(orgId, mcp, region)) }, options.region);
   const toolHeaders = new ToolParamHeaders(guardStore((orgId: string, slug: string) => healthStore.getMetadata(orgId, slug)));
-  const registry = new RegistryCache(store, { ttlMs: options.registryCacheTtlMs });
-  const guardedStatuses = guardStore(options.endpointStatuses ?? ((mcp: StoredMcpServer) => healthView.statuses(mcp)));
+  const registry = new RegistryCache(
+    { getOrg: guardStore((orgId: string) => store.getOrg(orgId)), getMcp: guardStore((orgId: string, slug: string) => store.getMcp(orgId, slug)) },
+    { ttlMs: options.registryCacheTtlMs },
+  );
+  const statuses = options.endpointStatuses ?? ((mcp: StoredMcpServer) => healthView.statuses(mcp));
   // One conditional write per block of requests, not per request (limits.ts, docs/gateway.md).
   const limiter = new LeasedLimiter(counters);
   const streamSlots = new StreamSlots(counters, background);
   const handle = createGateway({
     authenticate: (presented) => keys.authenticate(presented),
-    registry: { getOrg: guardStore((orgId: string) => registry.getOrg(orgId)), getMcp: guardStore((orgId: string, slug: string) => registry.getMcp(orgId, slug)) },
+    registry,
     revealSecret,
     // The counter client bounds its own calls (2 × 1 s at most); the guard maps what else fails.
     limiter: { consume: guardStore((...args: Parameters<LeasedLimiter['consume']>) => limiter.consume(...args), 2_500) },
@@ -112,7 +116,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     sessions: new SessionSealer(await loadSessionKey(store, options.dataKeys)),
     passiveHealth,
     // Advisory: a health store that fails or hangs leaves routing to passive health alone.
-    endpointStatuses: (mcp) => guardedStatuses(mcp).catch(() => new Map()),
+    endpointStatuses: (mcp) => statuses(mcp).catch(() => new Map()),
     allowedOrigins: options.allowedOrigins,
     toolParamHeaders: (mcp, tool) => toolHeaders.forTool(mcp.orgId, mcp.slug, tool),
     plans: PLAN_LIMITS,

@@ -6,7 +6,7 @@ import type { StoredMcpServer } from './model';
  * Decrypts MCP servers' upstream credentials once per record version and keeps them in memory
  * (5 minutes, bounded): the gateway and the health checker need them for every upstream call.
  */
-export function cachedSecretRevealer(cipher: EnvelopeCipher): (mcp: StoredMcpServer) => Promise<string | undefined> {
+export function cachedSecretRevealer(cipher: Pick<EnvelopeCipher, 'decrypt'>): (mcp: StoredMcpServer) => Promise<string | undefined> {
   const secrets = new LRUCache<string, { value: string }>({ max: 10_000, ttl: 300_000 });
   return async (mcp) => {
     if (!mcp.upstreamSecret) return undefined;
