@@ -7,10 +7,15 @@
  * - a resetter (every connection is reset), or
  * - nothing at all (the port refuses connections),
  *
- * and every request must get 503 `store_unavailable` with `Retry-After` within the documented
+ * and every request that needs the store must get 503 `store_unavailable` with `Retry-After` within the documented
  * bound (the counter client gives up after one 1 s attempt; the gateway's guards allow 1.5 s for
  * registry and key reads and 2.5 s for the counter write), never 500 and never a proxied answer
  * (nothing is sent upstream unchecked). When the proxy passes traffic again, so does the gateway.
+ *
+ * Per-minute limits are leased (docs/gateway.md): an instance may spend, without the store, units
+ * it reserved before the outage. The warm key here has limits under 8 (7 requests, 3 handshakes a
+ * minute), where every reservation is exactly what the request needs, so every request of it
+ * needs the store.
  */
 import { startEmbeddedDynamoDb, type EmbeddedDynamoDb } from '../../lambda/local/dynamodb-engine';
 import { provision, startTestGateway, type TestGateway } from './harness';
@@ -38,7 +43,8 @@ beforeAll(async () => {
   });
   // Caches longer than the test: during the outage only the counter writes (and cold keys) need the store.
   gw = await startTestGateway({ dynamodbEndpoint: proxy.endpoint, keyCacheTtlMs: 120_000, registryCacheTtlMs: 120_000 });
-  warm = await provision(gw, { slug: 'outage', endpoints: [{ url: upstream.url }] }, { rateLimitPerMinute: 10_000 });
+  warm = await provision(gw, { slug: 'outage', endpoints: [{ url: upstream.url }] }, { rateLimitPerMinute: 7 });
+  await gw.admin('PATCH', `/orgs/${warm.orgId}`, { planOverrides: { handshakesPerKeyPerMinute: 3 } });
   session = await openSession(gw.mcpUrl('outage'), warm.apiKey);
   const ok = await call(gw.mcpUrl('outage'), warm.apiKey, toolCall('w', 'echo', { text: 'warm' }), { session });
   expect(resultOf(ok, 'w').result.content[0].text).toBe('echo: warm');
