@@ -10,7 +10,7 @@
  * Reports `{ type: 'ready', baseUrl, adminUrl, operatorToken, engineCounted }` over IPC, where
  * engineCounted says whether the embedded engine's operations are being seen (they must be: the
  * start-up itself creates tables). Answers `{ type: 'stats' }` with its CPU time, peak RSS and the
- * embedded engine's operation counts; with `{ type: 'profile-start' }` / `{ type: 'profile-stop',
+ * embedded engine's operation counts, `{ type: 'heap' }` with the heap left after a full collection; with `{ type: 'profile-start' }` / `{ type: 'profile-stop',
  * path }` writes a CPU profile of what happened in between.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,6 +42,13 @@ async function main(): Promise<void> {
   let profiler: Session | undefined;
   process.on('message', (message: { type?: string; path?: string }) => {
     if (message.type === 'stats') process.send!({ type: 'stats', cpu: process.cpuUsage(), maxRssKiB: process.resourceUsage().maxRSS, counts: { ...counts } });
+    // Live heap after a full collection (the bench starts this child with --expose-gc): whether the
+    // heap keeps what requests leave behind. Asked only outside the measured cells.
+    if (message.type === 'heap') {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      process.send!({ type: 'heap', heapUsedKiB: gc ? process.memoryUsage().heapUsed / 1024 : NaN });
+    }
     // BENCH_CPU_PROF: a CPU profile of one measured cell only (no start-up, no other cells).
     if (message.type === 'profile-start') {
       profiler = new Session();

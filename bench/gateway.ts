@@ -121,8 +121,20 @@ function childStats(child: ChildProcess): Promise<ProcessStats> {
   });
 }
 
-function start<T>(file: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; ready: T }> {
-  return startChild<T>(resolve(__dirname, file), env.BENCH_STORE ? `${file} (${env.BENCH_STORE})` : file, { env });
+function start<T>(file: string, env: Record<string, string> = {}, execArgv: string[] = []): Promise<{ child: ChildProcess; ready: T }> {
+  return startChild<T>(resolve(__dirname, file), env.BENCH_STORE ? `${file} (${env.BENCH_STORE})` : file, { env, execArgv });
+}
+
+/** The gateway child's heap after a full collection, in KiB (NaN without --expose-gc). */
+function heapAfterGc(child: ChildProcess): Promise<number> {
+  return new Promise((done) => {
+    child.on('message', function onHeap(message: { type?: string; heapUsedKiB: number }) {
+      if (message.type !== 'heap') return;
+      child.off('message', onHeap);
+      done(message.heapUsedKiB);
+    });
+    child.send({ type: 'heap' });
+  });
 }
 
 /** With BENCH_CPU_PROF, a CPU profile of the gateway child over `run` only, as <dir>/<name>.cpuprofile. */
@@ -271,8 +283,9 @@ async function main(): Promise<void> {
   const upstreamUrls: Record<Answers, string> = { json: upstream.ready.jsonUrl, sse: upstream.ready.sseUrl };
   type GatewayReady = { baseUrl: string; adminUrl: string; operatorToken: string; engineCounted: boolean };
   const [embedded, external, proxy] = await Promise.all([
-    start<GatewayReady>('gateway-server.ts', { BENCH_STORE: 'embedded' }),
-    start<GatewayReady>('gateway-server.ts', { BENCH_STORE: 'external', BENCH_DYNAMODB_ENDPOINT: store.ready.url }),
+    // --expose-gc only lets the bench ask for a full collection before and after the cells (heapAfterGc).
+    start<GatewayReady>('gateway-server.ts', { BENCH_STORE: 'embedded' }, ['--expose-gc']),
+    start<GatewayReady>('gateway-server.ts', { BENCH_STORE: 'external', BENCH_DYNAMODB_ENDPOINT: store.ready.url }, ['--expose-gc']),
     startProxyBaseline(new URL(upstream.ready.jsonUrl).origin),
   ]);
   const [embeddedKey, externalKey] = await Promise.all([
@@ -342,6 +355,7 @@ async function main(): Promise<void> {
 
   // ---- warm-up, then the interleaved rounds
   const atStart = await snapshot(); // peak RSS so far: start-up and provisioning only
+  const heapAtStart = { embedded: await heapAfterGc(embedded.child), external: await heapAfterGc(external.child) };
   for (const t of targets) for (const answers of ANSWERS) await runLoad(t.pools[answers], t.mcp[answers], { concurrency: CONCURRENCY, durationMs: WARMUP_SECONDS * 1000 });
 
   const results = new Map<string, Cell[]>();
@@ -377,6 +391,8 @@ async function main(): Promise<void> {
   }
   const final = await snapshot();
   const loadAtEnd = loadavg()[0]!;
+  const heapAtEnd = { embedded: await heapAfterGc(embedded.child), external: await heapAfterGc(external.child) };
+  const requestsTo = (id: TargetId) => [...results].filter(([k]) => k.startsWith(`${id}/`)).reduce((n, [, cs]) => n + cs.reduce((m, c) => m + c.requests + c.errors, 0), 0);
   for (const t of targets) await Promise.all(ANSWERS.map((a) => t.pools[a].close()));
 
   // ---- stop everything, then cold init and bundle sizes (nothing else runs meanwhile)
@@ -481,6 +497,13 @@ async function main(): Promise<void> {
     `   hop = the proxy's or the gateway's own process (the embedded store's work included); peak RSS (ru_maxrss / VmHWM) after start-up, before any load, and at the end. ` +
       `upstream ${mb(final.upstream.maxRssKiB)}, external store ${mb(final.store.maxRssKiB)}, load generator ${mb(final.client.maxRssKiB)}.`,
   );
+  for (const id of ['embedded', 'external'] as const) {
+    const grown = heapAtEnd[id] - heapAtStart[id];
+    console.log(
+      `   ${labels[id]}: live heap after a full GC ${mb(heapAtStart[id])} before the load, ${mb(heapAtEnd[id])} after the load ` +
+        `(${requestsTo(id)} measured requests besides warm-up and pre-rolls: ${Number.isNaN(grown) ? 'n/a' : `${((grown * 1024) / Math.max(1, requestsTo(id))).toFixed(0)} bytes kept per measured request, at most`})`,
+    );
+  }
 
   // ---- 4. store calls by operation
   console.log('');
