@@ -1,11 +1,13 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { Pool } from 'undici';
+import type { Pool as UndiciPool } from 'undici';
 import { StoreUnavailableError } from '../core/gateway/errors';
 import type { RequestCounter } from '../core/gateway/limits';
 import type { LeaseStore } from '../core/gateway/stream-slots';
 import { COUNTERS_TABLE } from '../core/registry-table';
+// undici's dispatcher files, not its package entry (see there: ~740 KB of bundle it would add).
+import { dispatchRequest, Pool } from './undici-upstream';
 
 /** SHA-256 / HMAC-SHA-256 for the SigV4 signer, on node:crypto. */
 type SourceData = string | ArrayBuffer | ArrayBufferView;
@@ -53,7 +55,7 @@ export interface CounterCallOptions {
 }
 
 export class SignedDynamoDbCounters implements RequestCounter, LeaseStore {
-  private readonly pool: Pool;
+  private readonly pool: UndiciPool;
   private readonly signer: SignatureV4;
   private readonly url: URL;
   private readonly attemptTimeoutMs: number;
@@ -192,7 +194,7 @@ export class SignedDynamoDbCounters implements RequestCounter, LeaseStore {
       let status: number;
       let text: string;
       try {
-        const res = await this.pool.request({
+        const res = await dispatchRequest(this.pool, {
           method: 'POST',
           path: '/',
           headers: signed.headers,

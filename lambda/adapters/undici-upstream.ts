@@ -1,6 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { Readable } from 'node:stream';
-import { Agent, errors, request } from 'undici';
+import type { Readable } from 'node:stream';
+import type * as Undici from 'undici';
 import { forbiddenAddressReason } from '../core/url-policy';
 import {
   UpstreamBodyTooLargeError,
@@ -11,6 +11,28 @@ import {
   type UpstreamRequest,
   type UpstreamResponse,
 } from '../core/gateway/upstream';
+
+/*
+ * undici, without its package entry. `require('undici')` loads every part of undici — fetch,
+ * WebSocket, EventSource, caches, mocks, proxy agents — about 740 KB of the gateway's bundle and
+ * their evaluation at cold start, and esbuild cannot drop the unused parts of CommonJS. The data
+ * plane needs the HTTP/1 dispatchers and `request`, so it loads those files directly (undici has
+ * no `exports` map: the paths resolve under Node, tsx, jest and esbuild alike). The types are the
+ * package's own. `request` is called on the dispatcher, as the package entry's wrapper does: the
+ * entry is also what copies the API methods onto Dispatcher.prototype, so `pool.request` would
+ * not exist here.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports -- deep CommonJS paths have no typings; typed by the package's own declarations */
+export const Agent = require('undici/lib/dispatcher/agent') as typeof Undici.Agent;
+export const Pool = require('undici/lib/dispatcher/pool') as typeof Undici.Pool;
+const apiRequest = require('undici/lib/api/api-request') as (this: Undici.Dispatcher, options: Undici.Dispatcher.RequestOptions) => Promise<Undici.Dispatcher.ResponseData>;
+const errors = require('undici/lib/core/errors') as typeof Undici.errors;
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** One request on `dispatcher` (an Agent or a Pool); `origin` and `path` are in the options. */
+export function dispatchRequest(dispatcher: Undici.Dispatcher, options: Undici.Dispatcher.RequestOptions): Promise<Undici.Dispatcher.ResponseData> {
+  return apiRequest.call(dispatcher, options);
+}
 
 /** Errors that mean nothing reached the upstream, so another endpoint may take the request. */
 const CONNECT_ERROR_CODES = new Set([
@@ -47,11 +69,11 @@ export function safeLookup(allowLoopback: boolean) {
  * (headers) and idle (body) timeouts per request, and cancellation from the client's signal.
  */
 export class UndiciUpstreamClient implements UpstreamClient {
-  private readonly agents = new Map<number, Agent>();
+  private readonly agents = new Map<number, Undici.Agent>();
 
   constructor(private readonly options: { allowLoopback: boolean }) {}
 
-  private agent(connectMs: number): Agent {
+  private agent(connectMs: number): Undici.Agent {
     let agent = this.agents.get(connectMs);
     if (!agent) {
       agent = new Agent({
@@ -67,12 +89,14 @@ export class UndiciUpstreamClient implements UpstreamClient {
 
   async send(req: UpstreamRequest): Promise<UpstreamResponse> {
     try {
-      const res = await request(req.url, {
+      const url = new URL(req.url);
+      const res = await dispatchRequest(this.agent(req.timeouts.connectMs), {
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
         method: req.method,
         headers: req.headers,
         body: req.body,
         signal: req.signal,
-        dispatcher: this.agent(req.timeouts.connectMs),
         headersTimeout: req.timeouts.firstByteMs,
         bodyTimeout: req.timeouts.idleMs,
       });
