@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { PlexFunction } from '../../lib';
+import * as esbuild from 'esbuild';
+import { esbuildOptionsFor, PlexFunction } from '../../lib';
 import { ACCOUNT, actionsOf, roleLogicalIdOf, statementsOfRole, statementWith, testStack } from './helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
@@ -127,6 +128,12 @@ describe('PlexFunction', () => {
         { encoding: 'utf8' },
       );
       expect(JSON.parse(out)).toEqual({ verified: true, sdk: 'function' });
+
+      // esbuildOptionsFor (what the asset tests and bench:cold build with, for esbuild's
+      // metafile) is the same build: byte for byte the asset's index.js.
+      const apiOut = path.join(outdir, 'api-build', 'index.js');
+      esbuild.buildSync({ ...esbuildOptionsFor(path.join(FIXTURES, 'bundle-probe.ts'), apiOut), logLevel: 'silent' });
+      expect(fs.readFileSync(apiOut).equals(fs.readFileSync(path.join(asset, 'index.js')))).toBe(true);
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });
     }
