@@ -11,9 +11,14 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 // default 300 s (the gateway's own deadlines answer the client sooner; these free the sockets).
 export const dynamodb = new DynamoDBClient({ requestHandler: { requestTimeout: 2_000, connectionTimeout: 1_000, throwOnRequestTimeout: true } });
 export const kms = new KMSClient({});
-export const secretsManager = new SecretsManagerClient({});
+
+// Only the admin function reads a secret (the operator token): the client is created on first use,
+// so that no other function constructs it at cold start, or bundles it (nothing else is left that
+// refers to it).
+let secretsManager: SecretsManagerClient | undefined;
 
 export async function readSecretString(secretId: string): Promise<string> {
+  secretsManager ??= new SecretsManagerClient({});
   const out = await secretsManager.send(new GetSecretValueCommand({ SecretId: secretId }));
   if (!out.SecretString) throw new Error('secret has no string value');
   return out.SecretString;
