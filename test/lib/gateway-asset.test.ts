@@ -1,11 +1,16 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { KMSClient } from '@aws-sdk/client-kms';
+import * as esbuild from 'esbuild';
 import { z } from 'zod';
 import { ensureCountersTable } from '../../lambda/adapters/dynamodb-counters';
 import { DynamoDbRegistryStore } from '../../lambda/adapters/dynamodb-registry-store';
 import { KmsDataKeyProvider } from '../../lambda/adapters/kms-data-keys';
 import { EnvelopeCipher } from '../../lambda/core/envelope';
 import { RegistryService } from '../../lambda/core/registry-service';
+import { esbuildOptionsFor, PROJECT_ROOT } from '../../lib/lambda-defaults';
 import { startSdkUpstream, type SdkUpstream } from '../e2e/upstreams';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 import { startFakeKmsAndSecrets } from '../support/fake-aws-json';
@@ -171,4 +176,32 @@ test('errors from the bundle are JSON-RPC errors with the request id, and usage 
   expect(toolCall).toMatchObject({ mcp: 'counter', region: 'us-east-1', methods: ['tools/call'], status: 200 });
   expect(toolCall.bytesOut).toBeGreaterThan(0);
   for (const line of usageLines) expect(line).not.toMatch(/counted to|gateway-asset-upstream-token|pmcp_|127\.0\.0\.1/);
+});
+
+/** The gateway's bundle budget (issue 8): a cold start compiles every byte of it. */
+const GATEWAY_BUNDLE_LIMIT = 1_000_000;
+
+test('the gateway bundle is at most 1 MB and holds nothing the data plane does not run', async () => {
+  // The same build with esbuild's metafile: what went into the bundle, by input file.
+  const outdir = mkdtempSync(join(tmpdir(), 'plexmcp-gateway-meta-'));
+  try {
+    const outfile = join(outdir, 'index.js');
+    const result = await esbuild.build({ ...esbuildOptionsFor(join(PROJECT_ROOT, 'lambda', 'gateway', 'handler.ts'), outfile), absWorkingDir: PROJECT_ROOT, metafile: true, logLevel: 'silent' });
+    const bundle = readFileSync(join(asset.assetDir, 'index.js'));
+    expect(readFileSync(outfile).equals(bundle)).toBe(true); // the metafile describes the asset
+    expect(bundle.length).toBeLessThanOrEqual(GATEWAY_BUNDLE_LIMIT);
+
+    const inputs = Object.keys(result.metafile.outputs[Object.keys(result.metafile.outputs).find((o) => o.endsWith('index.js'))!]!.inputs);
+    const matching = (pattern: RegExp) => inputs.filter((input) => pattern.test(input));
+    expect(inputs).toContain('lambda/core/gateway/gateway.ts'); // the listing is real
+    // Nothing of zod or the admin API (schemas, routes, OpenAPI) or of the control plane's clients.
+    expect(matching(/node_modules\/(zod|@asteasolutions\/zod-to-openapi|@hono\/zod-openapi|hono|@middy)\//)).toEqual([]);
+    expect(matching(/^lambda\/(core\/admin|admin|local|health)\//)).toEqual([]);
+    expect(matching(/node_modules\/@aws-sdk\/client-(secrets-manager|sns|eventbridge)\//)).toEqual([]);
+    // undici's dispatchers without its package entry (fetch, WebSocket, caches, mocks) or its
+    // experimental Milo parser.
+    expect(matching(/node_modules\/undici\/(index\.js|lib\/(web\/(fetch\/index|websocket|eventsource|cache)|mock|cache|milo)\/?)/)).toEqual([]);
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
 });
