@@ -21,7 +21,8 @@
  * (phase, answer style) the targets run one after the other in an order rotated from round to
  * round, so a slow stretch of the shared machine lands on every target alike. Each cell starts
  * with a short unmeasured pre-roll at its own concurrency (reconnects, JIT). Reported figures are
- * the medians of the rounds, with their range.
+ * the medians of the rounds, with their range; a figure against another target (added p50, % of
+ * direct) is taken within each round, where the two cells ran back to back, then the median.
  *
  * Also per cell: CPU time of every process (the proxy's or gateway's own, the store's, the
  * upstream's, the load generator's) and the store operations it served, counted at the engine
@@ -307,7 +308,8 @@ async function main(): Promise<void> {
   const cellCount = CELLS.reduce((n, c) => n + c.answers.length * TARGETS.length, 0);
   console.log(
     `${ROUNDS} interleaved rounds × ${cellCount} cells (${SECONDS} s measured each, after a ${PREROLL_MS} ms pre-roll; ` +
-      `warm-up ${WARMUP_SECONDS} s per target and answer style); figures are medians of the rounds, (min–max) where shown`,
+      `warm-up ${WARMUP_SECONDS} s per target and answer style); figures are medians of the rounds, (min–max) where shown; ` +
+      `added latency and % of another target are taken round by round (cells run back to back), then the median`,
   );
   if (!embedded.ready.engineCounted) console.log('WARNING: the embedded engine\'s operations are not seen (engine-ops.ts hook): its store calls read as n/a');
   console.log('');
@@ -403,6 +405,18 @@ async function main(): Promise<void> {
   const cells = (id: TargetId, answers: Answers, cell: CellSpec['id']) => results.get(key(id, answers, cell)) ?? [];
   const med = (id: TargetId, answers: Answers, cell: CellSpec['id'], f: (c: Cell) => number) => median(cells(id, answers, cell).map(f));
   const all = <T>(id: TargetId, answers: Answers, cell: CellSpec['id'], f: (c: Cell) => T) => cells(id, answers, cell).map(f);
+  /**
+   * A figure of a target against another (direct, the proxy) round by round, then the median:
+   * the two cells of one round ran one right after the other, so a slow stretch of the machine
+   * weighs on both, where a ratio of two medians could pair a slow round with a fast one.
+   */
+  const paired = (id: TargetId, other: TargetId, answers: Answers, cell: CellSpec['id'], f: (own: Cell, ref: Cell) => number) => {
+    const ref = cells(other, answers, cell);
+    return median(cells(id, answers, cell).map((c, round) => (ref[round] ? f(c, ref[round]) : NaN)));
+  };
+  const addedP50 = (id: TargetId, other: TargetId, answers: Answers) => paired(id, other, answers, 'c1', (a, b) => a.p50Ms - b.p50Ms);
+  const p50Ratio = (id: TargetId, other: TargetId, answers: Answers) => paired(id, other, answers, 'c1', (a, b) => a.p50Ms / b.p50Ms);
+  const share = (id: TargetId, other: TargetId, answers: Answers, cell: CellSpec['id']) => paired(id, other, answers, cell, (a, b) => (a.rps / b.rps) * 100);
   const p50 = (c: Cell) => c.p50Ms;
   const p99 = (c: Cell) => c.p99Ms;
   const rps = (c: Cell) => c.rps;
@@ -425,17 +439,14 @@ async function main(): Promise<void> {
   console.log(`1. Latency at c=1, tools/call echo (each request: send to last body byte)`);
   const latencyRows: string[][] = [];
   for (const answers of ANSWERS) {
-    const direct50 = med('direct', answers, 'c1', p50);
-    const proxy50 = med('proxy', answers, 'c1', p50);
     for (const t of targets) {
-      const own50 = med(t.id, answers, 'c1', p50);
       latencyRows.push([
         ANSWER_LABEL[answers],
         t.label,
         withRange(all(t.id, answers, 'c1', p50), ms),
         withRange(all(t.id, answers, 'c1', p99), ms),
-        t.id === 'direct' ? '—' : `${signedMs(own50 - direct50)} (${times(own50 / direct50)})`,
-        t.id === 'direct' || t.id === 'proxy' ? '—' : `${signedMs(own50 - proxy50)} (${times(own50 / proxy50)})`,
+        t.id === 'direct' ? '—' : `${signedMs(addedP50(t.id, 'direct', answers))} (${times(p50Ratio(t.id, 'direct', answers))})`,
+        t.id === 'direct' || t.id === 'proxy' ? '—' : `${signedMs(addedP50(t.id, 'proxy', answers))} (${times(p50Ratio(t.id, 'proxy', answers))})`,
         String(all(t.id, answers, 'c1', (c) => c.requests).reduce((a, b) => a + b, 0)),
       ]);
     }
@@ -448,17 +459,14 @@ async function main(): Promise<void> {
   const throughputRows: string[][] = [];
   for (const spec of CELLS.filter((c) => c.id !== 'c1')) {
     for (const answers of spec.answers) {
-      const direct = med('direct', answers, spec.id, rps);
-      const base = med('proxy', answers, spec.id, rps);
       for (const t of targets) {
-        const own = med(t.id, answers, spec.id, rps);
         throughputRows.push([
           spec.id === 'echo' ? 'echo (zero work)' : `work (${WORK_MS} ms)`,
           ANSWER_LABEL[answers],
           t.label,
           withRange(all(t.id, answers, spec.id, rps), (v) => v.toFixed(0)),
-          t.id === 'direct' ? '100 %' : pct((own / direct) * 100),
-          t.id === 'direct' || t.id === 'proxy' ? '—' : pct((own / base) * 100),
+          t.id === 'direct' ? '100 %' : pct(share(t.id, 'direct', answers, spec.id)),
+          t.id === 'direct' || t.id === 'proxy' ? '—' : pct(share(t.id, 'proxy', answers, spec.id)),
           ms(med(t.id, answers, spec.id, p50)),
           ms(med(t.id, answers, spec.id, p99)),
         ]);
@@ -532,14 +540,12 @@ async function main(): Promise<void> {
   // ---- 6. targets
   console.log('');
   console.log('6. Targets of issue 8 (JSON answers unless stated; met/missed is judged on the `npm start` configuration)');
-  const directJson50 = med('direct', 'json', 'c1', p50);
-  const directSse50 = med('direct', 'sse', 'c1', p50);
   type Check = { name: string; limit: string; value: (id: 'embedded' | 'external') => number; format: (v: number) => string; ok: (v: number) => boolean; by: (v: number) => string };
   const checks: Check[] = [
     {
       name: 'added p50 at c=1 over direct, JSON',
       limit: '≤ 0.5 ms',
-      value: (id) => med(id, 'json', 'c1', p50) - directJson50,
+      value: (id) => addedP50(id, 'direct', 'json'),
       format: signedMs,
       ok: (v) => v <= 0.5,
       by: (v) => `by ${ms(v - 0.5)}`,
@@ -547,7 +553,7 @@ async function main(): Promise<void> {
     {
       name: 'added p50 at c=1 over direct, SSE',
       limit: '≤ 0.8 ms',
-      value: (id) => med(id, 'sse', 'c1', p50) - directSse50,
+      value: (id) => addedP50(id, 'direct', 'sse'),
       format: signedMs,
       ok: (v) => v <= 0.8,
       by: (v) => `by ${ms(v - 0.8)}`,
@@ -555,7 +561,7 @@ async function main(): Promise<void> {
     {
       name: `zero-work echo at c=${CONCURRENCY}, % of direct`,
       limit: '≥ 50 %',
-      value: (id) => (med(id, 'json', 'echo', rps) / med('direct', 'json', 'echo', rps)) * 100,
+      value: (id) => share(id, 'direct', 'json', 'echo'),
       format: pct,
       ok: (v) => v >= 50,
       by: (v) => `by ${(50 - v).toFixed(0)} points`,
@@ -563,7 +569,7 @@ async function main(): Promise<void> {
     {
       name: `${WORK_MS} ms tool at c=${CONCURRENCY}, % of direct`,
       limit: '≥ 95 %',
-      value: (id) => (med(id, 'json', 'work', rps) / med('direct', 'json', 'work', rps)) * 100,
+      value: (id) => share(id, 'direct', 'json', 'work'),
       format: pct,
       ok: (v) => v >= 95,
       by: (v) => `by ${(95 - v).toFixed(0)} points`,
@@ -628,9 +634,9 @@ async function main(): Promise<void> {
   ]);
   console.log(table(['target', 'limit', labels.embedded, 'verdict', labels.external, 'verdict'], targetRows, 'llrlrl'));
   console.log(
-    `   for comparison, ${labels.proxy}: added p50 ${signedMs(med('proxy', 'json', 'c1', p50) - directJson50)} (JSON) / ` +
-      `${signedMs(med('proxy', 'sse', 'c1', p50) - directSse50)} (SSE), echo ${pct((med('proxy', 'json', 'echo', rps) / med('direct', 'json', 'echo', rps)) * 100)} ` +
-      `and ${WORK_MS} ms tool ${pct((med('proxy', 'json', 'work', rps) / med('direct', 'json', 'work', rps)) * 100)} of direct, ` +
+    `   for comparison, ${labels.proxy}: added p50 ${signedMs(addedP50('proxy', 'direct', 'json'))} (JSON) / ` +
+      `${signedMs(addedP50('proxy', 'direct', 'sse'))} (SSE), echo ${pct(share('proxy', 'direct', 'json', 'echo'))} ` +
+      `and ${WORK_MS} ms tool ${pct(share('proxy', 'direct', 'json', 'work'))} of direct, ` +
       `${ms(med('proxy', 'json', 'echo', hopCpu('proxy')), 3)} CPU per request`,
   );
 
@@ -638,10 +644,10 @@ async function main(): Promise<void> {
   console.log('');
   console.log("7. Summary (the README's table)");
   const summaryRows = targets.map((t) => {
-    const added = (answers: Answers) => (t.id === 'direct' ? '—' : signedMs(med(t.id, answers, 'c1', p50) - med('direct', answers, 'c1', p50)));
-    const share = (cell: 'echo' | 'work') => {
+    const added = (answers: Answers) => (t.id === 'direct' ? '—' : signedMs(addedP50(t.id, 'direct', answers)));
+    const ofDirect = (cell: 'echo' | 'work') => {
       const own = med(t.id, 'json', cell, rps);
-      return t.id === 'direct' ? `100 % (${own.toFixed(0)} req/s)` : `${pct((own / med('direct', 'json', cell, rps)) * 100)} (${own.toFixed(0)} req/s)`;
+      return t.id === 'direct' ? `100 % (${own.toFixed(0)} req/s)` : `${pct(share(t.id, 'direct', 'json', cell))} (${own.toFixed(0)} req/s)`;
     };
     const cpuCell = t.id === 'direct' ? '—' : ms(med(t.id, 'json', 'echo', hopCpu(t.id)), 3);
     const storeCpu = t.id === 'external' ? ` (+ ${ms(median(cells('external', 'json', 'echo').map((c) => c.cpuMs.store / (c.requests + c.errors))), 3)} in the store)` : '';
@@ -652,8 +658,8 @@ async function main(): Promise<void> {
       added('json'),
       ms(med(t.id, 'sse', 'c1', p50)),
       added('sse'),
-      share('echo'),
-      share('work'),
+      ofDirect('echo'),
+      ofDirect('work'),
       cpuCell + storeCpu,
       engineOf(t.id) ? (Number.isNaN(rate) ? 'n/a' : rate.toFixed(3)) : '—',
       t.id === 'direct' ? '—' : mb(final[t.id === 'proxy' ? 'proxy' : t.id].maxRssKiB),
