@@ -1,7 +1,6 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { Pool as UndiciPool } from 'undici';
 import { StoreUnavailableError } from '../core/gateway/errors';
 import type { RequestCounter } from '../core/gateway/limits';
 import type { LeaseStore } from '../core/gateway/stream-slots';
@@ -55,7 +54,7 @@ export interface CounterCallOptions {
 }
 
 export class SignedDynamoDbCounters implements RequestCounter, LeaseStore {
-  private readonly pool: UndiciPool;
+  private readonly pool: Pool;
   private readonly signer: SignatureV4;
   private readonly url: URL;
   private readonly attemptTimeoutMs: number;

@@ -25,6 +25,9 @@ import {
 /* eslint-disable @typescript-eslint/no-require-imports -- deep CommonJS paths have no typings; typed by the package's own declarations */
 export const Agent = require('undici/lib/dispatcher/agent') as typeof Undici.Agent;
 export const Pool = require('undici/lib/dispatcher/pool') as typeof Undici.Pool;
+// ...and as types, so that `import { Agent, Pool }` from here reads like the import from 'undici'.
+export type Agent = Undici.Agent;
+export type Pool = Undici.Pool;
 const apiRequest = require('undici/lib/api/api-request') as (this: Undici.Dispatcher, options: Undici.Dispatcher.RequestOptions) => Promise<Undici.Dispatcher.ResponseData>;
 const errors = require('undici/lib/core/errors') as typeof Undici.errors;
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -69,11 +72,11 @@ export function safeLookup(allowLoopback: boolean) {
  * (headers) and idle (body) timeouts per request, and cancellation from the client's signal.
  */
 export class UndiciUpstreamClient implements UpstreamClient {
-  private readonly agents = new Map<number, Undici.Agent>();
+  private readonly agents = new Map<number, Agent>();
 
   constructor(private readonly options: { allowLoopback: boolean }) {}
 
-  private agent(connectMs: number): Undici.Agent {
+  private agent(connectMs: number): Agent {
     let agent = this.agents.get(connectMs);
     if (!agent) {
       agent = new Agent({
