@@ -17,7 +17,7 @@ export function median(values: readonly number[]): number {
 }
 
 export const ms = (v: number, digits = 2) => (Number.isNaN(v) ? 'n/a' : `${v.toFixed(digits)} ms`);
-export const signedMs = (v: number) => (Number.isNaN(v) ? 'n/a' : `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(2)} ms`);
+export const signedMs = (v: number) => (Number.isNaN(v) ? 'n/a' : Math.abs(v) < 0.005 ? '±0.00 ms' : `${v > 0 ? '+' : '−'}${Math.abs(v).toFixed(2)} ms`);
 export const pct = (v: number) => (Number.isNaN(v) || !Number.isFinite(v) ? 'n/a' : `${v.toFixed(0)} %`);
 export const times = (v: number) => (Number.isNaN(v) || !Number.isFinite(v) ? 'n/a' : `${v.toFixed(2)}×`);
 /** KiB (ru_maxrss, VmHWM) as decimal MB, the unit of issue 8's target. */
