@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import * as argon2 from 'argon2';
 import { LRUCache } from 'lru-cache';
 import { ApiError } from './errors';
@@ -81,6 +81,10 @@ export interface VerifiedKeyCacheOptions {
 
 interface CachedVerification {
   readonly key: StoredApiKey;
+  /** Worked out from `key` once, on first use, instead of on every request it serves. */
+  view?: ApiKey;
+  expiresAtMs?: number;
+  lastUsedAtMs?: number;
 }
 
 /**
@@ -98,11 +102,16 @@ export class VerifiedKeyCache {
   }
 
   static fingerprint(presented: string): string {
-    return createHash('sha256').update(presented).digest('base64url');
+    return hash('sha256', presented, 'base64url');
   }
 
   get(presented: string): StoredApiKey | undefined {
-    return this.cache.get(VerifiedKeyCache.fingerprint(presented))?.key;
+    return this.entry(presented)?.key;
+  }
+
+  /** The cached verification itself (the authenticator keeps what it derives from the record on it). */
+  entry(presented: string): CachedVerification | undefined {
+    return this.cache.get(VerifiedKeyCache.fingerprint(presented));
   }
 
   set(presented: string, key: StoredApiKey): void {
@@ -167,36 +176,40 @@ export class ApiKeyAuthenticator {
   }
 
   async authenticate(presented: string): Promise<ApiKey> {
-    const parsed = parseApiKey(presented);
-    if (!parsed) throw invalidKey();
-
-    const cached = this.cache.get(presented);
-    let record: StoredApiKey | undefined;
-    if (cached && !this.options.alwaysReadRecord) {
-      record = cached;
-    } else {
-      record = await this.store.getKey(parsed.keyId);
+    const now = this.now();
+    // Only keys that parsed and verified are ever cached, so a hit needs neither again.
+    let entry = this.options.alwaysReadRecord ? undefined : this.cache.entry(presented);
+    if (!entry) {
+      const parsed = parseApiKey(presented);
+      if (!parsed) throw invalidKey();
+      const cached = this.cache.get(presented);
+      const record = await this.store.getKey(parsed.keyId);
       const alreadyVerified = cached !== undefined && record !== undefined && cached.secretHash === record.secretHash;
       if (!alreadyVerified && !(await (this.options.verify ?? verifySecret)(record?.secretHash, parsed.secret))) {
         throw invalidKey();
       }
       if (!record) throw invalidKey();
       this.cache.set(presented, record);
+      entry = { key: record };
     }
 
-    if (record.revokedAt !== undefined || (record.expiresAt !== undefined && Date.parse(record.expiresAt) <= this.now())) {
+    const record = entry.key;
+    entry.expiresAtMs ??= record.expiresAt === undefined ? Infinity : Date.parse(record.expiresAt);
+    if (record.revokedAt !== undefined || entry.expiresAtMs <= now) {
       this.cache.delete(presented);
       throw invalidKey();
     }
-    const touching = this.touch(presented, record);
-    if (this.options.defer) this.options.defer(touching);
-    else await touching;
-    return publicKey(record);
+    entry.lastUsedAtMs ??= record.lastUsedAt === undefined ? -Infinity : Date.parse(record.lastUsedAt);
+    // Most requests have nothing to write: no promise, nothing deferred.
+    if (!(now - entry.lastUsedAtMs < this.touchIntervalMs)) {
+      const touching = this.touch(presented, record, now);
+      if (this.options.defer) this.options.defer(touching);
+      else await touching;
+    }
+    return (entry.view ??= publicKey(record));
   }
 
-  private async touch(presented: string, record: StoredApiKey): Promise<void> {
-    const now = this.now();
-    if (record.lastUsedAt !== undefined && now - Date.parse(record.lastUsedAt) < this.touchIntervalMs) return;
+  private async touch(presented: string, record: StoredApiKey, now: number): Promise<void> {
     const at = new Date(now).toISOString();
     // Recorded in the cache first, so concurrent requests do not all write it.
     this.cache.update(presented, { ...record, lastUsedAt: at });

@@ -37,7 +37,7 @@ export function gatewayFront(options: GatewayFrontOptions): RequestListener {
     const match = PLAIN_MCP_PATH.exec(req.url ?? '');
     const slug = match?.[1];
     if (slug === undefined || slug === '.' || slug === '..') return options.fallback(req, res);
-    const headers = new NodeRequestHeaders(req.rawHeaders);
+    const headers = new NodeRequestHeaders(req);
     if (options.loopbackOnly() && !isLoopbackHost(headers.get('host'))) {
       return writeFixed(req, res, hostNotAllowedAnswer(randomUUID(), true));
     }
@@ -64,28 +64,43 @@ export function gatewayFront(options: GatewayFrontOptions): RequestListener {
 }
 
 /**
- * Request headers by lower-case name, built once from `rawHeaders`: repeated headers are joined
- * with ", " as web Headers join them (Node's own `headers` keeps only the first of some, such as
- * Authorization, and two Authorization headers must stay ambiguous).
+ * Request headers by lower-case name: Node's own `headers` object when no name repeats (the usual
+ * case: nothing is copied), otherwise joined from `rawHeaders` with ", " as web Headers join them
+ * (Node's `headers` keeps only the first of some, such as Authorization, and two Authorization
+ * headers must stay ambiguous).
  */
 export class NodeRequestHeaders implements RequestHeaders {
-  private readonly values = new Map<string, string>();
+  private readonly values: Readonly<Record<string, string | string[] | undefined>>;
 
-  constructor(raw: readonly string[]) {
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      const seen = this.values.get(name);
-      this.values.set(name, seen === undefined ? raw[i + 1]! : `${seen}, ${raw[i + 1]!}`);
-    }
+  constructor(req: Pick<IncomingMessage, 'headers' | 'rawHeaders'>) {
+    const parsed = req.headers;
+    let names = 0;
+    for (const name in parsed) if (Object.hasOwn(parsed, name)) names++;
+    this.values = names * 2 === req.rawHeaders.length ? parsed : joined(req.rawHeaders);
   }
 
   get(name: string): string | null {
-    return this.values.get(name) ?? null;
+    const value = Object.hasOwn(this.values, name) ? this.values[name] : undefined;
+    if (typeof value === 'string') return value;
+    return Array.isArray(value) ? value.join(', ') : null;
   }
 
   forEach(callback: (value: string, name: string) => void): void {
-    this.values.forEach(callback);
+    for (const name in this.values) {
+      const value = this.get(name);
+      if (value !== null) callback(value, name);
+    }
   }
+}
+
+function joined(raw: readonly string[]): Record<string, string> {
+  const values: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const seen = values[name];
+    values[name] = seen === undefined ? raw[i + 1]! : `${seen}, ${raw[i + 1]!}`;
+  }
+  return values;
 }
 
 /** The whole body as it arrives, refused as soon as it passes `limit` (the rest is drained after the answer). */

@@ -3,7 +3,7 @@
  * refused). Keys that just failed are remembered briefly, so repeating a bad key costs a lookup in
  * memory, not a store read and an Argon2id verification.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { looksLikeApiKey } from '../api-keys';
 import { ApiError } from '../errors';
@@ -36,7 +36,7 @@ export class FailedKeyCache {
 }
 
 function fingerprint(presented: string): string {
-  return createHash('sha256').update(presented).digest('base64url');
+  return hash('sha256', presented, 'base64url');
 }
 
 /** `Authorization: Bearer pmcp_…` or `X-API-Key: pmcp_…`, or undefined. */

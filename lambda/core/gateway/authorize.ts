@@ -43,9 +43,24 @@ export async function resolveTarget(
  * when any of its messages uses something it may not (feature-policy.ts has the rules).
  */
 export function authorizeMessages(messages: readonly InspectedMessage[], mcp: StoredMcpServer, key: ApiKey): Access {
-  const access = accessFor(mcp, key);
+  const access = cachedAccess(mcp, key);
   const refusal = firstRefusal(messages, access);
   if (refusal) throw new GatewayError(refusal);
+  return access;
+}
+
+/**
+ * `accessFor` once per (MCP record, key record) pair rather than per request: the records are
+ * immutable and the caches hand out the same objects until they are read again, when the pair is
+ * new and its access compiled afresh. Weak on both sides: nothing outlives its records.
+ */
+const accessByMcp = new WeakMap<StoredMcpServer, WeakMap<ApiKey, Access>>();
+
+function cachedAccess(mcp: StoredMcpServer, key: ApiKey): Access {
+  let byKey = accessByMcp.get(mcp);
+  if (!byKey) accessByMcp.set(mcp, (byKey = new WeakMap()));
+  let access = byKey.get(key);
+  if (!access) byKey.set(key, (access = accessFor(mcp, key)));
   return access;
 }
 

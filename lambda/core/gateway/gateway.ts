@@ -18,7 +18,7 @@ import { jsonRpcCodeForStatus, jsonRpcErrorBody, PARSE_ERROR, type InspectedMess
 import { HEADER_MISMATCH, type ParamHeader } from './mcp-headers';
 import type { PerMinuteLimiter, QuotaMeter } from './limits';
 import type { PassiveHealth } from './passive-health';
-import { checkMcpHeaders, checkRequestLine, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_MAX_BODY_BYTES, readMessages } from './read-request';
+import { checkMcpHeaders, checkRequestLine, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_MAX_BODY_BYTES, readMessages, toolNeedingDeclarations } from './read-request';
 import type { RegistryCache } from './registry-cache';
 import { chooseEndpoints, openSession, type EndpointStatus } from './route';
 import { sendWithFailover, upstreamHeaders } from './send';
@@ -103,8 +103,6 @@ export function coreOf(web: WebGateway): Gateway {
   return core;
 }
 
-const NO_DECLARATIONS = () => Promise.resolve(undefined);
-
 export function createCoreGateway(deps: GatewayDeps): Gateway {
   const now = deps.now ?? Date.now;
   const bodyLimits = { maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, maxBatchMessages: deps.maxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES };
@@ -124,8 +122,8 @@ export function createCoreGateway(deps: GatewayDeps): Gateway {
     known.bytesIn = read.body.length;
     const { org, mcp, plan } = await resolveTarget(deps.registry, deps.plans, key, info.slug, info.sourceIp);
     const access = authorizeMessages(read.messages, mcp, key);
-    const toolParamHeaders = deps.toolParamHeaders;
-    const mcpHeaders = await checkMcpHeaders(clientHeaders, read, toolParamHeaders ? (tool) => toolParamHeaders(mcp, tool) : NO_DECLARATIONS);
+    const tool = toolNeedingDeclarations(clientHeaders, read);
+    const mcpHeaders = checkMcpHeaders(clientHeaders, read, tool !== undefined ? await deps.toolParamHeaders?.(mcp, tool) : undefined);
     const sealed = clientHeaders.get('mcp-session-id');
     const session = openSession(deps.sessions, sealed, key, mcp, Math.floor(now() / 1000));
     known.admission = await admit(admitDeps, key, org, plan, costOf(method, read.messages));

@@ -125,24 +125,25 @@ type Checked = { ok: true; message: InspectedMessage } | { ok: false; message: s
 
 type FeatureRefs = Pick<InspectedMessage, 'toolName' | 'resourceUri' | 'promptName' | 'completionRef' | 'subscriptionUris'>;
 
+function stringMember(o: JsonObject, key: string): string | undefined {
+  const value = get(o, key);
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** What a request or notification names that a policy governs (see feature-policy.ts). */
 function featureRefs(method: string, params: JsonObject): FeatureRefs {
-  const text = (o: JsonObject, key: string): string | undefined => {
-    const value = get(o, key);
-    return typeof value === 'string' ? value : undefined;
-  };
   switch (method) {
     case 'tools/call': {
-      const toolName = text(params, 'name');
+      const toolName = stringMember(params, 'name');
       return toolName === undefined ? {} : { toolName };
     }
     case 'resources/read':
     case 'resources/subscribe': {
-      const resourceUri = text(params, 'uri');
+      const resourceUri = stringMember(params, 'uri');
       return resourceUri === undefined ? {} : { resourceUri };
     }
     case 'prompts/get': {
-      const promptName = text(params, 'name');
+      const promptName = stringMember(params, 'name');
       return promptName === undefined ? {} : { promptName };
     }
     case 'completion/complete': {
@@ -150,11 +151,11 @@ function featureRefs(method: string, params: JsonObject): FeatureRefs {
       if (!isObject(ref)) return { completionRef: { kind: 'other' } };
       const type = get(ref, 'type');
       if (type === 'ref/prompt') {
-        const name = text(ref, 'name');
+        const name = stringMember(ref, 'name');
         return { completionRef: name === undefined ? { kind: 'prompt' } : { kind: 'prompt', name } };
       }
       if (type === 'ref/resource') {
-        const uri = text(ref, 'uri');
+        const uri = stringMember(ref, 'uri');
         return { completionRef: uri === undefined ? { kind: 'resource' } : { kind: 'resource', uri } };
       }
       return { completionRef: { kind: 'other' } };
@@ -231,7 +232,7 @@ export function inspectBody(text: string): InspectResult {
     return { ok: false, error: 'parse_error', message: 'The body is not valid JSON' };
   }
   try {
-    const duplicate = findDuplicateKey(text);
+    const duplicate = repeatsKey(text, parsed) ? findDuplicateKey(text) : undefined;
     if (duplicate !== undefined) {
       return { ok: false, error: 'invalid_request', message: `Duplicate object key ${JSON.stringify(duplicate.slice(0, 64))}` };
     }
@@ -357,6 +358,37 @@ export function jsonArrayElements(text: string, i: number): JsonSpan[] {
     j = skipJsonWhitespace(text, j + 1);
   }
   return elements;
+}
+
+/**
+ * Whether valid JSON `text`, parsed as `value`, repeats a key within some object: JSON.parse
+ * keeps one member per key, so the parsed objects then hold fewer members than the text has keys.
+ * Counting both sides allocates nothing per key, unlike finding the key (only done when this says
+ * there is one).
+ */
+function repeatsKey(text: string, value: unknown): boolean {
+  let keys = 0;
+  // Outside strings, a quote opens a string; a string followed by a colon is a key.
+  for (let i = text.indexOf('"'); i >= 0; ) {
+    const end = endOfString(text, i);
+    if (text.charCodeAt(skipJsonWhitespace(text, end)) === 0x3a) keys++;
+    i = text.indexOf('"', end);
+  }
+  let members = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (Array.isArray(next)) {
+      for (const element of next) if (typeof element === 'object' && element !== null) pending.push(element);
+    } else if (typeof next === 'object' && next !== null) {
+      for (const key in next) {
+        members++;
+        const member = (next as JsonObject)[key];
+        if (typeof member === 'object' && member !== null) pending.push(member);
+      }
+    }
+  }
+  return keys !== members;
 }
 
 /** The first key that occurs twice in one object, anywhere in valid JSON `text`. */

@@ -128,7 +128,12 @@ export interface AnswerShaping {
   readonly sse: boolean;
 }
 
+const UNSHAPED: AnswerShaping = { requests: new Map(), json: false, sse: false };
+const UNSHAPED_STREAM: AnswerShaping = { requests: 'every', json: false, sse: false };
+
 export function answerShaping(messages: readonly InspectedMessage[] | 'every', access: Access): AnswerShaping {
+  // Nothing restricted (the usual key): no answer can lose anything.
+  if (!access.restricts.tools && !access.restricts.resources && !access.restricts.prompts) return messages === 'every' ? UNSHAPED_STREAM : UNSHAPED;
   const requests = messages === 'every' ? 'every' : listRequestsOf(messages);
   const lists = listFilterNeeded(requests, access);
   const subscribes =

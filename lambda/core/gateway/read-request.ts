@@ -82,21 +82,23 @@ function decodeUtf8(bytes: Uint8Array): string {
 }
 
 /**
- * The MCP 2026-07-28 request metadata headers (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`), checked
- * against the body (mcp-headers.ts has the rules): the validated ones to forward, or 400. The
- * called tool's `x-mcp-header` declarations are looked up only when they can matter: a modern
- * request, or one that carries `Mcp-Param-*` headers.
+ * The tool of a `tools/call` whose `x-mcp-header` declarations `checkMcpHeaders` needs, or
+ * undefined when they cannot matter: they are looked up only for a modern request, or one that
+ * carries `Mcp-Param-*` headers (most requests need no lookup and so no await).
  */
-export async function checkMcpHeaders(
-  headers: RequestHeaders,
-  read: ReadMessages,
-  declarationsOf: (toolName: string) => Promise<readonly ParamHeader[] | undefined>,
-): Promise<Record<string, string>> {
+export function toolNeedingDeclarations(headers: RequestHeaders, read: ReadMessages): string | undefined {
   const call = !read.batch && read.messages[0]?.method === 'tools/call' ? read.messages[0] : undefined;
-  let paramHeaders: readonly ParamHeader[] | undefined;
-  if (call?.toolName !== undefined && (requiresRequestHeaders(headers.get('mcp-protocol-version')) || hasParamHeader(headers))) {
-    paramHeaders = await declarationsOf(call.toolName);
-  }
+  if (call?.toolName === undefined) return undefined;
+  return requiresRequestHeaders(headers.get('mcp-protocol-version')) || hasParamHeader(headers) ? call.toolName : undefined;
+}
+
+/**
+ * The MCP 2026-07-28 request metadata headers (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`), checked
+ * against the body (mcp-headers.ts has the rules): the validated ones to forward, or 400.
+ * `paramHeaders`: the called tool's declarations, when `toolNeedingDeclarations` named it and
+ * they are known.
+ */
+export function checkMcpHeaders(headers: RequestHeaders, read: ReadMessages, paramHeaders?: readonly ParamHeader[]): Record<string, string> {
   const check = validateMcpHeaders(headers, read.messages, read.text, { paramHeaders });
   if (!check.ok) throw new GatewayError(check.code, {}, check.reason);
   return check.forward;

@@ -40,16 +40,24 @@ export function openSession(sessions: SessionSealer, sealed: string | null, key:
 
 export async function chooseEndpoints(deps: RouteDeps, mcp: StoredMcpServer, session: SessionClaims | undefined): Promise<Route> {
   const statuses = (await deps.endpointStatuses?.(mcp)) ?? NO_STATUSES;
-  const usable = (endpoint: Endpoint) => deps.passiveHealth.isUp(endpoint.id) && statuses.get(endpoint.id) !== 'unhealthy';
   if (session) {
     const endpoint = mcp.endpoints.find((e) => e.id === session.endpointId);
-    if (!endpoint || !usable(endpoint)) throw new GatewayError('session_not_found');
+    if (!endpoint || !usable(deps.passiveHealth, statuses, endpoint)) throw new GatewayError('session_not_found');
     return { candidates: [endpoint], upstreamSessionId: session.upstreamSessionId, inSession: true };
   }
+  // One endpoint (the common case): nothing to weigh or order.
+  if (mcp.endpoints.length === 1) {
+    if (!usable(deps.passiveHealth, statuses, mcp.endpoints[0]!)) throw new GatewayError('mcp_unhealthy');
+    return { candidates: mcp.endpoints, inSession: false };
+  }
   const weighted = mcp.endpoints
-    .filter(usable)
+    .filter((e) => usable(deps.passiveHealth, statuses, e))
     .map((e) => ({ ...e, weight: statuses.get(e.id) === 'degraded' ? Math.max(1, e.weight / 4) : e.weight }));
   const candidates = weightedOrder(weighted, deps.random);
   if (candidates.length === 0) throw new GatewayError('mcp_unhealthy');
   return { candidates, inSession: false };
+}
+
+function usable(passiveHealth: PassiveHealth, statuses: ReadonlyMap<string, EndpointStatus>, endpoint: Endpoint): boolean {
+  return passiveHealth.isUp(endpoint.id) && statuses.get(endpoint.id) !== 'unhealthy';
 }

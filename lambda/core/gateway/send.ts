@@ -61,7 +61,7 @@ export async function sendWithFailover(
   for (const candidate of route.candidates) {
     let response: UpstreamResponse;
     try {
-      response = await upstream.send({ url: candidate.url, ...outgoing, timeouts: mcp.timeouts });
+      response = await upstream.send({ url: candidate.url, method: outgoing.method, headers: outgoing.headers, body: outgoing.body, signal: outgoing.signal, timeouts: mcp.timeouts });
     } catch (error) {
       if (error instanceof UpstreamConnectError) {
         passiveHealth.markDown(candidate.id);
