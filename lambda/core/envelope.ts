@@ -18,9 +18,14 @@ export interface DataKeyProvider {
   decryptDataKey(wrapped: string, context: EncryptionContext): Promise<Uint8Array>;
 }
 
-/** Canonical additional authenticated data for a context, independent of key order. */
+/**
+ * Canonical additional authenticated data for a context, independent of key order. Keys sort by
+ * code point (not `localeCompare`, whose ICU collator costs ~15 ms to start on a cold Lambda); for
+ * the lower-case-initial keys contexts use (`purpose`, `orgId`, `mcp`) the order is the same, so
+ * stored ciphertexts stay valid.
+ */
 export function contextAad(context: EncryptionContext): Buffer {
-  return Buffer.from(JSON.stringify(Object.entries(context).sort(([a], [b]) => a.localeCompare(b))));
+  return Buffer.from(JSON.stringify(Object.entries(context).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
 }
 
 /**
