@@ -182,7 +182,6 @@ describe('request bodies', () => {
     answer = async () => ({ status: 401, headers: { 'content-length': '0' }, body: null });
     const socket = connect({ host: '127.0.0.1', port });
     let answered = 0;
-    let sending: NodeJS.Timeout | undefined;
     const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
     socket.on('error', () => undefined);
     socket.on('data', (chunk) => {
@@ -191,7 +190,7 @@ describe('request bodies', () => {
     socket.write('POST /mcp/alpha HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n');
     // A chunk every 20 ms, for at most 5 s: without the bound the connection would stay open that long.
     const stopAt = Date.now() + 5_000;
-    sending = setInterval(() => {
+    const sending: NodeJS.Timeout = setInterval(() => {
       if (Date.now() > stopAt || socket.destroyed) return clearInterval(sending);
       socket.write('400\r\n' + 'z'.repeat(1024) + '\r\n');
     }, 20);
