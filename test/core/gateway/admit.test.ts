@@ -188,12 +188,11 @@ describe('admit', () => {
     const others = await admit(deps, key('k8', 100), org, plan, costOf('POST', messages(rpc(1, 'subscriptions/listen', { notifications: {} }))));
     expect(others.slot).toBeDefined();
 
-    open.slot!.release();
+    await open.slot!.release();
     await Promise.all(pending);
     const again = await admit(deps, k, org, plan, costOf('GET', []));
     expect(again.slot).toBeDefined();
-    again.slot!.release();
-    others.slot!.release();
+    await Promise.all([again.slot!.release(), others.slot!.release()]);
     await Promise.all(pending);
   });
 
