@@ -33,12 +33,22 @@ export interface GatewayFrontOptions {
 }
 
 export function gatewayFront(options: GatewayFrontOptions): RequestListener {
+  // Clients send the same Host on every request: the last verdict is kept.
+  let lastHost: string | null = null;
+  let lastHostAllowed = false;
+  const hostAllowed = (host: string | null) => {
+    if (host !== lastHost) {
+      lastHostAllowed = isLoopbackHost(host);
+      lastHost = host;
+    }
+    return lastHostAllowed;
+  };
   return (req, res) => {
     const match = PLAIN_MCP_PATH.exec(req.url ?? '');
     const slug = match?.[1];
     if (slug === undefined || slug === '.' || slug === '..') return options.fallback(req, res);
     const headers = new NodeRequestHeaders(req);
-    if (options.loopbackOnly() && !isLoopbackHost(headers.get('host'))) {
+    if (options.loopbackOnly() && !hostAllowed(headers.get('host'))) {
       return writeFixed(req, res, hostNotAllowedAnswer(randomUUID(), true));
     }
     const abort = new AbortController();
@@ -46,8 +56,7 @@ export function gatewayFront(options: GatewayFrontOptions): RequestListener {
     res.once('close', () => {
       if (!res.writableFinished) abort.abort(new Error('client went away'));
     });
-    const request: GatewayRequest = { method: req.method ?? '', headers, signal: abort.signal, readBody: (limit) => readBody(req, limit) };
-    options.gateway(request, { slug, sourceIp: req.socket.remoteAddress ?? '', requestId: randomUUID() }).then(
+    options.gateway(new NodeGatewayRequest(req, headers, abort.signal), { slug, sourceIp: req.socket.remoteAddress ?? '', requestId: randomUUID() }).then(
       (answer) => {
         try {
           write(req, res, answer);
@@ -61,6 +70,29 @@ export function gatewayFront(options: GatewayFrontOptions): RequestListener {
       () => res.destroy(), // the core answers every failure itself: nothing to send
     );
   };
+}
+
+/*
+ * A note on closures: `npm start` runs through tsx, whose esbuild transform keeps function names
+ * by wrapping every function that gets one (`const f = () => …`, `{ f: () => … }`) in a
+ * defineProperty call — per request, for closures made per request. The per-request code here
+ * makes its closures anonymous (passed straight as arguments) or uses methods.
+ */
+
+class NodeGatewayRequest implements GatewayRequest {
+  readonly method: string;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    readonly headers: RequestHeaders,
+    readonly signal: AbortSignal,
+  ) {
+    this.method = req.method ?? '';
+  }
+
+  readBody(limit: number): Promise<Uint8Array> {
+    return readBody(this.req, limit);
+  }
 }
 
 /**
@@ -110,34 +142,34 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const stop = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onFailure);
-      req.off('close', onFailure);
-    };
-    const onData = (chunk: Buffer) => {
+    let settled = false;
+    // The listeners stay (they do nothing once settled): data past the limit is dropped as it comes.
+    req.on('data', (chunk: Buffer) => {
+      if (settled) return;
       size += chunk.length;
       if (size > limit) {
-        stop();
+        settled = true;
         reject(new GatewayError('body_too_large'));
         return;
       }
       chunks.push(chunk);
-    };
-    const onEnd = () => {
-      stop();
+    });
+    req.on('end', () => {
+      if (settled) return;
+      settled = true;
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    };
+    });
     // An aborted upload errors or closes before it ends.
-    const onFailure = () => {
-      stop();
+    req.on('error', () => {
+      if (settled) return;
+      settled = true;
       reject(new GatewayError('invalid_request', {}, 'The request body could not be read'));
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onFailure);
-    req.on('close', onFailure);
+    });
+    req.on('close', () => {
+      if (settled) return;
+      settled = true;
+      reject(new GatewayError('invalid_request', {}, 'The request body could not be read'));
+    });
   });
 }
 

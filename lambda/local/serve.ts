@@ -33,7 +33,7 @@ import { LocalAlertDelivery } from '../adapters/sns-alerts';
 import { AlertService } from '../core/alert-service';
 import { isLoopbackAddress, loopbackHostGuard } from './host-check';
 import { gatewayFront } from './gateway-front';
-import { coreOf } from '../core/gateway/gateway';
+import { coreOf, DISCARD_USAGE, type EndpointStatuses } from '../core/gateway/gateway';
 
 export interface ServeOptions {
   /** @default 8787 */
@@ -131,8 +131,13 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     });
     cleanups.push(() => health.close());
     events.subscribe((event) => log(describeEvent(event)));
-    const localStatuses = async (mcp: StoredMcpServer) =>
-      new Map(mcp.endpoints.map((e) => [e.id, health.checker.stateOf(mcp.orgId, mcp.slug, e.id)?.status]));
+    // A live view of the checker's states per MCP record, made once (not a Map per request).
+    const statusViews = new WeakMap<StoredMcpServer, Promise<EndpointStatuses>>();
+    const localStatuses = (mcp: StoredMcpServer) => {
+      let view = statusViews.get(mcp);
+      if (!view) statusViews.set(mcp, (view = Promise.resolve({ get: (endpointId: string) => health.checker.stateOf(mcp.orgId, mcp.slug, endpointId)?.status })));
+      return view;
+    };
 
     const gateway = await createGatewayRuntime({
       dynamodb: engine.client,
@@ -141,7 +146,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       dataKeys,
       allowLoopback: true,
       region: 'local',
-      usage: options.logRequest ?? (() => undefined),
+      usage: options.logRequest ?? DISCARD_USAGE,
       keyCacheTtlMs: options.keyCacheTtlMs,
       registryCacheTtlMs: options.registryCacheTtlMs,
       endpointStatuses: localStatuses,

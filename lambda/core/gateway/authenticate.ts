@@ -27,7 +27,8 @@ export class FailedKeyCache {
   }
 
   has(presented: string): boolean {
-    return this.failed.has(fingerprint(presented));
+    // Usually nothing failed lately: no hash to compute.
+    return this.failed.size > 0 && this.failed.has(fingerprint(presented));
   }
 
   add(presented: string): void {

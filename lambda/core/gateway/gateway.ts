@@ -20,7 +20,7 @@ import type { PerMinuteLimiter, QuotaMeter } from './limits';
 import type { PassiveHealth } from './passive-health';
 import { checkMcpHeaders, checkRequestLine, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_MAX_BODY_BYTES, readMessages, toolNeedingDeclarations } from './read-request';
 import type { RegistryCache } from './registry-cache';
-import { chooseEndpoints, openSession, type EndpointStatus } from './route';
+import { chooseEndpoints, openSession, type EndpointStatuses } from './route';
 import { sendWithFailover, upstreamHeaders } from './send';
 import type { SessionSealer } from './sessions';
 import type { StreamSlots } from './stream-slots';
@@ -29,7 +29,7 @@ import type { UpstreamClient } from './upstream';
 import { usageRecord, type UsageRecord } from './usage';
 
 export { DEFAULT_MAX_BODY_BYTES } from './read-request';
-export type { EndpointStatus } from './route';
+export type { EndpointStatus, EndpointStatuses } from './route';
 export type { Gateway, GatewayAnswer, GatewayRequest, GatewayRequestInfo } from './exchange';
 
 export interface GatewayDeps {
@@ -47,9 +47,9 @@ export interface GatewayDeps {
   /** The `x-mcp-header` declarations of a tool of `mcp` (MCP 2026-07-28), when known. @default none known */
   readonly toolParamHeaders?: (mcp: StoredMcpServer, toolName: string) => Promise<readonly ParamHeader[] | undefined>;
   /** Endpoint statuses from the health monitor, by endpoint id (cached by the caller). @default none known */
-  readonly endpointStatuses?: (mcp: StoredMcpServer) => Promise<ReadonlyMap<string, EndpointStatus>>;
+  readonly endpointStatuses?: (mcp: StoredMcpServer) => Promise<EndpointStatuses>;
   readonly plans: Readonly<Record<Plan, PlanLimits>>;
-  /** Where the usage record of each request goes (a structured log line). */
+  /** Where the usage record of each request goes (a structured log line); `DISCARD_USAGE` builds none. */
   readonly usage: (record: UsageRecord) => void;
   /** Work that must finish before the process may freeze (Lambda awaits it after the response). */
   readonly background: (work: Promise<unknown>) => void;
@@ -79,6 +79,9 @@ interface Known {
   bytesIn: number;
   admission?: Admission;
 }
+
+/** A `usage` that drops every record: given it, the gateway does not build them at all. */
+export const DISCARD_USAGE = (record: UsageRecord): void => void record;
 
 /** The gateway for hosts that hold web Request/Response objects. */
 export type WebGateway = (request: Request, info: GatewayRequestInfo) => Promise<Response>;
@@ -110,6 +113,7 @@ export function createCoreGateway(deps: GatewayDeps): Gateway {
   const failedKeys = deps.failedKeys ?? new FailedKeyCache();
   const admitDeps = { ...deps, now };
   const keepaliveMs = deps.keepaliveMs ?? SSE_KEEPALIVE_MS;
+  const recording = deps.usage !== DISCARD_USAGE;
 
   async function proxy(request: GatewayRequest, info: GatewayRequestInfo, known: Known, started: number): Promise<GatewayAnswer> {
     const { method } = checkRequestLine(request, allowedOrigins);
@@ -153,6 +157,7 @@ export function createCoreGateway(deps: GatewayDeps): Gateway {
       keepaliveMs,
       finished: (bytesOut) => {
         void slot?.release(); // the write is tracked by deps.background
+        if (!recording) return;
         deps.usage(
           usageRecord(info, deps.region, known, started, {
             endpointId: sent.endpoint.id,
@@ -189,7 +194,7 @@ export function createCoreGateway(deps: GatewayDeps): Gateway {
     headers['x-request-id'] = info.requestId;
     if (error.status === 401) headers['www-authenticate'] = 'Bearer realm="plexmcp", error="invalid_token"';
     headers['content-length'] = String(bytesOut);
-    deps.usage(usageRecord(info, deps.region, known, started, { status: error.status, errorCode: error.code, totalMs: now() - started, bytesOut }));
+    if (recording) deps.usage(usageRecord(info, deps.region, known, started, { status: error.status, errorCode: error.code, totalMs: now() - started, bytesOut }));
     return { status: error.status, headers, body };
   }
 }
