@@ -191,10 +191,14 @@ function writeFixed(req: IncomingMessage, res: ServerResponse, answer: GatewayAn
 }
 
 /**
- * Writes a stream to the client as it arrives, with back-pressure. Headers go out at once unless
- * the first chunk is already there (a stream may stay silent for minutes). The client going away
- * cancels the stream (and with it the upstream request); a stream that fails ends the client's
- * connection without the final chunk, so the client sees the answer broken off.
+ * Writes a stream to the client as it arrives, with back-pressure. Each write is a system call
+ * that wakes the client, so what arrives together goes out together: the headers wait for the
+ * first chunk, up to HEADERS_WAIT_MS (a stream may stay silent for minutes; its headers go out
+ * alone then), and a chunk waits until the end of the current turn of the event loop for what
+ * the stream has already received after it — typically its end, which then closes the answer in
+ * the same write. Nothing waits for the network. The client going away cancels the stream (and
+ * with it the upstream request); a stream that fails ends the client's connection without the
+ * final chunk, so the client sees the answer broken off.
  */
 async function pump(stream: ReadableStream<Uint8Array>, res: ServerResponse): Promise<void> {
   const reader = stream.getReader();
@@ -202,16 +206,26 @@ async function pump(stream: ReadableStream<Uint8Array>, res: ServerResponse): Pr
   res.once('close', cancel);
   try {
     let next = reader.read();
-    if ((await Promise.race([next, nextTurn()])) === NOT_YET) res.flushHeaders();
+    let result = await firstOf(next, HEADERS_WAIT_MS);
+    if (result === NOT_YET) {
+      res.flushHeaders();
+      result = await next;
+    }
     for (;;) {
-      const { done, value } = await next;
-      if (done) {
+      if (result.done) {
         res.end();
         return;
       }
-      if (!res.write(value)) await writable(res);
-      if (res.destroyed) return;
+      const chunk = result.value;
       next = reader.read();
+      result = await firstOf(next);
+      if (result !== NOT_YET && result.done) {
+        res.end(chunk);
+        return;
+      }
+      if (!res.write(chunk)) await writable(res);
+      if (res.destroyed) return;
+      if (result === NOT_YET) result = await next;
     }
   } catch {
     res.destroy();
@@ -220,9 +234,21 @@ async function pump(stream: ReadableStream<Uint8Array>, res: ServerResponse): Pr
   }
 }
 
+/** How long the headers of a streamed answer wait for its first chunk to go out with it. */
+const HEADERS_WAIT_MS = 10;
 const NOT_YET = Symbol('not yet');
-/** Resolves after the I/O of this turn of the event loop: a chunk that arrived with the headers is there by then. */
-const nextTurn = () => new Promise<typeof NOT_YET>((resolve) => setImmediate(resolve, NOT_YET));
+
+/**
+ * `read` if it settles within `ms`, or else by the end of this turn of the event loop (after its
+ * I/O: whatever arrived with what was just read has been passed on by then); NOT_YET otherwise.
+ */
+function firstOf<T>(read: Promise<T>, ms?: number): Promise<T | typeof NOT_YET> {
+  let timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  const deadline = new Promise<typeof NOT_YET>((resolve) => {
+    timer = ms === undefined ? setImmediate(resolve, NOT_YET) : setTimeout(resolve, ms, NOT_YET);
+  });
+  return Promise.race([read, deadline]).finally(() => (ms === undefined ? clearImmediate(timer as NodeJS.Immediate) : clearTimeout(timer as NodeJS.Timeout)));
+}
 
 function writable(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {

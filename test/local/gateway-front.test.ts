@@ -216,7 +216,7 @@ describe('answers', () => {
     expect(reply.text).toBe('{"a":"bcd"}');
   });
 
-  test('a stream: headers at once even while it is silent, then each chunk as it comes, not buffered', async () => {
+  test('a stream: headers within moments even while it is silent, then each chunk as it comes, not buffered', async () => {
     let controller!: ReadableStreamDefaultController<Uint8Array>;
     answer = async () => ({
       status: 200,
