@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { serve, type LocalGateway, type ServeOptions } from '../../lambda/local/serve';
 
 /** A local gateway (admin API + /mcp) on a free loopback port with its own data directory. */
@@ -53,4 +54,66 @@ export async function provision(
   await gw.admin('POST', `/orgs/${created.orgId}/mcps`, mcp);
   const issued = await gw.admin('POST', `/orgs/${created.orgId}/keys`, { name: 'agent', role: 'member', ...key });
   return { orgId: created.orgId, apiKey: issued.secret, keyId: issued.key.keyId };
+}
+
+export interface GatewayProcess {
+  readonly baseUrl: string;
+  readonly records: Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+const CLI = resolve(__dirname, '../../bin/plexmcp.cjs');
+
+/** `plexmcp serve` as its own process on a free port, printing its usage records as JSON lines. */
+export async function startGatewayProcess(dataDir: string, dynamodbEndpoint: string, startTimeoutMs = 60_000): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [CLI, '--data-dir', dataDir, 'serve', '--port', '0', '--dynamodb-endpoint', dynamodbEndpoint, '--log-requests'], {
+    env: { ...process.env, PLEXMCP_PORT: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const records: Record<string, unknown>[] = [];
+  let output = '';
+  let pending = '';
+  let exited = false;
+  const exit = new Promise<void>((done) =>
+    child.once('exit', () => {
+      exited = true;
+      done();
+    }),
+  );
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const baseUrl = new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`plexmcp serve did not start within ${startTimeoutMs} ms:\n${output}`)), startTimeoutMs);
+    void exit.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`plexmcp serve exited with ${child.exitCode}:\n${output}`));
+    });
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      pending += chunk.toString();
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        if (line.startsWith('{')) records.push(JSON.parse(line));
+        const listening = /gateway listening on (http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(line);
+        if (listening) {
+          clearTimeout(timer);
+          resolveUrl(listening[1]!);
+        }
+      }
+    });
+  });
+  const stop = async () => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exit;
+    clearTimeout(force);
+  };
+  try {
+    return { baseUrl: await baseUrl, records, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }

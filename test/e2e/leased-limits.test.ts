@@ -9,16 +9,15 @@
  * - the bound is reached when A stops after one block, and A's tokens still pass later that minute;
  * - far from the limit, 200 calls cost at most 0.1 store writes each, every kind of write counted.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { LEASE_FRACTION, MAX_LEASE_BLOCK } from '../../lambda/core/gateway/limits';
 import { startEmbeddedDynamoDb, type EmbeddedDynamoDb } from '../../lambda/local/dynamodb-engine';
 import { DEFAULT_COUNTERS_TABLE_NAME } from '../../lambda/core/registry-table';
-import { provision, startTestGateway, type TestGateway } from './harness';
+import { provision, startGatewayProcess, startTestGateway, type GatewayProcess, type TestGateway } from './harness';
 import { startStoreProxy, type StoreProxy } from './store-proxy';
 import { startSdkUpstream, type SdkUpstream } from './upstreams';
 import { call, expectGatewayError, initializeMessage, resultOf, sleep, toolCall, type Answer } from './gateway-expect';
@@ -29,64 +28,6 @@ const CONCURRENT = 50;
 const BOUND = Math.min(MAX_LEASE_BLOCK, Math.floor(LIMIT / LEASE_FRACTION)) - 1;
 const SLUG = 'leased';
 
-interface GatewayProcess {
-  readonly baseUrl: string;
-  stop(): Promise<void>;
-}
-
-const CLI = resolve(__dirname, '../../bin/plexmcp.cjs');
-
-/** `plexmcp serve` as its own process on a free port (as in sessions.test.ts). */
-async function startGatewayProcess(dataDir: string, dynamodbEndpoint: string): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [CLI, '--data-dir', dataDir, 'serve', '--port', '0', '--dynamodb-endpoint', dynamodbEndpoint], {
-    env: { ...process.env, PLEXMCP_PORT: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let pending = '';
-  let exited = false;
-  const exit = new Promise<void>((done) =>
-    child.once('exit', () => {
-      exited = true;
-      done();
-    }),
-  );
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const baseUrl = new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`plexmcp serve did not start within 60 s:\n${output}`)), 60_000);
-    void exit.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`plexmcp serve exited with ${child.exitCode}:\n${output}`));
-    });
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      pending += chunk.toString();
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        const listening = /gateway listening on (http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(line);
-        if (listening) {
-          clearTimeout(timer);
-          resolveUrl(listening[1]!);
-        }
-      }
-    });
-  });
-  const stop = async () => {
-    if (exited) return;
-    child.kill('SIGTERM');
-    const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exit;
-    clearTimeout(force);
-  };
-  try {
-    return { baseUrl: await baseUrl, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-}
 
 let upstream: SdkUpstream;
 let db: EmbeddedDynamoDb;

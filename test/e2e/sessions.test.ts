@@ -4,14 +4,13 @@
  * second gateway as a real `plexmcp serve` process. Which endpoint served a request is read from
  * the usage records (`endpointId`), matched by the response's `X-Request-Id`.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startEmbeddedDynamoDb, type EmbeddedDynamoDb } from '../../lambda/local/dynamodb-engine';
-import { provision, startTestGateway, type TestGateway } from './harness';
+import { provision, startGatewayProcess, startTestGateway, type TestGateway } from './harness';
 import { mcpHttp, rawInitialize, startEverything, startSdkUpstream, type McpHttpAnswer, type UpstreamProcess } from './upstreams';
 
 const SLUG = 'everything';
@@ -268,67 +267,6 @@ test('DELETE is forwarded with the upstream session id; the upstream ends the se
 // two gateway processes, one store
 // ---------------------------------------------------------------------------------------------
 
-interface GatewayProcess {
-  readonly baseUrl: string;
-  readonly records: Record<string, unknown>[];
-  stop(): Promise<void>;
-}
-
-const CLI = resolve(__dirname, '../../bin/plexmcp.cjs');
-
-/** `plexmcp serve` as its own process on a free port, printing its usage records as JSON lines. */
-async function startGatewayProcess(dataDir: string, dynamodbEndpoint: string): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [CLI, '--data-dir', dataDir, 'serve', '--port', '0', '--dynamodb-endpoint', dynamodbEndpoint, '--log-requests'], {
-    env: { ...process.env, PLEXMCP_PORT: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const records: Record<string, unknown>[] = [];
-  let output = '';
-  let pending = '';
-  let exited = false;
-  const exit = new Promise<void>((done) =>
-    child.once('exit', () => {
-      exited = true;
-      done();
-    }),
-  );
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const baseUrl = new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`plexmcp serve did not start within 20 s:\n${output}`)), 20_000);
-    void exit.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`plexmcp serve exited with ${child.exitCode}:\n${output}`));
-    });
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      pending += chunk.toString();
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        if (line.startsWith('{')) records.push(JSON.parse(line));
-        const listening = /gateway listening on (http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(line);
-        if (listening) {
-          clearTimeout(timer);
-          resolveUrl(listening[1]!);
-        }
-      }
-    });
-  });
-  const stop = async () => {
-    if (exited) return;
-    child.kill('SIGTERM');
-    const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exit;
-    clearTimeout(force);
-  };
-  try {
-    return { baseUrl: await baseUrl, records, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-}
 
 test('two gateway processes sharing one store serve one session alternately, always on its endpoint', async () => {
   const [e1, e2] = await Promise.all([everything(), everything()]);
