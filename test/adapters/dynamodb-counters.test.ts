@@ -132,7 +132,8 @@ describe.each(implementations)(`%s on ${process.env.PLEXMCP_TEST_DYNAMODB_ENDPOI
 
   test('QuotaMeter: refuses once the flushed total plus local pending reaches the quota', async () => {
     const now = Date.UTC(2026, 10, 25, 10, 0, 0);
-    const meter = new QuotaMeter(counters, { flushEvery: 3, flushIntervalMs: 60_000, now: () => now });
+    // An early flush once pending reaches 3 of the 10 this instance believes are left.
+    const meter = new QuotaMeter(counters, { flushFractionOfHeadroom: 0.3, flushIntervalMs: 60_000, now: () => now });
     // Another instance already used 8 of 10 this month.
     await counters.add('quota#org_a#2026-11', 8, 2_000_000_000);
     expect(meter.check('org_a', 10)).toEqual({ allowed: true, used: 0 }); // not known yet: no read on the hot path
@@ -141,8 +142,47 @@ describe.each(implementations)(`%s on ${process.env.PLEXMCP_TEST_DYNAMODB_ENDPOI
     meter.record('org_a');
     meter.record('org_a');
     await meter.flushIfDue();
-    expect(meter.check('org_a', 10)).toEqual({ allowed: false, used: 11 }); // 8 + 3 flushed: overshoot 1, bounded by flushEvery
+    expect(meter.check('org_a', 10)).toEqual({ allowed: false, used: 11 }); // 8 + 3 flushed: overshoot 1, bounded by the early flush
     expect(meter.check('org_b', 10).allowed).toBe(true); // other orgs unaffected
+  });
+
+  test('QuotaMeter: far from the quota only time flushes; near it every request does', async () => {
+    let now = Date.UTC(2026, 10, 25, 10, 0, 0);
+    const meter = new QuotaMeter(counters, { flushIntervalMs: 5_000, now: () => now });
+    for (let i = 0; i < 100; i++) {
+      expect(meter.check('org_far', 100_000).allowed).toBe(true);
+      meter.record('org_far');
+      expect(meter.flushIfDue()).toBeUndefined(); // 100 pending, far below 1/8 of 100,000
+    }
+    now += 5_000;
+    await meter.flushIfDue();
+    expect(await counters.add('quota#org_far#2026-11', 0, 2_000_000_000)).toBe(100);
+
+    // 3 of 10 left (learned from the store): the early-flush threshold is 1, so each request flushes.
+    await counters.add('quota#org_near#2026-11', 7, 2_000_000_000);
+    meter.check('org_near', 10);
+    meter.record('org_near');
+    await meter.flushIfDue(); // learns the total 8
+    for (const expected of [9, 10]) {
+      expect(meter.check('org_near', 10).allowed).toBe(true);
+      meter.record('org_near');
+      await meter.flushIfDue();
+      expect(await counters.add('quota#org_near#2026-11', 0, 2_000_000_000)).toBe(expected);
+    }
+    expect(meter.check('org_near', 10)).toEqual({ allowed: false, used: 10 });
+  });
+
+  test('QuotaMeter: the month rolls over at the UTC month boundary', async () => {
+    let now = Date.UTC(2026, 10, 30, 23, 59, 59, 999);
+    const meter = new QuotaMeter(counters, { now: () => now });
+    meter.check('org_m', 1_000_000);
+    meter.record('org_m', 2);
+    now += 1;
+    meter.check('org_m', 1_000_000);
+    meter.record('org_m', 3);
+    await meter.flush();
+    expect(await counters.add('quota#org_m#2026-11', 0, 2_000_000_000)).toBe(2);
+    expect(await counters.add('quota#org_m#2026-12', 0, 2_000_000_000)).toBe(3);
   });
 
   test('QuotaMeter: a failed flush keeps the pending count for the next one', async () => {
@@ -154,7 +194,7 @@ describe.each(implementations)(`%s on ${process.env.PLEXMCP_TEST_DYNAMODB_ENDPOI
         return counters.add(id, delta, ttl);
       },
     };
-    const meter = new QuotaMeter(flaky, { flushEvery: 1, now: () => Date.UTC(2026, 10, 25) });
+    const meter = new QuotaMeter(flaky, { now: () => Date.UTC(2026, 10, 25) });
     meter.record('org_a');
     await meter.flush();
     fail = false;

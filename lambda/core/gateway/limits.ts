@@ -234,8 +234,12 @@ function remainingOf(window: LeasedWindow, limit: number): number {
 }
 
 export interface QuotaMeterOptions {
-  /** Flush an org's pending count once it reaches this many requests. @default 50 */
-  readonly flushEvery?: number;
+  /**
+   * Flush an org's pending count early once it reaches this fraction of the quota the org has
+   * left (as this instance last learned it), so that an org near its quota is counted often and
+   * one far from it only every `flushIntervalMs`. @default 1/8
+   */
+  readonly flushFractionOfHeadroom?: number;
   /** Flush pending counts at least this often. @default 5_000 */
   readonly flushIntervalMs?: number;
   readonly now?: () => number;
@@ -243,25 +247,32 @@ export interface QuotaMeterOptions {
 
 /**
  * The per-org monthly quota, counted without a store round trip per request: each instance
- * counts locally and adds its pending count to the org's monthly counter every `flushEvery`
- * requests or `flushIntervalMs`, learning the global total from the same write. A request is
- * refused once the known total plus the local pending count reaches the quota. Overshoot is
- * bounded by what all instances admit between two flushes (docs/gateway.md).
+ * counts locally and adds its pending count to the org's monthly counter every `flushIntervalMs`,
+ * or sooner when an org's pending count reaches a fraction of what it has left, learning the
+ * global total from the same write. A request is refused once the known total plus the local
+ * pending count reaches the quota. Overshoot is bounded by what all instances admit between two
+ * flushes (docs/gateway.md).
  */
 export class QuotaMeter {
   private readonly pending = new Map<string, number>();
+  /** Counts being written: still counted by check() until the store has them. */
+  private readonly writing = new Map<string, number>();
   private readonly known = new Map<string, { month: string; total: number }>();
+  /** Per org: how large its pending count may grow before it is flushed early. */
+  private readonly earlyFlushAt = new Map<string, number>();
+  private countDue = false;
   private lastFlush: number;
   private inFlight: Promise<void> | undefined;
-  private readonly flushEvery: number;
+  private readonly fraction: number;
   private readonly flushIntervalMs: number;
   private readonly now: () => number;
+  private month: { start: number; end: number; name: string } = { start: 0, end: 0, name: '' };
 
   constructor(
     private readonly counter: RequestCounter,
     options: QuotaMeterOptions = {},
   ) {
-    this.flushEvery = options.flushEvery ?? 50;
+    this.fraction = options.flushFractionOfHeadroom ?? 1 / 8;
     this.flushIntervalMs = options.flushIntervalMs ?? 5_000;
     this.now = options.now ?? Date.now;
     this.lastFlush = this.now();
@@ -269,21 +280,25 @@ export class QuotaMeter {
 
   /** Whether the org may make `n` more requests this month, and how many it has used. */
   check(orgId: string, monthlyLimit: number, n = 1): { allowed: boolean; used: number } {
-    const month = monthOf(this.now());
+    const month = this.monthName();
     const known = this.known.get(orgId);
-    const used = (known?.month === month ? known.total : 0) + (this.pending.get(`${orgId}#${month}`) ?? 0);
+    const flushed = known?.month === month ? known.total : 0;
+    const id = `${orgId}#${month}`;
+    const used = flushed + (this.pending.get(id) ?? 0) + (this.writing.get(id) ?? 0);
+    this.earlyFlushAt.set(orgId, Math.max(1, Math.floor((monthlyLimit - flushed) * this.fraction)));
     return { allowed: used + n <= monthlyLimit, used };
   }
 
   record(orgId: string, n = 1): void {
-    const id = `${orgId}#${monthOf(this.now())}`;
-    this.pending.set(id, (this.pending.get(id) ?? 0) + n);
+    const id = `${orgId}#${this.monthName()}`;
+    const pending = (this.pending.get(id) ?? 0) + n;
+    this.pending.set(id, pending);
+    if (pending >= (this.earlyFlushAt.get(orgId) ?? 1)) this.countDue = true;
   }
 
   /** Starts a flush when one is due; returns it so a Lambda can await it before freezing. */
   flushIfDue(): Promise<void> | undefined {
-    const due =
-      this.now() - this.lastFlush >= this.flushIntervalMs || [...this.pending.values()].some((n) => n >= this.flushEvery);
+    const due = this.countDue || this.now() - this.lastFlush >= this.flushIntervalMs;
     return due ? this.flush() : undefined;
   }
 
@@ -297,8 +312,10 @@ export class QuotaMeter {
 
   private async flushPending(): Promise<void> {
     this.lastFlush = this.now();
+    this.countDue = false;
     const batch = [...this.pending.entries()];
     this.pending.clear();
+    for (const [id, delta] of batch) this.writing.set(id, delta);
     await Promise.all(
       batch.map(async ([id, delta]) => {
         const [orgId, month] = id.split('#') as [string, string];
@@ -308,9 +325,22 @@ export class QuotaMeter {
         } catch {
           // Not lost: counted again on the next flush.
           this.pending.set(id, (this.pending.get(id) ?? 0) + delta);
+        } finally {
+          this.writing.delete(id);
         }
       }),
     );
+  }
+
+  /** The current UTC month as `YYYY-MM`, formatted once per month rather than per request. */
+  private monthName(): string {
+    const now = this.now();
+    if (now < this.month.start || now >= this.month.end) {
+      const d = new Date(now);
+      const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+      this.month = { start, end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1), name: monthOf(now) };
+    }
+    return this.month.name;
   }
 }
 

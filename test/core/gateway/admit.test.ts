@@ -96,7 +96,7 @@ describe('admit', () => {
     const background = (work: Promise<unknown>) => void pending.push(work);
     deps = {
       limiter: new PerMinuteLimiter(counters, () => now),
-      quota: new QuotaMeter(counters, { now: () => now, flushEvery: 1_000, flushIntervalMs: 3_600_000 }),
+      quota: new QuotaMeter(counters, { now: () => now, flushIntervalMs: 3_600_000 }),
       streamSlots: new StreamSlots(counters, background, { now: () => now }),
       background,
       now: () => now,
@@ -197,9 +197,9 @@ describe('admit', () => {
   });
 
   test('an admitted request is recorded for the quota with its size, and a due flush is handed to the background', async () => {
-    deps = { ...deps, quota: new QuotaMeter(counters, { now: () => now, flushEvery: 3, flushIntervalMs: 3_600_000 }) };
+    deps = { ...deps, quota: new QuotaMeter(counters, { now: () => now, flushFractionOfHeadroom: 3 / plan.monthlyRequests, flushIntervalMs: 3_600_000 }) };
     await admit(deps, key('k9', 100), org, plan, costOf('POST', messages([call(1), call(2)])));
-    expect(pending).toHaveLength(0); // 2 pending < 3
+    expect(pending).toHaveLength(0); // 2 pending < 3 (the early-flush threshold)
     await admit(deps, key('k9', 100), org, plan, costOf('POST', messages([initialize(3)])));
     expect(pending).toHaveLength(1);
     await Promise.all(pending);
