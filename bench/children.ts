@@ -1,5 +1,5 @@
 /**
- * Child processes of the benchmarks: TypeScript files forked through tsx that report `ready`
+ * Child processes of the benchmarks: TypeScript files forked through tsx (bundles on plain node) that report `ready`
  * over IPC, other programs (nginx) tracked beside them, and a way to stop them all.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -20,7 +20,8 @@ export interface StartOptions {
 /** Forks `file` and resolves with the child and its `ready` message. */
 export function startChild<T>(file: string, label: string, options: StartOptions = {}): Promise<{ child: ChildProcess; ready: T }> {
   const child = fork(file, [], {
-    execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href, ...(options.execArgv ?? [])],
+    // A bundle (.cjs) runs on plain node, as `npm start` runs the gateway; TypeScript through tsx.
+    execArgv: [...(file.endsWith('.cjs') ? [] : ['--import', pathToFileURL(require.resolve('tsx')).href]), ...(options.execArgv ?? [])],
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

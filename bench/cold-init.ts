@@ -11,7 +11,7 @@
  * asset.
  *
  * What is timed, in a fresh `node` process per run (the Lambda environment: NODE_OPTIONS as
- * PlexFunction sets it, AWS endpoints pointed at local stand-ins; no tsx, no jest):
+ * each tree's PlexFunction sets it, AWS endpoints pointed at local stand-ins; no tsx, no jest):
  *   - require: `require('<bundle>/index.js')` — module evaluation, the Lambda init phase;
  *   - first: the first invocation of the exported handler, to the end of its answer:
  *       gateway: an MCP `initialize` through a streamifyResponse stand-in (as
@@ -354,9 +354,10 @@ export async function measureColdInit(options: ColdInitOptions = {}): Promise<Co
           admin: adminEvent(`/admin/v1/orgs/${seeded.orgId}/mcps`),
           health: { shard: 0, shards: 1 },
         };
-        // As deployed: PlexFunction sets NODE_OPTIONS=--enable-source-maps. This tree's gateway
-        // also runs without, to show what the flag costs.
-        const sourceMapModes = tree === 'tree' && fn === 'gateway' ? [true, false] : [true];
+        // As deployed: the base commit's PlexFunction set NODE_OPTIONS=--enable-source-maps, this
+        // tree's sets nothing (lib/lambda-defaults.ts). This tree's gateway also runs with the flag,
+        // to show what it costs.
+        const sourceMapModes = tree === 'base' ? [true] : fn === 'gateway' ? [false, true] : [false];
         for (const sourceMaps of sourceMapModes) {
           const env = { ...baseEnv, ...fnEnv[fn], ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}) };
           variants.push({ fn, tree, sourceMaps, built: built[fn], env, event: fnEvent[fn], results: [] });
@@ -369,7 +370,7 @@ export async function measureColdInit(options: ColdInitOptions = {}): Promise<Co
       for (const v of variants) {
         if (v.failure) continue;
         try {
-          const profileDir = options.cpuProfileDir && round > 0 ? join(resolve(options.cpuProfileDir), `${v.fn}-${v.tree}${v.sourceMaps ? '' : '-nosm'}`) : undefined;
+          const profileDir = options.cpuProfileDir && round > 0 ? join(resolve(options.cpuProfileDir), `${v.fn}-${v.tree}${v.tree === 'tree' && v.sourceMaps ? '-sm' : ''}`) : undefined;
           // The bundle's source map beside its profiles: positions in the minified file mean nothing without it.
           if (profileDir && round === 1) {
             mkdirSync(profileDir, { recursive: true });
@@ -466,7 +467,7 @@ export function formatColdInit(rows: readonly ColdInitRow[], base?: string): str
   ];
   for (const row of rows) {
     const baseRow = rows.find((r) => r.fn === row.fn && r.tree === 'base' && r.sourceMaps);
-    const label = row.tree === 'base' ? (base ?? 'base') : `this tree${row.sourceMaps ? '' : ', no --enable-source-maps'}`;
+    const label = row.tree === 'base' ? (base ?? 'base') : `this tree${row.sourceMaps ? ', with --enable-source-maps' : ''}`;
     const ratio = row.tree === 'tree' && baseRow ? `${percent(row.totalMs, baseRow.totalMs)} / ${percent(row.totalCpuMs, baseRow.totalCpuMs)}` : '';
     const sizes = row.size.minified === 0 ? ['—', '—', '—'] : [kb(row.size.minified), kb(row.size.gzip), kb(row.size.map)];
     const timing = row.failure

@@ -13,7 +13,7 @@
  * embedded engine's operation counts, `{ type: 'heap' }` with the heap left after a full collection; with `{ type: 'profile-start' }` / `{ type: 'profile-stop',
  * path }` writes a CPU profile of what happened in between.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +64,15 @@ async function main(): Promise<void> {
       });
     }
   });
+  if (process.env.BENCH_MEM_TRACE) {
+    setInterval(() => {
+      const m = process.memoryUsage();
+      const f = (v: number) => Math.round(v / 1048576);
+      const status = readFileSync('/proc/self/status', 'utf8');
+      const kib = (field: string) => Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024);
+      console.error(`mem ${store}: anon ${kib('RssAnon')} file ${kib('RssFile')} threads ${kib('Threads') * 1024} rss ${f(m.rss)} heapTotal ${f(m.heapTotal)} heapUsed ${f(m.heapUsed)} external ${f(m.external)} arrayBuffers ${f(m.arrayBuffers)}`);
+    }, 2000).unref();
+  }
   process.send!({ type: 'ready', baseUrl: gateway.baseUrl, adminUrl: gateway.adminUrl, operatorToken: gateway.operatorToken, engineCounted });
 }
 

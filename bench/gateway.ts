@@ -44,14 +44,28 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import type { Pool } from 'undici';
 import { startChild, stopChildren } from './children';
 import type { OperationCounts } from './engine-ops';
 import { callOnce, MCP_HEADERS, poolFor, runLoad, type LoadResult, type McpTarget } from './load';
 import { startProxyBaseline } from './proxy-baseline';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { buildLocal } = require('../scripts/build-local.cjs') as { buildLocal(entry: string, outfile: string): Promise<string> };
 import { mb, median, ms, pct, signedMs, table, times, withRange } from './report';
+
+/**
+ * The node flags `npm start` runs the gateway with (package.json: `node <flags> dist/plexmcp.cjs
+ * serve`), read from package.json so that the measured gateway runs exactly as users run it.
+ */
+const NPM_START_NODE_FLAGS: string[] = (() => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const start = (require('../package.json') as { scripts: Record<string, string> }).scripts.start ?? '';
+  const flags = /^node\s+(.*?)\s*dist\/plexmcp\.cjs serve$/.exec(start);
+  if (!flags) throw new Error(`package.json scripts.start is not "node [flags] dist/plexmcp.cjs serve": ${start}`);
+  return flags[1]!.split(/\s+/).filter(Boolean);
+})();
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
@@ -123,7 +137,8 @@ function childStats(child: ChildProcess): Promise<ProcessStats> {
 }
 
 function start<T>(file: string, env: Record<string, string> = {}, execArgv: string[] = []): Promise<{ child: ChildProcess; ready: T }> {
-  return startChild<T>(resolve(__dirname, file), env.BENCH_STORE ? `${file} (${env.BENCH_STORE})` : file, { env, execArgv });
+  const label = basename(file);
+  return startChild<T>(resolve(__dirname, file), env.BENCH_STORE ? `${label} (${env.BENCH_STORE})` : label, { env, execArgv });
 }
 
 /** The gateway child's heap after a full collection, in KiB (NaN without --expose-gc). */
@@ -283,10 +298,13 @@ async function main(): Promise<void> {
   ]);
   const upstreamUrls: Record<Answers, string> = { json: upstream.ready.jsonUrl, sse: upstream.ready.sseUrl };
   type GatewayReady = { baseUrl: string; adminUrl: string; operatorToken: string; engineCounted: boolean };
+  // The gateway child is bundled as `npm start` bundles the CLI (scripts/build-local.cjs) and runs
+  // on plain node: no tsx loader in the measured process.
+  const gatewayBundle = await buildLocal('bench/gateway-server.ts', 'dist/bench/gateway-server.cjs');
   const [embedded, external, proxy] = await Promise.all([
     // --expose-gc only lets the bench ask for a full collection before and after the cells (heapAfterGc).
-    start<GatewayReady>('gateway-server.ts', { BENCH_STORE: 'embedded' }, ['--expose-gc']),
-    start<GatewayReady>('gateway-server.ts', { BENCH_STORE: 'external', BENCH_DYNAMODB_ENDPOINT: store.ready.url }, ['--expose-gc']),
+    start<GatewayReady>(gatewayBundle, { BENCH_STORE: 'embedded' }, ['--expose-gc', ...NPM_START_NODE_FLAGS]),
+    start<GatewayReady>(gatewayBundle, { BENCH_STORE: 'external', BENCH_DYNAMODB_ENDPOINT: store.ready.url }, ['--expose-gc', ...NPM_START_NODE_FLAGS]),
     startProxyBaseline(new URL(upstream.ready.jsonUrl).origin),
   ]);
   const [embeddedKey, externalKey] = await Promise.all([
@@ -606,7 +624,7 @@ async function main(): Promise<void> {
     return [c.name, c.limit, c.format(own), verdict(c, own), c.format(ext), verdict(c, ext)];
   });
   // The bundle and its cold init are the same for both configurations: judged once.
-  const gatewayTree = coldInit.rows.find((r) => r.fn === 'gateway' && r.tree === 'tree' && r.sourceMaps);
+  const gatewayTree = coldInit.rows.find((r) => r.fn === 'gateway' && r.tree === 'tree' && !r.sourceMaps); // as deployed
   const gatewayBase = coldInit.rows.find((r) => r.fn === 'gateway' && r.tree === 'base' && r.sourceMaps);
   const bundleBytes = gatewayTree && gatewayTree.size.minified > 0 ? gatewayTree.size.minified : NaN;
   targetRows.push([

@@ -2,7 +2,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ApiKeyAuthenticator, VerifiedKeyCache, verifySecret } from '../core/api-keys';
 import { EnvelopeCipher, type DataKeyProvider } from '../core/envelope';
 import { cachedSecretRevealer } from '../core/upstream-secrets';
-import { createGateway, type GatewayDeps, type GatewayRequestInfo } from '../core/gateway/gateway';
+import { createGateway, type GatewayDeps } from '../core/gateway/gateway';
+import type { Gateway } from '../core/gateway/exchange';
 import { StoredHealthView } from '../core/health/health-view';
 import { DynamoDbHealthStore } from './dynamodb-health-store';
 import { LeasedLimiter, QuotaMeter } from '../core/gateway/limits';
@@ -56,7 +57,8 @@ const CONCURRENT_KEY_READS = 8;
 const QUEUED_KEY_READS = 64;
 
 export interface GatewayRuntime {
-  readonly handle: (request: Request, info: GatewayRequestInfo) => Promise<Response>;
+  /** The data plane for one request, as the core reads it (exchange.ts): hosts adapt their own objects. */
+  readonly handle: Gateway;
   /** Waits for deferred work (quota flushes, lastUsedAt writes); Lambda calls it after each response. */
   drain(): Promise<void>;
   /** The health monitor saw the endpoint recover: end its passive cool-down now. */

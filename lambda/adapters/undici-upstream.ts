@@ -10,6 +10,7 @@ import {
   type UpstreamClient,
   type UpstreamRequest,
   type UpstreamResponse,
+  type ResponseHeaders,
 } from '../core/gateway/upstream';
 
 /*
@@ -103,11 +104,7 @@ export class UndiciUpstreamClient implements UpstreamClient {
         headersTimeout: req.timeouts.firstByteMs,
         bodyTimeout: req.timeouts.idleMs,
       });
-      const headers = new Headers();
-      for (const [name, value] of Object.entries(res.headers)) {
-        if (value === undefined) continue;
-        for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
-      }
+      const headers = headerLookup(res.headers);
       let stream: ReadableStream<Uint8Array> | undefined;
       return {
         status: res.statusCode,
@@ -126,6 +123,19 @@ export class UndiciUpstreamClient implements UpstreamClient {
   async close(): Promise<void> {
     await Promise.all([...this.agents.values()].map((agent) => agent.close()));
   }
+}
+
+/**
+ * undici's response headers (lower-case names, repeated ones as arrays) read as web Headers read
+ * them, without copying them into a Headers object (which would also load Node's fetch classes).
+ */
+function headerLookup(raw: Record<string, string | string[] | undefined>): ResponseHeaders {
+  return {
+    get(name) {
+      const value = raw[name];
+      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+    },
+  };
 }
 
 /**

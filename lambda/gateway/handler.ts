@@ -2,8 +2,9 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { dynamodb, kms, requiredEnv } from '../adapters/aws-clients';
 import { createGatewayRuntime, type GatewayRuntime } from '../adapters/gateway-runtime';
 import { KmsDataKeyProvider } from '../adapters/kms-data-keys';
-import { eventToRequest, writeStreamingResponse, type ResponseStream } from '../adapters/lambda-streaming';
+import { eventToGatewayRequest, writeStreamingAnswer, type ResponseStream } from '../adapters/lambda-streaming';
 import { GATEWAY_ERRORS } from '../core/gateway/errors';
+import type { GatewayAnswer } from '../core/gateway/exchange';
 import { jsonRpcCodeForStatus, jsonRpcErrorBody } from '../core/gateway/jsonrpc';
 
 /**
@@ -39,22 +40,22 @@ export async function handleStreaming(event: APIGatewayProxyEvent, responseStrea
     gateway = await getRuntime();
   } catch (error) {
     console.error(JSON.stringify({ level: 'error', msg: 'gateway cold start failed', requestId, error: (error as Error).name }));
-    await writeStreamingResponse(internalError(requestId), responseStream, abort);
+    await writeStreamingAnswer(internalError(requestId), responseStream, abort);
     return;
   }
-  const response = await gateway.handle(eventToRequest(event, abort.signal), {
+  const answer = await gateway.handle(eventToGatewayRequest(event, abort.signal), {
     slug: event.pathParameters?.slug ?? '',
     sourceIp: event.requestContext?.identity?.sourceIp ?? '',
     requestId,
   });
-  await writeStreamingResponse(response, responseStream, abort);
+  await writeStreamingAnswer(answer, responseStream, abort);
   // Quota flushes and lastUsedAt writes finish before the instance may be frozen.
   await gateway.drain();
 }
 
-function internalError(requestId: string): Response {
+function internalError(requestId: string): GatewayAnswer {
   const body = jsonRpcErrorBody(null, jsonRpcCodeForStatus(500), GATEWAY_ERRORS.internal_error.message, { code: 'internal_error', requestId });
-  return new Response(body, { status: 500, headers: { 'content-type': 'application/json', 'x-request-id': requestId } });
+  return { status: 500, headers: { 'content-type': 'application/json', 'x-request-id': requestId }, body };
 }
 
 export const handler = awslambda.streamifyResponse(handleStreaming);

@@ -33,7 +33,8 @@ import { LocalAlertDelivery } from '../adapters/sns-alerts';
 import { AlertService } from '../core/alert-service';
 import { isLoopbackAddress, loopbackHostGuard } from './host-check';
 import { gatewayFront } from './gateway-front';
-import { coreOf, DISCARD_USAGE, type EndpointStatuses } from '../core/gateway/gateway';
+import { DISCARD_USAGE, type EndpointStatuses } from '../core/gateway/gateway';
+import { fromWebRequest, toWebResponse } from '../core/gateway/exchange';
 
 export interface ServeOptions {
   /** @default 8787 */
@@ -178,13 +179,13 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     root.use('*', loopbackHostGuard(() => boundToLoopback));
     root.get('/healthz', (c) => c.json({ status: 'ok' }));
     // Plain /mcp/{slug} requests never reach Hono (gateway-front.ts); the others get the same core here.
-    root.all('/mcp/:slug', (c) =>
-      gateway.handle(c.req.raw, { slug: c.req.param('slug'), sourceIp: getConnInfo(c).remote.address ?? '', requestId: randomUUID() }),
+    root.all('/mcp/:slug', async (c) =>
+      toWebResponse(await gateway.handle(fromWebRequest(c.req.raw), { slug: c.req.param('slug'), sourceIp: getConnInfo(c).remote.address ?? '', requestId: randomUUID() })),
     );
     root.route('/', admin);
     const honoListener = getRequestListener(root.fetch);
     const listener = gatewayFront({
-      gateway: coreOf(gateway.handle),
+      gateway: gateway.handle,
       // Hono's listener answers its own failures (500) and never rejects.
       fallback: (req, res) => void honoListener(req, res),
       loopbackOnly: () => boundToLoopback,

@@ -130,33 +130,54 @@ describe.each(implementations)(`%s on ${process.env.PLEXMCP_TEST_DYNAMODB_ENDPOI
     expect(await counterValue(`rpm#k1#${minute}`)).toBe(5);
   });
 
-  test('QuotaMeter: refuses once the flushed total plus local pending reaches the quota', async () => {
+  test('QuotaMeter: an org it has not learned yet is flushed on its first request; then refused once the flushed total plus local pending reaches the quota', async () => {
     const now = Date.UTC(2026, 10, 25, 10, 0, 0);
-    // An early flush once pending reaches 3 of the 10 this instance believes are left.
+    // An early flush once pending reaches 3 of what this instance believes is left.
     const meter = new QuotaMeter(counters, { flushFractionOfHeadroom: 0.3, flushIntervalMs: 60_000, now: () => now });
-    // Another instance already used 8 of 10 this month.
-    await counters.add('quota#org_a#2026-11', 8, 2_000_000_000);
-    expect(meter.check('org_a', 10)).toEqual({ allowed: true, used: 0 }); // not known yet: no read on the hot path
+    // Another instance already used 5 of 20 this month.
+    await counters.add('quota#org_a#2026-11', 5, 2_000_000_000);
+    expect(meter.check('org_a', 20)).toEqual({ allowed: true, used: 0 }); // not known yet: no read on the hot path
     meter.record('org_a');
-    expect(meter.flushIfDue()).toBeUndefined(); // 1 pending < 3
-    meter.record('org_a');
+    await meter.flushIfDue(); // the first request of an unknown org: learns the total, 6
+    expect(meter.check('org_a', 20)).toEqual({ allowed: true, used: 6 }); // 14 left: early flush at 4 pending
+    for (let i = 0; i < 3; i++) {
+      meter.record('org_a');
+      expect(meter.flushIfDue()).toBeUndefined();
+      meter.check('org_a', 20);
+    }
     meter.record('org_a');
     await meter.flushIfDue();
-    expect(meter.check('org_a', 10)).toEqual({ allowed: false, used: 11 }); // 8 + 3 flushed: overshoot 1, bounded by the early flush
-    expect(meter.check('org_b', 10).allowed).toBe(true); // other orgs unaffected
+    expect(meter.check('org_a', 20)).toEqual({ allowed: true, used: 10 });
+    await counters.add('quota#org_a#2026-11', 9, 2_000_000_000); // other instances: 19 of 20
+    expect(meter.check('org_a', 20).allowed).toBe(true); // this instance does not know yet
+    meter.record('org_a'); // 10 left as it knows: early flush at 3 pending; not due yet
+    expect(meter.flushIfDue()).toBeUndefined();
+    meter.check('org_a', 20);
+    meter.record('org_a');
+    meter.check('org_a', 20);
+    meter.record('org_a');
+    await meter.flushIfDue();
+    expect(meter.check('org_a', 20)).toEqual({ allowed: false, used: 22 }); // overshoot 2, bounded by the early flush
+    expect(meter.check('org_b', 20).allowed).toBe(true); // other orgs unaffected
   });
 
-  test('QuotaMeter: far from the quota only time flushes; near it every request does', async () => {
+  test('QuotaMeter: far from the quota only time flushes; near it every request does; a write in flight still counts', async () => {
     let now = Date.UTC(2026, 10, 25, 10, 0, 0);
     const meter = new QuotaMeter(counters, { flushIntervalMs: 5_000, now: () => now });
+    meter.check('org_far', 100_000);
+    meter.record('org_far');
+    await meter.flushIfDue(); // learns the total
     for (let i = 0; i < 100; i++) {
       expect(meter.check('org_far', 100_000).allowed).toBe(true);
       meter.record('org_far');
       expect(meter.flushIfDue()).toBeUndefined(); // 100 pending, far below 1/8 of 100,000
     }
     now += 5_000;
-    await meter.flushIfDue();
-    expect(await counters.add('quota#org_far#2026-11', 0, 2_000_000_000)).toBe(100);
+    const flushing = meter.flushIfDue();
+    expect(flushing).toBeDefined();
+    expect(meter.check('org_far', 100_000).used).toBe(101); // being written: still counted
+    await flushing;
+    expect(await counters.add('quota#org_far#2026-11', 0, 2_000_000_000)).toBe(101);
 
     // 3 of 10 left (learned from the store): the early-flush threshold is 1, so each request flushes.
     await counters.add('quota#org_near#2026-11', 7, 2_000_000_000);

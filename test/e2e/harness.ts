@@ -62,11 +62,28 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-const CLI = resolve(__dirname, '../../bin/plexmcp.cjs');
+/** The bundle `npm start` runs, built once before the tests (test/support/global-setup.cjs). */
+export const LOCAL_BUNDLE = resolve(__dirname, '../../dist/plexmcp.cjs');
 
-/** `plexmcp serve` as its own process on a free port, printing its usage records as JSON lines. */
-export async function startGatewayProcess(dataDir: string, dynamodbEndpoint: string, startTimeoutMs = 60_000): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [CLI, '--data-dir', dataDir, 'serve', '--port', '0', '--dynamodb-endpoint', dynamodbEndpoint, '--log-requests'], {
+export interface GatewayProcessOptions {
+  /** A store of its own; @default the embedded store, as `npm start` runs it */
+  readonly dynamodbEndpoint?: string;
+  /** `serve --demo`. @default false */
+  readonly demo?: boolean;
+  /** @default 60_000 */
+  readonly startTimeoutMs?: number;
+}
+
+/**
+ * `plexmcp serve` as `npm start` runs it (`node dist/plexmcp.cjs serve`), as its own process on a
+ * free port, printing its usage records as JSON lines.
+ */
+export async function startGatewayProcess(dataDir: string, options: GatewayProcessOptions = {}): Promise<GatewayProcess> {
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  const args = [LOCAL_BUNDLE, '--data-dir', dataDir, 'serve', '--port', '0', '--log-requests'];
+  if (options.dynamodbEndpoint !== undefined) args.push('--dynamodb-endpoint', options.dynamodbEndpoint);
+  if (options.demo) args.push('--demo');
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, PLEXMCP_PORT: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -81,6 +98,7 @@ export async function startGatewayProcess(dataDir: string, dynamodbEndpoint: str
     }),
   );
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let listening: string | undefined;
   const baseUrl = new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error(`plexmcp serve did not start within ${startTimeoutMs} ms:\n${output}`)), startTimeoutMs);
     void exit.then(() => {
@@ -94,11 +112,13 @@ export async function startGatewayProcess(dataDir: string, dynamodbEndpoint: str
       while ((newline = pending.indexOf('\n')) >= 0) {
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
-        if (line.startsWith('{')) records.push(JSON.parse(line));
-        const listening = /gateway listening on (http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(line);
-        if (listening) {
+        // Compact JSON lines are records; the demo's Claude Desktop entry is printed indented.
+        if (line.startsWith('{"')) records.push(JSON.parse(line));
+        listening ??= /gateway listening on (http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(line)?.[1];
+        // Ready once `serve` says how to stop it: after the demo's set-up too.
+        if (line === 'Press Ctrl-C to stop.' && listening !== undefined) {
           clearTimeout(timer);
-          resolveUrl(listening[1]!);
+          resolveUrl(listening);
         }
       }
     });

@@ -52,7 +52,7 @@ beforeAll(async () => {
   // A creates the tables, the local key file and the session key; B (same data directory, so the
   // same master key) reads them from the shared store.
   a = await startTestGateway({ dataDir, dynamodbEndpoint: proxy.endpoint });
-  b = await startGatewayProcess(dataDir, proxy.endpoint);
+  b = await startGatewayProcess(dataDir, { dynamodbEndpoint: proxy.endpoint });
   ({ orgId } = await provision(a, { slug: SLUG, endpoints: [{ url: upstream.url }] }));
   urlA = a.mcpUrl(SLUG);
   urlB = `${b.baseUrl}/mcp/${SLUG}`;

@@ -15,12 +15,13 @@ import { PLAN_LIMITS } from '../../lambda/core/plans';
 import { DEFAULT_COUNTERS_TABLE_NAME } from '../../lambda/core/registry-table';
 import { provision, startTestGateway, type TestGateway } from './harness';
 import { startSdkUpstream, type SdkUpstream } from './upstreams';
-import { call, expectClean, expectGatewayError, initializeMessage, openSession, resultOf, rpc, sleep, toolCall, type Answer } from './gateway-expect';
+import { call, expectClean, expectGatewayError, initializeMessage, openSession, resultOf, rpc, sleep, toolCall, type Answer, type RpcId } from './gateway-expect';
 
 const RATE_LIMIT = 20;
 const CONCURRENT = 100;
 /** docs/gateway.md: each instance flushes its count every 50 requests (or 5 s). */
-const QUOTA_FLUSH_EVERY = 50;
+/** A quota's overshoot by one instance that has not learned the org's total: its first flush, plus what its write lets in. */
+const UNKNOWN_ORG_OVERSHOOT = 5;
 
 let upstream: SdkUpstream;
 let secrets: string[];
@@ -198,29 +199,34 @@ describe('per org per month', () => {
     const counterId = `quota#${capped.orgId}#${month}`;
     await db.client.send(new PutItemCommand({ TableName: DEFAULT_COUNTERS_TABLE_NAME, Item: { pk: { S: counterId }, n: { N: String(quota) } } }));
 
-    // This instance does not know the total yet: it admits requests until its next flush (every
-    // 50 requests or 5 s) returns the org's total, then refuses.
+    // This instance does not know the total yet: it flushes the org's first request at once, and
+    // refuses once that write has told it the org's total.
     const url = gw.mcpUrl('metered');
-    const session = await openSession(url, capped.apiKey);
-    let admitted = 2; // initialize + notifications/initialized
+    // The handshake, then pings: every message counts, and the refusal may come at any of them.
+    let admitted = 0;
     let refusal: Answer | undefined;
+    let refusedId: RpcId = null;
+    const init = await call(url, capped.apiKey, initializeMessage(1));
+    const session = init.headers['mcp-session-id'];
+    if (init.status === 200) admitted++;
+    else [refusal, refusedId] = [init, 1];
     const deadline = Date.now() + 20_000;
-    for (let i = 0; i < 500 && Date.now() < deadline; i++) {
-      const answer = await call(url, capped.apiKey, rpc(i, 'ping'), { session });
-      if (answer.status === 200) {
-        expect(resultOf(answer, i).result).toEqual({});
+    for (let i = 0; !refusal && i < 500 && Date.now() < deadline; i++) {
+      const message = i === 0 ? rpc(undefined, 'notifications/initialized') : rpc(i, 'ping');
+      const answer = await call(url, capped.apiKey, message, { session });
+      if (answer.status === (i === 0 ? 202 : 200)) {
+        if (i > 0) expect(resultOf(answer, i).result).toEqual({});
         admitted++;
         continue;
       }
-      expectGatewayError(answer, 'quota_exceeded', i, [...secrets, capped.apiKey]);
-      refusal = answer;
-      break;
+      [refusal, refusedId] = [answer, i === 0 ? null : i];
     }
+    expectGatewayError(refusal!, 'quota_exceeded', refusedId, [...secrets, capped.apiKey]);
     expect(refusal).toBeDefined();
-    // Overshoot for one instance: what it admits between two flushes (50), plus what slips in
-    // while the flushing write is in flight.
+    // Overshoot for one instance: the request that told it, plus what slips in while that write
+    // is in flight.
     expect(admitted).toBeGreaterThanOrEqual(1);
-    expect(admitted).toBeLessThanOrEqual(QUOTA_FLUSH_EVERY + 5);
+    expect(admitted).toBeLessThanOrEqual(UNKNOWN_ORG_OVERSHOOT);
     const retryAfter = Number(refusal!.headers['retry-after']);
     const now = new Date();
     const toNextMonth = (Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1) - now.getTime()) / 1000;
@@ -248,8 +254,9 @@ describe('per org per month', () => {
     const counterId = `quota#${org.orgId}#${new Date().toISOString().slice(0, 7)}`;
     await db.client.send(new PutItemCommand({ TableName: DEFAULT_COUNTERS_TABLE_NAME, Item: { pk: { S: counterId }, n: { N: String(quota - 60) } } }));
 
-    // 2 (the handshake) + 48 = 50 admitted: the instance flushes them (every 50, or 5 s) and
-    // learns the org's total, quota - 10, from that write.
+    // 2 (the handshake) + 48 = 50 admitted: the instance flushes the org's first request at once,
+    // then once its unflushed count reaches 1/8 of what is left, and learns the org's total,
+    // quota - 10, from those writes.
     const url = gw.mcpUrl('batched');
     const session = await openSession(url, org.apiKey);
     const pings = (from: number, n: number) => Array.from({ length: n }, (_, i) => rpc(from + i, 'ping'));

@@ -1,8 +1,9 @@
 /**
  * Claude Desktop end to end: Claude Desktop reaches remote MCP servers through `mcp-remote`, a
  * stdio bridge. Here the SDK's stdio client plays Claude Desktop, spawning the real mcp-remote
- * (0.15.1, from node_modules) against a gateway started like `plexmcp serve --demo`, with the key
- * from `<dataDir>/demo.json`. mcp-remote runs with a temporary HOME and config directory, so it
+ * (0.15.1, from node_modules) against `npm start -- --demo` as users run it (the bundle
+ * `node dist/plexmcp.cjs serve --demo`, its own process, embedded store), with the key from
+ * `<dataDir>/demo.json`. mcp-remote runs with a temporary HOME and config directory, so it
  * writes nothing into the real home.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -11,11 +12,11 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { claudeDesktopConfig, type DemoFile } from '../../lambda/local/demo';
-import { startTestGateway, type TestGateway } from './harness';
+import { startGatewayProcess, type GatewayProcess } from './harness';
 
 const MCP_REMOTE = require.resolve('mcp-remote/dist/proxy.js');
 
-let gw: TestGateway;
+let gw: GatewayProcess;
 let dataDir: string;
 let demo: DemoFile;
 let home: string;
@@ -23,12 +24,12 @@ let home: string;
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'plexmcp-e2e-demo-'));
   home = mkdtempSync(join(tmpdir(), 'plexmcp-e2e-home-'));
-  gw = await startTestGateway({ demo: true, dataDir });
+  gw = await startGatewayProcess(dataDir, { demo: true });
   demo = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as DemoFile;
 }, 60_000);
 
 afterAll(async () => {
-  await gw?.close();
+  await gw?.stop();
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(home, { recursive: true, force: true });
 });

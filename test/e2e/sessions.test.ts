@@ -278,7 +278,7 @@ test('two gateway processes sharing one store serve one session alternately, alw
   // A in this process (it creates the tables, the local key file and the session key), B as a
   // separate `plexmcp serve` process with the same data directory (so the same master key).
   const a = await gateway({ dataDir, dynamodbEndpoint: store.endpoint });
-  const b = await startGatewayProcess(dataDir, store.endpoint);
+  const b = await startGatewayProcess(dataDir, { dynamodbEndpoint: store.endpoint });
   running.push(b);
   expect(b.baseUrl).not.toBe(a.baseUrl);
 

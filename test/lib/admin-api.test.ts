@@ -33,7 +33,6 @@ describe('AdminApi', () => {
           PLEXMCP_REGISTRY_TABLE: { Ref: ids.table },
           PLEXMCP_KMS_KEY_ID: { 'Fn::GetAtt': [ids.key, 'Arn'] },
           PLEXMCP_OPERATOR_SECRET_ARN: ids.secret,
-          NODE_OPTIONS: '--enable-source-maps',
         },
       },
     });

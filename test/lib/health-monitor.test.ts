@@ -56,13 +56,11 @@ describe('HealthMonitor', () => {
           PLEXMCP_KMS_KEY_ID: { 'Fn::GetAtt': [ids.key, 'Arn'] },
           PLEXMCP_EVENT_BUS_NAME: stack.resolve(monitor.eventBus.eventBusName),
           PLEXMCP_ORG_ALERTS_TOPIC_ARN: stack.resolve(monitor.orgAlertsTopic.topicArn),
-          NODE_OPTIONS: '--enable-source-maps',
         },
       },
     });
     // Exactly these: nothing the function does not read (the interval is the schedule's business).
     expect(Object.keys(fn.Environment.Variables).sort()).toEqual([
-      'NODE_OPTIONS',
       'PLEXMCP_EVENT_BUS_NAME',
       'PLEXMCP_KMS_KEY_ID',
       'PLEXMCP_MODE',

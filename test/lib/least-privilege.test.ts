@@ -12,6 +12,7 @@ import { EnvelopeCipher } from '../../lambda/core/envelope';
 import { RegistryService } from '../../lambda/core/registry-service';
 import { localDynamoDbClient } from '../../lambda/local/dynamodb-engine';
 import { InProcessEventBus } from '../../lambda/local/event-bus';
+import { fromWebRequest, toWebResponse } from '../../lambda/core/gateway/exchange';
 import { PlexMcpStack } from '../../lib';
 import { startSdkUpstream, type SdkUpstream } from '../e2e/upstreams';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
@@ -151,15 +152,12 @@ beforeAll(async () => {
   });
   let n = 0;
   const send = async (init: { method?: string; body?: unknown; headers?: Record<string, string> }, key = agent.secret) => {
-    const response = await gateway.handle(
-      new Request('https://gateway.example/mcp/counter', {
-        method: init.method ?? 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...init.headers },
-        body: init.body === undefined ? undefined : JSON.stringify(init.body),
-      }),
-      { slug: 'counter', sourceIp: '198.51.100.9', requestId: `lp-${++n}` },
-    );
-    return response;
+    const request = new Request('https://gateway.example/mcp/counter', {
+      method: init.method ?? 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...init.headers },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+    return toWebResponse(await gateway.handle(fromWebRequest(request), { slug: 'counter', sourceIp: '198.51.100.9', requestId: `lp-${++n}` }));
   };
   const init = await send({ body: { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'lp', version: '1' } } } });
   expect(init.status).toBe(200);

@@ -37,7 +37,6 @@ describe('McpGateway', () => {
           PLEXMCP_REGISTRY_TABLE: { Ref: ids.registry },
           PLEXMCP_COUNTERS_TABLE: { Ref: ids.counters },
           PLEXMCP_KMS_KEY_ID: { 'Fn::GetAtt': [ids.key, 'Arn'] },
-          NODE_OPTIONS: '--enable-source-maps',
         },
       },
     });

@@ -108,13 +108,13 @@ describe(`on ${old.what}`, () => {
     }
   });
 
-  test('`tsx bin/plexmcp.ts serve` (what `npm start` runs) prints the needed version and exits 1', async () => {
+  test('`tsx bin/plexmcp.ts serve` (what `npm run plexmcp -- serve` runs) prints the needed version and exits 1', async () => {
     const r = await runBounded(old.node, [TSX_CLI, join(ROOT, 'bin', 'plexmcp.ts'), 'serve', '--port', '0'], env());
     expect(r).toEqual({ code: 1, stdout: '', stderr: `${message(old.version)}\n`, timedOut: false });
   });
 
   test('`npm start` itself prints the needed version and exits 1', async () => {
-    // `npm` from the PATH above: its `#!/usr/bin/env node` runs it, and then tsx, on the old Node.
+    // `npm` from the PATH above: its `#!/usr/bin/env node` runs it, and then the `prestart` build, on the old Node.
     const r = await runBounded('npm', ['start', '--silent', '--', '--port', '0'], env());
     expect(r.timedOut).toBe(false);
     expect(r.code).toBe(1);

@@ -12,7 +12,7 @@ import { answerShaping, filterListJson, listSseFilter } from './list-filter';
 import type { GatewayAnswer } from './exchange';
 import type { SessionClaims, SessionSealer } from './sessions';
 import { relayed } from './streams';
-import { UpstreamBodyTooLargeError } from './upstream';
+import { UpstreamBodyTooLargeError, type ResponseHeaders } from './upstream';
 import type { Sent } from './send';
 import type { HttpMethod } from './read-request';
 
@@ -80,7 +80,7 @@ export async function shapeAnswer({ response, endpoint }: Sent, context: AnswerC
  */
 export const RESEAL_AFTER_SECONDS = 3_600;
 
-function answerHeaders(upstream: Headers, context: AnswerContext, endpointId: string): Record<string, string> {
+function answerHeaders(upstream: ResponseHeaders, context: AnswerContext, endpointId: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name in context.rateHeaders) out[name.toLowerCase()] = context.rateHeaders[name]!;
   for (const name of FORWARDED_RESPONSE_HEADERS) {

@@ -13,7 +13,7 @@ import { shapeAnswer } from './answer';
 import { authenticateCaller, FailedKeyCache } from './authenticate';
 import { authorizeMessages, resolveTarget } from './authorize';
 import { GatewayError, StoreUnavailableError } from './errors';
-import { fromWebRequest, toWebResponse, type Gateway, type GatewayAnswer, type GatewayRequest, type GatewayRequestInfo } from './exchange';
+import { type Gateway, type GatewayAnswer, type GatewayRequest, type GatewayRequestInfo } from './exchange';
 import { jsonRpcCodeForStatus, jsonRpcErrorBody, PARSE_ERROR, type InspectedMessage, type JsonRpcId } from './jsonrpc';
 import { HEADER_MISMATCH, type ParamHeader } from './mcp-headers';
 import type { PerMinuteLimiter, QuotaMeter } from './limits';
@@ -83,30 +83,7 @@ interface Known {
 /** A `usage` that drops every record: given it, the gateway does not build them at all. */
 export const DISCARD_USAGE = (record: UsageRecord): void => void record;
 
-/** The gateway for hosts that hold web Request/Response objects. */
-export type WebGateway = (request: Request, info: GatewayRequestInfo) => Promise<Response>;
-
-const cores = new WeakMap<WebGateway, Gateway>();
-
-/** The gateway over web Request/Response (the Lambda adapter, tests); `coreOf` gives the core behind it. */
-export function createGateway(deps: GatewayDeps): WebGateway {
-  const core = createCoreGateway(deps);
-  const web: WebGateway = async (request, info) => toWebResponse(await core(fromWebRequest(request), info));
-  cores.set(web, core);
-  return web;
-}
-
-/**
- * The core behind a gateway that `createGateway` made, for a host that can hand it requests
- * without web objects (the local server). Throws for any other function.
- */
-export function coreOf(web: WebGateway): Gateway {
-  const core = cores.get(web);
-  if (!core) throw new Error('not a gateway made by createGateway');
-  return core;
-}
-
-export function createCoreGateway(deps: GatewayDeps): Gateway {
+export function createGateway(deps: GatewayDeps): Gateway {
   const now = deps.now ?? Date.now;
   const bodyLimits = { maxBodyBytes: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, maxBatchMessages: deps.maxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES };
   const allowedOrigins = deps.allowedOrigins ?? [];

@@ -237,7 +237,8 @@ export interface QuotaMeterOptions {
   /**
    * Flush an org's pending count early once it reaches this fraction of the quota the org has
    * left (as this instance last learned it), so that an org near its quota is counted often and
-   * one far from it only every `flushIntervalMs`. @default 1/8
+   * one far from it only every `flushIntervalMs`. An org whose total the instance has not learned
+   * yet is flushed on its first request. @default 1/8
    */
   readonly flushFractionOfHeadroom?: number;
   /** Flush pending counts at least this often. @default 5_000 */
@@ -285,7 +286,9 @@ export class QuotaMeter {
     const flushed = known?.month === month ? known.total : 0;
     const id = `${orgId}#${month}`;
     const used = flushed + (this.pending.get(id) ?? 0) + (this.writing.get(id) ?? 0);
-    this.earlyFlushAt.set(orgId, Math.max(1, Math.floor((monthlyLimit - flushed) * this.fraction)));
+    // An org whose total this instance has not learned yet is flushed at once: one write tells it.
+    const earlyAt = known?.month === month ? Math.max(1, Math.floor((monthlyLimit - flushed) * this.fraction)) : 1;
+    this.earlyFlushAt.set(orgId, earlyAt);
     return { allowed: used + n <= monthlyLimit, used };
   }
 

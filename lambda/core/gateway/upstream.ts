@@ -11,9 +11,14 @@ export interface UpstreamRequest {
   readonly signal: AbortSignal;
 }
 
+/** Response headers by lower-case name, repeated ones joined with ", " (a web Headers is one). */
+export interface ResponseHeaders {
+  get(name: string): string | null;
+}
+
 export interface UpstreamResponse {
   readonly status: number;
-  readonly headers: Headers;
+  readonly headers: ResponseHeaders;
   /** Streamed as it arrives; errors if the upstream stalls beyond the idle timeout or dies. */
   readonly body: ReadableStream<Uint8Array>;
   /**

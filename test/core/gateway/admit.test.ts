@@ -197,12 +197,17 @@ describe('admit', () => {
   });
 
   test('an admitted request is recorded for the quota with its size, and a due flush is handed to the background', async () => {
-    deps = { ...deps, quota: new QuotaMeter(counters, { now: () => now, flushFractionOfHeadroom: 3 / plan.monthlyRequests, flushIntervalMs: 3_600_000 }) };
+    deps = { ...deps, quota: new QuotaMeter(counters, { now: () => now, flushFractionOfHeadroom: 4 / plan.monthlyRequests, flushIntervalMs: 3_600_000 }) };
+    // The org's first request: its total is not known yet, so it is flushed at once.
     await admit(deps, key('k9', 100), org, plan, costOf('POST', messages([call(1), call(2)])));
-    expect(pending).toHaveLength(0); // 2 pending < 3 (the early-flush threshold)
-    await admit(deps, key('k9', 100), org, plan, costOf('POST', messages([initialize(3)])));
     expect(pending).toHaveLength(1);
     await Promise.all(pending);
-    expect(await value(`quota#${org.orgId}#2026-12`)).toBe(3);
+    expect(await value(`quota#${org.orgId}#2026-12`)).toBe(2);
+    await admit(deps, key('k9', 100), org, plan, costOf('POST', messages([call(3), call(4)])));
+    expect(pending).toHaveLength(1); // 2 pending < 3 (the early-flush threshold: 4/M of the M - 2 left)
+    await admit(deps, key('k9', 100), org, plan, costOf('POST', messages([initialize(5)])));
+    expect(pending).toHaveLength(2);
+    await Promise.all(pending);
+    expect(await value(`quota#${org.orgId}#2026-12`)).toBe(5);
   });
 });
