@@ -1,5 +1,6 @@
 /**
- * Benchmark child process: the local gateway as `plexmcp serve` (`npm start`) runs it: `serve()`
+ * Benchmark child process: the local gateway as `plexmcp serve` (`npm start`) runs it, bundled by
+ * scripts/build-local.cjs and run on plain node with npm start's node flags: `serve()`
  * with a fresh data directory, request logging off, the health monitor on its default timer.
  * Two configurations, chosen by BENCH_STORE:
  *   - `embedded` (what `npm start` uses): no `dynamodbEndpoint`, so `serve()` starts its own
@@ -11,7 +12,8 @@
  * engineCounted says whether the embedded engine's operations are being seen (they must be: the
  * start-up itself creates tables). Answers `{ type: 'stats' }` with its CPU time, peak RSS and the
  * embedded engine's operation counts, `{ type: 'heap' }` with the heap left after a full collection; with `{ type: 'profile-start' }` / `{ type: 'profile-stop',
- * path }` writes a CPU profile of what happened in between.
+ * path }` writes a CPU profile of what happened in between. BENCH_MEM_TRACE=1 prints its memory
+ * (RssAnon, RssFile, V8 heap, external) to stderr every 2 s.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';

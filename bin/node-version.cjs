@@ -1,6 +1,7 @@
 'use strict';
 /**
- * The Node.js version gate of `plexmcp` (bin/plexmcp.cjs) and `npm start` (bin/plexmcp.ts). On
+ * The Node.js version gate of `plexmcp` (bin/plexmcp.cjs), bin/plexmcp.ts and `npm start`
+ * (scripts/build-local.cjs, then the bundle it builds from bin/plexmcp.ts). On
  * an older Node the CLI does not fail cleanly: parts of it (the AWS SDK, @middy/core, require()
  * of ES modules) need Node 22, and it dies with `Cannot read properties of undefined (reading
  * 'bind')` or worse. So this runs first, on require, before anything else is loaded: plain

@@ -3,7 +3,7 @@
  * `plexmcp`, the operator CLI (see bin/cli/main.ts). Run it with `npx plexmcp` (through
  * bin/plexmcp.cjs), `npm run plexmcp --` or `tsx bin/plexmcp.ts`.
  */
-// First import, so it runs before anything the CLI loads (`npm start` runs this file with tsx):
+// First import, so it runs before anything the CLI loads (tsx runs this file; `npm start` its bundle):
 // on a Node.js older than the project needs it prints that and exits 1 instead of crashing.
 import './node-version.cjs';
 import { runCli } from './cli/main';

@@ -73,10 +73,10 @@ export function gatewayFront(options: GatewayFrontOptions): RequestListener {
 }
 
 /*
- * A note on closures: `npm start` runs through tsx, whose esbuild transform keeps function names
- * by wrapping every function that gets one (`const f = () => …`, `{ f: () => … }`) in a
- * defineProperty call — per request, for closures made per request. The per-request code here
- * makes its closures anonymous (passed straight as arguments) or uses methods.
+ * A note on closures: under tsx (`npm run plexmcp -- serve`, the tests), esbuild's transform keeps
+ * function names by wrapping every function that gets one (`const f = () => …`, `{ f: () => … }`)
+ * in a defineProperty call — per request, for closures made per request. The per-request code
+ * here makes its closures anonymous (passed straight as arguments) or uses methods.
  */
 
 class NodeGatewayRequest implements GatewayRequest {
