@@ -22,7 +22,15 @@ export interface UsageRecord {
   readonly methods: string[];
   /** The tool name of the first `tools/call` (cut to MAX_NAME_CHARS). */
   readonly tool?: string;
+  /** The resource URI of the first `resources/read` (cut to MAX_NAME_CHARS). */
+  readonly resource?: string;
+  /** The prompt name of the first `prompts/get` (cut to MAX_NAME_CHARS). */
+  readonly prompt?: string;
   readonly status: number;
+  /** `2xx`, `4xx`, `5xx`, ... of `status`. */
+  readonly statusClass?: string;
+  /** What the upstream charges for this request by the MCP's pricing, in micro-USD (integer). */
+  readonly costMicroUsd?: number;
   readonly errorCode?: string;
   /** Whole request, until the last byte of the response was passed on. */
   readonly totalMs: number;
