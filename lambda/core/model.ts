@@ -68,6 +68,18 @@ export interface Timeouts {
   readonly idleMs: number;
 }
 
+/**
+ * What the upstream charges for calls through the gateway, in USD (docs/gateway.md, "Cost"). Each
+ * charged JSON-RPC request costs `tools[name]` when it is a `tools/call` of a tool listed here,
+ * otherwise `perCallUsd`; usage records carry the sum in micro-USD.
+ */
+export interface McpPricing {
+  /** USD per charged request that no tool price covers. @default 0 */
+  readonly perCallUsd?: number;
+  /** USD per `tools/call` of each named tool, instead of `perCallUsd`. @default none */
+  readonly tools?: Readonly<Record<string, number>>;
+}
+
 export interface McpServer {
   readonly orgId: string;
   readonly slug: string;
@@ -82,6 +94,8 @@ export interface McpServer {
   /** Prompt name patterns (applied to `prompts/get`, `prompts/list`, completions). @default allow all */
   readonly promptPolicy?: FeaturePolicy;
   readonly timeouts: Timeouts;
+  /** What the upstream charges; absent when it charges nothing (or nobody said). @default none */
+  readonly pricing?: McpPricing;
   readonly createdAt: string;
   readonly updatedAt: string;
 }

@@ -8,6 +8,7 @@ import {
   type ApiKey,
   type Endpoint,
   type FeaturePolicy,
+  type McpPricing,
   type McpServer,
   type Org,
   type Page,
@@ -21,6 +22,7 @@ import type {
   CreateKeyInput,
   CreateMcpInput,
   CreateOrgInput,
+  PricingInput,
   UpdateMcpInput,
   UpdateOrgInput,
   UpstreamAuthInput,
@@ -120,6 +122,7 @@ export class RegistryService {
     const at = this.now().toISOString();
     const endpoints = await this.checkEndpoints(input.endpoints, []);
     const auth = await this.sealUpstreamAuth(orgId, input.slug, input.upstreamAuth);
+    const pricing = normalizePricing(input.pricing);
     const mcp: StoredMcpServer = {
       orgId,
       slug: input.slug,
@@ -130,6 +133,7 @@ export class RegistryService {
       resourcePolicy: input.resourcePolicy ?? ALLOW_ALL,
       promptPolicy: input.promptPolicy ?? ALLOW_ALL,
       timeouts: { ...DEFAULT_TIMEOUTS, ...input.timeouts },
+      ...(pricing ? { pricing } : {}),
       createdAt: at,
       updatedAt: at,
     };
@@ -166,8 +170,12 @@ export class RegistryService {
     const auth = input.upstreamAuth
       ? await this.sealUpstreamAuth(orgId, slug, input.upstreamAuth)
       : { upstreamAuth: current.upstreamAuth, hasUpstreamSecret: current.hasUpstreamSecret, upstreamSecret: current.upstreamSecret };
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { pricing: currentPricing, ...unpriced } = current;
+    const pricing = input.pricing === undefined ? currentPricing : normalizePricing(input.pricing);
     const next: StoredMcpServer = {
-      ...current,
+      ...unpriced,
+      ...(pricing ? { pricing } : {}),
       displayName: input.displayName ?? current.displayName,
       endpoints,
       ...auth,
@@ -339,6 +347,17 @@ function checkEndpointCap(count: number, plan: PlanLimits): void {
     `This organisation's plan allows at most ${plan.maxEndpointsPerMcp} endpoints per MCP server (maxEndpointsPerMcp)`,
     [{ path: 'endpoints', message: `must list at most ${plan.maxEndpointsPerMcp} endpoints on this plan` }],
   );
+}
+
+/**
+ * Pricing as stored: only the fields given, undefined for none (null, {} and an empty tool list
+ * are none), so that a record without a price carries no pricing attribute at all.
+ */
+function normalizePricing(input: PricingInput | null | undefined): McpPricing | undefined {
+  if (!input) return undefined;
+  const tools = input.tools && Object.keys(input.tools).length > 0 ? { ...input.tools } : undefined;
+  const pricing: McpPricing = { ...(input.perCallUsd !== undefined ? { perCallUsd: input.perCallUsd } : {}), ...(tools ? { tools } : {}) };
+  return Object.keys(pricing).length > 0 ? pricing : undefined;
 }
 
 /** Overrides as stored: undefined for none (an empty object is none). */

@@ -109,6 +109,41 @@ export const TimeoutsInputSchema = z
   })
   .strict();
 
+// ---- MCP pricing ----
+
+/** Most tool prices one MCP server may list (a record the gateway reads on every priced request). */
+export const MAX_TOOL_PRICES = 200;
+/** Highest price of one call, USD: a bound that keeps every request's cost a safe integer in micro-USD. */
+export const MAX_PRICE_USD = 1_000;
+
+/**
+ * A tool name as MCP tools are named (and as tool policies match them), without the wildcard.
+ * `__proto__` is refused: a JSON object may carry it as a key, but parsed into a record it would
+ * silently vanish.
+ */
+const ToolName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.\-/:]{1,128}$/, 'must be a tool name (1-128 letters, digits, _ . - / :)')
+  .refine((name) => name !== '__proto__', 'is not a usable tool name');
+
+const PriceUsd = z.number().min(0).max(MAX_PRICE_USD);
+
+export const PricingSchema = z
+  .object({
+    perCallUsd: PriceUsd.optional().openapi({ description: 'USD per charged request that no tool price covers; default 0', example: 0.002 }),
+    tools: z
+      .record(ToolName, PriceUsd)
+      .refine((tools) => Object.keys(tools).length <= MAX_TOOL_PRICES, `must list at most ${MAX_TOOL_PRICES} tools`)
+      .optional()
+      .openapi({ description: `USD per tools/call of each named tool (at most ${MAX_TOOL_PRICES}), instead of perCallUsd`, example: { search: 0.01, fetch: 0 } }),
+  })
+  .strict()
+  .openapi('McpPricing', {
+    description:
+      'What the upstream charges, in USD. A request costs, for each of its JSON-RPC requests that the upstream answered with a 2xx status ' +
+      '(initialize and ping excepted), tools[name] for a tools/call of a listed tool, otherwise perCallUsd; rounded half up to whole micro-USD per message.',
+  });
+
 // ---- plans ----
 
 const limitField = (description: string) => z.number().int().positive().max(Number.MAX_SAFE_INTEGER).openapi({ description });
@@ -186,6 +221,7 @@ export const McpServerSchema = z
     resourcePolicy: PolicyView,
     promptPolicy: PolicyView,
     timeouts: z.object({ connectMs: z.number(), firstByteMs: z.number(), idleMs: z.number() }),
+    pricing: PricingSchema.optional().openapi({ description: 'What the upstream charges; absent when nothing is priced' }),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -201,6 +237,7 @@ export const CreateMcpSchema = z
     resourcePolicy: ResourcePolicySchema.optional().openapi({ description: 'Resource URI patterns; default allow all' }),
     promptPolicy: PromptPolicySchema.optional().openapi({ description: 'Prompt name patterns; default allow all' }),
     timeouts: TimeoutsInputSchema.default({}),
+    pricing: PricingSchema.nullable().optional().openapi({ description: 'What the upstream charges; default none (null or {} is none)' }),
   })
   .strict()
   .openapi('CreateMcpServer');
@@ -214,6 +251,7 @@ export const UpdateMcpSchema = z
     resourcePolicy: ResourcePolicySchema.optional(),
     promptPolicy: PromptPolicySchema.optional(),
     timeouts: TimeoutsInputSchema.optional(),
+    pricing: PricingSchema.nullable().optional().openapi({ description: 'Replaces the current pricing as a whole; null or {} removes it' }),
   })
   .strict()
   .openapi('UpdateMcpServer');
@@ -414,4 +452,5 @@ export type CreateMcpInput = z.infer<typeof CreateMcpSchema>;
 export type UpdateMcpInput = z.infer<typeof UpdateMcpSchema>;
 export type CreateKeyInput = z.infer<typeof CreateKeySchema>;
 export type UpstreamAuthInput = z.infer<typeof UpstreamAuthInputSchema>;
+export type PricingInput = z.infer<typeof PricingSchema>;
 export type CreateAlertInput = z.infer<typeof CreateAlertSchema>;

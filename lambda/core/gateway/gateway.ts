@@ -26,7 +26,7 @@ import type { SessionSealer } from './sessions';
 import type { StreamSlots } from './stream-slots';
 import { SSE_KEEPALIVE_MS } from './streams';
 import type { UpstreamClient } from './upstream';
-import { usageRecord, type UsageRecord } from './usage';
+import { chargedMicroUsd, usageRecord, type UsageRecord } from './usage';
 
 export { DEFAULT_MAX_BODY_BYTES } from './read-request';
 export type { EndpointStatus, EndpointStatuses } from './route';
@@ -78,6 +78,10 @@ interface Known {
   rpcId: JsonRpcId;
   bytesIn: number;
   admission?: Admission;
+  /** Set once routed (only while recording): the endpoint tried last, then the one that answered. */
+  endpointId?: string;
+  gatewayMs?: number;
+  upstreamFirstByteMs?: number;
 }
 
 /** A `usage` that drops every record: given it, the gateway does not build them at all. */
@@ -112,13 +116,23 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
     const headers = upstreamHeaders(clientHeaders, info.requestId, mcp, await deps.revealSecret(mcp), mcpHeaders, route.upstreamSessionId);
     const gatewayMs = now() - started;
-    const sent = await sendWithFailover(deps.upstream, deps.passiveHealth, mcp, route, {
+    let upstream = deps.upstream;
+    if (recording) {
+      known.gatewayMs = gatewayMs;
+      upstream = endpointTracking(upstream, route.candidates, known);
+    }
+    const sent = await sendWithFailover(upstream, deps.passiveHealth, mcp, route, {
       method,
       headers,
       body: method === 'POST' ? read.body : undefined,
       signal: request.signal,
     });
     const upstreamFirstByteMs = now() - started - gatewayMs;
+    if (recording) {
+      // An answer that fails after this point (read whole, rewritten) is recorded with them too.
+      known.endpointId = sent.endpoint.id;
+      known.upstreamFirstByteMs = upstreamFirstByteMs;
+    }
     const slot = known.admission.slot;
     return shapeAnswer(sent, {
       method,
@@ -135,14 +149,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
       finished: (bytesOut) => {
         void slot?.release(); // the write is tracked by deps.background
         if (!recording) return;
+        const status = sent.response.status;
         deps.usage(
           usageRecord(info, deps.region, known, started, {
             endpointId: sent.endpoint.id,
-            status: sent.response.status,
+            status,
             totalMs: now() - started,
             gatewayMs,
             upstreamFirstByteMs,
             bytesOut,
+            costMicroUsd: chargedMicroUsd(mcp.pricing, read.messages, status),
           }),
         );
       },
@@ -171,9 +187,26 @@ export function createGateway(deps: GatewayDeps): Gateway {
     headers['x-request-id'] = info.requestId;
     if (error.status === 401) headers['www-authenticate'] = 'Bearer realm="plexmcp", error="invalid_token"';
     headers['content-length'] = String(bytesOut);
-    if (recording) deps.usage(usageRecord(info, deps.region, known, started, { status: error.status, errorCode: error.code, totalMs: now() - started, bytesOut }));
+    if (recording) {
+      const { endpointId, gatewayMs, upstreamFirstByteMs } = known;
+      deps.usage(usageRecord(info, deps.region, known, started, { status: error.status, errorCode: error.code, totalMs: now() - started, bytesOut, endpointId, gatewayMs, upstreamFirstByteMs }));
+    }
     return { status: error.status, headers, body };
   }
+}
+
+/**
+ * The upstream client, noting in `known` which endpoint each attempt goes to, so that a failure
+ * inside the failover (a timeout, a refused credential, every endpoint down) is recorded with the
+ * endpoint it happened on. Endpoint URLs are unique within an MCP (the registry checks it).
+ */
+function endpointTracking(upstream: UpstreamClient, candidates: readonly { readonly id: string; readonly url: string }[], known: Known): UpstreamClient {
+  return {
+    send(request) {
+      known.endpointId = candidates.find((candidate) => candidate.url === request.url)?.id;
+      return upstream.send(request);
+    },
+  };
 }
 
 /** Gateway errors as they are; a store that failed is 503; anything else is a bug, logged by name only. */

@@ -1,9 +1,10 @@
 /**
- * One record per data-plane request: who called what, how it ended and how long it took. Never
- * content: no arguments, results, resource contents or headers. Bounded in size whatever the
- * request held (a batch of long method names must not become a long log line).
+ * One record per data-plane request: who called what, how it ended, how long it took and what
+ * the upstream charged for it. Never content: no arguments, results, resource contents or
+ * headers. Bounded in size whatever the request held (a batch of long method names must not
+ * become a long log line). Built only when the gateway records usage (not for DISCARD_USAGE).
  */
-import type { ApiKey } from '../model';
+import type { ApiKey, McpPricing } from '../model';
 import type { InspectedMessage } from './jsonrpc';
 
 export interface UsageRecord {
@@ -14,6 +15,7 @@ export interface UsageRecord {
   readonly orgId?: string;
   readonly keyId?: string;
   readonly mcp: string;
+  /** The endpoint that answered, or on a failure after routing the last one tried. */
   readonly endpointId?: string;
   readonly httpMethod: string;
   /** JSON-RPC messages in the request body (several for a batch). */
@@ -29,7 +31,10 @@ export interface UsageRecord {
   readonly status: number;
   /** `2xx`, `4xx`, `5xx`, ... of `status`. */
   readonly statusClass?: string;
-  /** What the upstream charges for this request by the MCP's pricing, in micro-USD (integer). */
+  /**
+   * What the upstream charges for this request by the MCP's pricing, in micro-USD (integer; see
+   * `chargedMicroUsd`). Present when the upstream's answer was passed on and the MCP has pricing.
+   */
   readonly costMicroUsd?: number;
   readonly errorCode?: string;
   /** Whole request, until the last byte of the response was passed on. */
@@ -53,7 +58,15 @@ export interface RequestFacts {
   readonly bytesIn: number;
 }
 
-export type Outcome = Pick<UsageRecord, 'status' | 'totalMs' | 'bytesOut' | 'endpointId' | 'errorCode' | 'gatewayMs' | 'upstreamFirstByteMs'>;
+export type Outcome = Pick<UsageRecord, 'status' | 'totalMs' | 'bytesOut' | 'endpointId' | 'errorCode' | 'gatewayMs' | 'upstreamFirstByteMs' | 'costMicroUsd'>;
+
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** `2xx` for 200-299 and so on. */
+export function statusClass(status: number): string {
+  const hundreds = Math.floor(status / 100);
+  return STATUS_CLASSES[hundreds] ?? `${hundreds}xx`;
+}
 
 export function usageRecord(
   info: { readonly slug: string; readonly requestId: string },
@@ -64,9 +77,17 @@ export function usageRecord(
 ): UsageRecord {
   const messages = facts.messages ?? [];
   const methods: string[] = [];
+  let tool: string | undefined;
+  let resource: string | undefined;
+  let prompt: string | undefined;
   for (const message of messages) {
-    if (methods.length >= MAX_RECORDED_METHODS) break;
-    if (message.method !== undefined) methods.push(message.method.slice(0, MAX_NAME_CHARS));
+    const method = message.method;
+    if (method === undefined) continue;
+    if (methods.length < MAX_RECORDED_METHODS) methods.push(method.slice(0, MAX_NAME_CHARS));
+    // The first of each, named as far as the message named it (a batch can hold several).
+    if (method === 'tools/call') tool ??= message.toolName?.slice(0, MAX_NAME_CHARS);
+    else if (method === 'resources/read') resource ??= message.resourceUri?.slice(0, MAX_NAME_CHARS);
+    else if (method === 'prompts/get') prompt ??= message.promptName?.slice(0, MAX_NAME_CHARS);
   }
   return {
     type: 'usage',
@@ -79,8 +100,66 @@ export function usageRecord(
     httpMethod: facts.httpMethod.slice(0, 16),
     messageCount: messages.length,
     methods,
-    tool: messages.find((m) => m.method === 'tools/call')?.toolName?.slice(0, MAX_NAME_CHARS),
+    tool,
+    resource,
+    prompt,
     bytesIn: facts.bytesIn,
+    statusClass: statusClass(outcome.status),
     ...outcome,
   };
+}
+
+/**
+ * JSON-RPC methods never charged: the handshake and liveness checks are the protocol's own
+ * housekeeping, which a client cannot avoid and an upstream does no work for.
+ */
+export const UNCHARGED_METHODS: ReadonlySet<string> = new Set(['initialize', 'ping']);
+
+/** USD as whole micro-USD, rounded half up. */
+export function microUsd(usd: number): number {
+  // usd * 1e6 carries binary error (0.0000025 * 1e6 is 2.4999999999999996): 15 significant
+  // digits drop it, so a price that is exactly half a micro-USD in decimal rounds up.
+  return Math.round(Number((usd * 1e6).toPrecision(15)));
+}
+
+interface CompiledPricing {
+  readonly perCall: number;
+  /** A Map, not the stored object: a tool named like an Object.prototype member must not find it. */
+  readonly tools: ReadonlyMap<string, number>;
+}
+
+/** Compiled once per MCP record (the registry cache keeps a record for a while), then read per message. */
+const compiledPricing = new WeakMap<McpPricing, CompiledPricing>();
+
+function compile(pricing: McpPricing): CompiledPricing {
+  let compiled = compiledPricing.get(pricing);
+  if (compiled) return compiled;
+  // The admin API validated the prices; a value that is not a price anyway charges nothing.
+  const price = (usd: unknown) => (typeof usd === 'number' && Number.isFinite(usd) && usd > 0 ? microUsd(usd) : 0);
+  const tools = new Map<string, number>();
+  if (pricing.tools) for (const name of Object.keys(pricing.tools)) tools.set(name, price(pricing.tools[name]));
+  compiled = { perCall: price(pricing.perCallUsd), tools };
+  compiledPricing.set(pricing, compiled);
+  return compiled;
+}
+
+/**
+ * What the upstream charges for a request it answered with `status`, in micro-USD, or undefined
+ * when the MCP has no pricing. The rule (docs/gateway.md, "Cost"): only a 2xx answer is charged
+ * (a 4xx means the upstream did not accept the messages, and 3xx/5xx never reach the client);
+ * then each JSON-RPC request message (not notifications or responses; not `initialize` or
+ * `ping`) costs its tool's price for a `tools/call` of a listed tool, otherwise `perCallUsd`,
+ * each rounded half up to whole micro-USD before they are summed.
+ */
+export function chargedMicroUsd(pricing: McpPricing | undefined, messages: readonly InspectedMessage[], status: number): number | undefined {
+  if (pricing === undefined) return undefined;
+  if (status < 200 || status >= 300) return 0;
+  const { perCall, tools } = compile(pricing);
+  let total = 0;
+  for (const message of messages) {
+    if (message.kind !== 'request' || UNCHARGED_METHODS.has(message.method!)) continue;
+    const toolPrice = message.method === 'tools/call' && message.toolName !== undefined ? tools.get(message.toolName) : undefined;
+    total += toolPrice ?? perCall;
+  }
+  return total;
 }
