@@ -10,5 +10,4 @@ module.exports = {
   moduleNameMapper: { '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js' },
   transformIgnorePatterns: ['/node_modules/(?!(@middy|commander)/)'],
   testTimeout: 30000,
-  globalSetup: '<rootDir>/test/support/global-setup.cjs',
 };

@@ -451,6 +451,21 @@ describe('what the upstream sees', () => {
     expect(main.sessions.has(seen.headers['mcp-session-id'] as string)).toBe(true);
   });
 
+  test('W3C trace context: a valid traceparent and its tracestate reach the upstream; an invalid one is dropped with its tracestate', async () => {
+    const session = await openSession(url('alpha'), org.apiKey);
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const valid = await call(url('alpha'), org.apiKey, toolCall(8, 'echo', { text: 't' }), { session, headers: { traceparent, tracestate: 'vendor=abc' } });
+    const seenValid = seenFor(main, valid)!;
+    expect([seenValid.headers.traceparent, seenValid.headers.tracestate]).toEqual([traceparent, 'vendor=abc']);
+    for (const bad of ['00-00000000000000000000000000000000-00f067aa0ba902b7-01', 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01', 'garbage']) {
+      const answer = await call(url('alpha'), org.apiKey, toolCall(9, 'echo', { text: 't' }), { session, headers: { traceparent: bad, tracestate: 'vendor=abc' } });
+      const seen = seenFor(main, answer)!;
+      expect({ bad, traceparent: seen.headers.traceparent, tracestate: seen.headers.tracestate }).toEqual({ bad, traceparent: undefined, tracestate: undefined });
+    }
+    const long = await call(url('alpha'), org.apiKey, toolCall(10, 'echo', { text: 't' }), { session, headers: { traceparent, tracestate: `v=${'x'.repeat(600)}` } });
+    expect([seenFor(main, long)!.headers.traceparent, seenFor(main, long)!.headers.tracestate]).toEqual([traceparent, undefined]);
+  });
+
   test('hop-by-hop headers are dropped; MCP-Protocol-Version and Last-Event-ID are forwarded', async () => {
     const session = await openSession(url('alpha'), org.apiKey);
     const answer = await rawRequest(gw.baseUrl, {

@@ -62,8 +62,21 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-/** The bundle `npm start` runs, built once before the tests (test/support/global-setup.cjs). */
-export const LOCAL_BUNDLE = resolve(__dirname, '../../dist/plexmcp.cjs');
+/**
+ * The bundle `npm start` runs (scripts/build-local.cjs), built once per test process into a folder
+ * of its own under dist/ (parallel test workers never write one file), removed when it exits.
+ */
+let localBundle: Promise<string> | undefined;
+function buildLocalBundle(): Promise<string> {
+  localBundle ??= (async () => {
+    const dir = `dist/test-${process.pid}`;
+    process.once('exit', () => rmSync(resolve(__dirname, '../..', dir), { recursive: true, force: true }));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { buildLocal } = require('../../scripts/build-local.cjs') as { buildLocal(entry: string, outfile: string): Promise<string> };
+    return buildLocal('bin/plexmcp.ts', `${dir}/plexmcp.cjs`);
+  })();
+  return localBundle;
+}
 
 export interface GatewayProcessOptions {
   /** A store of its own; @default the embedded store, as `npm start` runs it */
@@ -80,7 +93,7 @@ export interface GatewayProcessOptions {
  */
 export async function startGatewayProcess(dataDir: string, options: GatewayProcessOptions = {}): Promise<GatewayProcess> {
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
-  const args = [LOCAL_BUNDLE, '--data-dir', dataDir, 'serve', '--port', '0', '--log-requests'];
+  const args = [await buildLocalBundle(), '--data-dir', dataDir, 'serve', '--port', '0', '--log-requests'];
   if (options.dynamodbEndpoint !== undefined) args.push('--dynamodb-endpoint', options.dynamodbEndpoint);
   if (options.demo) args.push('--demo');
   const child = spawn(process.execPath, args, {

@@ -31,6 +31,20 @@ export interface OutgoingRequest {
  * The headers the upstream receives: the client's protocol headers, the validated `Mcp-*` headers
  * of MCP 2026-07-28, the upstream's own session id and the gateway's credential for it.
  */
+/** W3C Trace Context: `tracestate` carries at most 32 members of 256 characters, in practice ≤ 512. */
+const MAX_TRACESTATE_CHARS = 512;
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+/**
+ * A `traceparent` the upstream may receive (W3C Trace Context level 1): version 00 form, not the
+ * forbidden version ff, trace id and parent id not all zeros. An invalid one is dropped with its
+ * `tracestate`, as the specification says a receiver does.
+ */
+function validTraceparent(value: string): boolean {
+  const match = TRACEPARENT.exec(value);
+  return match !== null && match[1] !== 'ff' && !/^0+$/.test(match[2]!) && !/^0+$/.test(match[3]!);
+}
+
 export function upstreamHeaders(
   clientHeaders: RequestHeaders,
   requestId: string,
@@ -45,6 +59,12 @@ export function upstreamHeaders(
     if (value !== null) headers[name] = value;
   }
   Object.assign(headers, mcpHeaders);
+  const traceparent = clientHeaders.get('traceparent');
+  if (traceparent !== null && validTraceparent(traceparent)) {
+    headers.traceparent = traceparent;
+    const tracestate = clientHeaders.get('tracestate');
+    if (tracestate !== null && tracestate.length <= MAX_TRACESTATE_CHARS) headers.tracestate = tracestate;
+  }
   if (upstreamSessionId) headers['mcp-session-id'] = upstreamSessionId;
   if (secret !== undefined) Object.assign(headers, credentialHeaders(mcp.upstreamAuth, secret));
   return headers;
