@@ -116,26 +116,29 @@ export const MAX_TOOL_PRICES = 200;
 /** Highest price of one call, USD: a bound that keeps every request's cost a safe integer in micro-USD. */
 export const MAX_PRICE_USD = 1_000;
 
-/**
- * A tool name as MCP tools are named (and as tool policies match them), without the wildcard.
- * `__proto__` is refused: a JSON object may carry it as a key, but parsed into a record it would
- * silently vanish.
- */
-const ToolName = z
-  .string()
-  .regex(/^[A-Za-z0-9_.\-/:]{1,128}$/, 'must be a tool name (1-128 letters, digits, _ . - / :)')
-  .refine((name) => name !== '__proto__', 'is not a usable tool name');
-
 const PriceUsd = z.number().min(0).max(MAX_PRICE_USD);
+
+/** A tool name as MCP tools are named (and as tool policies match them), without the wildcard. */
+const ToolName = z.string().regex(/^[A-Za-z0-9_.\-/:]{1,128}$/, 'must be a tool name (1-128 letters, digits, _ . - / :)');
+
+/**
+ * Tool prices by name. A JSON object may carry `__proto__` as a key, which a zod record skips
+ * without checking it: refused here instead, before the record drops it silently.
+ */
+const ToolPrices = z.preprocess(
+  (value, ctx) => {
+    if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+      ctx.addIssue({ code: 'custom', message: 'is not a usable tool name', path: ['__proto__'], input: value });
+    }
+    return value;
+  },
+  z.record(ToolName, PriceUsd).refine((tools) => Object.keys(tools).length <= MAX_TOOL_PRICES, `must list at most ${MAX_TOOL_PRICES} tools`),
+);
 
 export const PricingSchema = z
   .object({
     perCallUsd: PriceUsd.optional().openapi({ description: 'USD per charged request that no tool price covers; default 0', example: 0.002 }),
-    tools: z
-      .record(ToolName, PriceUsd)
-      .refine((tools) => Object.keys(tools).length <= MAX_TOOL_PRICES, `must list at most ${MAX_TOOL_PRICES} tools`)
-      .optional()
-      .openapi({ description: `USD per tools/call of each named tool (at most ${MAX_TOOL_PRICES}), instead of perCallUsd`, example: { search: 0.01, fetch: 0 } }),
+    tools: ToolPrices.optional().openapi({ description: `USD per tools/call of each named tool (at most ${MAX_TOOL_PRICES}), instead of perCallUsd`, example: { search: 0.01, fetch: 0 } }),
   })
   .strict()
   .openapi('McpPricing', {

@@ -119,7 +119,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     let upstream = deps.upstream;
     if (recording) {
       known.gatewayMs = gatewayMs;
-      upstream = endpointTracking(upstream, route.candidates, known);
+      upstream = endpointTracking(upstream, route.candidates, known, () => now() - started - gatewayMs);
     }
     const sent = await sendWithFailover(upstream, deps.passiveHealth, mcp, route, {
       method,
@@ -128,11 +128,6 @@ export function createGateway(deps: GatewayDeps): Gateway {
       signal: request.signal,
     });
     const upstreamFirstByteMs = now() - started - gatewayMs;
-    if (recording) {
-      // An answer that fails after this point (read whole, rewritten) is recorded with them too.
-      known.endpointId = sent.endpoint.id;
-      known.upstreamFirstByteMs = upstreamFirstByteMs;
-    }
     const slot = known.admission.slot;
     return shapeAnswer(sent, {
       method,
@@ -196,15 +191,23 @@ export function createGateway(deps: GatewayDeps): Gateway {
 }
 
 /**
- * The upstream client, noting in `known` which endpoint each attempt goes to, so that a failure
- * inside the failover (a timeout, a refused credential, every endpoint down) is recorded with the
- * endpoint it happened on. Endpoint URLs are unique within an MCP (the registry checks it).
+ * The upstream client, noting in `known` which endpoint each attempt goes to and when response
+ * headers came, so that a failure after routing (a timeout, a refused credential, a 5xx, every
+ * endpoint down, an answer that cannot be read) is recorded with the endpoint it happened on and
+ * the times up to it. Endpoint URLs are unique within an MCP (the registry checks it).
  */
-function endpointTracking(upstream: UpstreamClient, candidates: readonly { readonly id: string; readonly url: string }[], known: Known): UpstreamClient {
+function endpointTracking(
+  upstream: UpstreamClient,
+  candidates: readonly { readonly id: string; readonly url: string }[],
+  known: Known,
+  firstByteMs: () => number,
+): UpstreamClient {
   return {
-    send(request) {
+    async send(request) {
       known.endpointId = candidates.find((candidate) => candidate.url === request.url)?.id;
-      return upstream.send(request);
+      const response = await upstream.send(request);
+      known.upstreamFirstByteMs = firstByteMs();
+      return response;
     },
   };
 }
