@@ -6,6 +6,7 @@ import { systemResolver } from '../adapters/dns-resolver';
 import { DynamoDbAlertStore } from '../adapters/dynamodb-alert-store';
 import { DynamoDbHealthStore } from '../adapters/dynamodb-health-store';
 import { DynamoDbRegistryStore } from '../adapters/dynamodb-registry-store';
+import { DynamoDbRollups } from '../adapters/dynamodb-rollups';
 import { KmsDataKeyProvider } from '../adapters/kms-data-keys';
 import { requestLogging } from '../adapters/lambda-request-logging';
 import { alertDeliveryFromEnv } from '../adapters/sns-alerts';
@@ -34,6 +35,10 @@ const alerts = new AlertService({
   getOrg: (orgId) => store.getOrg(orgId),
 });
 
+// Usage analytics: the rollups the analytics function writes, in PLEXMCP_ANALYTICS_TABLE (read
+// access suffices). Without it the usage routes answer 501 usage_unavailable.
+const analyticsTable = process.env.PLEXMCP_ANALYTICS_TABLE;
+
 const app = createAdminApp({
   service,
   authenticateKey: (key) => adminKeys.authenticate(key),
@@ -42,6 +47,7 @@ const app = createAdminApp({
   allowedOrigins: listEnv('PLEXMCP_ADMIN_ALLOWED_ORIGINS'),
   health: new DynamoDbHealthStore(dynamodb, registryTable),
   alerts,
+  usage: analyticsTable ? new DynamoDbRollups(dynamodb, analyticsTable) : undefined,
   requestId: (c) => (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.requestId ?? crypto.randomUUID(),
 });
 

@@ -33,8 +33,11 @@ import { LocalAlertDelivery } from '../adapters/sns-alerts';
 import { AlertService } from '../core/alert-service';
 import { isLoopbackAddress, loopbackHostGuard } from './host-check';
 import { gatewayFront } from './gateway-front';
-import { DISCARD_USAGE, type EndpointStatuses } from '../core/gateway/gateway';
+import type { EndpointStatuses } from '../core/gateway/gateway';
 import { fromWebRequest, toWebResponse } from '../core/gateway/exchange';
+import { DEFAULT_ANALYTICS_TABLE_NAME, DynamoDbRollups, ensureAnalyticsTable } from '../adapters/dynamodb-rollups';
+import { LocalAnalytics } from '../core/analytics/local-aggregator';
+import type { UsageRecord } from '../core/gateway/usage';
 
 export interface ServeOptions {
   /** @default 8787 */
@@ -84,6 +87,8 @@ export interface LocalGateway {
   readonly demo?: Pick<Demo, 'stopUpstream' | 'startUpstream'>;
   readonly operatorToken: string;
   readonly service: RegistryService;
+  /** Writes the usage recorded so far to the rollups now (also done every 5 s and on close). */
+  flushAnalytics(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -105,6 +110,13 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
   try {
     await ensureRegistryTable(engine.client, DEFAULT_REGISTRY_TABLE_NAME);
     await ensureCountersTable(engine.client, DEFAULT_COUNTERS_TABLE_NAME);
+    await ensureAnalyticsTable(engine.client, DEFAULT_ANALYTICS_TABLE_NAME);
+    // Usage analytics in-process: every usage record is aggregated here and flushed to the
+    // rollups every 5 s and on close (a crash loses at most the records since the last flush).
+    // Closed after the server and gateway (cleanups run in reverse), before the engine.
+    const rollups = new DynamoDbRollups(engine.client, DEFAULT_ANALYTICS_TABLE_NAME);
+    const analytics = new LocalAnalytics(rollups);
+    cleanups.push(() => analytics.close());
     const store = new DynamoDbRegistryStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME);
     const dataKeys = LocalKeyFileProvider.fromFile(join(dataDir, 'master.key'));
     const service = new RegistryService({
@@ -147,7 +159,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       dataKeys,
       allowLoopback: true,
       region: 'local',
-      usage: options.logRequest ?? DISCARD_USAGE,
+      usage: usageSink(analytics, options.logRequest),
       keyCacheTtlMs: options.keyCacheTtlMs,
       registryCacheTtlMs: options.registryCacheTtlMs,
       endpointStatuses: localStatuses,
@@ -170,6 +182,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       log: options.logRequest,
       health: new DynamoDbHealthStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME),
       alerts,
+      usage: rollups,
       allowedOrigins: options.allowedOrigins,
     });
 
@@ -218,11 +231,21 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       const timer = startHealthTimer(runHealthCycle, intervalMs);
       cleanups.push(timer.stop);
     }
-    return { adminUrl, baseUrl, operatorToken: operator.token, service, events, runHealthCycle, demo, close: closeAll };
+    const flushAnalytics = () => analytics.flush();
+    return { adminUrl, baseUrl, operatorToken: operator.token, service, events, runHealthCycle, demo, flushAnalytics, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;
   }
+}
+
+/** Every usage record goes to the analytics, also without `logRequest` (--log-requests), and then to the log. */
+function usageSink(analytics: LocalAnalytics, logRequest: ((record: object) => void) | undefined): (record: UsageRecord) => void {
+  if (!logRequest) return (record) => analytics.record(record);
+  return (record) => {
+    analytics.record(record);
+    logRequest(record);
+  };
 }
 
 /**

@@ -12,6 +12,7 @@ import type { ApiKey, Org } from '../model';
 import { originAllowed } from '../origin-policy';
 import { effectivePlan, PLAN_LIMITS } from '../plans';
 import { PlanLimitError, type RegistryService } from '../registry-service';
+import type { RollupReader } from '../analytics/model';
 import type { OperatorCredential } from './operator-credential';
 import {
   AlertIdSchema,
@@ -40,6 +41,7 @@ import {
   UpdateOrgSchema,
   WhoAmISchema,
 } from './schemas';
+import { registerUsageRoutes } from './usage-routes';
 
 export const ADMIN_BASE_PATH = '/admin/v1';
 /** Largest request body the admin API reads. */
@@ -67,6 +69,10 @@ export interface AdminAppDeps {
   readonly health: HealthStore;
   /** Org alert subscriptions. */
   readonly alerts: AlertService;
+  /** The analytics rollups the usage routes read; without them those routes answer 501 `usage_unavailable`. */
+  readonly usage?: RollupReader;
+  /** Epoch ms: what usage ranges such as `-24h` count from. @default Date.now */
+  readonly now?: () => number;
   /**
    * Browser origins (`https://admin.example.com`) allowed to call the API, with CORS. A request
    * with any other `Origin` gets 403 `origin_not_allowed` (DNS rebinding, cross-site requests);
@@ -79,6 +85,8 @@ export interface AdminAppDeps {
 }
 
 type Env = { Variables: { requestId: string; principal: Principal; errorCode: string } };
+/** The app's context variables, for route modules (usage-routes.ts). */
+export type AdminEnv = Env;
 
 const bearer = { security: [{ bearer: [] }] };
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
@@ -143,7 +151,7 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
     info: {
       title: 'PlexMCP admin API',
       version: '1.0.0',
-      description: 'Manage organisations, MCP servers and API keys; read endpoint health and discovered tools; subscribe to alerts.',
+      description: 'Manage organisations, MCP servers and API keys; read endpoint health and discovered tools; subscribe to alerts; read usage analytics.',
     },
   });
 
@@ -341,6 +349,10 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
       return c.body(null, 204);
     },
   );
+
+  // ---- usage analytics (org admin; the fleet: operator) ----
+
+  registerUsageRoutes(app, { reader: deps.usage, now: deps.now ?? Date.now, orgAdmin, operatorOnly });
 
   // ---- API keys (org admin) ----
 
