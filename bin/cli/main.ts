@@ -10,6 +10,7 @@ import { registerKeyCommands } from './commands/keys';
 import { registerMcpCommands } from './commands/mcps';
 import { registerOrgCommands } from './commands/orgs';
 import { registerServeCommand } from './commands/serve';
+import { registerUsageCommand } from './commands/usage';
 import type { CliIo } from './context';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, formatError } from './errors';
 
@@ -19,7 +20,7 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('plexmcp');
   const width = io.columns ?? 80;
   program
-    .description('Operate a PlexMCP gateway: organisations, MCP servers, API keys, health, alerts, and the local server.')
+    .description('Operate a PlexMCP gateway: organisations, MCP servers, API keys, health, alerts, usage, and the local server.')
     .version(packageJson.version, '-V, --version')
     .option('--url <adminBaseUrl>', 'admin API base URL (env PLEXMCP_URL, config file, default http://127.0.0.1:8787)')
     .option('--token <token>', 'operator token or org admin key (env PLEXMCP_TOKEN, config file, local operator-token file)')
@@ -48,7 +49,8 @@ export function buildProgram(io: CliIo): Command {
         '      --endpoint https://mcp.example.com/mcp --auth bearer --secret-env UPSTREAM_TOKEN\n' +
         '  plexmcp key create "alice laptop" --org <orgId> --mcp github --expires 90d\n' +
         '  plexmcp mcp health github --org <orgId>        # endpoint status in every region\n' +
-        '  plexmcp alert add --email oncall@example.com --events status --org <orgId>\n',
+        '  plexmcp alert add --email oncall@example.com --events status --org <orgId>\n' +
+        '  plexmcp usage --by tool --since 7d --granularity day  # requests, errors, p95, cost\n',
     );
   registerServeCommand(program, io);
   registerAccountCommands(program, io);
@@ -56,6 +58,7 @@ export function buildProgram(io: CliIo): Command {
   registerMcpCommands(program, io);
   registerKeyCommands(program, io);
   registerAlertCommands(program, io);
+  registerUsageCommand(program, io);
   return program;
 }
 
