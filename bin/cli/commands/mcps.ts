@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { McpHealthView, StoredMetadata } from '../../../lambda/core/health/store';
-import { type FeaturePolicy, type McpServer, type UpstreamAuthType, UPSTREAM_AUTH_TYPES } from '../../../lambda/core/model';
+import { type FeaturePolicy, type McpPricing, type McpServer, type UpstreamAuthType, UPSTREAM_AUTH_TYPES } from '../../../lambda/core/model';
 import { seg } from '../client';
 import { CliContext, type CliIo } from '../context';
 import { usageError } from '../errors';
@@ -29,6 +29,9 @@ interface McpOpts {
   connectTimeoutMs?: number;
   firstByteTimeoutMs?: number;
   idleTimeoutMs?: number;
+  pricePerCall?: string;
+  toolPrice?: string[];
+  clearPricing?: boolean;
 }
 
 type UpstreamAuthInput =
@@ -66,6 +69,10 @@ function addMcpOptions(cmd: Command, create: boolean): Command {
       .option('--clear-resource-policy', 'allow every resource again (combine with --allow-resource/--deny-resource to start over)')
       .option('--clear-prompt-policy', 'allow every prompt again (combine with --allow-prompt/--deny-prompt to start over)');
   }
+  cmd
+    .option('--price-per-call <usd>', 'what the upstream charges per call, USD (e.g. 0.002); tools without a --tool-price cost this')
+    .option('--tool-price <tool=usd...>', `what one call of a tool costs, USD, e.g. search=0.01 fetch=0${create ? '' : '; tool=default drops a tool\'s own price'}`);
+  if (!create) cmd.option('--clear-pricing', 'remove the pricing (nothing is charged); combine with --price-per-call/--tool-price to start over');
   return cmd
     .option('--connect-timeout-ms <ms>', 'upstream connect timeout', ms)
     .option('--first-byte-timeout-ms <ms>', 'upstream time to first byte', ms)
@@ -172,6 +179,49 @@ async function policiesGiven(opts: McpOpts, current?: () => Promise<McpServer>):
   return out;
 }
 
+/** A price in USD: a plain non-negative decimal (`0.002`, `1e-6`), not a negative or `Infinity`. */
+function parseUsd(value: string, flag: string): number {
+  const v = value.trim();
+  const n = Number(v);
+  if (!/^(\d+(\.\d*)?|\.\d+)(e[-+]?\d+)?$/i.test(v) || !Number.isFinite(n)) {
+    throw usageError(`${flag} ${JSON.stringify(value)}: expected a price in USD, a number of at least 0 (e.g. 0.002)`);
+  }
+  return n;
+}
+
+/** `tool=usd`, or `tool=default` (null) to drop the tool's own price. */
+function parseToolPrice(value: string): { tool: string; usd: number | null } {
+  const at = value.indexOf('=');
+  const tool = at > 0 ? value.slice(0, at).trim() : '';
+  const price = at > 0 ? value.slice(at + 1).trim() : '';
+  if (tool === '' || price === '') throw usageError(`--tool-price ${JSON.stringify(value)}: expected <tool>=<usd>, e.g. search=0.01`);
+  return { tool, usd: price === 'default' ? null : parseUsd(price, '--tool-price') };
+}
+
+/**
+ * The `pricing` to send, or undefined to leave it alone. On create, what the flags give. On
+ * update, the flags change the current pricing (read from `current`: --price-per-call replaces
+ * the per-call price, each --tool-price sets or drops one tool's price) unless --clear-pricing
+ * starts from none; the API replaces pricing as a whole, and null removes it.
+ */
+async function pricingGiven(opts: McpOpts, current?: () => Promise<McpServer>): Promise<McpPricing | null | undefined> {
+  // Usage errors before any request.
+  const changes = (opts.toolPrice ?? []).map(parseToolPrice);
+  const perCall = opts.pricePerCall === undefined ? undefined : parseUsd(opts.pricePerCall, '--price-per-call');
+  const clear = current ? opts.clearPricing === true : false;
+  if (perCall === undefined && changes.length === 0) return clear ? null : undefined;
+  const base: McpPricing = clear || !current ? {} : ((await current()).pricing ?? {});
+  const tools: Record<string, number> = { ...base.tools };
+  for (const { tool, usd } of changes) {
+    if (usd === null) delete tools[tool];
+    else tools[tool] = usd;
+  }
+  const perCallUsd = perCall ?? base.perCallUsd;
+  const pricing: McpPricing = { ...(perCallUsd !== undefined ? { perCallUsd } : {}), ...(Object.keys(tools).length > 0 ? { tools } : {}) };
+  if (Object.keys(pricing).length > 0) return pricing;
+  return current ? null : undefined;
+}
+
 function endpoints(opts: McpOpts): EndpointInput[] | undefined {
   return opts.endpoint ? opts.endpoint.map(parseEndpoint) : undefined;
 }
@@ -190,6 +240,8 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
       Object.assign(body, await policiesGiven(opts));
       const timeouts = timeoutsGiven(opts);
       if (timeouts) body.timeouts = timeouts;
+      const pricing = await pricingGiven(opts);
+      if (pricing) body.pricing = pricing;
       const orgId = await ctx.orgId(opts.org);
       const headers = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : undefined;
       const created = await (await ctx.client()).post<McpServer>(`/orgs/${seg(orgId)}/mcps`, body, headers);
@@ -241,6 +293,8 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
       Object.assign(body, await policiesGiven(opts, current));
       const timeouts = timeoutsGiven(opts);
       if (timeouts) body.timeouts = timeouts; // the server keeps the timeouts not named here
+      const pricing = await pricingGiven(opts, current);
+      if (pricing !== undefined) body.pricing = pricing;
       if (Object.keys(body).length === 0) throw usageError('nothing to update: pass at least one option (see --help)');
 
       const updated = await client.patch<McpServer>(path, body);
