@@ -1,0 +1,239 @@
+import { Duration } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { UsageAnalytics } from './analytics';
+
+/** Below this many requests in a period, an error rate says nothing: the rate alarms read 0. */
+export const ERROR_RATE_MIN_REQUESTS = 20;
+
+/**
+ * Properties for {@link OperationsDashboard}.
+ */
+export interface OperationsDashboardProps {
+  /** The region's REST API and its stage (gateway and admin API share it). */
+  readonly api: apigateway.IRestApi;
+  readonly stageName: string;
+
+  readonly gatewayFunction: lambda.IFunction;
+  readonly adminFunction: lambda.IFunction;
+  readonly healthFunction: lambda.IFunction;
+  readonly analytics: UsageAnalytics;
+
+  /** The DynamoDB tables to chart, by a short label. */
+  readonly tables: Readonly<Record<string, dynamodb.ITableV2>>;
+
+  /**
+   * Share of requests answered 5xx (whole stage) above which the 5xx alarm fires, in percent.
+   *
+   * @default 5
+   */
+  readonly serverErrorRateThreshold?: number;
+
+  /**
+   * Share of gateway invocations that failed (function errors: crashes, timeouts) above which
+   * the gateway error alarm fires, in percent.
+   *
+   * @default 1
+   */
+  readonly gatewayErrorRateThreshold?: number;
+
+  /**
+   * The topic the two alarms notify (ALARM and OK).
+   *
+   * @default - the alarms are created without actions
+   */
+  readonly operatorAlarmTopic?: sns.ITopic;
+}
+
+/** The alarms of an {@link OperationsDashboard}. */
+export interface OperationsDashboardAlarms {
+  /** The stage answered more than the threshold share of 5xx for 10 minutes. */
+  readonly serverErrorRate: cloudwatch.IAlarm;
+  /** The gateway function failed more than the threshold share of invocations for 10 minutes. */
+  readonly gatewayErrorRate: cloudwatch.IAlarm;
+}
+
+/**
+ * One CloudWatch dashboard per region: the REST API (requests, 4xx/5xx, latency), the gateway,
+ * admin and health functions, the analytics pipeline (consumer lag, errors, dead letters,
+ * export deliveries) and the DynamoDB tables; and the request-path error alarms (5xx rate of the
+ * stage, function error rate of the gateway).
+ *
+ * Built from aws-cloudwatch directly rather than cdk-monitoring-constructs: the stack's alarms
+ * follow one pattern (operator topic on ALARM and OK, missing data not breaching, thresholds
+ * stated in the description) that the template tests pin down, and the handful of widgets here
+ * does not pay for a second alarm and naming layer and its dependency tree.
+ */
+export class OperationsDashboard extends Construct {
+  /** The dashboard. */
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  /** The request-path alarms. */
+  public readonly alarms: OperationsDashboardAlarms;
+
+  constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
+    super(scope, id);
+    const serverThreshold = props.serverErrorRateThreshold ?? 5;
+    const gatewayThreshold = props.gatewayErrorRateThreshold ?? 1;
+    for (const [name, value] of [['serverErrorRateThreshold', serverThreshold], ['gatewayErrorRateThreshold', gatewayThreshold]] as const) {
+      if (!Number.isFinite(value) || value <= 0 || value >= 100) {
+        throw new Error(`OperationsDashboard: ${name} must be a percentage above 0 and below 100, got ${value}.`);
+      }
+    }
+
+    const fiveMinutes = Duration.minutes(5);
+    const apiMetric = (metricName: string, statistic: string, label: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/ApiGateway',
+        metricName,
+        dimensionsMap: { ApiName: props.api.restApiName, Stage: props.stageName },
+        statistic,
+        period: fiveMinutes,
+        label,
+      });
+    const requests = apiMetric('Count', cloudwatch.Stats.SUM, 'Requests');
+    const serverErrors = apiMetric('5XXError', cloudwatch.Stats.SUM, '5xx');
+    const clientErrors = apiMetric('4XXError', cloudwatch.Stats.SUM, '4xx');
+    const serverErrorRate = new cloudwatch.MathExpression({
+      expression: `IF(requests >= ${ERROR_RATE_MIN_REQUESTS}, 100 * errors / requests, 0)`,
+      usingMetrics: { requests, errors: serverErrors },
+      period: fiveMinutes,
+      label: '5xx rate (%)',
+    });
+    const gateway = props.gatewayFunction;
+    const gatewayInvocations = gateway.metricInvocations({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM });
+    const gatewayErrors = gateway.metricErrors({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM });
+    const gatewayErrorRate = new cloudwatch.MathExpression({
+      expression: `IF(invocations >= ${ERROR_RATE_MIN_REQUESTS}, 100 * errors / invocations, 0)`,
+      usingMetrics: { invocations: gatewayInvocations, errors: gatewayErrors },
+      period: fiveMinutes,
+      label: 'Gateway function error rate (%)',
+    });
+
+    const action = props.operatorAlarmTopic !== undefined ? new cloudwatchActions.SnsAction(props.operatorAlarmTopic) : undefined;
+    const alarm = (alarmId: string, alarmProps: cloudwatch.AlarmProps): cloudwatch.Alarm => {
+      const created = new cloudwatch.Alarm(this, alarmId, alarmProps);
+      if (action !== undefined) {
+        created.addAlarmAction(action);
+        created.addOkAction(action);
+      }
+      return created;
+    };
+    // Two 5-minute periods: a single burst of upstream failures does not page the operator.
+    this.alarms = {
+      serverErrorRate: alarm('ServerErrorRateAlarm', {
+        alarmDescription: `PlexMCP API: more than ${serverThreshold}% of requests (gateway and admin API, at least ${ERROR_RATE_MIN_REQUESTS} per 5 minutes) were answered 5xx for 10 minutes; upstream MCP servers or the gateway are failing.`,
+        metric: serverErrorRate,
+        threshold: serverThreshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      gatewayErrorRate: alarm('GatewayErrorRateAlarm', {
+        alarmDescription: `PlexMCP gateway: more than ${gatewayThreshold}% of gateway function invocations failed (crash, timeout) for 10 minutes.`,
+        metric: gatewayErrorRate,
+        threshold: gatewayThreshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    };
+
+    const functionWidgets = (title: string, fn: lambda.IFunction): cloudwatch.IWidget[] => [
+      new cloudwatch.GraphWidget({
+        title: `${title}: invocations, errors, throttles`,
+        left: [
+          fn.metricInvocations({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM }),
+          fn.metricErrors({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM }),
+          fn.metricThrottles({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `${title}: duration (p50, p99)`,
+        left: [
+          fn.metricDuration({ period: fiveMinutes, statistic: cloudwatch.Stats.percentile(50), label: 'p50' }),
+          fn.metricDuration({ period: fiveMinutes, statistic: cloudwatch.Stats.percentile(99), label: 'p99' }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `${title}: concurrent executions`,
+        left: [fn.metric('ConcurrentExecutions', { period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM })],
+        width: 8,
+      }),
+    ];
+
+    const analytics = props.analytics;
+    const consumer = analytics.function;
+    const tableWidgets = Object.entries(props.tables).map(
+      ([label, table]) =>
+        new cloudwatch.GraphWidget({
+          title: `DynamoDB ${label}: consumed capacity and throttles`,
+          left: [
+            table.metricConsumedReadCapacityUnits({ period: fiveMinutes, label: 'RCU' }),
+            table.metricConsumedWriteCapacityUnits({ period: fiveMinutes, label: 'WCU' }),
+          ],
+          right: [
+            table.metric('ReadThrottleEvents', { period: fiveMinutes, statistic: cloudwatch.Stats.SUM, label: 'read throttles' }),
+            table.metric('WriteThrottleEvents', { period: fiveMinutes, statistic: cloudwatch.Stats.SUM, label: 'write throttles' }),
+          ],
+          width: 8,
+        }),
+    );
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(3),
+      widgets: [
+        [new cloudwatch.TextWidget({ markdown: '## Gateway and API (requests, errors, latency)', width: 24, height: 1 })],
+        [
+          new cloudwatch.GraphWidget({ title: 'API requests, 4xx, 5xx', left: [requests, clientErrors, serverErrors], width: 8 }),
+          new cloudwatch.GraphWidget({
+            title: 'API latency (p50, p99)',
+            left: [apiMetric('Latency', cloudwatch.Stats.percentile(50), 'p50'), apiMetric('Latency', cloudwatch.Stats.percentile(99), 'p99')],
+            width: 8,
+          }),
+          new cloudwatch.AlarmWidget({ title: '5xx rate', alarm: this.alarms.serverErrorRate, width: 8 }),
+        ],
+        functionWidgets('Gateway', gateway),
+        [new cloudwatch.TextWidget({ markdown: '## Admin API and health monitor', width: 24, height: 1 })],
+        functionWidgets('Admin', props.adminFunction),
+        functionWidgets('Health', props.healthFunction),
+        [new cloudwatch.TextWidget({ markdown: '## Analytics (usage stream, consumer, export)', width: 24, height: 1 })],
+        [
+          new cloudwatch.AlarmWidget({ title: 'Consumer lag (IteratorAge, max)', alarm: analytics.alarms.iteratorAge, width: 8 }),
+          new cloudwatch.GraphWidget({
+            title: 'Consumer invocations and errors',
+            left: [
+              consumer.metricInvocations({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM }),
+              consumer.metricErrors({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM }),
+            ],
+            width: 8,
+          }),
+          new cloudwatch.AlarmWidget({ title: 'Dead-lettered batches', alarm: analytics.alarms.deadLetters, width: 8 }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Usage stream: incoming records',
+            left: [analytics.stream.metricIncomingRecords({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM })],
+            right: [analytics.stream.metricPutRecordsThrottledRecords({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM, label: 'throttled' })],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'S3 export: records delivered',
+            left: [analytics.export.deliveryStream.metric('DeliveryToS3.Records', { period: fiveMinutes, statistic: cloudwatch.Stats.SUM })],
+            right: [analytics.export.deliveryStream.metric('DeliveryToS3.DataFreshness', { period: fiveMinutes, statistic: cloudwatch.Stats.MAXIMUM, label: 'freshness (s)' })],
+            width: 12,
+          }),
+        ],
+        [new cloudwatch.TextWidget({ markdown: '## DynamoDB', width: 24, height: 1 })],
+        tableWidgets,
+      ],
+    });
+  }
+}
