@@ -9,3 +9,6 @@ export * from './mcp-gateway';
 export * from './health-monitor';
 export * from './plexmcp-stack';
 export * from './app';
+export * from './analytics';
+export * from './analytics-export';
+export * from './analytics-dashboard';

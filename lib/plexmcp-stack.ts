@@ -1,10 +1,13 @@
 import { CfnOutput, CrossStackReferences, ReferenceStrength, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DEFAULT_REGISTRY_TABLE_NAME } from '../lambda/core/registry-table';
 import { AdminApi } from './admin-api';
+import { UsageAnalytics, type UsageAnalyticsProps } from './analytics';
+import { OperationsDashboard } from './analytics-dashboard';
 import { CountersTable } from './counters-table';
 import { CredentialsKey } from './credentials-key';
 import { HealthMonitor } from './health-monitor';
@@ -24,6 +27,13 @@ export const OPERATOR_SECRET_NAME_CONTEXT = 'plexmcp:operatorSecretName';
 // Secrets Manager names: 1-512 of A-Z a-z 0-9 / _ + = . @ -. A name that ends in a hyphen and six
 // characters is refused: regional stacks address the secret by its partial ARN, which
 // Secrets Manager cannot tell apart from a complete ARN (name + "-" + 6-character suffix).
+/**
+ * Context key (optional): `true` creates the opt-in Timestream database and table in every
+ * region and has the analytics consumer write each usage record there. Off by default: Amazon
+ * Timestream for LiveAnalytics takes no new customers since 2025-06-20.
+ */
+export const TIMESTREAM_CONTEXT = 'plexmcp:timestream';
+
 const SECRET_NAME_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const SECRET_NAME_AMBIGUOUS_SUFFIX = /-[A-Za-z0-9]{6}$/;
 
@@ -83,6 +93,14 @@ export interface PlexMcpStackProps extends StackProps {
    * @default 100
    */
   readonly gatewayReservedConcurrentExecutions?: number;
+
+  /**
+   * Options of this region's analytics pipeline (see {@link UsageAnalyticsProps}). Its
+   * `timestream` defaults to the context value `plexmcp:timestream` (`true` or `false`).
+   *
+   * @default - the defaults of UsageAnalytics; Timestream off
+   */
+  readonly analytics?: Omit<UsageAnalyticsProps, 'gatewayLogGroup' | 'operatorAlarmTopic'>;
 }
 
 /**
@@ -137,6 +155,12 @@ export class PlexMcpStack extends Stack {
 
   /** This region's health monitor (its event bus, alarm topic and organisation alerts topic). */
   public readonly healthMonitor: HealthMonitor;
+
+  /** This region's analytics pipeline (usage stream, consumer, rollup table, S3 export). */
+  public readonly analytics: UsageAnalytics;
+
+  /** This region's CloudWatch dashboard and request-path alarms. */
+  public readonly operations: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: PlexMcpStackProps) {
     super(scope, id, { ...props, crossRegionReferences: props.crossRegionReferences ?? true });
@@ -238,6 +262,30 @@ export class PlexMcpStack extends Stack {
       operatorAlarmTopic: this.healthMonitor.operatorAlarmTopic,
     });
 
+    // The gateway function is created above as a PlexFunction, with its own log group.
+    const gatewayLogGroup = (this.gateway.function as lambda.Function).logGroup;
+    this.analytics = new UsageAnalytics(this, 'Analytics', {
+      ...props.analytics,
+      timestream: props.analytics?.timestream ?? timestreamFromContext(this, id),
+      gatewayLogGroup,
+      operatorAlarmTopic: this.healthMonitor.operatorAlarmTopic,
+    });
+    // The admin API's usage and export endpoints read the rollups of this region.
+    this.analytics.rollups.grantRollupReads(this.adminApi.function);
+    if (this.adminApi.function instanceof lambda.Function) {
+      this.adminApi.function.addEnvironment('PLEXMCP_ANALYTICS_TABLE', this.analytics.rollups.table.tableName);
+    }
+    this.operations = new OperationsDashboard(this, 'Operations', {
+      api: this.api.api,
+      stageName: this.api.stage.stageName,
+      gatewayFunction: this.gateway.function,
+      adminFunction: this.adminApi.function,
+      healthFunction: this.healthMonitor.function,
+      analytics: this.analytics,
+      tables: { registry: this.registryTable, counters: this.countersTable, analytics: this.analytics.rollups.table },
+      operatorAlarmTopic: this.healthMonitor.operatorAlarmTopic,
+    });
+
     new CfnOutput(this, 'AdminApiUrl', {
       description: 'Base URL of the versioned admin API in this region',
       value: this.adminApi.adminUrl,
@@ -254,11 +302,27 @@ export class PlexMcpStack extends Stack {
       description: 'SNS topic of this region\'s operator alarms (gateway at its reserved concurrency; health monitor errors, slow cycles, throttles, undelivered schedules): subscribe the operator to it',
       value: this.healthMonitor.operatorAlarmTopic.topicArn,
     });
+    new CfnOutput(this, 'UsageExportBucket', {
+      description: 'S3 bucket of the raw usage records (usage/dt=<day>/, NDJSON, GZIP); query them with Athena in the workgroup and Glue database named by UsageDatabase',
+      value: this.analytics.export.bucket.bucketName,
+    });
+    new CfnOutput(this, 'UsageDatabase', {
+      description: 'Glue database (and Athena workgroup) of the raw usage records: table usage_records',
+      value: this.analytics.export.databaseName,
+    });
     new CfnOutput(this, 'OperatorSecretArn', {
       description: `Operator token secret (one token for every region): aws secretsmanager get-secret-value --secret-id ${this.operatorSecretName} --query SecretString --output text (works in any PlexMCP region)`,
       value: this.operatorSecret.secretArn,
     });
   }
+}
+
+/** `plexmcp:timestream` from context: true/false or "true"/"false" (`-c plexmcp:timestream=true`). */
+function timestreamFromContext(stack: Stack, id: string): boolean {
+  const raw: unknown = stack.node.tryGetContext(TIMESTREAM_CONTEXT);
+  if (raw === undefined || raw === false || raw === 'false') return false;
+  if (raw === true || raw === 'true') return true;
+  throw new Error(`PlexMcpStack ${id}: context ${TIMESTREAM_CONTEXT} must be true or false, got ${JSON.stringify(raw)}.`);
 }
 
 /** The operator secret name from the prop, else context, else the default; validated. */
