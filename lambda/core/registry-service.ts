@@ -170,7 +170,6 @@ export class RegistryService {
     const auth = input.upstreamAuth
       ? await this.sealUpstreamAuth(orgId, slug, input.upstreamAuth)
       : { upstreamAuth: current.upstreamAuth, hasUpstreamSecret: current.hasUpstreamSecret, upstreamSecret: current.upstreamSecret };
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars
     const { pricing: currentPricing, ...unpriced } = current;
     const pricing = input.pricing === undefined ? currentPricing : normalizePricing(input.pricing);
     const next: StoredMcpServer = {
