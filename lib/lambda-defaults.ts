@@ -29,7 +29,10 @@ export const PLEX_BUNDLING = {
   nodeModules: [...NATIVE_NODE_MODULES],
   // Bundle the AWS SDK instead of using the runtime's copy: the version that runs is then the one
   // in package-lock.json that the tests ran against, not whatever Lambda ships.
-  externalModules: [] as string[],
+  // `protobufjs/minimal` is never required: @datadog/sketches-js loads it only for its protobuf
+  // form, which PlexMCP does not use (lambda/core/analytics/sketch.ts); the package does not
+  // declare it, so esbuild could not resolve it.
+  externalModules: ['protobufjs/minimal'] as string[],
   minify: true,
   sourceMap: true,
   // The source map only needs line mappings; embedding the sources would double the asset.

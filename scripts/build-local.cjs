@@ -20,8 +20,12 @@ const { dirname, join, resolve } = require('node:path');
 
 const ROOT = resolve(__dirname, '..');
 
-/** Modules required at run time from node_modules rather than bundled. */
-const EXTERNAL = ['argon2', 'dynalite', '@modelcontextprotocol/server-everything'];
+/**
+ * Modules required at run time from node_modules rather than bundled. `protobufjs/minimal` is
+ * never required: @datadog/sketches-js loads it only in `toProto`/`fromProto`, which PlexMCP does
+ * not call (lambda/core/analytics/sketch.ts), and the package does not declare it.
+ */
+const EXTERNAL = ['argon2', 'dynalite', '@modelcontextprotocol/server-everything', 'protobufjs/minimal'];
 
 /** The esbuild options for `entry` → `outfile` (paths relative to the repository root). */
 function localBuildOptions(entry, outfile) {
