@@ -90,7 +90,6 @@ describe('plexmcp usage', () => {
   });
 
   test('one chart and table per series with --by', async () => {
-    stub.on('GET', `/admin/v1/orgs/${ORG}/usage`, () => undefined);
     const byTool = { ...report, groupBy: 'tool', series: [{ group: 'search', points: report.series[0]!.points }, { group: 'create_issue', points: [point('2026-12-01T09:00:00.000Z', 5)] }] };
     await stub.stop();
     stub = await new StubServer().on('GET', '/admin/v1/whoami', { body: OPERATOR }).on('GET', `/admin/v1/orgs/${ORG}/usage`, { body: byTool }).start();
