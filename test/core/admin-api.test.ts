@@ -589,6 +589,7 @@ describe('protocol hygiene', () => {
         '/orgs', '/orgs/{orgId}', '/orgs/{orgId}/keys', '/orgs/{orgId}/keys/{keyId}', '/orgs/{orgId}/keys/{keyId}/revoke',
         '/orgs/{orgId}/mcps', '/orgs/{orgId}/mcps/{slug}', '/orgs/{orgId}/mcps/{slug}/health', '/orgs/{orgId}/mcps/{slug}/tools',
         '/orgs/{orgId}/alerts', '/orgs/{orgId}/alerts/{subscriptionId}', '/plans', '/whoami',
+        '/orgs/{orgId}/usage', '/orgs/{orgId}/usage/export', '/usage',
       ].map((p) => BASE + p).sort(),
     );
     const schemaOf = (path: string, method: string, status: string) => doc.paths[BASE + path][method].responses[status].content['application/json'].schema.$ref;
