@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { serve } = require('../lambda/local/serve') as ServeModule;
   const dataDir = mkdtempSync(join(tmpdir(), `plexmcp-bench-gw-${store}-`));
-  const gateway = await serve({ port: 0, dataDir, dynamodbEndpoint, log: () => undefined });
+  // BENCH_ANALYTICS=0: without the in-process usage analytics, to measure what they cost.
+  const gateway = await serve({ port: 0, dataDir, dynamodbEndpoint, log: () => undefined, analytics: process.env.BENCH_ANALYTICS !== '0' });
   const engineCounted = Object.values(counts).some((n) => n > 0);
   const stop = async () => {
     await gateway.close().catch(() => undefined);

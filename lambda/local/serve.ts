@@ -33,7 +33,8 @@ import { LocalAlertDelivery } from '../adapters/sns-alerts';
 import { AlertService } from '../core/alert-service';
 import { isLoopbackAddress, loopbackHostGuard } from './host-check';
 import { gatewayFront } from './gateway-front';
-import type { EndpointStatuses } from '../core/gateway/gateway';
+import { DISCARD_USAGE, type EndpointStatuses } from '../core/gateway/gateway';
+import { OtlpUsageMetrics } from '../core/analytics/otlp-metrics';
 import { fromWebRequest, toWebResponse } from '../core/gateway/exchange';
 import { DEFAULT_ANALYTICS_TABLE_NAME, DynamoDbRollups, ensureAnalyticsTable } from '../adapters/dynamodb-rollups';
 import { LocalAnalytics } from '../core/analytics/local-aggregator';
@@ -74,6 +75,20 @@ export interface ServeOptions {
    * @default none
    */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * An OTLP/HTTP metrics URL (e.g. `http://127.0.0.1:4318/v1/metrics`): the gateway's operational
+   * metrics, derived from its usage records, are exported there (otlp-metrics.ts).
+   * @default none
+   */
+  readonly otlpEndpoint?: string;
+  /** How often the OTLP metrics are exported. @default 15_000 */
+  readonly otlpExportIntervalMs?: number;
+  /**
+   * Usage analytics (rollups in the embedded store, the usage API). Off only to measure what it
+   * costs (`npm run bench`): without it the usage API has nothing to show.
+   * @default true
+   */
+  readonly analytics?: boolean;
 }
 
 export interface LocalGateway {
@@ -115,8 +130,11 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     // rollups every 5 s and on close (a crash loses at most the records since the last flush).
     // Closed after the server and gateway (cleanups run in reverse), before the engine.
     const rollups = new DynamoDbRollups(engine.client, DEFAULT_ANALYTICS_TABLE_NAME);
-    const analytics = new LocalAnalytics(rollups);
-    cleanups.push(() => analytics.close());
+    const analytics = options.analytics === false ? undefined : new LocalAnalytics(rollups);
+    if (analytics) cleanups.push(() => analytics.close());
+    const otlp = options.otlpEndpoint === undefined ? undefined : new OtlpUsageMetrics({ url: options.otlpEndpoint, exportIntervalMs: options.otlpExportIntervalMs });
+    // A collector that is down must not hold the shutdown: its last export is given up on.
+    if (otlp) cleanups.push(() => otlp.close().catch(() => undefined));
     const store = new DynamoDbRegistryStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME);
     const dataKeys = LocalKeyFileProvider.fromFile(join(dataDir, 'master.key'));
     const service = new RegistryService({
@@ -159,7 +177,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       dataKeys,
       allowLoopback: true,
       region: 'local',
-      usage: usageSink(analytics, options.logRequest),
+      usage: usageSink([analytics && ((r: UsageRecord) => analytics.record(r)), otlp && ((r: UsageRecord) => otlp.record(r)), options.logRequest]),
       keyCacheTtlMs: options.keyCacheTtlMs,
       registryCacheTtlMs: options.registryCacheTtlMs,
       endpointStatuses: localStatuses,
@@ -231,7 +249,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       const timer = startHealthTimer(runHealthCycle, intervalMs);
       cleanups.push(timer.stop);
     }
-    const flushAnalytics = () => analytics.flush();
+    const flushAnalytics = async () => analytics?.flush();
     return { adminUrl, baseUrl, operatorToken: operator.token, service, events, runHealthCycle, demo, flushAnalytics, close: closeAll };
   } catch (error) {
     await closeAll();
@@ -239,12 +257,16 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
   }
 }
 
-/** Every usage record goes to the analytics, also without `logRequest` (--log-requests), and then to the log. */
-function usageSink(analytics: LocalAnalytics, logRequest: ((record: object) => void) | undefined): (record: UsageRecord) => void {
-  if (!logRequest) return (record) => analytics.record(record);
+/**
+ * Where each usage record goes: the analytics (also without `logRequest`, --log-requests), the
+ * OTLP metrics, the log. With none of them the gateway builds no records at all.
+ */
+function usageSink(sinks: readonly (((record: UsageRecord) => void) | undefined)[]): (record: UsageRecord) => void {
+  const active = sinks.filter((sink) => sink !== undefined);
+  if (active.length === 0) return DISCARD_USAGE;
+  if (active.length === 1) return active[0]!;
   return (record) => {
-    analytics.record(record);
-    logRequest(record);
+    for (const sink of active) sink(record);
   };
 }
 

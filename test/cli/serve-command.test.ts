@@ -94,3 +94,26 @@ test('--allowed-origin (or PLEXMCP_ALLOWED_ORIGINS, comma-separated) is passed t
   expect(badEnv).toMatchObject({ code: 2, stderr: expect.stringContaining('error usage: PLEXMCP_ALLOWED_ORIGINS: "*" is not an origin') });
   expect(d.calls).toHaveLength(0);
 });
+
+test('--otlp-endpoint (or PLEXMCP_OTLP_ENDPOINT) is passed to the server; anything but an http(s) URL is a usage error', async () => {
+  const a = fakeServe();
+  await run(['serve', '--otlp-endpoint', 'http://127.0.0.1:4318/v1/metrics'], { env: { PLEXMCP_OTLP_ENDPOINT: 'http://ignored.example/v1/metrics' }, serve: a.serve, untilShutdown: a.untilShutdown });
+  expect(a.calls[0]!.otlpEndpoint).toBe('http://127.0.0.1:4318/v1/metrics');
+  const b = fakeServe();
+  await run(['serve'], { env: { PLEXMCP_OTLP_ENDPOINT: 'https://collector.example/v1/metrics' }, serve: b.serve, untilShutdown: b.untilShutdown });
+  expect(b.calls[0]!.otlpEndpoint).toBe('https://collector.example/v1/metrics');
+  const c = fakeServe();
+  await run(['serve'], { env: {}, serve: c.serve, untilShutdown: c.untilShutdown });
+  expect(c.calls[0]!.otlpEndpoint).toBeUndefined();
+
+  const d = fakeServe();
+  expect(await run(['serve', '--otlp-endpoint', 'collector:4318'], { env: {}, serve: d.serve, untilShutdown: d.untilShutdown })).toMatchObject({
+    code: 2,
+    stderr: 'error usage: --otlp-endpoint: "collector:4318" is not an http(s) URL\n',
+  });
+  expect(await run(['serve', '--otlp-endpoint', 'not a url'], { env: {}, serve: d.serve, untilShutdown: d.untilShutdown })).toMatchObject({
+    code: 2,
+    stderr: expect.stringContaining('error usage: --otlp-endpoint: "not a url" is not a URL'),
+  });
+  expect(d.calls).toHaveLength(0);
+});

@@ -83,6 +83,8 @@ export interface GatewayProcessOptions {
   readonly dynamodbEndpoint?: string;
   /** `serve --demo`. @default false */
   readonly demo?: boolean;
+  /** More `serve` flags. @default none */
+  readonly args?: readonly string[];
   /** @default 60_000 */
   readonly startTimeoutMs?: number;
 }
@@ -96,6 +98,7 @@ export async function startGatewayProcess(dataDir: string, options: GatewayProce
   const args = [await buildLocalBundle(), '--data-dir', dataDir, 'serve', '--port', '0', '--log-requests'];
   if (options.dynamodbEndpoint !== undefined) args.push('--dynamodb-endpoint', options.dynamodbEndpoint);
   if (options.demo) args.push('--demo');
+  args.push(...(options.args ?? []));
   const child = spawn(process.execPath, args, {
     env: { ...process.env, PLEXMCP_PORT: '' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -39,6 +39,19 @@ function allowedOrigins(flag: string[] | undefined, env: string | undefined): st
   return origins;
 }
 
+/** `--otlp-endpoint`: an http(s) URL, or a usage error rather than an exporter that never connects. */
+function otlpUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw usageError(`--otlp-endpoint: ${JSON.stringify(value)} is not a URL (expected e.g. http://127.0.0.1:4318/v1/metrics)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError(`--otlp-endpoint: ${JSON.stringify(value)} is not an http(s) URL`);
+  return url.href;
+}
+
 /** The first SIGINT or SIGTERM (a second one then kills the process as usual). */
 function untilSignal(cancel: AbortSignal): Promise<NodeJS.Signals | undefined> {
   return new Promise((resolve) => {
@@ -62,8 +75,9 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--demo', 'seed a demo org, MCP server and key')
     .option('--dynamodb-endpoint <url>', 'use a running DynamoDB-compatible engine (env PLEXMCP_DYNAMODB_ENDPOINT) instead of the embedded one')
     .option('--log-requests', 'print one JSON line per request (admin requests and gateway usage records)')
+    .option('--otlp-endpoint <url>', 'export the gateway metrics over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/metrics (env PLEXMCP_OTLP_ENDPOINT)')
     .option('--allowed-origin <origin...>', 'browser origins allowed to call the gateway and admin API (env PLEXMCP_ALLOWED_ORIGINS, comma-separated; default none)')
-    .action(async (opts: { port?: number; host?: string; demo?: boolean; dynamodbEndpoint?: string; logRequests?: boolean; allowedOrigin?: string[] }, cmd: Command) => {
+    .action(async (opts: { port?: number; host?: string; demo?: boolean; dynamodbEndpoint?: string; logRequests?: boolean; allowedOrigin?: string[]; otlpEndpoint?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       let port = opts.port;
       if (port === undefined && nonEmpty(io.env.PLEXMCP_PORT)) {
@@ -75,6 +89,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       }
       port ??= DEFAULT_PORT;
       const origins = allowedOrigins(opts.allowedOrigin, io.env.PLEXMCP_ALLOWED_ORIGINS);
+      const otlpEndpoint = otlpUrl(opts.otlpEndpoint ?? nonEmpty(io.env.PLEXMCP_OTLP_ENDPOINT));
       const dataDir = resolveDataDir(ctx.globals.dataDir, io.env, ctx.cwd);
       const serve = io.serve ?? loadServe();
       // Listen for Ctrl-C before starting, so an early one is not lost.
@@ -91,6 +106,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
           log: (line) => io.stdout.write(line.endsWith('\n') ? line : `${line}\n`),
           logRequest: opts.logRequests ? (record) => io.stdout.write(`${JSON.stringify(record)}\n`) : undefined,
           allowedOrigins: origins,
+          otlpEndpoint,
         });
       } catch (err) {
         cancel.abort();
