@@ -122,7 +122,10 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     allowedOrigins: options.allowedOrigins,
     toolParamHeaders: (mcp, tool) => toolHeaders.forTool(mcp.orgId, mcp.slug, tool),
     plans: PLAN_LIMITS,
-    usage: options.usage ?? ((record) => console.log(JSON.stringify(record))),
+    // Straight to stdout, not console.log: in Lambda's text log format console.log prefixes every
+    // line with time, request id and level, and the analytics subscription filter and the S3
+    // export (docs/analytics-aws.md) need each usage line to be bare JSON.
+    usage: options.usage ?? ((record) => void process.stdout.write(`${JSON.stringify(record)}\n`)),
     background,
     region: options.region,
   });

@@ -93,7 +93,11 @@ beforeAll(async () => {
     PLEXMCP_MODE: 'local',
   });
   installStreamifyHarness();
-  jest.spyOn(console, 'log').mockImplementation((line: unknown) => void usageLines.push(String(line)));
+  // Usage lines go to stdout as bare JSON lines (no console.log prefix in Lambda).
+  jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    for (const line of String(chunk).split('\n')) if (line !== '') usageLines.push(line);
+    return true;
+  });
   handler = loadBundledHandler<StreamingHandler>(asset.assetDir);
 }, 240_000);
 
@@ -170,7 +174,8 @@ test('errors from the bundle are JSON-RPC errors with the request id, and usage 
   // Refused from the headers before the body is read: the JSON-RPC id is not known, so null.
   expect(JSON.parse(denied.body)).toMatchObject({ jsonrpc: '2.0', id: null, error: { data: { code: 'invalid_api_key' } } });
 
-  const usage = usageLines.map((l) => JSON.parse(l)).filter((r) => r.type === 'usage');
+  const usage = usageLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.type === 'usage');
+  expect(usage.length).toBe(usageLines.length); // every line the gateway wrote is a bare usage record
   expect(usage.map((u) => u.status)).toEqual(expect.arrayContaining([200, 202, 401]));
   const toolCall = usage.find((u) => u.tool === 'slow-count')!;
   expect(toolCall).toMatchObject({ mcp: 'counter', region: 'us-east-1', methods: ['tools/call'], status: 200 });
