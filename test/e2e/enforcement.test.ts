@@ -633,8 +633,10 @@ describe('refusing cheaply (the store reached through a counting proxy)', () => 
     // the one just before and the one just after the flood, and a burst may be tried up to three
     // times. Latency alone tells the fix apart only weakly on two cores (Argon2id runs off the
     // event loop: without the bound, bursts measured 2.5-8.7× here, with it 0.9-2.8×); the CPU
-    // the burst costs this process tells it apart by an order of magnitude (measured: about 100
-    // verifications' worth with the bound, over 1,100 without: one per key, plus the rest).
+    // the burst costs this process tells it apart (measured: about 100 verifications' worth with
+    // the bound on a quiet machine, up to ~450 when the other vCPU is busy — the two vCPUs are SMT
+    // siblings, so a verification costs more CPU time under load than the idle baseline says —
+    // and over 1,100 without the bound: one per key, plus the rest). The line is drawn at 600.
     const attempts: Record<string, unknown>[] = [];
     for (let attempt = 0; attempt < 3; attempt++) {
       const before = await samples(40);
@@ -667,7 +669,7 @@ describe('refusing cheaply (the store reached through a counting proxy)', () => 
         expect({ outcome, report }).toEqual({ outcome: expect.stringMatching(/^(401 invalid_api_key|503 authentication_busy|503 store_unavailable)$/), report });
       }
       expect({ enoughSamples: during.length >= 30, report }).toEqual({ enoughSamples: true, report });
-      expect({ cheap: verifications < 400, report }).toEqual({ cheap: true, report });
+      expect({ cheap: verifications < 600, report }).toEqual({ cheap: true, report });
       if (report.slowdown <= 2) break;
     }
     expect({ withinTwice: attempts.some((a) => (a.slowdown as number) <= 2), attempts }).toEqual({ withinTwice: true, attempts });
