@@ -634,9 +634,9 @@ describe('refusing cheaply (the store reached through a counting proxy)', () => 
     // times. Latency alone tells the fix apart only weakly on two cores (Argon2id runs off the
     // event loop: without the bound, bursts measured 2.5-8.7× here, with it 0.9-2.8×); the CPU
     // the burst costs this process tells it apart (measured: about 100 verifications' worth with
-    // the bound on a quiet machine, up to ~450 when the other vCPU is busy — the two vCPUs are SMT
-    // siblings, so a verification costs more CPU time under load than the idle baseline says —
-    // and over 1,100 without the bound: one per key, plus the rest). The line is drawn at 600.
+    // the bound on a quiet machine, but over 400 twice with the machine under load, when a
+    // verification costs more CPU time than the idle baseline says; over 1,100 without the bound:
+    // one per key, plus the rest). The line is drawn at 600.
     const attempts: Record<string, unknown>[] = [];
     for (let attempt = 0; attempt < 3; attempt++) {
       const before = await samples(40);
