@@ -5,7 +5,7 @@
  */
 import type { AlertSubscription } from '../../lambda/core/alerts';
 import type { McpHealthView, StoredMetadata } from '../../lambda/core/health/store';
-import type { ApiKey, FeaturePolicy, McpServer, Org, ToolPolicy } from '../../lambda/core/model';
+import type { ApiKey, FeaturePolicy, McpPricing, McpServer, Org, ToolPolicy } from '../../lambda/core/model';
 import type { PlanLimits } from '../../lambda/core/plans';
 import type { OrgUsage } from '../../lambda/core/registry-store';
 
@@ -112,9 +112,31 @@ export function mcpTable(mcps: readonly McpServer[]): string {
   );
 }
 
+/**
+ * A price in USD as typed (`0.002`, never `2e-3`): the API keeps prices to the micro-USD, so six
+ * decimals hold every one exactly.
+ */
+export function usdText(usd: number): string {
+  return `$${usd.toFixed(6).replace(/\.?0+$/, '')}`;
+}
+
+/**
+ * The MCP's pricing, one line per price: the per-call price (what every charged request costs
+ * unless its tool has a price of its own), then each tool's price by name; undefined without
+ * pricing, so that an unpriced MCP prints no Pricing line at all.
+ */
+export function pricingLines(p: McpPricing | undefined): string[] | undefined {
+  if (p === undefined) return undefined;
+  const tools = Object.keys(p.tools ?? {}).sort();
+  const lines = [`${usdText(p.perCallUsd ?? 0)} per call${tools.length > 0 ? ' (tools not listed below)' : ''}`];
+  for (const tool of tools) lines.push(`tool ${tool}: ${usdText(p.tools![tool]!)} per call`);
+  return lines;
+}
+
 export function mcpBlock(m: McpServer): string {
   const endpoints = (m.endpoints ?? []).map((e) => `${e.id}  ${e.url}  (weight ${e.weight})`);
   const t = m.timeouts;
+  const pricing = pricingLines(m.pricing);
   return block([
     ['Slug', m.slug],
     ['Org ID', m.orgId],
@@ -126,6 +148,7 @@ export function mcpBlock(m: McpServer): string {
     ['Resources', policySummary(m.resourcePolicy)],
     ['Prompts', policySummary(m.promptPolicy)],
     ['Timeouts', t ? `connect ${t.connectMs} ms, first byte ${t.firstByteMs} ms, idle ${t.idleMs} ms` : '-'],
+    ...(pricing === undefined ? [] : [['Pricing', pricing] as const]),
     ['Created', orDash(m.createdAt)],
     ['Updated', orDash(m.updatedAt)],
   ]);
