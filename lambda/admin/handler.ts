@@ -1,55 +1,57 @@
-import middy from '@middy/core';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { handle } from 'hono/aws-lambda';
+import { createAdminRuntime } from '../adapters/admin-runtime';
 import { dynamodb, kms, readSecretString, requiredEnv } from '../adapters/aws-clients';
-import { systemResolver } from '../adapters/dns-resolver';
-import { DynamoDbAlertStore } from '../adapters/dynamodb-alert-store';
-import { DynamoDbHealthStore } from '../adapters/dynamodb-health-store';
-import { DynamoDbRegistryStore } from '../adapters/dynamodb-registry-store';
 import { DynamoDbRollups } from '../adapters/dynamodb-rollups';
 import { KmsDataKeyProvider } from '../adapters/kms-data-keys';
-import { requestLogging } from '../adapters/lambda-request-logging';
 import { alertDeliveryFromEnv } from '../adapters/sns-alerts';
-import { createAdminApp } from '../core/admin/app';
-import { OperatorCredential } from '../core/admin/operator-credential';
-import { AlertService } from '../core/alert-service';
-import { ApiKeyAuthenticator } from '../core/api-keys';
-import { EnvelopeCipher } from '../core/envelope';
-import { RegistryService } from '../core/registry-service';
+import type { AdminRequestLog } from '../core/admin/app';
 
-const registryTable = requiredEnv('PLEXMCP_REGISTRY_TABLE');
-const store = new DynamoDbRegistryStore(dynamodb, registryTable);
-const service = new RegistryService({
-  store,
-  cipher: new EnvelopeCipher(new KmsDataKeyProvider(kms, requiredEnv('PLEXMCP_KMS_KEY_ID'))),
-  // In AWS, upstreams must be public https endpoints.
-  urlPolicy: { allowLoopback: false, resolve: systemResolver },
-});
-const adminKeys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
+// Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE
+// (set by the construct); the fallbacks keep a bare invocation (tests) meaningful.
+const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'plexmcp-admin' });
+const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'PlexMCP', serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'plexmcp-admin' });
+
 const operatorSecretArn = requiredEnv('PLEXMCP_OPERATOR_SECRET_ARN');
-// Alert emails go through the SNS topic in PLEXMCP_ORG_ALERTS_TOPIC_ARN; without it the alert
-// routes answer 501 alerts_unavailable rather than accept subscriptions that would never deliver.
-const alerts = new AlertService({
-  store: new DynamoDbAlertStore(dynamodb, registryTable),
-  delivery: alertDeliveryFromEnv(),
-  getOrg: (orgId) => store.getOrg(orgId),
-});
-
 // Usage analytics: the rollups the analytics function writes, in PLEXMCP_ANALYTICS_TABLE (read
 // access suffices). Without it the usage routes answer 501 usage_unavailable.
 const analyticsTable = process.env.PLEXMCP_ANALYTICS_TABLE;
 
-const app = createAdminApp({
-  service,
-  authenticateKey: (key) => adminKeys.authenticate(key),
+const { app } = createAdminRuntime({
+  dynamodb,
+  registryTable: requiredEnv('PLEXMCP_REGISTRY_TABLE'),
+  dataKeys: new KmsDataKeyProvider(kms, requiredEnv('PLEXMCP_KMS_KEY_ID')),
+  // In AWS, upstreams must be public https endpoints.
+  allowLoopback: false,
   // Re-read from Secrets Manager after the bound, so a rotated token stops working on warm instances.
-  operator: new OperatorCredential(() => readSecretString(operatorSecretArn), { maxAgeMs: optionalSeconds('PLEXMCP_OPERATOR_TOKEN_MAX_AGE_SECONDS') }),
-  allowedOrigins: listEnv('PLEXMCP_ADMIN_ALLOWED_ORIGINS'),
-  health: new DynamoDbHealthStore(dynamodb, registryTable),
-  alerts,
+  readOperatorToken: () => readSecretString(operatorSecretArn),
+  operatorTokenMaxAgeMs: optionalSeconds('PLEXMCP_OPERATOR_TOKEN_MAX_AGE_SECONDS'),
+  // Alert emails go through the SNS topic in PLEXMCP_ORG_ALERTS_TOPIC_ARN (none: 501 alerts_unavailable).
+  alertDelivery: alertDeliveryFromEnv(),
   usage: analyticsTable ? new DynamoDbRollups(dynamodb, analyticsTable) : undefined,
+  allowedOrigins: listEnv('PLEXMCP_ADMIN_ALLOWED_ORIGINS'),
   requestId: (c) => (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.requestId ?? crypto.randomUUID(),
+  log: logAdminRequest,
 });
+
+/**
+ * The admin app's own record of each request (principal and key id included, as locally), as a
+ * Logger line, plus the admin API's request metrics. The API Gateway stage's metrics mix the
+ * gateway and the admin API; these are the admin API's alone (dimension `service` only).
+ */
+function logAdminRequest(record: AdminRequestLog): void {
+  if (record.status >= 500) logger.error('admin request', { ...record });
+  else logger.info('admin request', { ...record });
+  metrics.addMetric('AdminRequests', MetricUnit.Count, 1);
+  metrics.addMetric('AdminClientErrors', MetricUnit.Count, record.status >= 400 && record.status < 500 ? 1 : 0);
+  metrics.addMetric('AdminServerErrors', MetricUnit.Count, record.status >= 500 ? 1 : 0);
+  metrics.addMetric('AdminLatency', MetricUnit.Milliseconds, record.durationMs);
+}
 
 /** Comma-separated list; none when unset. */
 function listEnv(name: string): string[] {
@@ -64,8 +66,31 @@ function optionalSeconds(name: string): number | undefined {
   return Number(value) * 1000;
 }
 
+/**
+ * Hono answers its own errors (the API's error format); this catches what escapes it (the
+ * adapter itself failing): the error's class is logged — never its message, stack or the
+ * request — and the client gets the API's 500.
+ */
+function internalErrors(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context> {
+  return {
+    onError: (request) => {
+      const requestId = request.event.requestContext?.requestId ?? '';
+      logger.error('admin request failed', { requestId, method: request.event.httpMethod, error: request.error?.name ?? 'Error' });
+      request.response = {
+        statusCode: 500,
+        headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+        body: JSON.stringify({ error: { code: 'internal_error', message: 'Something went wrong', requestId } }),
+      };
+    },
+  };
+}
+
 const honoHandler = handle(app) as unknown as (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
+// Middleware order: the Logger's context first (cold start, request id on every line), the
+// metrics flush after the response (one EMF line per invocation), the error answer innermost.
 export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
-  .use(requestLogging({ service: 'plexmcp-admin' }))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }))
+  .use(internalErrors())
   .handler(honoHandler);

@@ -6,12 +6,9 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { LocalKeyFileProvider } from '../adapters/local-key-file';
-import { DynamoDbRegistryStore, ensureRegistryTable } from '../adapters/dynamodb-registry-store';
-import { systemResolver } from '../adapters/dns-resolver';
-import { ApiKeyAuthenticator } from '../core/api-keys';
-import { createAdminApp, ADMIN_BASE_PATH } from '../core/admin/app';
-import { OperatorCredential } from '../core/admin/operator-credential';
-import { EnvelopeCipher } from '../core/envelope';
+import { ensureRegistryTable } from '../adapters/dynamodb-registry-store';
+import { ADMIN_BASE_PATH } from '../core/admin/app';
+import { createAdminRuntime } from '../adapters/admin-runtime';
 import { DEFAULT_REGISTRY_TABLE_NAME } from '../core/registry-table';
 import { RegistryService } from '../core/registry-service';
 import { localDynamoDbClient, startEmbeddedDynamoDb } from './dynamodb-engine';
@@ -27,10 +24,7 @@ import { createHealthRuntime } from '../adapters/health-runtime';
 import type { CycleReport } from '../core/health/checker';
 import type { HealthEvent } from '../core/health/model';
 import type { StoredMcpServer } from '../core/model';
-import { DynamoDbHealthStore } from '../adapters/dynamodb-health-store';
-import { DynamoDbAlertStore } from '../adapters/dynamodb-alert-store';
 import { LocalAlertDelivery } from '../adapters/sns-alerts';
-import { AlertService } from '../core/alert-service';
 import { isLoopbackAddress, loopbackHostGuard } from './host-check';
 import { gatewayFront } from './gateway-front';
 import { DISCARD_USAGE, type EndpointStatuses } from '../core/gateway/gateway';
@@ -135,18 +129,23 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     const otlp = options.otlpEndpoint === undefined ? undefined : new OtlpUsageMetrics({ url: options.otlpEndpoint, exportIntervalMs: options.otlpExportIntervalMs });
     // A collector that is down must not hold the shutdown: its last export is given up on.
     if (otlp) cleanups.push(() => otlp.close().catch(() => undefined));
-    const store = new DynamoDbRegistryStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME);
     const dataKeys = LocalKeyFileProvider.fromFile(join(dataDir, 'master.key'));
-    const service = new RegistryService({
-      store,
-      cipher: new EnvelopeCipher(dataKeys),
-      urlPolicy: { allowLoopback: true, resolve: systemResolver },
-    });
-    // Locally, alerts are logged (and kept in memory), never emailed.
-    const alerts = new AlertService({
-      store: new DynamoDbAlertStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME),
-      delivery: new LocalAlertDelivery(log),
-      getOrg: (orgId) => store.getOrg(orgId),
+    // The admin API, wired as in the admin Lambda (admin-runtime.ts). The operator token is read
+    // from the file again after the bound, so a rotated token (the file rewritten) takes effect;
+    // the file is created below, before the server listens.
+    const operatorTokenPath = join(dataDir, 'operator-token');
+    const { app: admin, service, store, alerts } = createAdminRuntime({
+      dynamodb: engine.client,
+      registryTable: DEFAULT_REGISTRY_TABLE_NAME,
+      dataKeys,
+      allowLoopback: true,
+      readOperatorToken: async () => (await readFile(operatorTokenPath, 'utf8')).trim(),
+      operatorTokenMaxAgeMs: options.operatorTokenMaxAgeMs,
+      // Locally, alerts are logged (and kept in memory), never emailed.
+      alertDelivery: new LocalAlertDelivery(log),
+      usage: rollups,
+      allowedOrigins: options.allowedOrigins,
+      log: options.logRequest,
     });
     // Health monitor: the checker's in-memory states are the gateway's view, with no delay.
     const events = new InProcessEventBus();
@@ -188,21 +187,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     events.subscribe((event) => {
       if (event.type === 'mcp.endpoint.status.changed' && event.to !== 'unhealthy') gateway.endpointRecovered(event.endpointId);
     });
-    const operatorTokenPath = join(dataDir, 'operator-token');
     const operator = loadOrCreateOperatorToken(operatorTokenPath);
-    // The admin API re-reads key records on every request: revocation there is immediate.
-    const adminKeys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
-    const admin = createAdminApp({
-      service,
-      authenticateKey: (key) => adminKeys.authenticate(key),
-      // Read from the file again after the bound, so a rotated token (the file rewritten) takes effect.
-      operator: new OperatorCredential(async () => (await readFile(operatorTokenPath, 'utf8')).trim(), { maxAgeMs: options.operatorTokenMaxAgeMs }),
-      log: options.logRequest,
-      health: new DynamoDbHealthStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME),
-      alerts,
-      usage: rollups,
-      allowedOrigins: options.allowedOrigins,
-    });
 
     const root = new Hono();
     // Until the bound address is known the guard is on: fail closed.

@@ -24,6 +24,7 @@ let fakeAws: Awaited<ReturnType<typeof startFakeKmsAndSecrets>>;
 let table: string;
 let handler: Handler;
 let assetDir: string;
+let adminKeyId: string;
 const savedEnv = { ...process.env };
 const logLines: string[] = [];
 
@@ -40,8 +41,14 @@ beforeAll(async () => {
     PLEXMCP_KMS_KEY_ID: KEY_ARN,
     PLEXMCP_OPERATOR_SECRET_ARN: SECRET_ID,
     PLEXMCP_MODE: 'aws',
+    // What Lambda sets: Powertools counts a cold start only for on-demand instances.
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
   });
-  jest.spyOn(console, 'log').mockImplementation((line: unknown) => void logLines.push(String(line)));
+  // Powertools Logger and Metrics write JSON lines to stdout directly (no console.log prefix).
+  jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    for (const line of String(chunk).split('\n')) if (line !== '') logLines.push(line);
+    return true;
+  });
   handler = loadBundledHandler<Handler>(assetDir);
 }, 240_000);
 
@@ -74,7 +81,7 @@ async function invoke(method: string, path: string, token?: string, body?: unkno
     isBase64Encoded: false,
     requestContext: { requestId, stage: 'v1', path: `/v1${rawPath}`, httpMethod: method, identity: { sourceIp: '203.0.113.9' } },
   } as unknown as APIGatewayProxyEvent;
-  const result = await handler(event, { awsRequestId: requestId } as Context);
+  const result = await handler(event, { awsRequestId: requestId, functionName: 'PlexMcp-Admin' } as Context);
   const responseHeaders = { ...(result.headers ?? {}), ...Object.fromEntries(Object.entries(result.multiValueHeaders ?? {}).map(([k, v]) => [k, String(v[0])])) };
   return { status: result.statusCode, headers: responseHeaders, body: result.body ? JSON.parse(result.body) : undefined, requestId };
 }
@@ -109,6 +116,7 @@ test('the bundled admin Lambda serves the registry flow against DynamoDB', async
   const created = await invoke('POST', `/admin/v1/orgs/${orgId}/keys`, OPERATOR_TOKEN, { name: 'admin', role: 'admin' });
   expect(created.status).toBe(201);
   const adminKey = created.body.secret as string;
+  adminKeyId = created.body.key.keyId as string;
   const listed = await invoke('GET', `/admin/v1/orgs/${orgId}/mcps?limit=10`, adminKey); // argon2 verify in the asset
   expect(listed.status).toBe(200);
   expect(listed.body.items.map((m: { slug: string }) => m.slug)).toEqual(['search']);
@@ -141,11 +149,54 @@ test('the bundled Lambda answers errors in the API format, without internals', a
   expect(invalid.body.error.details[0].path).toBe('name');
 });
 
-test('the Lambda logs one JSON line per request, never a credential or body', () => {
-  expect(logLines.length).toBeGreaterThanOrEqual(8);
-  for (const line of logLines) {
-    const record = JSON.parse(line);
-    expect(record).toMatchObject({ service: 'plexmcp-admin', requestId: expect.stringMatching(/^req-/), status: expect.any(Number) });
-    expect(line).not.toMatch(/asset-test-|pmcp_|Bearer/);
+function requestsLogged(): Record<string, unknown>[] {
+  return logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((r) => r.message === 'admin request');
+}
+
+test('the Lambda logs one Logger line per request with principal and key id, never a credential or body', () => {
+  for (const line of logLines) JSON.parse(line); // every line is bare JSON
+  for (const line of logLines) expect(line).not.toMatch(/asset-test-|pmcp_|Bearer|Asset Org|8\.8\.8\.8/);
+  const requests = requestsLogged();
+  // whoami, org, 2 MCPs, key, list, and the two error requests.
+  expect(requests).toHaveLength(8);
+  for (const r of requests) {
+    expect(r).toMatchObject({ level: 'INFO', service: 'plexmcp-admin', requestId: expect.stringMatching(/^req-/), method: expect.any(String), route: expect.stringMatching(/^\/admin\/v1\//), status: expect.any(Number), durationMs: expect.any(Number) });
+    // Powertools' Lambda context on every line.
+    expect(r.function_request_id).toBe(r.requestId);
+    expect(r).not.toHaveProperty('body');
   }
+  expect(requests[0]).toMatchObject({ method: 'GET', route: '/admin/v1/whoami', status: 200, principal: 'operator' });
+  expect(requests[0]).not.toHaveProperty('keyId');
+  // The admin key's request carries the principal and its key id (the route pattern, not the org id).
+  const byKey = requests.filter((r) => r.principal === 'key');
+  expect(byKey).toEqual([expect.objectContaining({ method: 'GET', route: '/admin/v1/orgs/:orgId/mcps', status: 200, keyId: adminKeyId })]);
+  // The refused ones: no principal, and the stable error code.
+  expect(requests.find((r) => r.status === 401)).toMatchObject({ errorCode: 'invalid_credentials' });
+  expect(requests.find((r) => r.status === 401)).not.toHaveProperty('principal');
+  expect(requests.at(-1)).toMatchObject({ method: 'POST', route: '/admin/v1/orgs', status: 400, principal: 'operator', errorCode: 'validation_failed' });
+});
+
+test('each invocation flushes the admin request metrics as one EMF line (namespace PlexMCP, dimension service)', () => {
+  const emf = logLines.map((line) => JSON.parse(line) as Record<string, any>).filter((r) => r._aws !== undefined && !('ColdStart' in r)); // eslint-disable-line @typescript-eslint/no-explicit-any
+  expect(emf).toHaveLength(8);
+  expect(emf[0]._aws.CloudWatchMetrics).toEqual([
+    {
+      Namespace: 'PlexMCP',
+      Dimensions: [['service']],
+      Metrics: [
+        { Name: 'AdminRequests', Unit: 'Count' },
+        { Name: 'AdminClientErrors', Unit: 'Count' },
+        { Name: 'AdminServerErrors', Unit: 'Count' },
+        { Name: 'AdminLatency', Unit: 'Milliseconds' },
+      ],
+    },
+  ]);
+  expect(emf.map((e) => [e.service, e.AdminRequests, e.AdminClientErrors, e.AdminServerErrors])).toEqual([
+    ...[0, 0, 0, 1, 0, 0, 1, 1].map((clientError) => ['plexmcp-admin', 1, clientError, 0]), // the loopback MCP, 401, 400
+  ]);
+  // The cold start, once, with the function name as Lambda gives it.
+  const coldStarts = logLines.filter((line) => line.includes('"ColdStart"')).map((line) => JSON.parse(line));
+  expect(coldStarts).toHaveLength(1);
+  expect(coldStarts[0]._aws.CloudWatchMetrics[0]).toEqual({ Namespace: 'PlexMCP', Dimensions: [['service', 'function_name']], Metrics: [{ Name: 'ColdStart', Unit: 'Count' }] });
+  expect(requestsLogged().filter((r) => r.cold_start === true).map((r) => r.requestId)).toEqual(['req-1']);
 });

@@ -1,0 +1,85 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Context } from 'hono';
+import { createAdminApp, type AdminRequestLog } from '../core/admin/app';
+import { OperatorCredential } from '../core/admin/operator-credential';
+import { AlertService, type AlertDelivery } from '../core/alert-service';
+import type { RollupReader } from '../core/analytics/model';
+import { ApiKeyAuthenticator } from '../core/api-keys';
+import { EnvelopeCipher, type DataKeyProvider } from '../core/envelope';
+import { RegistryService } from '../core/registry-service';
+import { systemResolver } from './dns-resolver';
+import { DynamoDbAlertStore } from './dynamodb-alert-store';
+import { DynamoDbHealthStore } from './dynamodb-health-store';
+import { DynamoDbRegistryStore } from './dynamodb-registry-store';
+
+export interface AdminRuntimeOptions {
+  readonly dynamodb: DynamoDBClient;
+  readonly registryTable: string;
+  readonly dataKeys: DataKeyProvider;
+  /** Local mode: loopback upstream URLs are accepted. In AWS only public https endpoints. */
+  readonly allowLoopback: boolean;
+  /** Reads the current operator token (Secrets Manager in AWS, the token file locally). */
+  readonly readOperatorToken: () => Promise<string>;
+  /** How long the operator token read is trusted: the bound on a rotation taking effect. @default OperatorCredential's */
+  readonly operatorTokenMaxAgeMs?: number;
+  /**
+   * Where org alerts go (SNS in AWS, the log locally). Without one the alert routes answer 501
+   * `alerts_unavailable` rather than accept subscriptions that would never deliver.
+   */
+  readonly alertDelivery?: AlertDelivery;
+  /** The analytics rollups the usage routes read; without them those routes answer 501 `usage_unavailable`. */
+  readonly usage?: RollupReader;
+  /** Browser origins allowed to call the admin API (CORS, DNS-rebinding defence). @default none */
+  readonly allowedOrigins?: readonly string[];
+  /** The request id of a request (API Gateway's in AWS). @default a random UUID */
+  readonly requestId?: (c: Context) => string;
+  /**
+   * One record per admin request — principal, key id, route, status, duration, error code;
+   * never bodies or credentials — the same record in both hosts. @default none
+   */
+  readonly log?: (record: AdminRequestLog) => void;
+}
+
+export interface AdminRuntime {
+  /** The admin API (Hono), mounted at `/admin/v1`. */
+  readonly app: ReturnType<typeof createAdminApp>;
+  /** The registry service behind it (the local server's demo seeds through it). */
+  readonly service: RegistryService;
+  readonly store: DynamoDbRegistryStore;
+  /** Org alert subscriptions and dispatch (the local health monitor dispatches through it). */
+  readonly alerts: AlertService;
+}
+
+/**
+ * The control plane wired to its adapters: the one composition behind the admin Lambda and
+ * `plexmcp serve`, so the two hosts serve the same API with the same request log. Created once
+ * per process.
+ */
+export function createAdminRuntime(options: AdminRuntimeOptions): AdminRuntime {
+  const store = new DynamoDbRegistryStore(options.dynamodb, options.registryTable);
+  const service = new RegistryService({
+    store,
+    cipher: new EnvelopeCipher(options.dataKeys),
+    urlPolicy: { allowLoopback: options.allowLoopback, resolve: systemResolver },
+  });
+  const alerts = new AlertService({
+    store: new DynamoDbAlertStore(options.dynamodb, options.registryTable),
+    delivery: options.alertDelivery,
+    getOrg: (orgId) => store.getOrg(orgId),
+  });
+  // The admin API re-reads key records on every request: revocation there is immediate.
+  const adminKeys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
+  const app = createAdminApp({
+    service,
+    authenticateKey: (key) => adminKeys.authenticate(key),
+    // Read again after the bound, so a rotated token stops working on a warm instance.
+    operator: new OperatorCredential(options.readOperatorToken, { maxAgeMs: options.operatorTokenMaxAgeMs }),
+    health: new DynamoDbHealthStore(options.dynamodb, options.registryTable),
+    alerts,
+    usage: options.usage,
+    allowedOrigins: options.allowedOrigins,
+    requestId: options.requestId,
+    log: options.log,
+  });
+  return { app, service, store, alerts };
+}
