@@ -139,6 +139,15 @@ export interface UsageAnalyticsProps {
   readonly gatewayLogGroup: logs.ILogGroup;
 
   /**
+   * Memory of the gateway function, MB: the consumer estimates the gateway's own AWS cost of
+   * each request with it (docs/cost.md), passed as PLEXMCP_GATEWAY_MEMORY_MB.
+   *
+   * @default - the memory size of the Lambda function in the log group's scope that logs to
+   * `gatewayLogGroup` (as McpGateway creates them); without one, no gateway cost is estimated
+   */
+  readonly gatewayMemorySize?: number;
+
+  /**
    * Shards of the usage stream (provisioned mode). One shard takes 1,000 records or 1 MB a
    * second; one record is one CloudWatch Logs batch of many usage lines, so one shard carries a
    * busy region. Each shard is one more concurrent writer of every fleet-wide rollup item.
@@ -388,6 +397,11 @@ export class UsageAnalytics extends Construct {
       PLEXMCP_ANALYTICS_TABLE: this.rollups.table.tableName,
       PLEXMCP_ANALYTICS_RETENTION: JSON.stringify({ minute: retention.minute, hour: retention.hour, day: retention.day }),
     };
+    const gatewayMemory = props.gatewayMemorySize ?? memorySizeOfFunctionLoggingTo(props.gatewayLogGroup);
+    if (gatewayMemory !== undefined && (!Number.isInteger(gatewayMemory) || gatewayMemory < 128 || gatewayMemory > 10_240)) {
+      throw new Error(`UsageAnalytics: gatewayMemorySize must be a Lambda memory size, a whole number of MB from 128 to 10240, got ${gatewayMemory}.`);
+    }
+    if (gatewayMemory !== undefined) environment.PLEXMCP_GATEWAY_MEMORY_MB = String(gatewayMemory);
     if (this.timestreamDatabase !== undefined && this.timestreamTable !== undefined) {
       environment.PLEXMCP_TIMESTREAM_DATABASE = this.timestreamDatabase.ref;
       environment.PLEXMCP_TIMESTREAM_TABLE = this.timestreamTable.attrName;
@@ -478,4 +492,23 @@ export class UsageAnalytics extends Construct {
       }),
     };
   }
+}
+
+/**
+ * The memory size of the Lambda function that writes to `logGroup`, found among the log group's
+ * siblings (PlexFunction creates a function's log group in the function's own scope), so that the
+ * gateway cost estimate follows McpGateway's `memorySize` without a second setting to keep equal.
+ * Undefined when there is none, or its memory size is not a plain number.
+ */
+function memorySizeOfFunctionLoggingTo(logGroup: logs.ILogGroup): number | undefined {
+  const scope = logGroup.node.scope;
+  if (scope === undefined) return undefined;
+  for (const child of scope.node.children) {
+    if (!(child instanceof lambda.Function)) continue;
+    const cfn = child.node.defaultChild as lambda.CfnFunction | undefined;
+    const config = cfn?.loggingConfig as lambda.CfnFunction.LoggingConfigProperty | undefined;
+    // The same LogGroup construct gives the same name token, so this compares identity.
+    if (config?.logGroup === logGroup.logGroupName && typeof cfn?.memorySize === 'number' && !Token.isUnresolved(cfn.memorySize)) return cfn.memorySize;
+  }
+  return undefined;
 }

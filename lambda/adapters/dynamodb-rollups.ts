@@ -173,7 +173,8 @@ export class DynamoDbRollups implements RollupWriter, RollupReader {
 }
 
 const num = (value: number): AttributeValue => ({ N: String(value) });
-const COUNT_NAMES = ['requests', 'errors', 'rateLimited', 'bytesIn', 'bytesOut', 'costMicroUsd'] as const;
+/** Integer counts of an item; one missing (an item written before the count existed) reads as 0. */
+const COUNT_NAMES = ['requests', 'errors', 'rateLimited', 'bytesIn', 'bytesOut', 'costMicroUsd', 'gatewayCostNanoUsd'] as const;
 
 function writeItem(rollup: Rollup, pos: Record<string, string>, version: number, expiresAt: number): Record<string, AttributeValue> {
   const { id } = rollup;

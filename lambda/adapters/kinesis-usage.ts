@@ -9,6 +9,7 @@
 import { gunzipSync } from 'node:zlib';
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import type { ApplyResult, BatchPosition, RollupWriter } from '../core/analytics/model';
+import { usageRecordGatewayCost } from '../core/analytics/aws-cost';
 import { aggregateUsage, parseUsageLine } from '../core/analytics/rollup';
 import type { UsageRecord } from '../core/gateway/usage';
 
@@ -174,6 +175,8 @@ export interface UsageBatchSummary {
   readonly rollups: number;
   readonly rollupsApplied: number;
   readonly rollupsSkipped: number;
+  /** Records whose gateway AWS cost was estimated (the others: an unpriced region, or no estimate configured). */
+  readonly gatewayCostEstimated: number;
   readonly sinkWritten?: number;
   readonly sinkRejected?: number;
 }
@@ -183,6 +186,29 @@ export interface UsageConsumerOptions {
   readonly sink?: UsageSink;
   /** Where the summary line goes. @default one JSON line on stdout */
   readonly log?: (line: string) => void;
+  /**
+   * The gateway's own AWS cost of a record, micro-USD (aws-cost.ts), into the rollups'
+   * gatewayCostNanoUsd; `null` for none.
+   * @default gatewayCostFromEnv(process.env): from PLEXMCP_GATEWAY_MEMORY_MB, which the
+   * UsageAnalytics construct sets; none without it
+   */
+  readonly gatewayCost?: ((record: UsageRecord) => number | undefined) | null;
+}
+
+/** The environment variable with the gateway function's memory size, MB (lib/analytics.ts sets it). */
+export const GATEWAY_MEMORY_ENV = 'PLEXMCP_GATEWAY_MEMORY_MB';
+
+/**
+ * The per-record gateway cost estimate for the memory size in PLEXMCP_GATEWAY_MEMORY_MB, or
+ * undefined when it is not set (no estimate: every rollup's gatewayCostNanoUsd stays 0). A value
+ * that is not a Lambda memory size throws, so that a misconfigured consumer fails at its start
+ * rather than writing wrong costs.
+ */
+export function gatewayCostFromEnv(env: Readonly<Record<string, string | undefined>>): ((record: UsageRecord) => number | undefined) | undefined {
+  const raw = env[GATEWAY_MEMORY_ENV];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d{3,5}$/.test(raw)) throw new Error(`${GATEWAY_MEMORY_ENV} must be the gateway function's memory size in MB (128-10240), got ${JSON.stringify(raw.slice(0, 20))}`);
+  return usageRecordGatewayCost(Number(raw));
 }
 
 /**
@@ -192,9 +218,19 @@ export interface UsageConsumerOptions {
  */
 export function usageConsumer(options: UsageConsumerOptions): (event: KinesisStreamEvent) => Promise<UsageBatchSummary> {
   const log = options.log ?? ((line: string) => console.log(line));
+  const estimate = options.gatewayCost === undefined ? gatewayCostFromEnv(process.env) : (options.gatewayCost ?? undefined);
   return async (event) => {
     const decoded = decodeUsageBatch(event);
-    const rollups = decoded.records.length > 0 ? aggregateUsage(decoded.records) : [];
+    let gatewayCostEstimated = 0;
+    const gatewayCost =
+      estimate === undefined
+        ? undefined
+        : (record: UsageRecord) => {
+            const cost = estimate(record);
+            if (cost !== undefined) gatewayCostEstimated++;
+            return cost;
+          };
+    const rollups = decoded.records.length > 0 ? aggregateUsage(decoded.records, { gatewayCost }) : [];
     let applied: ApplyResult = { applied: 0, skipped: 0 };
     if (rollups.length > 0 && decoded.position !== undefined) {
       applied = await options.writer.apply(decoded.position, rollups);
@@ -218,6 +254,7 @@ export function usageConsumer(options: UsageConsumerOptions): (event: KinesisStr
       rollups: rollups.length,
       rollupsApplied: applied.applied,
       rollupsSkipped: applied.skipped,
+      gatewayCostEstimated,
       sinkWritten: sink?.written,
       sinkRejected: sink?.rejected,
     };

@@ -20,6 +20,7 @@ const point = (start: string, requests: number, extra: Record<string, unknown> =
   bytesIn: requests * 100,
   bytesOut: requests * 1000,
   costUsd: 0,
+  gatewayCostUsd: 0,
   errorsByCode: {},
   ...extra,
 });
@@ -34,13 +35,13 @@ const report = {
       group: '',
       points: [
         point('2026-12-01T09:00:00.000Z', 0),
-        point('2026-12-01T10:00:00.000Z', 800, { errors: 8, errorRate: 0.01, costUsd: 0.0125, p95Ms: 35 }),
-        point('2026-12-01T11:00:00.000Z', 200, { p95Ms: 90 }),
+        point('2026-12-01T10:00:00.000Z', 800, { errors: 8, errorRate: 0.01, costUsd: 0.0125, gatewayCostUsd: 0.0034104, p95Ms: 35 }),
+        point('2026-12-01T11:00:00.000Z', 200, { p95Ms: 90, gatewayCostUsd: 0.000852 }),
         point('2026-12-01T12:00:00.000Z', 0),
       ],
     },
   ],
-  totals: { requests: 1000, errors: 8, errorRate: 0.008, rateLimited: 3, p50Ms: 12.5, p95Ms: 41.2, p99Ms: 120.4, bytesIn: 100_000, bytesOut: 1_000_000, costUsd: 0.0125, errorsByCode: { upstream_error: 8 } },
+  totals: { requests: 1000, errors: 8, errorRate: 0.008, rateLimited: 3, p50Ms: 12.5, p95Ms: 41.2, p99Ms: 120.4, bytesIn: 100_000, bytesOut: 1_000_000, costUsd: 0.0125, gatewayCostUsd: 0.0042624, errorsByCode: { upstream_error: 8 } },
 };
 
 beforeEach(async () => {
@@ -69,10 +70,27 @@ describe('plexmcp usage', () => {
     expect(lines[p95At + 1]).toBe('90.0 ┤  █');
     expect(lines[p95At + 6]).toBe('   0 ┤ ██');
     expect(out).toContain('2026-12-01 09:00Z … 2026-12-01 13:00Z');
-    expect(out).toMatch(/START +REQUESTS +ERRORS +ERROR RATE +P50 MS +P95 MS +P99 MS +COST\n/);
-    expect(out).toMatch(/2026-12-01 10:00Z +800 +8 +1\.0% +12\.5 +35\.0 +120 +\$0\.0125\n/);
-    expect(out).toMatch(/2026-12-01 11:00Z +200 +0 +0\.0% +12\.5 +90\.0 +120 +0\n/);
+    expect(out).toMatch(/START +REQUESTS +ERRORS +ERROR RATE +P50 MS +P95 MS +P99 MS +COST +AWS COST\n/);
+    expect(out).toMatch(/2026-12-01 10:00Z +800 +8 +1\.0% +12\.5 +35\.0 +120 +\$0\.0125 +\$0\.00341\n/);
+    expect(out).toMatch(/2026-12-01 11:00Z +200 +0 +0\.0% +12\.5 +90\.0 +120 +0 +\$0\.000852\n/);
     expect(out).toContain('(2 hours without requests not shown)');
+    // The two costs apart, never summed: upstream (pricing) and the gateway's own AWS cost.
+    expect(out).toContain('cost $0.0125 upstream, $0.004262 gateway AWS (estimated)\n');
+  });
+
+  test("the gateway's AWS cost below a thousandth of a dollar keeps its digits (to the nano-USD); 0 where none was estimated", async () => {
+    const small = {
+      ...report,
+      series: [{ group: '', points: [point('2026-12-01T10:00:00.000Z', 1, { gatewayCostUsd: 0.000004263, costUsd: 0.002 }), point('2026-12-01T11:00:00.000Z', 1)] }],
+      totals: { ...report.totals, requests: 2, costUsd: 0.002, gatewayCostUsd: 0.000004263 },
+    };
+    await stub.stop();
+    stub = await new StubServer().on('GET', '/admin/v1/whoami', { body: OPERATOR }).on('GET', `/admin/v1/orgs/${ORG}/usage`, { body: small }).start();
+    const res = await cli(['usage', '--org', ORG]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain('cost $0.002 upstream, $0.000004263 gateway AWS (estimated)\n');
+    expect(res.stdout).toMatch(/2026-12-01 10:00Z +1 .* +\$0\.002 +\$0\.000004263\n/);
+    expect(res.stdout).toMatch(/2026-12-01 11:00Z +1 .* +0 +0\n/);
   });
 
   test('--mcp: the series of that MCP server only, with --since and --granularity', async () => {

@@ -308,7 +308,7 @@ describe('GET /orgs/{orgId}/usage/export', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     const lines = res.text.split('\r\n');
     expect(lines.pop()).toBe('');
-    expect(lines[0]).toBe('bucketStart,granularity,dimension,group,requests,errors,rateLimited,bytesIn,bytesOut,costUsd,p50Ms,p95Ms,p99Ms');
+    expect(lines[0]).toBe('bucketStart,granularity,dimension,group,requests,errors,rateLimited,bytesIn,bytesOut,costUsd,gatewayCostUsd,p50Ms,p95Ms,p99Ms');
     expect(lines.slice(1).map((l) => l.split(',').slice(0, 6).join(','))).toEqual([
       '2026-12-01T10:00:00.000Z,hour,tool,create_issue,20,4',
       '2026-12-01T10:00:00.000Z,hour,tool,search,20,0',
@@ -329,14 +329,14 @@ describe('GET /orgs/{orgId}/usage/export', () => {
     const point = report.series[0].points[0];
     expect(rows[0]).toEqual({
       bucketStart: point.start, granularity: 'hour', dimension: 'mcp', group: 'github', requests: point.requests, errors: point.errors,
-      rateLimited: point.rateLimited, bytesIn: point.bytesIn, bytesOut: point.bytesOut, costUsd: point.costUsd, p50Ms: point.p50Ms, p95Ms: point.p95Ms, p99Ms: point.p99Ms,
+      rateLimited: point.rateLimited, bytesIn: point.bytesIn, bytesOut: point.bytesOut, costUsd: point.costUsd, gatewayCostUsd: point.gatewayCostUsd, p50Ms: point.p50Ms, p95Ms: point.p95Ms, p99Ms: point.p99Ms,
     });
   });
 
   test('an empty range is the header only; the same validation as the report', async () => {
     const empty = await call(`/orgs/${orgA}/usage/export?from=2026-01-01&to=2026-01-02`);
     expect(empty.status).toBe(200);
-    expect(empty.text).toBe('bucketStart,granularity,dimension,group,requests,errors,rateLimited,bytesIn,bytesOut,costUsd,p50Ms,p95Ms,p99Ms\r\n');
+    expect(empty.text).toBe('bucketStart,granularity,dimension,group,requests,errors,rateLimited,bytesIn,bytesOut,costUsd,gatewayCostUsd,p50Ms,p95Ms,p99Ms\r\n');
     const bad = await call(`/orgs/${orgA}/usage/export?format=xlsx`);
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe('validation_failed');

@@ -25,8 +25,12 @@ export function parseSince(value: string): string {
 
 const fmtMs = (v: number | null): string => (v === null ? '-' : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v).toString());
 const fmtRate = (r: number): string => `${(r * 100).toFixed(r > 0 && r < 0.001 ? 3 : 1)}%`;
-/** Cost with enough digits for micro-USD amounts. */
-const fmtUsd = (v: number): string => (v === 0 ? '0' : `$${v >= 1 ? v.toFixed(2) : v.toFixed(6).replace(/0+$/, '')}`);
+/**
+ * Cost with enough digits for micro-USD amounts; below a micro-USD (the gateway's AWS cost of a
+ * few requests) with the digits it has, to the nano-USD.
+ */
+const fmtUsd = (v: number): string =>
+  v === 0 ? '0' : `$${v >= 1 ? v.toFixed(2) : v >= 0.001 ? v.toFixed(6).replace(/0+$/, '') : v.toFixed(9).replace(/0+$/, '')}`;
 
 /** Bucket starts shortened to what the granularity needs (UTC). */
 function fmtStart(iso: string, granularity: string): string {
@@ -75,8 +79,18 @@ export function barChart(
 
 function pointsTable(points: readonly UsagePoint[], granularity: string): string {
   return table(
-    ['START', 'REQUESTS', 'ERRORS', 'ERROR RATE', 'P50 MS', 'P95 MS', 'P99 MS', 'COST'],
-    points.map((p) => [fmtStart(p.start, granularity), String(p.requests), String(p.errors), fmtRate(p.errorRate), fmtMs(p.p50Ms), fmtMs(p.p95Ms), fmtMs(p.p99Ms), fmtUsd(p.costUsd)]),
+    ['START', 'REQUESTS', 'ERRORS', 'ERROR RATE', 'P50 MS', 'P95 MS', 'P99 MS', 'COST', 'AWS COST'],
+    points.map((p) => [
+      fmtStart(p.start, granularity),
+      String(p.requests),
+      String(p.errors),
+      fmtRate(p.errorRate),
+      fmtMs(p.p50Ms),
+      fmtMs(p.p95Ms),
+      fmtMs(p.p99Ms),
+      fmtUsd(p.costUsd),
+      fmtUsd(p.gatewayCostUsd ?? 0),
+    ]),
   );
 }
 
@@ -86,7 +100,8 @@ export function usageText(report: UsageReport, scope: string, width: number): st
   const parts = [
     `Usage of ${scope}, ${report.granularity}ly from ${report.from} to ${report.to}:\n` +
       `  ${t.requests} requests, ${t.errors} errors (${fmtRate(t.errorRate)}), ${t.rateLimited} rate limited; ` +
-      `p50 ${fmtMs(t.p50Ms)} ms, p95 ${fmtMs(t.p95Ms)} ms, p99 ${fmtMs(t.p99Ms)} ms; cost ${fmtUsd(t.costUsd)}\n`,
+      `p50 ${fmtMs(t.p50Ms)} ms, p95 ${fmtMs(t.p95Ms)} ms, p99 ${fmtMs(t.p99Ms)} ms; ` +
+      `cost ${fmtUsd(t.costUsd)} upstream, ${fmtUsd(t.gatewayCostUsd ?? 0)} gateway AWS (estimated)\n`,
   ];
   if (report.series.length === 0) {
     parts.push('No requests in this range.\n');
@@ -125,7 +140,7 @@ interface UsageOptions {
 export function registerUsageCommand(program: Command, io: CliIo): void {
   program
     .command('usage')
-    .description('requests, errors, latency percentiles and cost of an organisation over time (a table and a chart)')
+    .description('requests, errors, latency percentiles, upstream cost and the gateway\'s own AWS cost (estimated) of an organisation over time (a table and a chart)')
     .option('--org <orgId>', 'organisation (default: the org of an org admin key)')
     .option('--mcp <slug>', 'only this MCP server')
     .option('--key <keyId>', 'only this API key')

@@ -100,7 +100,7 @@ export function registerUsageRoutes(app: OpenAPIHono<AdminEnv>, deps: UsageRoute
   app.openapi(
     createRoute({
       method: 'get', path: '/orgs/{orgId}/usage', ...bearer, middleware: [deps.orgAdmin], request: { params: orgParams, query: UsageQuerySchema },
-      description: `Requests, errors, latency percentiles, bytes and cost of an org per bucket, in one series per group. At most ${USAGE_LIMITS.maxPoints} points and ${USAGE_LIMITS.maxSeries} series (the busiest).`,
+      description: `Requests, errors, latency percentiles, bytes, upstream cost and the gateway’s own AWS cost (estimated) of an org per bucket, in one series per group. At most ${USAGE_LIMITS.maxPoints} points and ${USAGE_LIMITS.maxSeries} series (the busiest).`,
       responses: { 200: json(UsageReportSchema, 'The usage report'), ...errors },
     }),
     async (c) => {
@@ -130,7 +130,7 @@ export function registerUsageRoutes(app: OpenAPIHono<AdminEnv>, deps: UsageRoute
     createRoute({
       method: 'get', path: '/orgs/{orgId}/usage/export', ...bearer, middleware: [deps.orgAdmin], request: { params: orgParams, query: UsageExportQuerySchema },
       description:
-        'Every stored rollup of the range, one row each, streamed: bucketStart, granularity, dimension, group, requests, errors, rateLimited, bytesIn, bytesOut, costUsd, p50Ms, p95Ms, p99Ms. ' +
+        'Every stored rollup of the range, one row each, streamed: bucketStart, granularity, dimension, group, requests, errors, rateLimited, bytesIn, bytesOut, costUsd (upstream), gatewayCostUsd (the gateway’s own AWS cost, estimated), p50Ms, p95Ms, p99Ms. ' +
         `The same range rules and limit (${USAGE_LIMITS.maxPoints} buckets) as the report.`,
       responses: {
         200: {

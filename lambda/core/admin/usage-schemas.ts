@@ -83,6 +83,10 @@ const pointFields = {
   bytesIn: z.number().int(),
   bytesOut: z.number().int(),
   costUsd: z.number().openapi({ description: 'Upstream cost by the MCP servers’ pricing, USD' }),
+  gatewayCostUsd: z.number().openapi({
+    description:
+      'The gateway’s own AWS cost (Lambda, API Gateway, DynamoDB, CloudWatch Logs), estimated per request from a per-region price table, USD; reported apart from costUsd and never included in it. 0 where nothing was estimated: in local mode (`plexmcp serve`) and in a region the price table lacks',
+  }),
   errorsByCode: ErrorsByCode,
 };
 

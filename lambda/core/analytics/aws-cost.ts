@@ -19,6 +19,8 @@
  * streaming beyond 6 MB per request, the analytics pipeline (Kinesis, the analytics function)
  * and storage; they are not per-request costs of the gateway hop.
  */
+import { MAX_LEASE_BLOCK } from '../gateway/limits';
+import type { UsageRecord } from '../gateway/usage';
 
 export interface AwsRegionPrices {
   /** Lambda duration, arm64, USD per GB-second. */
@@ -132,4 +134,47 @@ export function logEventBytes(lines: readonly string[]): number {
   let bytes = 0;
   for (const line of lines) bytes += Buffer.byteLength(line, 'utf8') + LOG_EVENT_OVERHEAD_BYTES;
   return bytes;
+}
+
+/**
+ * DynamoDB write request units one request through the gateway makes, amortized: the per-minute
+ * limiter reserves a block of up to MAX_LEASE_BLOCK requests with one conditional write
+ * (gateway/limits.ts), so a request with a key costs 1/MAX_LEASE_BLOCK of a write. This is the
+ * best case (a busy key on a warm instance); a key that sends few requests per instance and minute
+ * takes a smaller share of a block per write, so the estimate is a lower bound for it. A request
+ * refused before authentication (no key) writes nothing. Cached key and MCP records: no reads.
+ */
+export const AMORTIZED_WRITES_PER_KEYED_REQUEST = 1 / MAX_LEASE_BLOCK;
+
+/**
+ * The per-record estimate the analytics consumer applies: `(record) => micro-USD | undefined`
+ * for a gateway function of `memoryMb`. From the record alone:
+ *
+ * - Lambda duration: the record's `totalMs` (from the request's arrival to the end of the
+ *   streamed answer) rounded up to a whole ms, at least 1 ms, as the billed duration. A streamed
+ *   invocation is billed until the stream ends, which is what totalMs measures; the few ms before
+ *   the timer starts and after the answer ends (the usage line itself) and the init phase of a
+ *   cold start are left out.
+ * - one Lambda request and one API Gateway REST request per record (one record per HTTP request);
+ * - DynamoDB: {@link AMORTIZED_WRITES_PER_KEYED_REQUEST} writes when the record has a key;
+ * - CloudWatch Logs: the record's own usage line, as `JSON.stringify(record)` (the bytes the
+ *   gateway wrote when its line held no other fields) plus the per-event overhead. Lambda's own
+ *   START/END/REPORT lines are not counted (a few hundred bytes an invocation, ~0.2 µ$).
+ *
+ * Undefined for a region the table does not price. Throws RangeError for a memory size outside
+ * Lambda's range, at once rather than per record.
+ */
+export function usageRecordGatewayCost(memoryMb: number): (record: UsageRecord) => number | undefined {
+  if (!Number.isInteger(memoryMb) || memoryMb < 128 || memoryMb > 10_240) throw new RangeError(`memoryMb must be a whole number 128-10240, got ${memoryMb}`);
+  return (record) => {
+    if (!isPricedRegion(record.region)) return undefined;
+    return gatewayCostMicroUsd({
+      region: record.region,
+      memoryMb,
+      billedMs: Math.max(1, Math.ceil(record.totalMs)),
+      logBytes: Buffer.byteLength(JSON.stringify(record), 'utf8') + LOG_EVENT_OVERHEAD_BYTES,
+      dynamoWrites: record.keyId === undefined ? 0 : AMORTIZED_WRITES_PER_KEYED_REQUEST,
+      dynamoReads: 0,
+    });
+  };
 }

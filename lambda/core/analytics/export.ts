@@ -17,6 +17,7 @@ export const EXPORT_COLUMNS = [
   'bytesIn',
   'bytesOut',
   'costUsd',
+  'gatewayCostUsd',
   'p50Ms',
   'p95Ms',
   'p99Ms',
@@ -32,7 +33,10 @@ export interface ExportRow {
   rateLimited: number;
   bytesIn: number;
   bytesOut: number;
+  /** Upstream cost by the MCPs' pricing, USD. */
   costUsd: number;
+  /** The gateway's own AWS cost, estimated (docs/cost.md), USD; 0 where nothing was estimated. */
+  gatewayCostUsd: number;
   p50Ms: number | null;
   p95Ms: number | null;
   p99Ms: number | null;
@@ -61,6 +65,7 @@ export function exportRow(rollup: Rollup): ExportRow {
     bytesIn: rollup.bytesIn,
     bytesOut: rollup.bytesOut,
     costUsd: rollup.costMicroUsd / 1_000_000,
+    gatewayCostUsd: rollup.gatewayCostNanoUsd / 1e9,
     p50Ms: ms(total.quantile(0.5)),
     p95Ms: ms(total.quantile(0.95)),
     p99Ms: ms(total.quantile(0.99)),

@@ -45,6 +45,15 @@ export interface RollupCounts {
   readonly bytesOut: number;
   /** Upstream cost from the MCP's pricing, micro-USD. */
   readonly costMicroUsd: number;
+  /**
+   * The gateway's own AWS cost, estimated per record by the consumer (aws-cost.ts, docs/cost.md),
+   * integer nano-USD: one request costs a few micro-USD, so each estimate is rounded to a whole
+   * nano-USD (at most 0.0005 µ$ off) and sums stay exact and independent of how records were
+   * batched. 0 where nothing was estimated: locally, in a region the price table lacks, or without
+   * the gateway's memory size. Never summed with costMicroUsd. Items written before this field
+   * existed read as 0.
+   */
+  readonly gatewayCostNanoUsd: number;
 }
 
 export interface Rollup extends RollupCounts {

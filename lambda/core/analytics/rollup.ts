@@ -124,10 +124,25 @@ interface Accumulator {
   bytesIn: number;
   bytesOut: number;
   costMicroUsd: number;
+  gatewayCostNanoUsd: number;
   readonly latency: Record<LatencyKind, LatencySketch>;
 }
 
 const GRANULARITY_LIST: readonly Granularity[] = ['minute', 'hour', 'day'];
+
+export interface AggregateOptions {
+  /**
+   * The gateway's own AWS cost of a record, micro-USD (fractional), or undefined where it is not
+   * estimated (aws-cost.ts `usageRecordGatewayCost`). Each estimate is rounded to a whole nano-USD
+   * into `gatewayCostNanoUsd`. @default none: every rollup's gatewayCostNanoUsd is 0 (local mode)
+   */
+  readonly gatewayCost?: (record: UsageRecord) => number | undefined;
+}
+
+/** A micro-USD estimate as whole nano-USD; 0 for no estimate (or one that is not a cost). */
+export function nanoUsdOf(microUsd: number | undefined): number {
+  return microUsd === undefined || !Number.isFinite(microUsd) || microUsd <= 0 ? 0 : Math.round(microUsd * 1000);
+}
 
 /**
  * Every rollup the records touch: per org by all / mcp / key / tool / resource / prompt, and the
@@ -135,7 +150,8 @@ const GRANULARITY_LIST: readonly Granularity[] = ['minute', 'hour', 'day'];
  * (refused before authentication) counts in the fleet's `all` only. Records whose timestamp does
  * not parse are left out (parseUsageLine never lets one through).
  */
-export function aggregateUsage(records: Iterable<UsageRecord>): Rollup[] {
+export function aggregateUsage(records: Iterable<UsageRecord>, options: AggregateOptions = {}): Rollup[] {
+  const { gatewayCost } = options;
   const byId = new Map<string, Accumulator>();
   const groups: [string, Dimension, string][] = [];
   for (const record of records) {
@@ -153,6 +169,7 @@ export function aggregateUsage(records: Iterable<UsageRecord>): Rollup[] {
     }
     const error = isError(record);
     const code = error ? errorCodeOf(record) : undefined;
+    const gatewayNanoUsd = gatewayCost === undefined ? 0 : nanoUsdOf(gatewayCost(record));
     for (const granularity of GRANULARITY_LIST) {
       const start = bucketStart(at, granularity);
       for (const [orgId, dimension, group] of groups) {
@@ -169,6 +186,7 @@ export function aggregateUsage(records: Iterable<UsageRecord>): Rollup[] {
             bytesIn: 0,
             bytesOut: 0,
             costMicroUsd: 0,
+            gatewayCostNanoUsd: 0,
             latency: { total: LatencySketch.empty(), upstreamFirstByte: LatencySketch.empty(), gateway: LatencySketch.empty() },
           };
           byId.set(key, acc);
@@ -182,6 +200,7 @@ export function aggregateUsage(records: Iterable<UsageRecord>): Rollup[] {
         acc.bytesIn += record.bytesIn;
         acc.bytesOut += record.bytesOut;
         acc.costMicroUsd += record.costMicroUsd ?? 0;
+        acc.gatewayCostNanoUsd += gatewayNanoUsd;
         acc.latency.total.add(record.totalMs);
         if (record.upstreamFirstByteMs !== undefined) acc.latency.upstreamFirstByte.add(record.upstreamFirstByteMs);
         if (record.gatewayMs !== undefined) acc.latency.gateway.add(record.gatewayMs);
@@ -216,6 +235,7 @@ export function mergeRollups(a: Rollup, b: Rollup): Rollup {
     bytesIn: a.bytesIn + b.bytesIn,
     bytesOut: a.bytesOut + b.bytesOut,
     costMicroUsd: a.costMicroUsd + b.costMicroUsd,
+    gatewayCostNanoUsd: a.gatewayCostNanoUsd + b.gatewayCostNanoUsd,
     latency,
   };
 }

@@ -19,7 +19,14 @@ export interface UsagePoint {
   p99Ms: number | null;
   bytesIn: number;
   bytesOut: number;
+  /** Upstream cost by the MCPs' pricing, USD. */
   costUsd: number;
+  /**
+   * The gateway's own AWS cost, estimated (docs/cost.md), USD; never included in costUsd. 0 where
+   * nothing was estimated (locally, and in a region the price table lacks), like an unpriced MCP's
+   * costUsd.
+   */
+  gatewayCostUsd: number;
   errorsByCode: Record<string, number>;
 }
 
@@ -113,6 +120,7 @@ class Summary {
   bytesIn = 0;
   bytesOut = 0;
   costMicroUsd = 0;
+  gatewayCostNanoUsd = 0;
   readonly errorsByCode = codeCounts();
   readonly latency = { total: LatencySketch.empty(), upstreamFirstByte: LatencySketch.empty(), gateway: LatencySketch.empty() };
 
@@ -123,6 +131,7 @@ class Summary {
     this.bytesIn += rollup.bytesIn;
     this.bytesOut += rollup.bytesOut;
     this.costMicroUsd += rollup.costMicroUsd;
+    this.gatewayCostNanoUsd += rollup.gatewayCostNanoUsd;
     for (const [code, n] of Object.entries(rollup.errorsByCode)) this.errorsByCode[code] = (this.errorsByCode[code] ?? 0) + n;
     this.latency.total.merge(rollup.latency.total);
     this.latency.upstreamFirstByte.merge(rollup.latency.upstreamFirstByte);
@@ -130,8 +139,8 @@ class Summary {
   }
 
   asRollup(like: Rollup): Rollup {
-    const { requests, errors, rateLimited, bytesIn, bytesOut, costMicroUsd, errorsByCode, latency } = this;
-    return { id: like.id, requests, errors, rateLimited, bytesIn, bytesOut, costMicroUsd, errorsByCode, latency };
+    const { requests, errors, rateLimited, bytesIn, bytesOut, costMicroUsd, gatewayCostNanoUsd, errorsByCode, latency } = this;
+    return { id: like.id, requests, errors, rateLimited, bytesIn, bytesOut, costMicroUsd, gatewayCostNanoUsd, errorsByCode, latency };
   }
 
   point(): Omit<UsagePoint, 'start'> {
@@ -139,7 +148,7 @@ class Summary {
   }
 }
 
-type Counts = Pick<Rollup, 'requests' | 'errors' | 'rateLimited' | 'bytesIn' | 'bytesOut' | 'costMicroUsd' | 'errorsByCode'>;
+type Counts = Pick<Rollup, 'requests' | 'errors' | 'rateLimited' | 'bytesIn' | 'bytesOut' | 'costMicroUsd' | 'gatewayCostNanoUsd' | 'errorsByCode'>;
 
 function pointOf(counts: Counts, total: LatencySketch): Omit<UsagePoint, 'start'> {
   return {
@@ -153,11 +162,12 @@ function pointOf(counts: Counts, total: LatencySketch): Omit<UsagePoint, 'start'
     bytesIn: counts.bytesIn,
     bytesOut: counts.bytesOut,
     costUsd: counts.costMicroUsd / 1_000_000,
+    gatewayCostUsd: counts.gatewayCostNanoUsd / 1e9,
     // A plain object for JSON answers, sorted so that answers are stable.
     errorsByCode: Object.fromEntries(Object.entries(counts.errorsByCode).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
   };
 }
 
 function emptyPoint(): Omit<UsagePoint, 'start'> {
-  return { requests: 0, errors: 0, errorRate: 0, rateLimited: 0, p50Ms: null, p95Ms: null, p99Ms: null, bytesIn: 0, bytesOut: 0, costUsd: 0, errorsByCode: {} };
+  return { requests: 0, errors: 0, errorRate: 0, rateLimited: 0, p50Ms: null, p95Ms: null, p99Ms: null, bytesIn: 0, bytesOut: 0, costUsd: 0, gatewayCostUsd: 0, errorsByCode: {} };
 }

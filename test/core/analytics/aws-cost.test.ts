@@ -10,7 +10,9 @@ import {
   logEventBytes,
   PRICED_REGIONS,
   type GatewayRequestUsage,
+  usageRecordGatewayCost,
 } from '../../../lambda/core/analytics/aws-cost';
+import type { UsageRecord } from '../../../lambda/core/gateway/usage';
 
 const typical: GatewayRequestUsage = { region: 'us-east-1', memoryMb: 1024, billedMs: 20, logBytes: 600, dynamoWrites: 1 / 64, dynamoReads: 0 };
 
@@ -77,4 +79,37 @@ test.each([
 test('log bytes are what CloudWatch meters: UTF-8 plus 26 bytes per event', () => {
   expect(logEventBytes(['{"type":"usage"}', 'é'])).toBe(16 + 2 + 2 * LOG_EVENT_OVERHEAD_BYTES);
   expect(logEventBytes([])).toBe(0);
+});
+
+describe('usageRecordGatewayCost: the estimate of one usage record', () => {
+  const record: UsageRecord = {
+    type: 'usage', timestamp: '2026-12-01T10:00:00.000Z', requestId: 'req-1', region: 'us-east-1', orgId: 'org1', keyId: 'key1',
+    mcp: 'github', httpMethod: 'POST', messageCount: 1, methods: ['tools/call'], tool: 'search', status: 200, totalMs: 19.2, bytesIn: 120, bytesOut: 900,
+  };
+  const lineBytes = (r: UsageRecord) => Buffer.byteLength(JSON.stringify(r), 'utf8') + 26;
+
+  test('us-east-1, 1,024 MB: totalMs rounded up as the billed ms, 1/64 write for a keyed request, its own line in the logs', () => {
+    const estimate = usageRecordGatewayCost(1024)(record)!;
+    // 1 GB × 0.020 s × $0.0000133334, + Lambda request + API Gateway + 1/64 WRU + the line.
+    const expected = 1 * 0.02 * 0.0000133334 * 1e6 + 0.2 + 3.5 + 0.625 / 64 + (lineBytes(record) / 2 ** 30) * 0.5 * 1e6;
+    expect(estimate).toBeCloseTo(expected, 12);
+    expect(lineBytes(record)).toBe(JSON.stringify(record).length + 26); // ASCII: bytes = characters
+  });
+
+  test('no key (refused before authentication): no counter write; 0 ms is billed as 1 ms; memory scales duration', () => {
+    const keyless = { ...record, keyId: undefined, orgId: undefined, totalMs: 0, status: 401 };
+    const at512 = usageRecordGatewayCost(512)(keyless)!;
+    expect(at512).toBeCloseTo(0.5 * 0.001 * 0.0000133334 * 1e6 + 0.2 + 3.5 + (lineBytes(keyless) / 2 ** 30) * 0.5 * 1e6, 12);
+  });
+
+  test("another region's prices; undefined for a region the table lacks (local mode's region too)", () => {
+    const eu = usageRecordGatewayCost(1024)({ ...record, region: 'eu-central-1', totalMs: 100 })!;
+    expect(eu).toBeCloseTo(0.1 * 0.0000133334 * 1e6 + 0.2 + 3.7 + 0.7625 / 64 + (lineBytes({ ...record, region: 'eu-central-1', totalMs: 100 }) / 2 ** 30) * 0.63 * 1e6, 12);
+    expect(usageRecordGatewayCost(1024)({ ...record, region: 'local' })).toBeUndefined();
+    expect(usageRecordGatewayCost(1024)({ ...record, region: 'sa-east-1' })).toBeUndefined();
+  });
+
+  test.each([0, 64, 127, 10_241, 1024.5, Number.NaN])('memory %p MB is refused at once', (mb) => {
+    expect(() => usageRecordGatewayCost(mb)).toThrow(RangeError);
+  });
 });

@@ -1,6 +1,7 @@
 import { usageRecord, type UsageRecord } from '../../../lambda/core/gateway/usage';
 import { FLEET_ORG_ID, type Rollup } from '../../../lambda/core/analytics/model';
-import { aggregateUsage, bucketStart, mergeRollups, parseUsageLine } from '../../../lambda/core/analytics/rollup';
+import { usageRecordGatewayCost } from '../../../lambda/core/analytics/aws-cost';
+import { aggregateUsage, bucketStart, mergeRollups, nanoUsdOf, parseUsageLine } from '../../../lambda/core/analytics/rollup';
 
 const T0 = Date.UTC(2026, 11, 1, 10, 59, 30); // 30 s before an hour boundary
 
@@ -205,5 +206,63 @@ describe('aggregateUsage', () => {
   test('bucketStart is UTC', () => {
     expect(bucketStart(Date.UTC(2026, 0, 1, 23, 59, 59, 999), 'day')).toBe(Date.UTC(2026, 0, 1));
     expect(bucketStart(Date.UTC(2026, 0, 1, 23, 59, 59, 999), 'minute')).toBe(Date.UTC(2026, 0, 1, 23, 59));
+  });
+});
+
+describe("the gateway's own AWS cost in the rollups", () => {
+  // Three requests of org1 in us-east-1 (two keys, two tools), one refused before authentication,
+  // and one in a region the price table lacks. Gateway memory 1,024 MB.
+  const lineBytes = (r: UsageRecord) => JSON.stringify(r).length + 26;
+  const microUsd = (r: UsageRecord, billedMs: number, writes: number) => 1 * (billedMs / 1000) * 0.0000133334 * 1e6 + 0.2 + 3.5 + writes * 0.625 + (lineBytes(r) / 2 ** 30) * 0.5 * 1e6;
+  const a = record({ region: 'us-east-1', requestId: 'a', keyId: 'key1', tool: 'search', totalMs: 19.2 });
+  const b = record({ region: 'us-east-1', requestId: 'b', keyId: 'key2', tool: 'fetch', totalMs: 250 });
+  const c = record({ region: 'us-east-1', requestId: 'c', keyId: 'key1', tool: 'search', totalMs: 3.0001 });
+  const refused = record({ region: 'us-east-1', requestId: 'd', orgId: undefined, keyId: undefined, tool: undefined, status: 401, errorCode: 'invalid_credentials', totalMs: 0.4, costMicroUsd: undefined });
+  const unpriced = record({ region: 'local', requestId: 'e', keyId: 'key1', tool: 'search' });
+  const batch = [a, b, c, refused, unpriced];
+  // Each record's estimate in whole nano-USD, computed by hand from the us-east-1 row.
+  const na = Math.round(microUsd(a, 20, 1 / 64) * 1000);
+  const nb = Math.round(microUsd(b, 250, 1 / 64) * 1000);
+  const nc = Math.round(microUsd(c, 4, 1 / 64) * 1000);
+  const nd = Math.round(microUsd(refused, 1, 0) * 1000);
+
+  test('a known batch: the exact nano-USD of every item; none for the unpriced region; upstream cost unchanged', () => {
+    // A few µ$ a request (API Gateway's 3.5 µ$ most of it); the 250 ms one pays for its duration.
+    for (const n of [na, nc, nd]) expect(n).toBeGreaterThan(3_700), expect(n).toBeLessThan(4_300);
+    expect(nb).toBeGreaterThan(7_000);
+    const rollups = aggregateUsage(batch, { gatewayCost: usageRecordGatewayCost(1024) });
+    const one = (orgId: string, dimension: string, group: string) => {
+      const found = find(rollups, orgId, 'hour', dimension, group);
+      expect(found).toHaveLength(1);
+      return found[0]!;
+    };
+    expect(one('org1', 'all', '').gatewayCostNanoUsd).toBe(na + nb + nc);
+    expect(one('org1', 'key', 'key1').gatewayCostNanoUsd).toBe(na + nc);
+    expect(one('org1', 'key', 'key2').gatewayCostNanoUsd).toBe(nb);
+    expect(one('org1', 'tool', 'search').gatewayCostNanoUsd).toBe(na + nc);
+    expect(one('org1', 'tool', 'fetch').gatewayCostNanoUsd).toBe(nb);
+    expect(one('org1', 'mcp', 'github').gatewayCostNanoUsd).toBe(na + nb + nc);
+    expect(one(FLEET_ORG_ID, 'all', '').gatewayCostNanoUsd).toBe(na + nb + nc + nd);
+    expect(one(FLEET_ORG_ID, 'org', 'org1').gatewayCostNanoUsd).toBe(na + nb + nc);
+    // The two costs stay apart: the upstream cost is the pricing's alone.
+    expect(one('org1', 'all', '').costMicroUsd).toBe(4 * 150);
+    // Every granularity carries the same sums.
+    for (const g of ['minute', 'day']) expect(find(rollups, 'org1', g, 'all', '').reduce((n, r) => n + r.gatewayCostNanoUsd, 0)).toBe(na + nb + nc);
+  });
+
+  test('integer sums: the same records in any split add up to the same items', () => {
+    const whole = aggregateUsage(batch, { gatewayCost: usageRecordGatewayCost(1024) });
+    const halves = [aggregateUsage([c, a], { gatewayCost: usageRecordGatewayCost(1024) }), aggregateUsage([unpriced, refused, b], { gatewayCost: usageRecordGatewayCost(1024) })];
+    const [left] = find(halves[0]!, 'org1', 'day', 'all', '');
+    const [right] = find(halves[1]!, 'org1', 'day', 'all', '');
+    expect(mergeRollups(left!, right!).gatewayCostNanoUsd).toBe(find(whole, 'org1', 'day', 'all', '')[0]!.gatewayCostNanoUsd);
+    expect(Number.isSafeInteger(find(whole, 'org1', 'day', 'all', '')[0]!.gatewayCostNanoUsd)).toBe(true);
+  });
+
+  test('without the option (local mode) every item has 0; an estimate that is not a cost counts as 0', () => {
+    for (const r of aggregateUsage(batch)) expect(r.gatewayCostNanoUsd).toBe(0);
+    const odd = aggregateUsage([a], { gatewayCost: () => Number.NaN });
+    for (const r of odd) expect(r.gatewayCostNanoUsd).toBe(0);
+    expect([nanoUsdOf(undefined), nanoUsdOf(-1), nanoUsdOf(Infinity), nanoUsdOf(4.2626), nanoUsdOf(4.2624)]).toEqual([0, 0, 0, 4263, 4262]);
   });
 });

@@ -78,7 +78,7 @@ test('every bucket of the range is a point; empty ones are zeros with null perce
   expect(report.series.map((s) => s.group)).toEqual(['a', 'b']); // by requests
   for (const s of report.series) expect(s.points.map((p) => p.start)).toEqual(Array.from({ length: 6 }, (_, k) => new Date(DAY + k * HOUR).toISOString()));
   const a = report.series[0]!.points;
-  expect(a[0]).toEqual({ start: new Date(DAY).toISOString(), requests: 0, errors: 0, errorRate: 0, rateLimited: 0, p50Ms: null, p95Ms: null, p99Ms: null, bytesIn: 0, bytesOut: 0, costUsd: 0, errorsByCode: {} });
+  expect(a[0]).toEqual({ start: new Date(DAY).toISOString(), requests: 0, errors: 0, errorRate: 0, rateLimited: 0, p50Ms: null, p95Ms: null, p99Ms: null, bytesIn: 0, bytesOut: 0, costUsd: 0, gatewayCostUsd: 0, errorsByCode: {} });
   expect(a[1]).toMatchObject({ requests: 2, errors: 1, errorRate: 0.5, rateLimited: 0, bytesIn: 20, bytesOut: 200, costUsd: 0.0015, errorsByCode: { upstream_unavailable: 1 } });
   expect(a[1]!.p50Ms).toBeGreaterThan(9.8);
   expect(a[1]!.p99Ms).toBeLessThan(20.3);
