@@ -161,6 +161,34 @@ describe(`DynamoDbRollups on ${process.env.PLEXMCP_TEST_DYNAMODB_ENDPOINT ? 'Dyn
     expect(await sums(store, hourAll(FLEET_ORG_ID))).toMatchObject({ requests: 120 });
   });
 
+  test("the gateway's AWS cost (integer nano-USD) round-trips and adds exactly; an item stored before the field reads 0 and merges", async () => {
+    const store = new DynamoDbRollups(db.client, table);
+    // A made-up estimate with a fractional part, so that rounding per record is what is summed.
+    const gatewayCost = (r: UsageRecord) => 4.2 + r.totalMs * 0.0133334;
+    const rs = records(0, 40);
+    const perRecord = rs.map((r) => Math.round(gatewayCost(r) * 1000));
+    await store.apply(position('shard-1', 1, 40), aggregateUsage(rs, { gatewayCost }));
+    const [hour] = await store.query(hourAll());
+    expect(hour!.gatewayCostNanoUsd).toBe(perRecord.reduce((n, v) => n + v, 0));
+    // Redelivered: unchanged; the next batch adds its own exactly.
+    await store.apply(position('shard-1', 1, 40), aggregateUsage(rs, { gatewayCost }));
+    const next = records(40, 20);
+    await store.apply(position('shard-1', 41, 60), aggregateUsage(next, { gatewayCost }));
+    const all = [...rs, ...next].reduce((n, r) => n + Math.round(gatewayCost(r) * 1000), 0);
+    expect((await store.query(hourAll()))[0]!.gatewayCostNanoUsd).toBe(all);
+
+    // An item as the store wrote it before gatewayCostNanoUsd existed: no such attribute.
+    const key = { pk: { S: rollupPartitionKey('org-old', 'hour', 'all') }, sk: { S: rollupSortKey(HOUR, '') } };
+    await store.apply(position('old', 1), aggregateUsage(records(0, 3).map((r) => ({ ...r, orgId: 'org-old' }))));
+    const item = (await db.client.send(new GetItemCommand({ TableName: table, Key: key }))).Item!;
+    delete item.gatewayCostNanoUsd;
+    await db.client.send(new PutItemCommand({ TableName: table, Item: item }));
+    expect((await store.query(hourAll('org-old')))[0]).toMatchObject({ requests: 3, gatewayCostNanoUsd: 0 });
+    const later = records(3, 2).map((r) => ({ ...r, orgId: 'org-old' }));
+    await store.apply(position('old', 2), aggregateUsage(later, { gatewayCost }));
+    expect((await store.query(hourAll('org-old')))[0]).toMatchObject({ requests: 5, gatewayCostNanoUsd: later.reduce((n, r) => n + Math.round(gatewayCost(r) * 1000), 0) });
+  });
+
   test('a batch delivered twice counts once (and a third time, once)', async () => {
     const store = new DynamoDbRollups(db.client, table);
     const rs = records(0, 200);

@@ -4,6 +4,7 @@ import { DynamoDbRollups, ensureAnalyticsTable } from '../../lambda/adapters/dyn
 import {
   batchPositionOf,
   decodeUsageBatch,
+  gatewayCostFromEnv,
   paddedSequenceNumber,
   usageConsumer,
   type UsageBatchSummary,
@@ -204,5 +205,66 @@ describe('usageConsumer against DynamoDB', () => {
     expect(retry).toMatchObject({ rollupsApplied: 0, sinkWritten: 10, sinkRejected: 0 });
     expect(written).toEqual([10]);
     expect(await totals(rollups, 'org_a')).toMatchObject({ requests: 10 });
+  });
+});
+
+describe("the gateway's own AWS cost, estimated by the consumer", () => {
+  /** us-east-1 at 1,024 MB, by hand: duration + Lambda request + API Gateway + 1/64 WRU + the line as logged. */
+  const nanoUsd = (line: string, billedMs: number) =>
+    Math.round((1 * (billedMs / 1000) * 0.0000133334 * 1e6 + 0.2 + 3.5 + 0.625 / 64 + ((line.length + 26) / 2 ** 30) * 0.5 * 1e6) * 1000);
+
+  async function gatewayCost(rollups: DynamoDbRollups, orgId: string, dimension: 'all' | 'key' | 'tool', group = '') {
+    const now = Date.now();
+    const stored = await rollups.query({ orgId, granularity: 'hour', dimension, from: now - 48 * HOUR, to: now + HOUR });
+    return stored.filter((r) => r.id.group === group).reduce((n, r) => n + r.gatewayCostNanoUsd, 0);
+  }
+
+  test('PLEXMCP_GATEWAY_MEMORY_MB: every item gets the exact sum of its records; a redelivery adds nothing; an unpriced region adds 0', async () => {
+    const rollups = new DynamoDbRollups(db.client, await newTable());
+    // Fixed timestamps within one hour, so that every record falls in the same hour item.
+    const at = new Date(Math.floor(Date.now() / HOUR) * HOUR + 1000).toISOString();
+    const lines = [
+      usageLine({ timestamp: at, totalMs: 12.5, keyId: 'key_1', tool: 'search' }),
+      usageLine({ timestamp: at, totalMs: 300, keyId: 'key_2', tool: 'fetch' }),
+      usageLine({ timestamp: at, totalMs: 1, keyId: 'key_1', tool: 'search', status: 502, statusClass: '5xx', errorCode: 'upstream_error' }),
+    ];
+    const elsewhere = usageLine({ timestamp: at, region: 'local', keyId: 'key_1' });
+    const consume = usageConsumer({ writer: rollups, log: () => undefined, gatewayCost: gatewayCostFromEnv({ PLEXMCP_GATEWAY_MEMORY_MB: '1024' }) });
+    const event = kinesisEvent([kinesisRecord(logsBatch([lines[0]!, elsewhere]), 1), kinesisRecord(logsBatch(lines.slice(1).map(withLambdaPrefix)), 2)]);
+    const first = await consume(event);
+    expect(first).toMatchObject({ usageRecords: 4, gatewayCostEstimated: 3 });
+    const [a, b, c] = [nanoUsd(lines[0]!, 13), nanoUsd(lines[1]!, 300), nanoUsd(lines[2]!, 1)];
+    expect(await gatewayCost(rollups, 'org_a', 'all')).toBe(a + b + c);
+    expect(await gatewayCost(rollups, 'org_a', 'key', 'key_1')).toBe(a + c);
+    expect(await gatewayCost(rollups, 'org_a', 'tool', 'fetch')).toBe(b);
+    expect(await gatewayCost(rollups, FLEET_ORG_ID, 'all')).toBe(a + b + c);
+
+    expect((await consume(event)).rollupsApplied).toBe(0);
+    expect(await gatewayCost(rollups, 'org_a', 'all')).toBe(a + b + c);
+  });
+
+  test('by default from process.env; without it (or with null) nothing is estimated; a bad value fails at the start', async () => {
+    const rollups = new DynamoDbRollups(db.client, await newTable());
+    const before = process.env.PLEXMCP_GATEWAY_MEMORY_MB;
+    try {
+      process.env.PLEXMCP_GATEWAY_MEMORY_MB = '2048';
+      const line = usageLine({ totalMs: 50 });
+      const summary = await usageConsumer({ writer: rollups, log: () => undefined })(kinesisEvent([kinesisRecord(logsBatch([line]), 1)]));
+      expect(summary.gatewayCostEstimated).toBe(1);
+      // 2 GB for 50 ms is what 1 GB for 100 ms costs.
+      expect(await gatewayCost(rollups, 'org_a', 'all')).toBe(nanoUsd(line, 100));
+      const off = await usageConsumer({ writer: rollups, log: () => undefined, gatewayCost: null })(kinesisEvent([kinesisRecord(logsBatch([usageLine()]), 2)]));
+      expect(off.gatewayCostEstimated).toBe(0);
+      expect(await gatewayCost(rollups, 'org_a', 'all')).toBe(nanoUsd(line, 100));
+      delete process.env.PLEXMCP_GATEWAY_MEMORY_MB;
+      const unset = await usageConsumer({ writer: rollups, log: () => undefined })(kinesisEvent([kinesisRecord(logsBatch([usageLine()]), 3)]));
+      expect(unset).toMatchObject({ usageRecords: 1, gatewayCostEstimated: 0 });
+      expect(await gatewayCost(rollups, 'org_a', 'all')).toBe(nanoUsd(line, 100));
+    } finally {
+      if (before === undefined) delete process.env.PLEXMCP_GATEWAY_MEMORY_MB;
+      else process.env.PLEXMCP_GATEWAY_MEMORY_MB = before;
+    }
+    expect(gatewayCostFromEnv({})).toBeUndefined();
+    for (const bad of ['1 GB', '64', '99999', '1024.5', '-1']) expect(() => gatewayCostFromEnv({ PLEXMCP_GATEWAY_MEMORY_MB: bad })).toThrow(/PLEXMCP_GATEWAY_MEMORY_MB|memoryMb/);
   });
 });

@@ -10,7 +10,8 @@ import { resolveRange } from '../../lambda/core/admin/usage-routes';
 import { AlertService } from '../../lambda/core/alert-service';
 import { USAGE_LIMITS } from '../../lambda/core/analytics/usage-query';
 import type { RollupReader } from '../../lambda/core/analytics/model';
-import { aggregateUsage } from '../../lambda/core/analytics/rollup';
+import { usageRecordGatewayCost } from '../../lambda/core/analytics/aws-cost';
+import { aggregateUsage, nanoUsdOf } from '../../lambda/core/analytics/rollup';
 import { ApiKeyAuthenticator } from '../../lambda/core/api-keys';
 import { EnvelopeCipher } from '../../lambda/core/envelope';
 import type { UsageRecord } from '../../lambda/core/gateway/usage';
@@ -37,6 +38,8 @@ let memberA: string;
 let adminB: string;
 let keyIdA: string;
 const truth: UsageRecord[] = [];
+
+const gatewayCost = usageRecordGatewayCost(1024);
 
 function record(at: string, fields: Partial<UsageRecord> & { totalMs: number }): UsageRecord {
   return {
@@ -107,7 +110,10 @@ beforeAll(async () => {
   }
   for (let i = 0; i < 3; i++) truth.push(record('2026-12-01T12:10:00.000Z', { orgId: orgB, keyId: 'bbbbbbbbbbbbbbbb', totalMs: 5 }));
   for (let i = 0; i < 2; i++) truth.push(record('2026-12-01T12:11:00.000Z', { status: 401, errorCode: 'invalid_credentials', totalMs: 0.2 }));
-  await rollups.apply({ source: 'test', first: '0001', last: '0001' }, aggregateUsage(truth));
+  // As the AWS consumer aggregates: with the gateway's AWS cost estimate. Org A's docs calls ran
+  // in local mode (region 'local'), so they carry none.
+  for (const [i, r] of truth.entries()) if (r.mcp !== 'docs') truth[i] = { ...r, region: 'us-east-1' };
+  await rollups.apply({ source: 'test', first: '0001', last: '0001' }, aggregateUsage(truth, { gatewayCost }));
 });
 afterAll(async () => {
   await db.close();
@@ -142,6 +148,12 @@ describe('GET /orgs/{orgId}/usage', () => {
       costUsd: 0.06,
       errorsByCode: { upstream_error: 4, rate_limited: 1 },
     });
+    // The gateway's own AWS cost, apart from costUsd: the github calls' estimates, none for docs.
+    const github = mine.filter((r) => r.mcp === 'github').reduce((n, r) => n + nanoUsdOf(gatewayCost(r)), 0);
+    expect(github).toBeGreaterThan(40 * 3_700);
+    expect(report.totals.gatewayCostUsd).toBe(github / 1e9);
+    expect(busy.map((p: { gatewayCostUsd: number }) => p.gatewayCostUsd)).toEqual([github / 1e9, 0]);
+    expect(empty.gatewayCostUsd).toBe(0);
     const latencies = mine.map((r) => r.totalMs);
     for (const [q, field] of [[0.5, 'p50Ms'], [0.95, 'p95Ms'], [0.99, 'p99Ms']] as const) {
       expect(Math.abs(report.totals[field] - exactQuantile(latencies, q))).toBeLessThanOrEqual(exactQuantile(latencies, q) * 0.01 + 1e-9);
@@ -363,7 +375,9 @@ describe('OpenAPI', () => {
     expect(usage.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['from', 'granularity', 'group', 'groupBy', 'orgId', 'to']);
     expect(usage.parameters.find((p: { name: string }) => p.name === 'groupBy').schema.enum).toEqual(['all', 'mcp', 'key', 'tool', 'resource', 'prompt']);
     expect(usage.responses['200'].content['application/json'].schema.$ref).toBe('#/components/schemas/UsageReport');
-    expect(Object.keys(doc.components.schemas.UsagePoint.properties)).toEqual(expect.arrayContaining(['start', 'requests', 'errors', 'errorRate', 'p50Ms', 'p95Ms', 'p99Ms', 'bytesIn', 'bytesOut', 'costUsd']));
+    expect(Object.keys(doc.components.schemas.UsagePoint.properties)).toEqual(expect.arrayContaining(['start', 'requests', 'errors', 'errorRate', 'p50Ms', 'p95Ms', 'p99Ms', 'bytesIn', 'bytesOut', 'costUsd', 'gatewayCostUsd']));
+    expect(doc.components.schemas.UsagePoint.properties.gatewayCostUsd).toMatchObject({ type: 'number', description: expect.stringMatching(/AWS cost.*never included in it/) });
+    expect(doc.components.schemas.UsagePoint.required).toContain('gatewayCostUsd');
     expect(doc.paths['/admin/v1/usage'].get.parameters.find((p: { name: string }) => p.name === 'groupBy').schema.enum).toEqual(['all', 'org']);
     const exported = doc.paths['/admin/v1/orgs/{orgId}/usage/export'].get;
     expect(Object.keys(exported.responses['200'].content)).toEqual(['text/csv', 'application/x-ndjson']);

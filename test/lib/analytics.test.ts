@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -129,6 +130,23 @@ describe('UsageAnalytics', () => {
       Queues: [{ Ref: ids.queue }],
       PolicyDocument: { Statement: [Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })] },
     });
+  });
+
+  test("PLEXMCP_GATEWAY_MEMORY_MB: the memory of the function that logs to the gateway log group, or the prop; none without either", () => {
+    const stack = testStack();
+    const logGroup = new logs.LogGroup(stack, 'GatewayFunctionLogGroup');
+    // Another function in the same scope, with its own log group, must not be taken for it.
+    new lambda.Function(stack, 'Other', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = 1'), memorySize: 256, logGroup: new logs.LogGroup(stack, 'OtherLogGroup') });
+    new lambda.Function(stack, 'GatewayFunction', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = 1'), memorySize: 1769, logGroup });
+    const { template, ids } = build({ gatewayLogGroup: logGroup }, stack);
+    expect(template.toJSON().Resources[ids.fn].Properties.Environment.Variables.PLEXMCP_GATEWAY_MEMORY_MB).toBe('1769');
+
+    const explicit = build({ gatewayMemorySize: 3008 });
+    expect(explicit.template.toJSON().Resources[explicit.ids.fn].Properties.Environment.Variables.PLEXMCP_GATEWAY_MEMORY_MB).toBe('3008');
+    // A log group no function of its scope logs to (the default build): no estimate.
+    const none = build();
+    expect(none.template.toJSON().Resources[none.ids.fn].Properties.Environment.Variables.PLEXMCP_GATEWAY_MEMORY_MB).toBeUndefined();
+    for (const bad of [64, 10_241, 1024.5]) expect(() => build({ gatewayMemorySize: bad })).toThrow(/gatewayMemorySize must be a Lambda memory size/);
   });
 
   test("the consumer's role: GetItem and PutItem on the rollup table only, stream reads, SendMessage to its dead-letter queue; no Timestream by default", () => {

@@ -40,7 +40,9 @@ beforeAll(async () => {
     usage(2, 'search'),
     usage(0, 'other-org', { orgId: 'org2' }),
   ];
-  const rollups = aggregateUsage(records).filter((r) => r.id.granularity === 'minute' && r.id.dimension === 'tool');
+  // The gateway's AWS cost: 4.2626 µ$ (4,263 nano-USD) for each `search` request, none for the others.
+  const gatewayCost = (r: UsageRecord) => (r.tool === 'search' ? 4.2626 : undefined);
+  const rollups = aggregateUsage(records, { gatewayCost }).filter((r) => r.id.granularity === 'minute' && r.id.dimension === 'tool');
   await store.apply({ source: 's', first: '1', last: '1' }, rollups);
 });
 afterAll(async () => {
@@ -106,6 +108,10 @@ test('CSV: a header, one row per stored rollup of the range in bucket then group
     [new Date(HOUR + 60_000).toISOString(), `'=HYPERLINK("http://x")`],
   ]);
   expect(rows[1]).toMatchObject({ granularity: 'minute', dimension: 'tool', requests: '2', errors: '1', rateLimited: '1', bytesIn: '20', bytesOut: '200', costUsd: '0.0025' });
+  // The gateway's own AWS cost, its own column right after the upstream cost, never added to it.
+  expect(table[0]!.indexOf('gatewayCostUsd')).toBe(table[0]!.indexOf('costUsd') + 1);
+  expect(rows[1]!.gatewayCostUsd).toBe('0.000008526');
+  expect(rows[0]!.gatewayCostUsd).toBe('0');
   // Two latencies, 1 and 10 ms: the sketch's quantile q is the value of rank floor(q·(n−1)), so both are ~1 ms.
   expect(Number(rows[1]!.p50Ms)).toBeCloseTo(1, 1);
   expect(Number(rows[1]!.p99Ms)).toBeCloseTo(1, 1);
@@ -118,7 +124,8 @@ test('NDJSON: the same rows as JSON lines, numbers as numbers', async () => {
   expect(lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n'))).toBe(true);
   const rows = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   expect(Object.keys(rows[0]!)).toEqual([...EXPORT_COLUMNS]);
-  expect(rows[1]).toMatchObject({ group: 'search', requests: 2, errors: 1, rateLimited: 1, costUsd: 0.0025 });
+  expect(rows[1]).toMatchObject({ group: 'search', requests: 2, errors: 1, rateLimited: 1, costUsd: 0.0025, gatewayCostUsd: 0.000008526 });
+  expect(rows[0]).toMatchObject({ gatewayCostUsd: 0 });
   expect(rows[2]!.group).toBe('=HYPERLINK("http://x")'); // NDJSON is data, not a spreadsheet: unchanged
 });
 

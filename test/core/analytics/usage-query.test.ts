@@ -87,6 +87,27 @@ test('every bucket of the range is a point; empty ones are zeros with null perce
   expect(JSON.parse(JSON.stringify(report))).toEqual(report); // plain JSON, ready for the API
 });
 
+test("the gateway's AWS cost: per point and in the totals, in USD, apart from the upstream cost; 0 without an estimate", async () => {
+  // 4.2626 µ$ a request in the first hour, 7.0004 µ$ in the third (each rounded to whole nano-USD).
+  const gatewayCost = (r: UsageRecord) => (Date.parse(r.timestamp) < DAY + 2 * HOUR ? 4.2626 : 7.0004);
+  const records = [
+    usage({ timestamp: new Date(DAY + 5).toISOString(), costMicroUsd: 1_000 }),
+    usage({ timestamp: new Date(DAY + 9).toISOString() }),
+    usage({ timestamp: new Date(DAY + 2 * HOUR).toISOString() }),
+  ];
+  batch++;
+  await store.apply({ source: 'test', first: String(batch).padStart(16, '0'), last: String(batch).padStart(16, '0') }, aggregateUsage(records, { gatewayCost }));
+  const report = await usageReport(store, { orgId: 'org1', from: DAY, to: DAY + 3 * HOUR, granularity: 'hour', groupBy: 'all' });
+  expect(report.series[0]!.points.map((p) => p.gatewayCostUsd)).toEqual([8_526 / 1e9, 0, 7_000 / 1e9]);
+  expect(report.series[0]!.points.map((p) => p.costUsd)).toEqual([0.001, 0, 0]);
+  expect(report.totals.gatewayCostUsd).toBe(15_526 / 1e9);
+  expect(report.totals.costUsd).toBe(0.001);
+  // Local mode: no estimate, so 0 (like the upstream cost of an MCP without pricing).
+  await store_([usage({ orgId: 'org-local', timestamp: new Date(DAY).toISOString() })]);
+  const local = await usageReport(store, { orgId: 'org-local', from: DAY, to: DAY + HOUR, granularity: 'hour', groupBy: 'all' });
+  expect(local.totals).toMatchObject({ requests: 1, gatewayCostUsd: 0 });
+});
+
 test('a range that is not on bucket boundaries widens to whole buckets; an empty range has no points', async () => {
   await store_([usage({ timestamp: new Date(DAY + 30 * 60_000).toISOString() })], (r) => r.id.granularity === 'hour');
   const report = await usageReport(store, { orgId: 'org1', from: DAY + 10 * 60_000, to: DAY + HOUR + 1, granularity: 'hour', groupBy: 'all' });
