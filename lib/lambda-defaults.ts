@@ -74,6 +74,9 @@ export function esbuildOptionsFor(entry: string, outfile: string) {
   };
 }
 
+/** The CloudWatch namespace of every PlexMCP metric (Powertools Metrics, EMF). */
+export const PLEX_METRICS_NAMESPACE = 'PlexMCP';
+
 /** API Gateway REST integrations time out after 29 s; a longer Lambda timeout only burns money. */
 export const API_FUNCTION_TIMEOUT = Duration.seconds(29);
 
@@ -102,11 +105,20 @@ export interface PlexFunctionProps {
   readonly description?: string;
 
   /**
-   * Environment variables.
+   * Environment variables (besides the Powertools ones every function gets, see {@link serviceName}).
    *
    * @default - none
    */
   readonly environment?: Record<string, string>;
+
+  /**
+   * The function's name in its logs and metrics: `POWERTOOLS_SERVICE_NAME` (the `service` field of
+   * every Logger line and the `service` dimension of its metrics). `POWERTOOLS_METRICS_NAMESPACE`
+   * is {@link PLEX_METRICS_NAMESPACE} for every function.
+   *
+   * @default - `plexmcp-<folder of the entry>`: `plexmcp-admin` for `lambda/admin/handler.ts`
+   */
+  readonly serviceName?: string;
 
   /**
    * Memory in MB. Argon2id runs with a 19 MiB memory cost, and Lambda allocates CPU in
@@ -206,7 +218,11 @@ export class PlexFunction extends NodejsFunction {
       // No NODE_OPTIONS=--enable-source-maps: Node would read and parse the bundle's source map at
       // every cold start (15–35 ms of the gateway's init), and no log line carries a stack trace
       // to map. The map still ships in the asset (index.js.map) for a crash decoded offline.
-      environment: props.environment,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: props.serviceName ?? `plexmcp-${path.basename(path.dirname(entry))}`,
+        POWERTOOLS_METRICS_NAMESPACE: PLEX_METRICS_NAMESPACE,
+        ...props.environment,
+      },
       bundling: PLEX_BUNDLING,
     });
 

@@ -66,7 +66,10 @@ describe('HealthMonitor', () => {
       'PLEXMCP_MODE',
       'PLEXMCP_ORG_ALERTS_TOPIC_ARN',
       'PLEXMCP_REGISTRY_TABLE',
+      'POWERTOOLS_METRICS_NAMESPACE',
+      'POWERTOOLS_SERVICE_NAME',
     ]);
+    expect([fn.Environment.Variables.POWERTOOLS_SERVICE_NAME, fn.Environment.Variables.POWERTOOLS_METRICS_NAMESPACE]).toEqual(['plexmcp-health', 'PlexMCP']);
     expect(fn.ReservedConcurrentExecutions).toBeUndefined();
     expect(monitor.interval.toMinutes()).toBe(1);
     expect(monitor.shards).toBe(1);

@@ -27,7 +27,8 @@ describe('PlexFunction', () => {
       Timeout: 29,
       Handler: 'index.handler',
       TracingConfig: { Mode: 'Active' },
-      Environment: Match.absent(),
+      // Only the Powertools settings: the service is named after the entry's folder.
+      Environment: { Variables: Match.objectEquals({ POWERTOOLS_SERVICE_NAME: `plexmcp-${path.basename(FIXTURES)}`, POWERTOOLS_METRICS_NAMESPACE: 'PlexMCP' }) },
     });
   });
 
@@ -72,13 +73,14 @@ describe('PlexFunction', () => {
       logRetention: logs.RetentionDays.ONE_WEEK,
       logRemovalPolicy: RemovalPolicy.DESTROY,
       environment: { PLEXMCP_EXTRA: 'b' },
+      serviceName: 'plexmcp-extra',
       reservedConcurrentExecutions: 5,
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 2048,
       Timeout: 10,
       ReservedConcurrentExecutions: 5,
-      Environment: { Variables: Match.objectEquals({ PLEXMCP_EXTRA: 'b' }) },
+      Environment: { Variables: Match.objectEquals({ POWERTOOLS_SERVICE_NAME: 'plexmcp-extra', POWERTOOLS_METRICS_NAMESPACE: 'PlexMCP', PLEXMCP_EXTRA: 'b' }) },
     });
     template.hasResource('AWS::Logs::LogGroup', { Properties: { RetentionInDays: 7 }, DeletionPolicy: 'Delete' });
   });
