@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -7,6 +7,22 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { UsageAnalytics } from './analytics';
+import { PLEX_METRICS_NAMESPACE } from './lambda-defaults';
+
+/**
+ * The gateway's request metrics that the analytics consumer emits as EMF from the usage records
+ * (lambda/adapters/usage-metrics.ts; its test and this construct's pin the same names): namespace
+ * PlexMCP, dimensions `service` = `plexmcp-gateway` and `Region`, and for the errors by code also
+ * `ErrorCode`.
+ */
+export const GATEWAY_USAGE_METRICS = {
+  service: 'plexmcp-gateway',
+  requests: 'Requests',
+  errors: 'Errors',
+  throttles: 'Throttles',
+  latency: 'Latency',
+  gatewayLatency: 'GatewayLatency',
+} as const;
 
 /** Below this many requests in a period, an error rate says nothing: the rate alarms read 0. */
 export const ERROR_RATE_MIN_REQUESTS = 20;
@@ -187,6 +203,48 @@ export class OperationsDashboard extends Construct {
         }),
     );
 
+    // The gateway's own view of its requests (from the usage records, by the consumer): what the
+    // agents saw, including the gateway's error codes, which API Gateway's metrics cannot tell apart.
+    const usageDimensions = { service: GATEWAY_USAGE_METRICS.service, Region: Stack.of(this).region };
+    const usageMetric = (metricName: string, statistic: string, label: string) =>
+      new cloudwatch.Metric({ namespace: PLEX_METRICS_NAMESPACE, metricName, dimensionsMap: usageDimensions, statistic, period: fiveMinutes, label });
+    const usageWidgets: cloudwatch.IWidget[] = [
+      new cloudwatch.GraphWidget({
+        title: 'Gateway requests, errors, 429s (usage records)',
+        left: [
+          usageMetric(GATEWAY_USAGE_METRICS.requests, cloudwatch.Stats.SUM, 'requests'),
+          usageMetric(GATEWAY_USAGE_METRICS.errors, cloudwatch.Stats.SUM, 'errors'),
+          usageMetric(GATEWAY_USAGE_METRICS.throttles, cloudwatch.Stats.SUM, '429s'),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Gateway errors by code (usage records)',
+        left: [
+          new cloudwatch.MathExpression({
+            // One series per ErrorCode value that occurred, however many there are.
+            // An empty label: each series is labelled with its ErrorCode, not the expression.
+            label: '',
+            expression: `SEARCH('{${PLEX_METRICS_NAMESPACE},service,Region,ErrorCode} MetricName="${GATEWAY_USAGE_METRICS.errors}" service="${GATEWAY_USAGE_METRICS.service}" Region="${Stack.of(this).region}"', 'Sum', 300)`,
+            period: fiveMinutes,
+          }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Gateway latency: total and gateway time (p50, p99)',
+        left: [
+          usageMetric(GATEWAY_USAGE_METRICS.latency, cloudwatch.Stats.percentile(50), 'total p50'),
+          usageMetric(GATEWAY_USAGE_METRICS.latency, cloudwatch.Stats.percentile(99), 'total p99'),
+        ],
+        right: [
+          usageMetric(GATEWAY_USAGE_METRICS.gatewayLatency, cloudwatch.Stats.percentile(50), 'gateway p50'),
+          usageMetric(GATEWAY_USAGE_METRICS.gatewayLatency, cloudwatch.Stats.percentile(99), 'gateway p99'),
+        ],
+        width: 8,
+      }),
+    ];
+
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(3),
       widgets: [
@@ -200,6 +258,7 @@ export class OperationsDashboard extends Construct {
           }),
           new cloudwatch.AlarmWidget({ title: '5xx rate', alarm: this.alarms.serverErrorRate, width: 8 }),
         ],
+        usageWidgets,
         functionWidgets('Gateway', gateway),
         [new cloudwatch.TextWidget({ markdown: '## Admin API and health monitor', width: 24, height: 1 })],
         functionWidgets('Admin', props.adminFunction),

@@ -49,8 +49,11 @@ function retentionFromEnv(): RetentionDays | undefined {
 
 export async function consumeBatch(event: KinesisStreamEvent): Promise<UsageBatchSummary> {
   const summary = await consume(event);
-  const { level: _level, msg, ...counts } = summary;
-  logger.info(msg, { ...counts });
+  // The Logger writes its own level and message fields.
+  const counts: Record<string, unknown> = { ...summary };
+  delete counts.level;
+  delete counts.msg;
+  logger.info(summary.msg, counts);
   metrics.addMetric('UsageRecords', MetricUnit.Count, summary.usageRecords);
   metrics.addMetric('RejectedLines', MetricUnit.Count, summary.rejectedLines);
   metrics.addMetric('MalformedRecords', MetricUnit.Count, summary.malformedRecords);

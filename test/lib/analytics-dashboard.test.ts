@@ -1,6 +1,8 @@
 import { CfnResource } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { OperationsDashboard, PlexMcpStack } from '../../lib';
+import { GATEWAY_USAGE_METRICS } from '../../lib/analytics-dashboard';
+import { DEFAULT_METRICS_NAMESPACE, USAGE_METRIC, USAGE_METRICS_SERVICE } from '../../lambda/adapters/usage-metrics';
 import { ACCOUNT, roleLogicalIdOf, statementsOfRole, testApp } from './helpers';
 
 function stackWith(context: Record<string, unknown> = {}) {
@@ -38,6 +40,33 @@ describe('analytics in PlexMcpStack, and the regional dashboard', () => {
     for (const text of ['Gateway: invocations', 'Admin: duration', 'Health: invocations', 'IteratorAge', 'Dead-lettered batches', 'DynamoDB registry', 'DynamoDB counters', 'DynamoDB analytics', '5XXError', 'DeliveryToS3.Records']) {
       expect(body).toContain(text);
     }
+  });
+
+  test("the gateway's EMF request metrics: requests, errors, 429s, errors by code, total and gateway latency per Region", () => {
+    // The names the consumer emits are the names charted.
+    const { service, ...names } = GATEWAY_USAGE_METRICS;
+    expect([service, names]).toEqual([USAGE_METRICS_SERVICE, USAGE_METRIC]);
+    expect(DEFAULT_METRICS_NAMESPACE).toBe('PlexMCP');
+    const body = stack.resolve(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody) as string | { 'Fn::Join': [string, unknown[]] };
+    // Other widgets name resources by reference; those parts do not matter here.
+    const text = typeof body === 'string' ? body : body['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : 'ref')).join('');
+    const widgets = (JSON.parse(text) as { widgets: { properties: { title: string; metrics: unknown[][] } }[] }).widgets;
+    const widget = (title: string) => widgets.find((w) => w.properties.title === title)!.properties;
+    const dims = ['Region', 'us-east-1', 'service', 'plexmcp-gateway'];
+    expect(widget('Gateway requests, errors, 429s (usage records)').metrics).toEqual([
+      ['PlexMCP', 'Requests', ...dims, { label: 'requests', stat: 'Sum' }],
+      ['PlexMCP', 'Errors', ...dims, { label: 'errors', stat: 'Sum' }],
+      ['PlexMCP', 'Throttles', ...dims, { label: '429s', stat: 'Sum' }],
+    ]);
+    expect(widget('Gateway latency: total and gateway time (p50, p99)').metrics).toEqual([
+      ['PlexMCP', 'Latency', ...dims, { label: 'total p50', stat: 'p50' }],
+      ['PlexMCP', 'Latency', ...dims, { label: 'total p99', stat: 'p99' }],
+      ['PlexMCP', 'GatewayLatency', ...dims, { label: 'gateway p50', stat: 'p50', yAxis: 'right' }],
+      ['PlexMCP', 'GatewayLatency', ...dims, { label: 'gateway p99', stat: 'p99', yAxis: 'right' }],
+    ]);
+    expect(widget('Gateway errors by code (usage records)').metrics).toEqual([
+      [{ expression: `SEARCH('{PlexMCP,service,Region,ErrorCode} MetricName="Errors" service="plexmcp-gateway" Region="us-east-1"', 'Sum', 300)` }],
+    ]);
   });
 
   test('the request-path alarms: stage 5xx rate and gateway function error rate, to the operator topic', () => {
