@@ -124,6 +124,8 @@ describe('UsageAnalytics', () => {
       PLEXMCP_MODE: 'aws',
       PLEXMCP_ANALYTICS_TABLE: { Ref: ids.table },
       PLEXMCP_ANALYTICS_RETENTION: '{"minute":2,"hour":90,"day":730}',
+      POWERTOOLS_SERVICE_NAME: 'plexmcp-analytics',
+      POWERTOOLS_METRICS_NAMESPACE: 'PlexMCP',
     });
     template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
