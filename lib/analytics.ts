@@ -148,6 +148,16 @@ export interface UsageAnalyticsProps {
   readonly gatewayMemorySize?: number;
 
   /**
+   * The HTTPS OTLP/HTTP metrics URL of an OpenTelemetry collector: the consumer exports the
+   * gateway's metrics there after every batch (`mcp.server.operation.duration` by
+   * `mcp.method.name`, `gen_ai.tool.name`, `error.type`, ...), as `plexmcp serve --otlp-endpoint`
+   * does locally. Best effort: a collector that is down loses that batch's export, not the batch.
+   *
+   * @default - no OTLP export
+   */
+  readonly otlpEndpoint?: string;
+
+  /**
    * Shards of the usage stream (provisioned mode). One shard takes 1,000 records or 1 MB a
    * second; one record is one CloudWatch Logs batch of many usage lines, so one shard carries a
    * busy region. Each shard is one more concurrent writer of every fleet-wide rollup item.
@@ -402,6 +412,7 @@ export class UsageAnalytics extends Construct {
       throw new Error(`UsageAnalytics: gatewayMemorySize must be a Lambda memory size, a whole number of MB from 128 to 10240, got ${gatewayMemory}.`);
     }
     if (gatewayMemory !== undefined) environment.PLEXMCP_GATEWAY_MEMORY_MB = String(gatewayMemory);
+    if (props.otlpEndpoint !== undefined) environment.PLEXMCP_OTLP_ENDPOINT = otlpUrl(props.otlpEndpoint);
     if (this.timestreamDatabase !== undefined && this.timestreamTable !== undefined) {
       environment.PLEXMCP_TIMESTREAM_DATABASE = this.timestreamDatabase.ref;
       environment.PLEXMCP_TIMESTREAM_TABLE = this.timestreamTable.attrName;
@@ -511,4 +522,16 @@ function memorySizeOfFunctionLoggingTo(logGroup: logs.ILogGroup): number | undef
     if (config?.logGroup === logGroup.logGroupName && typeof cfn?.memorySize === 'number' && !Token.isUnresolved(cfn.memorySize)) return cfn.memorySize;
   }
   return undefined;
+}
+
+/** `otlpEndpoint`: an HTTPS URL (metrics leave the account: never in clear text). */
+function otlpUrl(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== 'https:') throw new Error(`UsageAnalytics: otlpEndpoint must be an https URL (e.g. https://collector.example.com/v1/metrics), got ${JSON.stringify(value)}.`);
+  return url.href;
 }

@@ -11,6 +11,8 @@ import { decodeUsageBatch, usageConsumer, type UsageBatchSummary, type UsageSink
 import { TimestreamUsageSink } from '../adapters/timestream-sink';
 import { DEFAULT_METRICS_NAMESPACE, publishUsageMetrics, usageMetricsFromEnv } from '../adapters/usage-metrics';
 import type { RetentionDays } from '../core/analytics/model';
+import { OtlpUsageMetrics } from '../core/analytics/otlp-metrics';
+import type { UsageRecord } from '../core/gateway/usage';
 
 /**
  * The analytics consumer (Kinesis event source mapping on the usage stream): one invocation per
@@ -32,6 +34,17 @@ const timestreamDatabase = process.env.PLEXMCP_TIMESTREAM_DATABASE;
 const sink: UsageSink | undefined = timestreamDatabase
   ? new TimestreamUsageSink(new TimestreamWriteClient({}), timestreamDatabase, requiredEnv('PLEXMCP_TIMESTREAM_TABLE'))
   : undefined;
+
+// OTLP/HTTP (the construct's `otlpEndpoint`): the metrics `plexmcp serve --otlp-endpoint` exports
+// locally, exported at the end of every batch (no timer: the instance may be frozen between
+// invocations). Best effort: a collector that is down loses that batch's export, never the batch.
+const otlpEndpoint = process.env.PLEXMCP_OTLP_ENDPOINT;
+const otlp = otlpEndpoint ? new OtlpUsageMetrics({ url: otlpEndpoint, exportIntervalMs: 3_600_000 }) : undefined;
+
+async function exportOtlp(metricsOut: OtlpUsageMetrics, records: readonly UsageRecord[]): Promise<void> {
+  for (const record of records) metricsOut.record(record);
+  await metricsOut.flush().catch((error: unknown) => logger.warn('OTLP export failed', { error: (error as Error).name }));
+}
 
 // The summary is logged below through the Logger, with the Lambda context.
 const consume = usageConsumer({ writer: rollups, sink, log: () => undefined });
@@ -62,7 +75,11 @@ export async function consumeBatch(event: KinesisStreamEvent): Promise<UsageBatc
   // metrics were emitted the first time. The records are decoded again here: kinesis-usage.ts
   // returns counts only, and a second gunzip is cheap next to the rollup writes.
   const redelivery = summary.rollupsApplied === 0 && summary.rollupsSkipped > 0;
-  if (summary.usageRecords > 0 && !redelivery) publishUsageMetrics(decodeUsageBatch(event).records, usageMetrics);
+  if (summary.usageRecords > 0 && !redelivery) {
+    const { records } = decodeUsageBatch(event);
+    publishUsageMetrics(records, usageMetrics);
+    if (otlp) await exportOtlp(otlp, records);
+  }
   return summary;
 }
 

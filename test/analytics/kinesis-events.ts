@@ -3,7 +3,7 @@ import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 
 export const STREAM_ARN = 'arn:aws:kinesis:us-east-1:123456789012:stream/PlexMcp-Usage';
 
-/** A usage line as the gateway logs it (`console.log(JSON.stringify(record))`). */
+/** A usage line as the gateway logs it (a bare JSON line on stdout). */
 export function usageLine(overrides: Record<string, unknown> = {}): string {
   return JSON.stringify({
     type: 'usage',

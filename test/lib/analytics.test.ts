@@ -151,6 +151,15 @@ describe('UsageAnalytics', () => {
     for (const bad of [64, 10_241, 1024.5]) expect(() => build({ gatewayMemorySize: bad })).toThrow(/gatewayMemorySize must be a Lambda memory size/);
   });
 
+  test('otlpEndpoint: PLEXMCP_OTLP_ENDPOINT on the consumer; only an https URL', () => {
+    const { template, ids } = build({ otlpEndpoint: 'https://collector.example.com/v1/metrics' });
+    expect(template.toJSON().Resources[ids.fn].Properties.Environment.Variables.PLEXMCP_OTLP_ENDPOINT).toBe('https://collector.example.com/v1/metrics');
+    const none = build();
+    expect(none.template.toJSON().Resources[none.ids.fn].Properties.Environment.Variables.PLEXMCP_OTLP_ENDPOINT).toBeUndefined();
+    for (const bad of ['http://collector.example.com/v1/metrics', 'collector:4318', ''])
+      expect(() => build({ otlpEndpoint: bad })).toThrow(/otlpEndpoint must be an https URL/);
+  });
+
   test("the consumer's role: GetItem and PutItem on the rollup table only, stream reads, SendMessage to its dead-letter queue; no Timestream by default", () => {
     const { template, stack, analytics, ids } = build();
     const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, analytics.function));

@@ -228,7 +228,10 @@ describe("the gateway's own AWS cost in the rollups", () => {
 
   test('a known batch: the exact nano-USD of every item; none for the unpriced region; upstream cost unchanged', () => {
     // A few µ$ a request (API Gateway's 3.5 µ$ most of it); the 250 ms one pays for its duration.
-    for (const n of [na, nc, nd]) expect(n).toBeGreaterThan(3_700), expect(n).toBeLessThan(4_300);
+    for (const n of [na, nc, nd]) {
+      expect(n).toBeGreaterThan(3_700);
+      expect(n).toBeLessThan(4_300);
+    }
     expect(nb).toBeGreaterThan(7_000);
     const rollups = aggregateUsage(batch, { gatewayCost: usageRecordGatewayCost(1024) });
     const one = (orgId: string, dimension: string, group: string) => {
