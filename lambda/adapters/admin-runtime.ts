@@ -29,6 +29,11 @@ export interface AdminRuntimeOptions {
   readonly alertDelivery?: AlertDelivery;
   /** The analytics rollups the usage routes read; without them those routes answer 501 `usage_unavailable`. */
   readonly usage?: RollupReader;
+  /**
+   * For a host that buffers whole answers (the admin Lambda: 6 MB): the usage export is built in
+   * memory up to this many bytes, and 413 `export_too_large` beyond. @default none: it streams
+   */
+  readonly maxExportBytes?: number;
   /** Browser origins allowed to call the admin API (CORS, DNS-rebinding defence). @default none */
   readonly allowedOrigins?: readonly string[];
   /** The request id of a request (API Gateway's in AWS). @default a random UUID */
@@ -77,6 +82,7 @@ export function createAdminRuntime(options: AdminRuntimeOptions): AdminRuntime {
     health: new DynamoDbHealthStore(options.dynamodb, options.registryTable),
     alerts,
     usage: options.usage,
+    maxExportBytes: options.maxExportBytes,
     allowedOrigins: options.allowedOrigins,
     requestId: options.requestId,
     log: options.log,

@@ -34,6 +34,9 @@ const { app } = createAdminRuntime({
   // Alert emails go through the SNS topic in PLEXMCP_ORG_ALERTS_TOPIC_ARN (none: 501 alerts_unavailable).
   alertDelivery: alertDeliveryFromEnv(),
   usage: analyticsTable ? new DynamoDbRollups(dynamodb, analyticsTable) : undefined,
+  // hono/aws-lambda buffers the answer, and Lambda returns at most 6 MB (base64 for a binary
+  // type such as NDJSON adds a third): a larger export is a clear 413, not a dropped response.
+  maxExportBytes: 4 * 1024 * 1024,
   allowedOrigins: listEnv('PLEXMCP_ADMIN_ALLOWED_ORIGINS'),
   requestId: (c) => (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.requestId ?? crypto.randomUUID(),
   log: logAdminRequest,

@@ -329,6 +329,18 @@ describe('GET /orgs/{orgId}/usage/export', () => {
     ]);
   });
 
+  test('a host that buffers answers (maxExportBytes): the same rows at once up to the limit, 413 export_too_large beyond it', async () => {
+    const query = `/orgs/${orgA}/usage/export?groupBy=tool&from=2026-12-01T10:00:00Z&to=2026-12-01T12:00:00Z`;
+    const streamed = await call(query, adminA);
+    const size = Buffer.byteLength(streamed.text, 'utf8');
+    const fits = await call(query, adminA, createAdminApp({ ...deps, maxExportBytes: size }));
+    expect(fits.status).toBe(200);
+    expect(fits.text).toBe(streamed.text);
+    const tooLarge = await call(query, adminA, createAdminApp({ ...deps, maxExportBytes: size - 1 }));
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.body.error.code).toBe('export_too_large');
+  });
+
   test('NDJSON, one group only; the rows agree with the report', async () => {
     const query = 'groupBy=mcp&group=github&from=2026-12-01T10:00:00Z&to=2026-12-01T12:00:00Z';
     const res = await call(`/orgs/${orgA}/usage/export?${query}&format=ndjson`);

@@ -71,6 +71,11 @@ export interface AdminAppDeps {
   readonly alerts: AlertService;
   /** The analytics rollups the usage routes read; without them those routes answer 501 `usage_unavailable`. */
   readonly usage?: RollupReader;
+  /**
+   * For a host that buffers whole answers (the admin Lambda: 6 MB): the usage export is built in
+   * memory up to this many bytes, and 413 `export_too_large` beyond. @default none: it streams
+   */
+  readonly maxExportBytes?: number;
   /** Epoch ms: what usage ranges such as `-24h` count from. @default Date.now */
   readonly now?: () => number;
   /**
@@ -352,7 +357,7 @@ export function createAdminApp(deps: AdminAppDeps): OpenAPIHono<Env> {
 
   // ---- usage analytics (org admin; the fleet: operator) ----
 
-  registerUsageRoutes(app, { reader: deps.usage, now: deps.now ?? Date.now, orgAdmin, operatorOnly });
+  registerUsageRoutes(app, { reader: deps.usage, now: deps.now ?? Date.now, orgAdmin, operatorOnly, maxExportBytes: deps.maxExportBytes });
 
   // ---- API keys (org admin) ----
 

@@ -21,6 +21,12 @@ export interface UsageRouteDeps {
   /** The route guards of app.ts, so that usage is authorized exactly as the other org routes. */
   readonly orgAdmin: MiddlewareHandler<AdminEnv>;
   readonly operatorOnly: MiddlewareHandler<AdminEnv>;
+  /**
+   * A host that buffers the whole answer (the admin Lambda behind API Gateway: 6 MB at most)
+   * builds the export in memory up to this many bytes and answers 413 `export_too_large` beyond
+   * it, rather than a response the platform drops. @default none: the export streams
+   */
+  readonly maxExportBytes?: number;
 }
 
 /** The range when `from` is not given: the day before `to`. */
@@ -139,6 +145,7 @@ export function registerUsageRoutes(app: OpenAPIHono<AdminEnv>, deps: UsageRoute
           headers: z.object({ 'content-disposition': z.string().openapi({ example: 'attachment; filename="usage-org_abcdefghijklmnop-hour-20261201T1000Z-20261202T1000Z.csv"' }) }),
         },
         ...errors,
+        413: json(ErrorSchema, 'The export is larger than this deployment answers at once (`export_too_large`: the admin Lambda buffers its answers)'),
       },
     }),
     async (c) => {
@@ -146,7 +153,7 @@ export function registerUsageRoutes(app: OpenAPIHono<AdminEnv>, deps: UsageRoute
       const q = c.req.valid('query');
       const range = resolveRange(q, deps.now());
       const rows = exportRows(onlyGroup(reader(), q.groupBy, q.group), { orgId, from: range.from, to: range.to, granularity: q.granularity, dimension: q.groupBy }, q.format);
-      const body = await streamOf(rows, c.get('requestId'));
+      const body = deps.maxExportBytes === undefined ? await streamOf(rows, c.get('requestId')) : await bufferedUpTo(rows, deps.maxExportBytes);
       const filename = `usage-${orgId}-${q.granularity}-${compactTime(range.from)}-${compactTime(range.to)}.${q.format}`;
       return c.body(body, 200, {
         'Content-Type': CONTENT_TYPES[q.format],
@@ -155,6 +162,20 @@ export function registerUsageRoutes(app: OpenAPIHono<AdminEnv>, deps: UsageRoute
       });
     },
   );
+}
+
+/** The rows as one string, or 413 `export_too_large` as soon as they pass `limit` bytes. */
+async function bufferedUpTo(rows: AsyncIterable<string>, limit: number): Promise<string> {
+  const parts: string[] = [];
+  let size = 0;
+  for await (const row of rows) {
+    size += Buffer.byteLength(row, 'utf8');
+    if (size > limit) {
+      throw new ApiError(413, 'export_too_large', `The export is larger than this deployment answers at once (${limit} bytes): ask for a shorter range, a coarser granularity or one group`);
+    }
+    parts.push(row);
+  }
+  return parts.join('');
 }
 
 /**
