@@ -1,3 +1,4 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { dynamodb, kms, requiredEnv } from '../adapters/aws-clients';
 import { createGatewayRuntime, type GatewayRuntime } from '../adapters/gateway-runtime';
@@ -12,6 +13,11 @@ import { jsonRpcCodeForStatus, jsonRpcErrorBody } from '../core/gateway/jsonrpc'
  * (caches, pools, the session key) is created once per instance and reused.
  */
 let runtime: Promise<GatewayRuntime> | undefined;
+/**
+ * The handler's own log lines (Powertools, ~24 KB of the bundle). Usage records do not go through
+ * it: they are bare JSON lines on stdout (gateway-runtime.ts), as the analytics pipeline reads them.
+ */
+const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'plexmcp-gateway' });
 function getRuntime(): Promise<GatewayRuntime> {
   runtime ??= createGatewayRuntime({
     dynamodb,
@@ -39,7 +45,7 @@ export async function handleStreaming(event: APIGatewayProxyEvent, responseStrea
   try {
     gateway = await getRuntime();
   } catch (error) {
-    console.error(JSON.stringify({ level: 'error', msg: 'gateway cold start failed', requestId, error: (error as Error).name }));
+    logger.error('gateway cold start failed', { requestId, error: (error as Error).name });
     await writeStreamingAnswer(internalError(requestId), responseStream, abort);
     return;
   }
