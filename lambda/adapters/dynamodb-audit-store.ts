@@ -1,10 +1,8 @@
 import {
   ConditionalCheckFailedException,
-  CreateTableCommand,
   type DynamoDBClient,
-  ResourceInUseException,
-  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+import { createTableIfMissing } from './dynamodb-tables';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type AuditEntry, type AuditEntryDraft, GENESIS_HASH, sealEntry } from '../core/audit/entry';
 import { AUDIT_TABLE } from '../core/audit/table';
@@ -171,23 +169,16 @@ function entryOf(item: Record<string, unknown>): AuditEntry {
 
 /** Creates the audit table with its key schema; no-op if it exists (tests, local mode). */
 export async function ensureAuditTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: PK, AttributeType: 'S' },
-          { AttributeName: SK, AttributeType: 'N' },
-        ],
-        KeySchema: [
-          { AttributeName: PK, KeyType: 'HASH' },
-          { AttributeName: SK, KeyType: 'RANGE' },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
-  await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { TableName: tableName });
+  await createTableIfMissing(client, {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: PK, AttributeType: 'S' },
+      { AttributeName: SK, AttributeType: 'N' },
+    ],
+    KeySchema: [
+      { AttributeName: PK, KeyType: 'HASH' },
+      { AttributeName: SK, KeyType: 'RANGE' },
+    ],
+  });
 }

@@ -1,11 +1,9 @@
 import {
   ConditionalCheckFailedException,
-  CreateTableCommand,
   type DynamoDBClient,
-  ResourceInUseException,
   UpdateItemCommand,
-  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+import { createTableIfMissing } from './dynamodb-tables';
 import type { RequestCounter } from '../core/gateway/limits';
 import type { LeaseStore } from '../core/gateway/stream-slots';
 import { COUNTERS_TABLE } from '../core/registry-table';
@@ -100,17 +98,10 @@ const LEASE_NAMES = { '#o': 'owner', '#exp': 'leaseUntil', '#ttl': COUNTERS_TABL
 
 /** Creates the counters table with the construct's key schema; no-op if it exists. */
 export async function ensureCountersTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: COUNTERS_TABLE.partitionKey, AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: COUNTERS_TABLE.partitionKey, KeyType: 'HASH' }],
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
-  await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { TableName: tableName });
+  await createTableIfMissing(client, {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [{ AttributeName: COUNTERS_TABLE.partitionKey, AttributeType: 'S' }],
+    KeySchema: [{ AttributeName: COUNTERS_TABLE.partitionKey, KeyType: 'HASH' }],
+  });
 }

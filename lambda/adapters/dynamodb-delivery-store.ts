@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
-  CreateTableCommand,
   type DynamoDBClient,
-  ResourceInUseException,
-  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+import { createTableIfMissing } from './dynamodb-tables';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   appendAttempt,
@@ -163,41 +161,34 @@ function deliveryOf(item: Record<string, unknown>): Delivery {
 
 /** Creates the delivery table and its two indexes; no-op if it exists (tests, local mode). */
 export async function ensureDeliveryTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'id', AttributeType: 'S' },
-          { AttributeName: 'dueShard', AttributeType: 'S' },
-          { AttributeName: 'nextAttemptAt', AttributeType: 'N' },
-          { AttributeName: 'endpointId', AttributeType: 'S' },
-          { AttributeName: 'enqueuedAt', AttributeType: 'N' },
+  await createTableIfMissing(client, {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: 'id', AttributeType: 'S' },
+      { AttributeName: 'dueShard', AttributeType: 'S' },
+      { AttributeName: 'nextAttemptAt', AttributeType: 'N' },
+      { AttributeName: 'endpointId', AttributeType: 'S' },
+      { AttributeName: 'enqueuedAt', AttributeType: 'N' },
+    ],
+    KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: DUE_INDEX,
+        KeySchema: [
+          { AttributeName: 'dueShard', KeyType: 'HASH' },
+          { AttributeName: 'nextAttemptAt', KeyType: 'RANGE' },
         ],
-        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: DUE_INDEX,
-            KeySchema: [
-              { AttributeName: 'dueShard', KeyType: 'HASH' },
-              { AttributeName: 'nextAttemptAt', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-          {
-            IndexName: ENDPOINT_INDEX,
-            KeySchema: [
-              { AttributeName: 'endpointId', KeyType: 'HASH' },
-              { AttributeName: 'enqueuedAt', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
+        Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: ENDPOINT_INDEX,
+        KeySchema: [
+          { AttributeName: 'endpointId', KeyType: 'HASH' },
+          { AttributeName: 'enqueuedAt', KeyType: 'RANGE' },
         ],
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
-  await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { TableName: tableName });
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+  });
 }

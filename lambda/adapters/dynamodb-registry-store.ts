@@ -1,10 +1,8 @@
 import {
   ConditionalCheckFailedException,
-  CreateTableCommand,
   type DynamoDBClient,
-  ResourceInUseException,
-  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+import { createTableIfMissing } from './dynamodb-tables';
 import {
   DynamoDBDocumentClient,
   GetCommand,
@@ -379,36 +377,28 @@ function decodeCursor(cursor: string, expected: Record<string, string>, indexNam
 
 /** Creates the registry table with the same key schema as the CDK construct; no-op if it exists. */
 export async function ensureRegistryTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: PK, AttributeType: 'S' },
-          { AttributeName: SK, AttributeType: 'S' },
-          { AttributeName: GSI_PK, AttributeType: 'S' },
-          { AttributeName: GSI_SK, AttributeType: 'S' },
-        ],
+  await createTableIfMissing(client, {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: PK, AttributeType: 'S' },
+      { AttributeName: SK, AttributeType: 'S' },
+      { AttributeName: GSI_PK, AttributeType: 'S' },
+      { AttributeName: GSI_SK, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: PK, KeyType: 'HASH' },
+      { AttributeName: SK, KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: LIST_INDEX,
         KeySchema: [
-          { AttributeName: PK, KeyType: 'HASH' },
-          { AttributeName: SK, KeyType: 'RANGE' },
+          { AttributeName: GSI_PK, KeyType: 'HASH' },
+          { AttributeName: GSI_SK, KeyType: 'RANGE' },
         ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: LIST_INDEX,
-            KeySchema: [
-              { AttributeName: GSI_PK, KeyType: 'HASH' },
-              { AttributeName: GSI_SK, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
-  // dynalite and DynamoDB Local create tables asynchronously too; wait until ACTIVE.
-  await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { TableName: tableName });
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+  });
 }

@@ -8,16 +8,14 @@
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
-  CreateTableCommand,
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
-  ResourceInUseException,
   UpdateTimeToLiveCommand,
-  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+import { createTableIfMissing } from './dynamodb-tables';
 import {
   DEFAULT_RETENTION_DAYS,
   DIMENSIONS,
@@ -226,25 +224,18 @@ function readItem(item: Record<string, AttributeValue>): { rollup: Rollup; pos: 
  * never expires items): there, items still carry `expiresAt`, nothing deletes them.
  */
 export async function ensureAnalyticsTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: ANALYTICS_TABLE.partitionKey, AttributeType: 'S' },
-          { AttributeName: ANALYTICS_TABLE.sortKey, AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: ANALYTICS_TABLE.partitionKey, KeyType: 'HASH' },
-          { AttributeName: ANALYTICS_TABLE.sortKey, KeyType: 'RANGE' },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
-  await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { TableName: tableName });
+  await createTableIfMissing(client, {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: ANALYTICS_TABLE.partitionKey, AttributeType: 'S' },
+      { AttributeName: ANALYTICS_TABLE.sortKey, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: ANALYTICS_TABLE.partitionKey, KeyType: 'HASH' },
+      { AttributeName: ANALYTICS_TABLE.sortKey, KeyType: 'RANGE' },
+    ],
+  });
   let status: string | undefined;
   try {
     const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
