@@ -32,7 +32,7 @@ async function appendSome(orgId: string, count: number): Promise<AuditEntry[]> {
 }
 
 async function all(orgId: string): Promise<AuditEntry[]> {
-  return (await store.list(orgId, 1, 1000)).entries;
+  return (await store.list(orgId, { limit: 1000 })).entries;
 }
 
 describe(`DynamoDbAuditStore on ${process.env.PLEXMCP_TEST_DYNAMODB_ENDPOINT ? 'DynamoDB Local' : 'dynalite'}`, () => {
@@ -62,12 +62,12 @@ describe(`DynamoDbAuditStore on ${process.env.PLEXMCP_TEST_DYNAMODB_ENDPOINT ? '
 
   it('pages by sequence number', async () => {
     await appendSome('acme', 7);
-    const first = await store.list('acme', 1, 3);
+    const first = await store.list('acme', { limit: 3 });
     expect(first.entries.map((e) => e.seq)).toEqual([1, 2, 3]);
     expect(first.nextSeq).toBe(4);
-    const second = await store.list('acme', first.nextSeq, 3);
+    const second = await store.list('acme', { fromSeq: first.nextSeq, limit: 3 });
     expect(second.entries.map((e) => e.seq)).toEqual([4, 5, 6]);
-    const last = await store.list('acme', second.nextSeq, 3);
+    const last = await store.list('acme', { fromSeq: second.nextSeq, limit: 3 });
     expect(last).toEqual({ entries: [expect.objectContaining({ seq: 7 })] });
   });
 
@@ -128,5 +128,83 @@ describe(`DynamoDbAuditStore on ${process.env.PLEXMCP_TEST_DYNAMODB_ENDPOINT ? '
     const next = await store.append('acme', draft(5));
     expect(next).toMatchObject({ seq: 5, prevHash: entries[3]!.hash });
     expect(verifyChain(await all('acme'))).toEqual({ ok: true, last: { seq: 5, hash: next.hash } });
+  });
+
+  describe('the change lock', () => {
+    const { changes: _c, ...intentOf3 } = draft(3);
+    void _c;
+
+    it('makes a second writer wait until the first commits, so it reads the first one\'s result', async () => {
+      const order: string[] = [];
+      const first = await store.begin('acme', intentOf3);
+      const second = store.begin('acme', { ...intentOf3, requestId: 'req-second' }).then((lock) => {
+        order.push('second locked');
+        return lock;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      order.push('first commits');
+      await store.commit(first, draft(3));
+      await store.commit(await second, { ...draft(4), requestId: 'req-second' });
+      expect(order).toEqual(['first commits', 'second locked']);
+      expect((await all('acme')).map((e) => e.requestId)).toEqual(['req-3', 'req-second']);
+    });
+
+    it('a released lock leaves no entry and lets the next writer in at once', async () => {
+      await store.release(await store.begin('acme', intentOf3));
+      const entry = await store.append('acme', draft(4));
+      expect(entry.seq).toBe(1);
+      expect(await all('acme')).toEqual([entry]);
+    });
+
+    it('gives up with audit_busy after lockWaitMs while a live lock is held', async () => {
+      await store.begin('acme', intentOf3);
+      const impatient = new DynamoDbAuditStore(db.client, table, { lockWaitMs: 100 });
+      await expect(impatient.append('acme', draft(4))).rejects.toMatchObject({ code: 'audit_busy' });
+    });
+
+    it('records a stopped writer\'s intent as outcome unknown when its lock goes stale, then appends after it', async () => {
+      let clock = Date.UTC(2026, 11, 2);
+      const timed = new DynamoDbAuditStore(db.client, table, { staleLockMs: 60_000, now: () => clock });
+      await timed.append('acme', draft(1));
+      await timed.begin('acme', intentOf3); // this writer "crashes": it never commits
+      clock += 61_000;
+      const next = await timed.append('acme', draft(4));
+      const entries = await all('acme');
+      expect(entries.map((e) => [e.seq, e.requestId, e.outcome])).toEqual([
+        [1, 'req-1', undefined],
+        [2, 'req-3', 'unknown'],
+        [3, 'req-4', undefined],
+      ]);
+      expect(entries[1]).toMatchObject({ action: 'mcp.updated', target: intentOf3.target, changes: [] });
+      expect(verifyChain(entries)).toEqual({ ok: true, last: { seq: 3, hash: next.hash } });
+    });
+
+    it('a writer whose lock was taken over still gets its entry, after the unknown one', async () => {
+      let clock = Date.UTC(2026, 11, 2);
+      const timed = new DynamoDbAuditStore(db.client, table, { staleLockMs: 60_000, now: () => clock });
+      const slow = await timed.begin('acme', intentOf3);
+      clock += 61_000;
+      await timed.append('acme', draft(4)); // takes the stale lock over
+      await timed.commit(slow, draft(3)); // the slow writer finishes after all
+      expect((await all('acme')).map((e) => [e.requestId, e.outcome])).toEqual([
+        ['req-3', 'unknown'],
+        ['req-4', undefined],
+        ['req-3', undefined],
+      ]);
+    });
+  });
+
+  it('filters by time range and action, paging with a cursor', async () => {
+    await appendSome('acme', 6);
+    await store.append('acme', { ...draft(7), action: 'key.revoked' });
+    const revoked = await store.list('acme', { action: 'key.revoked' });
+    expect(revoked.entries.map((e) => e.seq)).toEqual([7]);
+    const window = await store.list('acme', { fromTime: draft(2).time, toTime: draft(5).time });
+    expect(window.entries.map((e) => e.seq)).toEqual([2, 3, 4]);
+    const firstTwo = await store.list('acme', { fromTime: draft(2).time, limit: 2 });
+    expect(firstTwo.entries.map((e) => e.seq)).toEqual([2, 3]);
+    const rest = await store.list('acme', { fromTime: draft(2).time, fromSeq: firstTwo.nextSeq, limit: 10 });
+    expect(rest.entries.map((e) => e.seq)).toEqual([4, 5, 6, 7]);
+    expect(rest.nextSeq).toBeUndefined();
   });
 });

@@ -27,6 +27,12 @@ export interface AuditEntry {
   readonly action: string;
   readonly target: { readonly type: string; readonly id: string };
   readonly changes: readonly AuditChange[];
+  /**
+   * Only on an entry whose change may or may not have been committed: its writer stopped (crash,
+   * timeout) between taking the org's change lock and recording the result, and the next writer
+   * recorded it for it. `changes` is then empty; the target's current state says which it was.
+   */
+  readonly outcome?: 'unknown';
   /** The previous entry's hash of this org; GENESIS_HASH for seq 1. */
   readonly prevHash: string;
   /** SHA-256 (hex) of the canonical encoding of every other field. */
