@@ -142,6 +142,54 @@ export class DynamoDbDeliveryStore implements DeliveryStore {
     return (out.Items ?? []).map(deliveryOf);
   }
 
+  async listPage(endpointId: string, page: { limit: number; before?: number; beforeId?: string }): Promise<Delivery[]> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: ENDPOINT_INDEX,
+        KeyConditionExpression: 'endpointId = :ep',
+        ExpressionAttributeValues: { ':ep': endpointId },
+        ScanIndexForward: false,
+        Limit: page.limit,
+        // An index's start key is the index key plus the table key: exact even when two share enqueuedAt.
+        ...(page.before !== undefined && page.beforeId !== undefined
+          ? { ExclusiveStartKey: { endpointId, enqueuedAt: page.before, id: page.beforeId } }
+          : {}),
+      }),
+    );
+    return (out.Items ?? []).map(deliveryOf);
+  }
+
+  async redeliver(id: string, expectedState: 'failed' | 'gone', expectedAttempt: number, now: number): Promise<Delivery | undefined> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { id },
+          // Back in the sparse due index; the schedule restarts at this attempt count.
+          UpdateExpression:
+            'SET #state = :pending, nextAttemptAt = :now, dueShard = :shard, seriesStart = :expected, redeliveries = if_not_exists(redeliveries, :zero) + :one',
+          ConditionExpression: '#state = :expectedState AND attempt = :expected',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':pending': 'pending',
+            ':now': now,
+            ':shard': shardOf(id),
+            ':expected': expectedAttempt,
+            ':expectedState': expectedState,
+            ':zero': 0,
+            ':one': 1,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return deliveryOf(out.Attributes!);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
   private async conditional(command: UpdateCommand): Promise<boolean> {
     try {
       await this.doc.send(command);

@@ -43,6 +43,13 @@ export interface Delivery {
   readonly enqueuedAt: number;
   /** The last MAX_RECORDED_ATTEMPTS attempts, oldest first. */
   readonly attempts: readonly AttemptRecord[];
+  /** How often it was redelivered by hand. @default 0 */
+  readonly redeliveries?: number;
+  /**
+   * `attempt` when the current series of attempts began (0, or the count at the last
+   * redelivery): the retry schedule counts from here. @default 0
+   */
+  readonly seriesStart?: number;
 }
 
 export interface NewDelivery {
@@ -82,6 +89,17 @@ export interface DeliveryStore {
   get(id: string): Promise<Delivery | undefined>;
   /** An endpoint's deliveries, newest first, at most `limit`. */
   list(endpointId: string, limit?: number): Promise<Delivery[]>;
+  /**
+   * A page of an endpoint's deliveries, newest first: those enqueued before (`before`,
+   * `beforeId`) — the last item of the previous page — or from the newest.
+   */
+  listPage(endpointId: string, page: { limit: number; before?: number; beforeId?: string }): Promise<Delivery[]>;
+  /**
+   * Starts a new series of attempts for a final (failed or gone) delivery: pending again, due at
+   * `now`, the same id (receivers deduplicate on it). Conditional on the state and attempt count
+   * that were read; undefined when the delivery changed meanwhile.
+   */
+  redeliver(id: string, expectedState: 'failed' | 'gone', expectedAttempt: number, now: number): Promise<Delivery | undefined>;
 }
 
 /** Appends an attempt and keeps only the last MAX_RECORDED_ATTEMPTS. */

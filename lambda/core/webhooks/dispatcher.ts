@@ -1,5 +1,5 @@
-import type { DeliveryStore, NextState } from './deliveries';
-import { nextStep, RETRY_SCHEDULE_MS } from './schedule';
+import type { Delivery, DeliveryStore, NextState } from './deliveries';
+import { classify, nextStep, RETRY_SCHEDULE_MS, type AttemptOutcome } from './schedule';
 
 /**
  * Takes due deliveries from the store and makes one attempt each.
@@ -38,7 +38,14 @@ export interface WebhookDispatcherOptions {
   readonly store: DeliveryStore;
   readonly send: (req: SendRequest) => Promise<SendResult>;
   /** The endpoint's URL and secrets; undefined when it was removed or disabled. */
-  readonly secretsFor: (endpointId: string) => Promise<EndpointTarget | undefined>;
+  readonly secretsFor: (endpointId: string, orgId: string) => Promise<EndpointTarget | undefined>;
+  /**
+   * Told each recorded attempt's outcome (the endpoint's failure state: 410 Gone and the 5-day
+   * rule, WebhookService.recordOutcome). A failure here is logged, never undoes the attempt.
+   */
+  readonly onOutcome?: (delivery: Pick<Delivery, 'id' | 'orgId' | 'endpointId'>, outcome: AttemptOutcome, at: number) => Promise<void>;
+  /** Structured records of hook failures. @default console.error as JSON */
+  readonly log?: (record: Record<string, unknown>) => void;
   /** Replaces RETRY_SCHEDULE_MS (tests shorten it). */
   readonly schedule?: readonly number[];
   /** Clock (epoch ms). */
@@ -56,8 +63,10 @@ export class WebhookDispatcher {
   private readonly schedule: readonly number[];
   private readonly leaseMs: number;
   private readonly batchSize: number;
+  private readonly log: (record: Record<string, unknown>) => void;
 
   constructor(private readonly options: WebhookDispatcherOptions) {
+    this.log = options.log ?? ((record) => console.error(JSON.stringify(record)));
     this.now = options.now ?? Date.now;
     this.schedule = options.schedule ?? RETRY_SCHEDULE_MS;
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
@@ -67,26 +76,39 @@ export class WebhookDispatcher {
   /** One pass over the due deliveries. Returns the number of attempts recorded. */
   async runOnce(): Promise<number> {
     const due = await this.options.store.due(this.now(), this.batchSize);
-    const recorded = await Promise.all(due.map((d) => this.attempt(d.id, d.endpointId, d.body, d.attempt, d.nextAttemptAt)));
+    const recorded = await Promise.all(due.map((d) => this.attempt(d)));
     return recorded.filter(Boolean).length;
   }
 
-  private async attempt(id: string, endpointId: string, body: string, made: number, seenNextAttemptAt: number): Promise<boolean> {
+  /**
+   * One attempt of one delivery, if it is due (the SQS host calls this for the delivery a message
+   * names). Returns whether an attempt was recorded: false when the delivery is not due, not
+   * pending, or another dispatcher claimed it.
+   */
+  async attemptOne(id: string): Promise<boolean> {
+    const delivery = await this.options.store.get(id);
+    if (!delivery || delivery.state !== 'pending' || delivery.nextAttemptAt > this.now()) return false;
+    return this.attempt(delivery);
+  }
+
+  private async attempt(delivery: Delivery): Promise<boolean> {
+    const { id, endpointId, body, attempt: made, nextAttemptAt: seenNextAttemptAt } = delivery;
     const { store } = this.options;
     if (!(await store.claim(id, made, seenNextAttemptAt, this.now() + this.leaseMs))) return false;
-    const target = await this.options.secretsFor(endpointId);
+    const target = await this.options.secretsFor(endpointId, delivery.orgId);
     const at = this.now();
     if (!target) {
       // The endpoint is gone or disabled: nothing to send to, and retrying will not change that.
       return store.recordAttempt(id, made, { at, latencyMs: 0, errorClass: 'endpoint_unavailable' }, { state: 'gone' });
     }
     const result = await this.options.send({ url: target.url, id, body, secrets: target.secrets });
-    const step = nextStep(made + 1, result, { schedule: this.schedule, now: this.now() });
+    // The schedule counts from the start of the current series (a redelivery starts a new one).
+    const step = nextStep(made + 1 - (delivery.seriesStart ?? 0), result, { schedule: this.schedule, now: this.now() });
     const next: NextState =
       step.kind === 'retry'
         ? { state: 'pending', nextAttemptAt: at + result.latencyMs + step.delayMs }
         : { state: step.kind === 'exhausted' ? 'failed' : step.kind };
-    return store.recordAttempt(
+    const recorded = await store.recordAttempt(
       id,
       made,
       {
@@ -97,5 +119,13 @@ export class WebhookDispatcher {
       },
       next,
     );
+    if (recorded && this.options.onOutcome) {
+      try {
+        await this.options.onOutcome(delivery, classify(result), at);
+      } catch (error) {
+        this.log({ level: 'error', msg: 'webhook dispatcher: recording the endpoint outcome failed', endpointId, error: error instanceof Error ? error.name : typeof error });
+      }
+    }
+    return recorded;
   }
 }
