@@ -396,6 +396,8 @@ export class WebhookService {
     let disabled: { endpoint: StoredWebhookEndpoint; reason: DisableReason } | undefined;
     try {
       await this.mutate(orgId, endpointId, (current) => {
+        // Reset per try: a try that lost the race to another disabler must not publish too.
+        disabled = undefined;
         if (!current.enabled) return undefined;
         const state = current.failingSince !== undefined ? { failingSince: Date.parse(current.failingSince) } : {};
         const folded = recordEndpointOutcome(state, outcome, at);
@@ -408,7 +410,7 @@ export class WebhookService {
           next.enabled = false;
           next.disabledReason = folded.disable;
           disabled = { endpoint: next as unknown as StoredWebhookEndpoint, reason: folded.disable };
-        } else disabled = undefined;
+        }
         return next as unknown as StoredWebhookEndpoint;
       });
     } catch (error) {
