@@ -29,6 +29,8 @@ import {
  * No transactions: every write is one conditional item write (see ARCHITECTURE.md §5).
  */
 export const DUE_SHARDS = 4;
+/** A final delivery (and its attempt log) is kept this long, then TTL removes it (`expiresAt`, epoch seconds). */
+export const DEFAULT_DELIVERY_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 const DUE_INDEX = 'due';
 const ENDPOINT_INDEX = 'byEndpoint';
 
@@ -40,6 +42,7 @@ export class DynamoDbDeliveryStore implements DeliveryStore {
   constructor(
     client: DynamoDBClient,
     private readonly tableName: string,
+    private readonly retentionMs: number = DEFAULT_DELIVERY_RETENTION_MS,
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
@@ -108,7 +111,7 @@ export class DynamoDbDeliveryStore implements DeliveryStore {
         Key: { id },
         UpdateExpression: pending
           ? 'SET attempt = :next, attempts = :attempts, #state = :state, nextAttemptAt = :at'
-          : 'SET attempt = :next, attempts = :attempts, #state = :state REMOVE dueShard',
+          : 'SET attempt = :next, attempts = :attempts, #state = :state, expiresAt = :expires REMOVE dueShard',
         ConditionExpression: '#state = :pending AND attempt = :expected',
         ExpressionAttributeNames: { '#state': 'state' },
         ExpressionAttributeValues: {
@@ -117,7 +120,7 @@ export class DynamoDbDeliveryStore implements DeliveryStore {
           ':state': next.state,
           ':pending': 'pending',
           ':expected': expectedAttempt,
-          ...(pending ? { ':at': next.nextAttemptAt } : {}),
+          ...(pending ? { ':at': next.nextAttemptAt } : { ':expires': Math.ceil((outcome.at + this.retentionMs) / 1000) }),
         },
       }),
     );
@@ -168,7 +171,7 @@ export class DynamoDbDeliveryStore implements DeliveryStore {
           Key: { id },
           // Back in the sparse due index; the schedule restarts at this attempt count.
           UpdateExpression:
-            'SET #state = :pending, nextAttemptAt = :now, dueShard = :shard, seriesStart = :expected, redeliveries = if_not_exists(redeliveries, :zero) + :one',
+            'SET #state = :pending, nextAttemptAt = :now, dueShard = :shard, seriesStart = :expected, redeliveries = if_not_exists(redeliveries, :zero) + :one REMOVE expiresAt',
           ConditionExpression: '#state = :expectedState AND attempt = :expected',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: {
@@ -202,8 +205,9 @@ export class DynamoDbDeliveryStore implements DeliveryStore {
 }
 
 function deliveryOf(item: Record<string, unknown>): Delivery {
-  const { dueShard: _shard, ...delivery } = item;
+  const { dueShard: _shard, expiresAt: _expires, ...delivery } = item;
   void _shard;
+  void _expires;
   return delivery as unknown as Delivery;
 }
 
