@@ -1,10 +1,11 @@
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { createTableIfMissing } from './dynamodb-tables';
-import type { RequestCounter } from '../core/gateway/limits';
+import type { OnceMarks, RequestCounter } from '../core/gateway/limits';
 import type { LeaseStore } from '../core/gateway/stream-slots';
 import { COUNTERS_TABLE } from '../core/registry-table';
 
@@ -86,6 +87,61 @@ export class DynamoDbCounters implements RequestCounter, LeaseStore {
           ConditionExpression: '#o = :owner',
           ExpressionAttributeNames: { '#o': 'owner', '#exp': 'leaseUntil' },
           ExpressionAttributeValues: { ':owner': { S: owner }, ':zero': num(0) },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+}
+
+/** A marker's item key: the counters table's (`pk` only) unless told otherwise. */
+export type MarkKey = (id: string) => Record<string, AttributeValue>;
+const counterKey: MarkKey = (id) => ({ [COUNTERS_TABLE.partitionKey]: { S: id } });
+
+/**
+ * Markers that exist once (`OnceMarks`), one item each, written and taken back with UpdateItem
+ * only (the gateway's and health monitor's grants): `claimedAt` is set on condition that it is
+ * absent, and removed on condition that it is present. Used for events that must go out once
+ * however many instances see their cause (quota thresholds in the counters table; expiring keys
+ * in the registry table, with `keyOf` giving that table's pk/sk). Expired by TTL.
+ */
+export class DynamoDbOnceMarks implements OnceMarks {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly keyOf: MarkKey = counterKey,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async claim(id: string, expiresAtSeconds: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: this.keyOf(id),
+          UpdateExpression: 'SET #c = :now, #ttl = :ttl',
+          ConditionExpression: 'attribute_not_exists(#c)',
+          ExpressionAttributeNames: { '#c': 'claimedAt', '#ttl': COUNTERS_TABLE.ttlAttribute },
+          ExpressionAttributeValues: { ':now': { S: new Date(this.now()).toISOString() }, ':ttl': num(Math.ceil(expiresAtSeconds)) },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async release(id: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: this.keyOf(id),
+          UpdateExpression: 'REMOVE #c',
+          ConditionExpression: 'attribute_exists(#c)',
+          ExpressionAttributeNames: { '#c': 'claimedAt' },
         }),
       );
     } catch (error) {

@@ -6,7 +6,10 @@ import { createGateway, type GatewayDeps } from '../core/gateway/gateway';
 import type { Gateway } from '../core/gateway/exchange';
 import { StoredHealthView } from '../core/health/health-view';
 import { DynamoDbHealthStore } from './dynamodb-health-store';
-import { LeasedLimiter, QuotaMeter } from '../core/gateway/limits';
+import { LeasedLimiter, QuotaMeter, type QuotaThresholdsOptions } from '../core/gateway/limits';
+import type { PlexEventPublisher } from '../core/events/model';
+import { DynamoDbOnceMarks } from './dynamodb-counters';
+import { SignedEventBridgePublisher } from './eventbridge-publisher';
 import { PassiveHealth } from '../core/gateway/passive-health';
 import { RegistryCache } from '../core/gateway/registry-cache';
 import { loadSessionKey } from '../core/gateway/session-key';
@@ -43,6 +46,17 @@ export interface GatewayRuntimeOptions {
   readonly endpointStatuses?: GatewayDeps['endpointStatuses'];
   /** Browser origins allowed to call the gateway (DNS-rebinding defence). @default none */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * Where `org.quota.threshold` events go (local mode: the in-process bus).
+   * @default the EventBridge bus `eventBusName`, when there is one; else no threshold events
+   */
+  readonly events?: PlexEventPublisher;
+  /**
+   * The EventBridge bus for `org.quota.threshold` when `events` is not given (PutEvents signed
+   * with the DynamoDB client's region and credentials, without the EventBridge SDK client).
+   * @default process.env.PLEXMCP_EVENT_BUS_NAME (set by the McpGateway construct)
+   */
+  readonly eventBusName?: string;
 }
 
 /**
@@ -93,7 +107,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
   // Store deadlines sit under the caches, on misses only: a warm request arms no timer for them.
   const revealSecret = cachedSecretRevealer({ decrypt: guardStore((...args: Parameters<EnvelopeCipher['decrypt']>) => cipher.decrypt(...args)) });
   const upstream = new UndiciUpstreamClient({ allowLoopback: options.allowLoopback });
-  const quota = new QuotaMeter(counters);
+  const quota = new QuotaMeter(counters, { thresholds: await quotaThresholds(options) });
   const passiveHealth = new PassiveHealth();
   const healthStore = new DynamoDbHealthStore(options.dynamodb, options.registryTable);
   const healthView = new StoredHealthView({ getStates: guardStore((orgId: string, mcp: string, region: string) => healthStore.getStates(orgId, mcp, region)) }, options.region);
@@ -142,5 +156,22 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
       await drain();
       await Promise.all([upstream.close(), counters.close()]);
     },
+  };
+}
+
+/**
+ * `org.quota.threshold` from the quota flushes: markers in the counters table (one conditional
+ * write per org, threshold and month decides who publishes), events to the given publisher or
+ * the EventBridge bus. Undefined when there is nowhere to publish.
+ */
+async function quotaThresholds(options: GatewayRuntimeOptions): Promise<QuotaThresholdsOptions | undefined> {
+  const busName = options.eventBusName ?? process.env.PLEXMCP_EVENT_BUS_NAME;
+  const events = options.events ?? (busName ? await SignedEventBridgePublisher.fromClient(options.dynamodb, busName) : undefined);
+  if (!events) return undefined;
+  return {
+    marks: new DynamoDbOnceMarks(options.dynamodb, options.countersTable),
+    publish: (batch) => events.publish(batch),
+    // The error's name only (a message could quote a request); the next flush tries again.
+    onError: (error) => console.error(JSON.stringify({ level: 'error', msg: 'gateway: quota threshold event failed', error: (error as Error)?.name ?? 'Error' })),
   };
 }

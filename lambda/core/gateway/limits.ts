@@ -1,3 +1,5 @@
+import type { PlexEvent } from '../events/model';
+
 /**
  * Counting requests against limits. The per-minute limit is exact as an upper bound: conditional
  * counter writes never let a window's count pass the limit, and the leased limiter makes one such
@@ -244,6 +246,95 @@ export interface QuotaMeterOptions {
   /** Flush pending counts at least this often. @default 5_000 */
   readonly flushIntervalMs?: number;
   readonly now?: () => number;
+  /** Publishes `org.quota.threshold` once per org, threshold and month (see QuotaThresholds). */
+  readonly thresholds?: QuotaThresholdsOptions;
+}
+
+/** Percentages of the monthly quota that are announced, each once per org and month. */
+export const QUOTA_THRESHOLDS = [80, 100] as const;
+export type QuotaThreshold = (typeof QUOTA_THRESHOLDS)[number];
+
+/**
+ * Markers that exist at most once: the store's conditional write decides which of several
+ * instances (or scans) gets to act on something.
+ */
+export interface OnceMarks {
+  /** Writes marker `id` unless it exists, as one conditional write: true when this call wrote it. */
+  claim(id: string, expiresAtSeconds: number): Promise<boolean>;
+  /** Takes back a marker this process claimed and could not act on, so that a later try claims it again. */
+  release(id: string): Promise<void>;
+}
+
+export interface QuotaThresholdsOptions {
+  readonly marks: OnceMarks;
+  readonly publish: (events: readonly PlexEvent[]) => Promise<void>;
+  /** Told of a marker or publish failure (the threshold is tried again on a later flush). */
+  readonly onError?: (error: unknown) => void;
+}
+
+/**
+ * `org.quota.threshold` events, from the QuotaMeter's flushes (never on a request): a flush that
+ * learns an org's monthly total at or past a threshold claims the marker
+ * `quota-threshold#<orgId>#<month>#<threshold>` in the counters table with one conditional write,
+ * and only the claimer publishes, so several instances announce each threshold once. Each instance
+ * tries a threshold at most once per org and month once the marker exists (its own or another's),
+ * so an org past 80 % costs one extra write per instance and month, not per flush. A failed publish
+ * releases the marker and a failed claim is forgotten: a later flush tries again (a release that
+ * fails too loses that event, which is logged). Counters are regional, and so are the markers: with
+ * R regions each region's count announces its own crossing (docs/events.md).
+ */
+export class QuotaThresholds {
+  /** `orgId#month#threshold` this instance is done with (announced, or announced by another). */
+  private readonly done = new Set<string>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+
+  constructor(private readonly options: QuotaThresholdsOptions) {}
+
+  /** Announces every threshold that `total` (of `limit`) reached, once; resolves when done. */
+  async observe(orgId: string, month: string, total: number, limit: number, at: Date): Promise<void> {
+    if (!(limit > 0)) return;
+    const work: Promise<void>[] = [];
+    for (const threshold of QUOTA_THRESHOLDS) {
+      if (total < Math.ceil((limit * threshold) / 100)) break;
+      const id = `${orgId}#${month}#${threshold}`;
+      if (this.done.has(id)) continue;
+      let running = this.inFlight.get(id);
+      if (!running) {
+        running = this.announce(id, { type: 'org.quota.threshold', orgId, at: at.toISOString(), threshold, monthlyRequests: limit, used: total, month }, month).finally(() =>
+          this.inFlight.delete(id),
+        );
+        this.inFlight.set(id, running);
+      }
+      work.push(running);
+    }
+    await Promise.all(work);
+  }
+
+  private async announce(id: string, event: PlexEvent, month: string): Promise<void> {
+    const marker = `quota-threshold#${id}`;
+    let claimed: boolean;
+    try {
+      claimed = await this.options.marks.claim(marker, monthEndSeconds(month) + 35 * 86_400);
+    } catch (error) {
+      this.options.onError?.(error);
+      return; // not done: the next flush past the threshold tries again
+    }
+    if (!claimed) {
+      this.done.add(id);
+      return;
+    }
+    try {
+      await this.options.publish([event]);
+      this.done.add(id);
+    } catch (error) {
+      this.options.onError?.(error);
+      await this.options.marks.release(marker).catch((releaseError: unknown) => {
+        // Claimed and not published, and the claim cannot be taken back: nobody will send it.
+        this.done.add(id);
+        this.options.onError?.(releaseError);
+      });
+    }
+  }
 }
 
 /**
@@ -261,6 +352,9 @@ export class QuotaMeter {
   private readonly known = new Map<string, { month: string; total: number }>();
   /** Per org: how large its pending count may grow before it is flushed early. */
   private readonly earlyFlushAt = new Map<string, number>();
+  /** Per org: the monthly quota its last check() applied (what thresholds are measured against). */
+  private readonly limits = new Map<string, number>();
+  private readonly thresholds: QuotaThresholds | undefined;
   private countDue = false;
   private lastFlush: number;
   private inFlight: Promise<void> | undefined;
@@ -277,6 +371,7 @@ export class QuotaMeter {
     this.flushIntervalMs = options.flushIntervalMs ?? 5_000;
     this.now = options.now ?? Date.now;
     this.lastFlush = this.now();
+    this.thresholds = options.thresholds && new QuotaThresholds(options.thresholds);
   }
 
   /** Whether the org may make `n` more requests this month, and how many it has used. */
@@ -289,6 +384,7 @@ export class QuotaMeter {
     // An org whose total this instance has not learned yet is flushed at once: one write tells it.
     const earlyAt = known?.month === month ? Math.max(1, Math.floor((monthlyLimit - flushed) * this.fraction)) : 1;
     this.earlyFlushAt.set(orgId, earlyAt);
+    this.limits.set(orgId, monthlyLimit);
     return { allowed: used + n <= monthlyLimit, used };
   }
 
@@ -322,15 +418,19 @@ export class QuotaMeter {
     await Promise.all(
       batch.map(async ([id, delta]) => {
         const [orgId, month] = id.split('#') as [string, string];
+        let total: number;
         try {
-          const total = await this.counter.add(`quota#${id}`, delta, monthEndSeconds(month) + 35 * 86_400);
+          total = await this.counter.add(`quota#${id}`, delta, monthEndSeconds(month) + 35 * 86_400);
           this.known.set(orgId, { month, total });
         } catch {
           // Not lost: counted again on the next flush.
           this.pending.set(id, (this.pending.get(id) ?? 0) + delta);
+          return;
         } finally {
           this.writing.delete(id);
         }
+        // Part of the flush (a Lambda awaits it before freezing), once the count is stored.
+        await this.thresholds?.observe(orgId, month, total, this.limits.get(orgId) ?? 0, new Date(this.now())).catch(() => undefined);
       }),
     );
   }
