@@ -53,7 +53,7 @@ function producer(orgIds: () => string[], events: PlexEvent[] = [], clock = () =
 }
 
 async function ndjson(orgId: string): Promise<string> {
-  const { entries: all } = await entries.list(orgId, 1, 10_000);
+  const { entries: all } = await entries.list(orgId, { limit: 10_000 });
   return all.map((e) => JSON.stringify(e)).join('\n') + '\n';
 }
 

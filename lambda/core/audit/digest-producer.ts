@@ -46,6 +46,12 @@ export interface DigestStore {
 /** Where each new digest is copied for offline verification (S3 with Object Lock in AWS). */
 export interface DigestArchive {
   archive(stored: StoredDigest): Promise<void>;
+  /**
+   * Whether digest n of the scope is archived. With it, each run also archives the digests that
+   * an earlier run stored but failed to archive (walking back from the latest to the last one
+   * archived); without it, only the digests the run itself made.
+   */
+  has?(scope: string, n: number): Promise<boolean>;
 }
 
 export interface DigestProducerDeps {
@@ -120,10 +126,12 @@ export class DigestProducer {
     const created: StoredDigest[] = [];
     const failures: DigestFollowUpFailure[] = [];
     const orgIds = [...new Set(await this.deps.listOrgIds())].sort();
+    const scopes: string[] = [];
     for (const orgId of orgIds) {
       if (orgId === DEPLOYMENT_SCOPE) continue; // not an org id (slugs), never mistaken for one
       const head = await this.deps.head(orgId);
       if (head === undefined) continue;
+      scopes.push(orgId);
       const stored = await this.next(orgId, (previous) => {
         const fromSeq = (previous?.digest.toSeq ?? 0) + 1;
         return head.seq < fromSeq ? undefined : { fromSeq, toSeq: head.seq, lastHash: head.hash };
@@ -139,8 +147,36 @@ export class DigestProducer {
       }, sortMembers(members));
       if (deployment) created.push(deployment);
     }
-    for (const stored of created) await this.followUp(stored, failures);
+    scopes.push(DEPLOYMENT_SCOPE);
+    for (const scope of scopes) await this.archiveTail(scope, created, failures);
+    for (const stored of created) await this.publish(stored, failures);
     return { created, failures };
+  }
+
+  /** Archives the scope's digests that are not archived yet, oldest first (see DigestArchive.has). */
+  private async archiveTail(scope: string, created: readonly StoredDigest[], failures: DigestFollowUpFailure[]): Promise<void> {
+    const archive = this.deps.archive;
+    if (!archive) return;
+    let tail: StoredDigest[];
+    if (archive.has) {
+      const latest = created.find((d) => d.digest.scope === scope) ?? (await this.deps.store.latest(scope));
+      if (!latest) return;
+      let first = latest.n;
+      while (first >= 1 && !(await archive.has(scope, first))) first--;
+      if (first === latest.n) return;
+      tail = first + 1 === latest.n ? [latest] : await this.deps.store.list(scope, first + 1);
+    } else {
+      tail = created.filter((d) => d.digest.scope === scope);
+    }
+    for (const stored of tail) {
+      try {
+        await archive.archive(stored);
+      } catch (error) {
+        // Later digests wait too, so the archive never has a hole the next run would not see.
+        failures.push({ scope, n: stored.n, step: 'archive', error });
+        return;
+      }
+    }
   }
 
   /**
@@ -169,21 +205,12 @@ export class DigestProducer {
     throw new DigestContentionError(`could not store the next digest of scope ${scope}`);
   }
 
-  private async followUp(stored: StoredDigest, failures: DigestFollowUpFailure[]): Promise<void> {
-    const { scope } = stored.digest;
-    if (this.deps.archive) {
-      try {
-        await this.deps.archive.archive(stored);
-      } catch (error) {
-        failures.push({ scope, n: stored.n, step: 'archive', error });
-      }
-    }
-    if (this.deps.publisher) {
-      try {
-        await this.deps.publisher.publish([digestCreatedEvent(stored, this.clock().toISOString())]);
-      } catch (error) {
-        failures.push({ scope, n: stored.n, step: 'publish', error });
-      }
+  private async publish(stored: StoredDigest, failures: DigestFollowUpFailure[]): Promise<void> {
+    if (!this.deps.publisher) return;
+    try {
+      await this.deps.publisher.publish([digestCreatedEvent(stored, this.clock().toISOString())]);
+    } catch (error) {
+      failures.push({ scope: stored.digest.scope, n: stored.n, step: 'publish', error });
     }
   }
 
