@@ -6,15 +6,21 @@ import { AlertService, type AlertDelivery } from '../core/alert-service';
 import type { RollupReader } from '../core/analytics/model';
 import { ApiKeyAuthenticator } from '../core/api-keys';
 import { EnvelopeCipher, type DataKeyProvider } from '../core/envelope';
+import type { PlexEventPublisher } from '../core/events/model';
 import { RegistryService } from '../core/registry-service';
 import { systemResolver } from './dns-resolver';
 import { DynamoDbAlertStore } from './dynamodb-alert-store';
+import { DynamoDbAuditStore } from './dynamodb-audit-store';
 import { DynamoDbHealthStore } from './dynamodb-health-store';
 import { DynamoDbRegistryStore } from './dynamodb-registry-store';
 
 export interface AdminRuntimeOptions {
   readonly dynamodb: DynamoDBClient;
   readonly registryTable: string;
+  /** The audit log's table (lambda/core/audit/table.ts). */
+  readonly auditTable: string;
+  /** Where admin changes are announced (EventBridge in AWS, the in-process bus locally). @default none */
+  readonly events?: PlexEventPublisher;
   readonly dataKeys: DataKeyProvider;
   /** Local mode: loopback upstream URLs are accepted. In AWS only public https endpoints. */
   readonly allowLoopback: boolean;
@@ -38,6 +44,8 @@ export interface AdminRuntimeOptions {
   readonly allowedOrigins?: readonly string[];
   /** The request id of a request (API Gateway's in AWS). @default a random UUID */
   readonly requestId?: (c: Context) => string;
+  /** The caller's address for audit entries (API Gateway's source IP in AWS, the socket's locally). @default 'unknown' */
+  readonly sourceIp?: (c: Context) => string;
   /**
    * One record per admin request — principal, key id, route, status, duration, error code;
    * never bodies or credentials — the same record in both hosts. @default none
@@ -53,6 +61,8 @@ export interface AdminRuntime {
   readonly store: DynamoDbRegistryStore;
   /** Org alert subscriptions and dispatch (the local health monitor dispatches through it). */
   readonly alerts: AlertService;
+  /** The audit log the admin API records every change in. */
+  readonly audit: DynamoDbAuditStore;
 }
 
 /**
@@ -74,8 +84,12 @@ export function createAdminRuntime(options: AdminRuntimeOptions): AdminRuntime {
   });
   // The admin API re-reads key records on every request: revocation there is immediate.
   const adminKeys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
+  const audit = new DynamoDbAuditStore(options.dynamodb, options.auditTable);
   const app = createAdminApp({
     service,
+    audit,
+    events: options.events,
+    sourceIp: options.sourceIp,
     authenticateKey: (key) => adminKeys.authenticate(key),
     // Read again after the bound, so a rotated token stops working on a warm instance.
     operator: new OperatorCredential(options.readOperatorToken, { maxAgeMs: options.operatorTokenMaxAgeMs }),
@@ -87,5 +101,5 @@ export function createAdminRuntime(options: AdminRuntimeOptions): AdminRuntime {
     requestId: options.requestId,
     log: options.log,
   });
-  return { app, service, store, alerts };
+  return { app, service, store, alerts, audit };
 }

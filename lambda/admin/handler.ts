@@ -25,6 +25,7 @@ const analyticsTable = process.env.PLEXMCP_ANALYTICS_TABLE;
 const { app } = createAdminRuntime({
   dynamodb,
   registryTable: requiredEnv('PLEXMCP_REGISTRY_TABLE'),
+  auditTable: requiredEnv('PLEXMCP_AUDIT_TABLE'),
   dataKeys: new KmsDataKeyProvider(kms, requiredEnv('PLEXMCP_KMS_KEY_ID')),
   // In AWS, upstreams must be public https endpoints.
   allowLoopback: false,
@@ -39,6 +40,8 @@ const { app } = createAdminRuntime({
   maxExportBytes: 4 * 1024 * 1024,
   allowedOrigins: listEnv('PLEXMCP_ADMIN_ALLOWED_ORIGINS'),
   requestId: (c) => (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.requestId ?? crypto.randomUUID(),
+  // API Gateway's view of the caller (after any proxies it trusts), never a client-sent header.
+  sourceIp: (c) => (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.identity?.sourceIp ?? 'unknown',
   log: logAdminRequest,
 });
 

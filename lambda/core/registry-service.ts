@@ -77,9 +77,14 @@ export class RegistryService {
 
   // ---- organisations ----
 
-  async createOrg(input: CreateOrgInput, idempotencyKey?: string): Promise<Created<Org>> {
+  /** The id createOrg will give a new org: the same for every retry with one Idempotency-Key. */
+  newOrgId(idempotencyKey?: string): string {
+    return idempotencyKey ? idempotentId('org_', 'org', idempotencyKey) : randomId('org_');
+  }
+
+  /** `orgId` from newOrgId() when the caller needs it first (the admin API locks its audit chain). */
+  async createOrg(input: CreateOrgInput, idempotencyKey?: string, orgId = this.newOrgId(idempotencyKey)): Promise<Created<Org>> {
     const at = this.now().toISOString();
-    const orgId = idempotencyKey ? idempotentId('org_', 'org', idempotencyKey) : randomId('org_');
     const planOverrides = normalizeOverrides(input.planOverrides);
     const org: Org = {
       orgId, name: input.name, plan: input.plan, ipAllowlist: input.ipAllowlist, ...(planOverrides ? { planOverrides } : {}), createdAt: at, updatedAt: at,

@@ -13,6 +13,8 @@ import { DEFAULT_REGISTRY_TABLE_NAME } from '../core/registry-table';
 import { RegistryService } from '../core/registry-service';
 import { localDynamoDbClient, startEmbeddedDynamoDb } from './dynamodb-engine';
 import { ensureCountersTable } from '../adapters/dynamodb-counters';
+import { ensureAuditTable } from '../adapters/dynamodb-audit-store';
+import { DEFAULT_AUDIT_TABLE_NAME } from '../core/audit/table';
 import { createGatewayRuntime } from '../adapters/gateway-runtime';
 import { DEFAULT_COUNTERS_TABLE_NAME } from '../core/registry-table';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -120,6 +122,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     await ensureRegistryTable(engine.client, DEFAULT_REGISTRY_TABLE_NAME);
     await ensureCountersTable(engine.client, DEFAULT_COUNTERS_TABLE_NAME);
     await ensureAnalyticsTable(engine.client, DEFAULT_ANALYTICS_TABLE_NAME);
+    await ensureAuditTable(engine.client, DEFAULT_AUDIT_TABLE_NAME);
     // Usage analytics in-process: every usage record is aggregated here and flushed to the
     // rollups every 5 s and on close (a crash loses at most the records since the last flush).
     // Closed after the server and gateway (cleanups run in reverse), before the engine.
@@ -137,8 +140,10 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     const { app: admin, service, store, alerts } = createAdminRuntime({
       dynamodb: engine.client,
       registryTable: DEFAULT_REGISTRY_TABLE_NAME,
+      auditTable: DEFAULT_AUDIT_TABLE_NAME,
       dataKeys,
       allowLoopback: true,
+      sourceIp: (c) => getConnInfo(c).remote.address ?? '',
       readOperatorToken: async () => (await readFile(operatorTokenPath, 'utf8')).trim(),
       operatorTokenMaxAgeMs: options.operatorTokenMaxAgeMs,
       // Locally, alerts are logged (and kept in memory), never emailed.

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbAlertStore } from '../../lambda/adapters/dynamodb-alert-store';
+import { DynamoDbAuditStore, ensureAuditTable } from '../../lambda/adapters/dynamodb-audit-store';
 import { DynamoDbHealthStore } from '../../lambda/adapters/dynamodb-health-store';
 import { DynamoDbRegistryStore } from '../../lambda/adapters/dynamodb-registry-store';
 import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
@@ -38,6 +39,7 @@ let service: RegistryService;
 let cipher: EnvelopeCipher;
 let health: DynamoDbHealthStore;
 let delivery: RecordingDelivery;
+let audit: DynamoDbAuditStore;
 const responses: string[] = [];
 
 /** An alert delivery that records what it was asked and hands out fake SNS subscription ARNs. */
@@ -74,7 +76,10 @@ beforeEach(async () => {
   health = new DynamoDbHealthStore(db.client, table);
   delivery = new RecordingDelivery();
   const alerts = new AlertService({ store: new DynamoDbAlertStore(db.client, table), delivery, getOrg: (id) => store.getOrg(id) });
-  deps = { service, authenticateKey: (k) => keys.authenticate(k), operator: new OperatorCredential(async () => OPERATOR), health, alerts };
+  const auditTable = `audit-${table}`;
+  await ensureAuditTable(db.client, auditTable);
+  audit = new DynamoDbAuditStore(db.client, auditTable);
+  deps = { service, authenticateKey: (k) => keys.authenticate(k), operator: new OperatorCredential(async () => OPERATOR), health, alerts, audit, strictAudit: true };
   app = createAdminApp(deps);
 });
 
@@ -552,7 +557,7 @@ describe('alert subscriptions', () => {
     const store = new DynamoDbRegistryStore(db.client, table);
     const keys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
     app = createAdminApp({
-      service, authenticateKey: (k) => keys.authenticate(k), operator: new OperatorCredential(async () => OPERATOR), health,
+      service, authenticateKey: (k) => keys.authenticate(k), operator: new OperatorCredential(async () => OPERATOR), health, audit, strictAudit: true,
       alerts: new AlertService({ store: new DynamoDbAlertStore(db.client, table), getOrg: (id) => store.getOrg(id) }),
     });
     const orgId = await newOrg();
@@ -590,6 +595,7 @@ describe('protocol hygiene', () => {
         '/orgs/{orgId}/mcps', '/orgs/{orgId}/mcps/{slug}', '/orgs/{orgId}/mcps/{slug}/health', '/orgs/{orgId}/mcps/{slug}/tools',
         '/orgs/{orgId}/alerts', '/orgs/{orgId}/alerts/{subscriptionId}', '/plans', '/whoami',
         '/orgs/{orgId}/usage', '/orgs/{orgId}/usage/export', '/usage',
+        '/orgs/{orgId}/audit', '/orgs/{orgId}/audit/head', '/audit', '/audit/head',
       ].map((p) => BASE + p).sort(),
     );
     const schemaOf = (path: string, method: string, status: string) => doc.paths[BASE + path][method].responses[status].content['application/json'].schema.$ref;

@@ -3,10 +3,11 @@ import { DynamoDbAlertStore } from '../../lambda/adapters/dynamodb-alert-store';
 import { DynamoDbHealthStore } from '../../lambda/adapters/dynamodb-health-store';
 import { DynamoDbRegistryStore } from '../../lambda/adapters/dynamodb-registry-store';
 import { DynamoDbRollups, ensureAnalyticsTable } from '../../lambda/adapters/dynamodb-rollups';
+import { DynamoDbAuditStore, ensureAuditTable } from '../../lambda/adapters/dynamodb-audit-store';
 import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
 import { createAdminApp } from '../../lambda/core/admin/app';
 import { OperatorCredential } from '../../lambda/core/admin/operator-credential';
-import { resolveRange } from '../../lambda/core/admin/usage-routes';
+import { resolveRange } from '../../lambda/core/admin/routes/usage';
 import { AlertService } from '../../lambda/core/alert-service';
 import { USAGE_LIMITS } from '../../lambda/core/analytics/usage-query';
 import type { RollupReader } from '../../lambda/core/analytics/model';
@@ -77,6 +78,8 @@ beforeAll(async () => {
   const registry = await db.newRegistryTable();
   const analyticsTable = `analytics-${randomUUID()}`;
   await ensureAnalyticsTable(db.client, analyticsTable);
+  const auditTable = `audit-${randomUUID()}`;
+  await ensureAuditTable(db.client, auditTable);
   rollups = new DynamoDbRollups(db.client, analyticsTable, { now: () => NOW });
   const store = new DynamoDbRegistryStore(db.client, registry);
   const service = new RegistryService({ store, cipher: new EnvelopeCipher(new LocalKeyFileProvider(randomBytes(32))), urlPolicy: { allowLoopback: false, resolve: async () => ['93.184.216.34'] } });
@@ -88,6 +91,8 @@ beforeAll(async () => {
     health: new DynamoDbHealthStore(db.client, registry),
     alerts: new AlertService({ store: new DynamoDbAlertStore(db.client, registry), delivery: { subscribe: async () => undefined, unsubscribe: async () => undefined, publish: async () => undefined }, getOrg: (id) => store.getOrg(id) }),
     usage: rollups,
+    audit: new DynamoDbAuditStore(db.client, auditTable),
+    strictAudit: true,
     now: () => NOW,
   };
   app = createAdminApp(deps);

@@ -3,8 +3,17 @@ import { createHash } from 'node:crypto';
 /** A value an audit entry may carry: plain JSON (what the canonical encoding can encode exactly). */
 export type AuditValue = string | number | boolean | null | readonly AuditValue[] | { readonly [key: string]: AuditValue };
 
-/** Who made the change: the deployment operator, or an org admin acting with an API key. */
-export type AuditActor = { readonly kind: 'operator' } | { readonly kind: 'key'; readonly keyId: string; readonly name: string };
+/**
+ * Who made the change: the deployment operator, or an org admin acting with an API key; for a
+ * refused request whose credential proved nothing, `anonymous`.
+ */
+export type AuditActor =
+  | { readonly kind: 'operator' }
+  | { readonly kind: 'key'; readonly keyId: string; readonly name: string }
+  | { readonly kind: 'anonymous' };
+
+/** The chain of entries that belong to no org: refused requests, and operator actions on the deployment. */
+export const SYSTEM_AUDIT_SCOPE = '_system';
 
 /**
  * One changed field. A secret field (an upstream credential, a signing secret) records only that

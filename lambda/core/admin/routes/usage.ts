@@ -2,25 +2,22 @@
  * The usage routes of the admin API: an org's usage report, its export, and the operator's fleet
  * report, all read from the analytics rollups (analytics/usage-query.ts and export.ts).
  */
-import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
-import { exportRows } from '../analytics/export';
-import { FLEET_ORG_ID, type Dimension, type Granularity, type RollupReader } from '../analytics/model';
-import { GRANULARITY_MS } from '../analytics/rollup';
-import { USAGE_LIMITS, usageReport } from '../analytics/usage-query';
-import { ApiError, badRequest } from '../errors';
-import type { AdminEnv } from './app';
-import { ErrorSchema, OrgIdSchema } from './schemas';
-import { FleetUsageQuerySchema, RELATIVE_TIME, UsageExportQuerySchema, UsageQuerySchema, UsageReportSchema } from './usage-schemas';
+import { createRoute, z } from '@hono/zod-openapi';
+import { exportRows } from '../../analytics/export';
+import { FLEET_ORG_ID, type Dimension, type Granularity, type RollupReader } from '../../analytics/model';
+import { GRANULARITY_MS } from '../../analytics/rollup';
+import { USAGE_LIMITS, usageReport } from '../../analytics/usage-query';
+import { ApiError, badRequest } from '../../errors';
+import { operatorOnly, orgAdmin } from '../guards';
+import { bearer, json, orgParams, routeModule } from '../openapi';
+import { ErrorSchema } from '../schemas';
+import { FleetUsageQuerySchema, RELATIVE_TIME, UsageExportQuerySchema, UsageQuerySchema, UsageReportSchema } from '../usage-schemas';
 
 export interface UsageRouteDeps {
   /** The analytics rollups; without them the routes answer 501 `usage_unavailable`. */
   readonly reader?: RollupReader;
   /** Epoch ms; what `now` and relative times (`-24h`) count from. */
   readonly now: () => number;
-  /** The route guards of app.ts, so that usage is authorized exactly as the other org routes. */
-  readonly orgAdmin: MiddlewareHandler<AdminEnv>;
-  readonly operatorOnly: MiddlewareHandler<AdminEnv>;
   /**
    * A host that buffers the whole answer (the admin Lambda behind API Gateway: 6 MB at most)
    * builds the export in memory up to this many bytes and answers 413 `export_too_large` beyond
@@ -87,25 +84,27 @@ const CONTENT_TYPES = { csv: 'text/csv; charset=utf-8; header=present', ndjson: 
 /** `20261201T1000Z`: a file name part without `:` (not allowed in Windows file names). */
 const compactTime = (ms: number) => new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '').replace(/T(\d{4})\d{2}Z$/, 'T$1Z');
 
-const bearer = { security: [{ bearer: [] }] };
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
 const errors = {
   400: json(ErrorSchema, `Invalid query (\`validation_failed\`), \`from\` not before \`to\` (\`invalid_range\`), more than ${USAGE_LIMITS.maxPoints} buckets (\`usage_range_too_large\`), or \`group\` without \`groupBy\` (\`group_needs_group_by\`)`),
   401: json(ErrorSchema, 'Missing or invalid credentials'),
   403: json(ErrorSchema, 'The credential may not read this usage'),
   501: json(ErrorSchema, 'Usage analytics are not configured in this deployment (`usage_unavailable`)'),
 };
-const orgParams = z.object({ orgId: OrgIdSchema.openapi({ param: { name: 'orgId', in: 'path' } }) });
-
-export function registerUsageRoutes(app: OpenAPIHono<AdminEnv>, deps: UsageRouteDeps): void {
+/** Usage of an org (org admins and the operator) and of the fleet (the operator). */
+export function usageRoutes(deps: UsageRouteDeps) {
   const reader = (): RollupReader => {
     if (!deps.reader) throw new ApiError(501, 'usage_unavailable', 'Usage analytics are not configured in this deployment');
     return deps.reader;
   };
 
-  app.openapi(
+  const app = routeModule();
+  app.use('/orgs/:orgId/usage', orgAdmin);
+  app.use('/orgs/:orgId/usage/*', orgAdmin);
+  app.use('/usage', operatorOnly);
+  return app
+    .openapi(
     createRoute({
-      method: 'get', path: '/orgs/{orgId}/usage', ...bearer, middleware: [deps.orgAdmin], request: { params: orgParams, query: UsageQuerySchema },
+      method: 'get', path: '/orgs/{orgId}/usage', ...bearer, request: { params: orgParams, query: UsageQuerySchema },
       description: `Requests, errors, latency percentiles, bytes, upstream cost and the gateway’s own AWS cost (estimated) of an org per bucket, in one series per group. At most ${USAGE_LIMITS.maxPoints} points and ${USAGE_LIMITS.maxSeries} series (the busiest).`,
       responses: { 200: json(UsageReportSchema, 'The usage report'), ...errors },
     }),
@@ -116,11 +115,10 @@ export function registerUsageRoutes(app: OpenAPIHono<AdminEnv>, deps: UsageRoute
       const report = await usageReport(onlyGroup(reader(), q.groupBy, q.group), { orgId, from: range.from, to: range.to, granularity: q.granularity, groupBy: q.groupBy });
       return c.json(report, 200);
     },
-  );
-
-  app.openapi(
+  )
+    .openapi(
     createRoute({
-      method: 'get', path: '/usage', ...bearer, middleware: [deps.operatorOnly], request: { query: FleetUsageQuerySchema },
+      method: 'get', path: '/usage', ...bearer, request: { query: FleetUsageQuerySchema },
       description: 'The whole fleet (every org) per bucket, in one series or one per org. Operator only.',
       responses: { 200: json(UsageReportSchema, 'The fleet usage report'), ...errors },
     }),
@@ -130,11 +128,10 @@ export function registerUsageRoutes(app: OpenAPIHono<AdminEnv>, deps: UsageRoute
       const report = await usageReport(onlyGroup(reader(), q.groupBy, q.group), { orgId: FLEET_ORG_ID, from: range.from, to: range.to, granularity: q.granularity, groupBy: q.groupBy });
       return c.json(report, 200);
     },
-  );
-
-  app.openapi(
+  )
+    .openapi(
     createRoute({
-      method: 'get', path: '/orgs/{orgId}/usage/export', ...bearer, middleware: [deps.orgAdmin], request: { params: orgParams, query: UsageExportQuerySchema },
+      method: 'get', path: '/orgs/{orgId}/usage/export', ...bearer, request: { params: orgParams, query: UsageExportQuerySchema },
       description:
         'Every stored rollup of the range, one row each, streamed: bucketStart, granularity, dimension, group, requests, errors, rateLimited, bytesIn, bytesOut, costUsd (upstream), gatewayCostUsd (the gateway’s own AWS cost, estimated), p50Ms, p95Ms, p99Ms. ' +
         `The same range rules and limit (${USAGE_LIMITS.maxPoints} buckets) as the report.`,

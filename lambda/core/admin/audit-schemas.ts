@@ -1,0 +1,53 @@
+import { z } from '@hono/zod-openapi';
+
+/** The admin API's audit log schemas (entries as the store holds them; docs/audit.md). */
+
+// Any JSON value. Not a recursive (z.lazy) schema: the OpenAPI generator cannot walk one, and
+// these schemas only describe answers, never validate input.
+const AuditValueSchema = z.unknown().openapi({ description: 'The field’s value (any JSON)' });
+
+export const AuditEntrySchema = z
+  .object({
+    orgId: z.string(),
+    seq: z.number().int().positive(),
+    time: z.string().openapi({ example: '2026-12-02T10:00:00.000Z' }),
+    actor: z.union([
+      z.object({ kind: z.literal('operator') }),
+      z.object({ kind: z.literal('key'), keyId: z.string(), name: z.string() }),
+      z.object({ kind: z.literal('anonymous') }),
+    ]),
+    sourceIp: z.string(),
+    requestId: z.string(),
+    action: z.string().openapi({ example: 'key.revoked' }),
+    target: z.object({ type: z.string(), id: z.string() }),
+    changes: z.array(
+      z.object({ field: z.string(), old: AuditValueSchema.optional(), new: AuditValueSchema.optional(), secret: z.literal(true).optional() }).openapi({
+        description: 'One changed field; a secret field has `secret: true` and no values.',
+      }),
+    ),
+    outcome: z.literal('unknown').optional().openapi({ description: "Only when the writer stopped before recording whether its change was committed" }),
+    prevHash: z.string().regex(/^[0-9a-f]{64}$/),
+    hash: z.string().regex(/^[0-9a-f]{64}$/),
+  })
+  .openapi('AuditEntry');
+
+export const AuditPageSchema = z
+  .object({
+    items: z.array(AuditEntrySchema),
+    nextCursor: z.string().optional().openapi({ description: 'Pass as `cursor` for the next page; absent on the last page' }),
+  })
+  .openapi('AuditPage');
+
+export const AuditHeadSchema = z
+  .object({ seq: z.number().int().nonnegative(), hash: z.string() })
+  .openapi('AuditHead', { description: 'The last sequence number and hash of the chain (seq 0 and the genesis hash before the first entry)' });
+
+const Instant = z.string().datetime({ offset: true }).openapi({ example: '2026-12-01T00:00:00Z' });
+
+export const AuditQuerySchema = z.object({
+  from: Instant.optional().openapi({ description: 'Entries at or after this instant' }),
+  to: Instant.optional().openapi({ description: 'Entries before this instant' }),
+  action: z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'must be an action such as key.revoked').optional(),
+  cursor: z.string().regex(/^[1-9][0-9]{0,15}$/, 'is not a cursor from this API').optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});

@@ -1,0 +1,65 @@
+import { createRoute, type z } from '@hono/zod-openapi';
+import { GENESIS_HASH, SYSTEM_AUDIT_SCOPE } from '../../audit/entry';
+import type { AuditJournal } from '../../audit/journal';
+import { operatorOnly, orgAdmin } from '../guards';
+import { bearer, errors, json, orgParams, routeModule } from '../openapi';
+import { type AuditEntrySchema, AuditHeadSchema, AuditPageSchema, AuditQuerySchema } from '../audit-schemas';
+
+/**
+ * Reading the audit log: an org's chain (its admins and the operator) and the system chain
+ * (refused requests; the operator). Nothing here or anywhere else updates or deletes an entry.
+ */
+export function auditRoutes(journal: AuditJournal) {
+  const page = async (scope: string, q: { from?: string; to?: string; action?: string; cursor?: string; limit: number }) => {
+    const result = await journal.list(scope, {
+      fromSeq: q.cursor === undefined ? 1 : Number(q.cursor),
+      fromTime: q.from === undefined ? undefined : new Date(q.from).toISOString(),
+      toTime: q.to === undefined ? undefined : new Date(q.to).toISOString(),
+      action: q.action,
+      limit: q.limit,
+    });
+    // The schema's types are mutable; the entries are only read.
+    return { items: result.entries as unknown as z.infer<typeof AuditEntrySchema>[], ...(result.nextSeq === undefined ? {} : { nextCursor: String(result.nextSeq) }) };
+  };
+  const head = async (scope: string) => {
+    const h = await journal.head(scope);
+    return h ? { seq: h.seq, hash: h.hash } : { seq: 0, hash: GENESIS_HASH };
+  };
+  const app = routeModule();
+  app.use('/orgs/:orgId/audit', orgAdmin);
+  app.use('/orgs/:orgId/audit/*', orgAdmin);
+  app.use('/audit', operatorOnly);
+  app.use('/audit/*', operatorOnly);
+  return app
+    .openapi(
+      createRoute({
+        method: 'get', path: '/orgs/{orgId}/audit', ...bearer, request: { params: orgParams, query: AuditQuerySchema },
+        description: 'The org’s audit entries in sequence order, filtered by time range and action.',
+        responses: { 200: json(AuditPageSchema, 'Audit entries'), ...errors },
+      }),
+      async (c) => c.json(await page(c.req.valid('param').orgId, c.req.valid('query')), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/orgs/{orgId}/audit/head', ...bearer, request: { params: orgParams },
+        description: 'Where the org’s chain ends now: `plexmcp audit verify` compares an export against it.',
+        responses: { 200: json(AuditHeadSchema, 'The chain head'), ...errors },
+      }),
+      async (c) => c.json(await head(c.req.valid('param').orgId), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/audit', ...bearer, request: { query: AuditQuerySchema },
+        description: `The system chain (\`${SYSTEM_AUDIT_SCOPE}\`): refused admin requests (bursts counted). Operator only.`,
+        responses: { 200: json(AuditPageSchema, 'Audit entries'), ...errors },
+      }),
+      async (c) => c.json(await page(SYSTEM_AUDIT_SCOPE, c.req.valid('query')), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/audit/head', ...bearer,
+        responses: { 200: json(AuditHeadSchema, 'The system chain head'), ...errors },
+      }),
+      async (c) => c.json(await head(SYSTEM_AUDIT_SCOPE), 200),
+    );
+}

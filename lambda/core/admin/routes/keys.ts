@@ -1,0 +1,73 @@
+import { createRoute } from '@hono/zod-openapi';
+import type { RegistryService } from '../../registry-service';
+import { diffFields } from '../audit-trail';
+import { orgAdmin } from '../guards';
+import { bearer, body, errors, idempotencyHeader, json, keyParams, orgParams, routeModule } from '../openapi';
+import { ApiKeySchema, CreatedKeySchema, CreateKeySchema, pageOf, PageQuerySchema } from '../schemas';
+
+/** API keys of an org (never their secrets, except once at creation). Org admins and the operator. */
+export function keyRoutes(service: RegistryService) {
+  const app = routeModule();
+  app.use('/orgs/:orgId/keys', orgAdmin);
+  app.use('/orgs/:orgId/keys/*', orgAdmin);
+  return app
+    .openapi(
+      createRoute({
+        method: 'post', path: '/orgs/{orgId}/keys', ...bearer,
+        request: { params: orgParams, headers: idempotencyHeader, body: body(CreateKeySchema) },
+        responses: { 201: json(CreatedKeySchema, 'Created; the secret is shown only here'), ...errors },
+      }),
+      async (c) => {
+        const { orgId } = c.req.valid('param');
+        const actor = c.get('principal').kind === 'operator' ? 'operator' : 'org-admin';
+        // The key id is made by the service: the entry's target is completed from the result.
+        const created = await c.get('audit').change({ orgId, action: 'key.created', target: { type: 'key', id: '(new)' } }, async () => {
+          const issued = await service.createKey(orgId, c.req.valid('json'), c.req.valid('header')['idempotency-key'], actor);
+          const { key } = issued;
+          return {
+            result: issued,
+            target: { type: 'key', id: key.keyId },
+            changes: diffFields(undefined, { ...key }, { ignore: ['keyId', 'orgId'] }),
+            events: [{ type: 'key.created', orgId, at: key.createdAt, keyId: key.keyId, name: key.name, role: key.role }],
+          };
+        });
+        c.header('Cache-Control', 'no-store');
+        return c.json(created, 201);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/orgs/{orgId}/keys', ...bearer, request: { params: orgParams, query: PageQuerySchema },
+        responses: { 200: json(pageOf(ApiKeySchema, 'ApiKeyPage'), 'API keys (never their secrets)'), ...errors },
+      }),
+      async (c) => {
+        const { orgId } = c.req.valid('param');
+        return c.json(await service.listKeys(orgId, c.req.valid('query')), 200);
+      },
+    )
+    .openapi(
+      createRoute({ method: 'get', path: '/orgs/{orgId}/keys/{keyId}', ...bearer, request: { params: keyParams }, responses: { 200: json(ApiKeySchema, 'The key'), ...errors } }),
+      async (c) => {
+        const { orgId, keyId } = c.req.valid('param');
+        return c.json(await service.getKey(orgId, keyId), 200);
+      },
+    )
+    .openapi(
+      createRoute({ method: 'post', path: '/orgs/{orgId}/keys/{keyId}/revoke', ...bearer, request: { params: keyParams }, responses: { 200: json(ApiKeySchema, 'Revoked'), ...errors } }),
+      async (c) => {
+        const { orgId, keyId } = c.req.valid('param');
+        const key = await c.get('audit').change({ orgId, action: 'key.revoked', target: { type: 'key', id: keyId } }, async () => {
+          const before = await service.getKey(orgId, keyId);
+          const after = await service.revokeKey(orgId, keyId);
+          return {
+            result: after,
+            // Revoking a revoked key changes nothing: no second entry or event.
+            changed: before.revokedAt === undefined,
+            changes: diffFields({ ...before }, { ...after }, { ignore: ['lastUsedAt'] }),
+            events: [{ type: 'key.revoked', orgId, at: after.revokedAt!, keyId, name: after.name, role: after.role }],
+          };
+        });
+        return c.json(key, 200);
+      },
+    );
+}
