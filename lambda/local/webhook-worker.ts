@@ -1,0 +1,223 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbDeliveryStore, ensureDeliveryTable } from '../adapters/dynamodb-delivery-store';
+import { DynamoDbWebhookEndpointStore, ensureWebhookEndpointTable } from '../adapters/dynamodb-webhook-endpoints';
+import { WebhookSender } from '../adapters/webhook-sender';
+import type { EnvelopeCipher } from '../core/envelope';
+import type { PlexEvent, PlexEventPublisher } from '../core/events/model';
+import type { UrlPolicy } from '../core/url-policy';
+import type { DeliveryStore } from '../core/webhooks/deliveries';
+import { WebhookDispatcher, type SendRequest, type SendResult } from '../core/webhooks/dispatcher';
+import { WebhookService } from '../core/webhooks/endpoints';
+
+/**
+ * Webhook delivery under `plexmcp serve`: subscribes to the in-process bus, fans every event out
+ * into the embedded store (WebhookService.fanOut), and runs the dispatcher on a timer over the
+ * store's due index. Pending deliveries live in the store, not in memory, so stopping the
+ * process (or crashing) loses none: the next worker over the same store delivers them, and one
+ * that was mid-attempt comes due again when its claim's lease ends.
+ */
+
+/**
+ * What the worker needs of a bus: every event. InProcessEventBus's `subscribeAll` is used when
+ * present (its `subscribe` is the health monitor's view: health events only).
+ */
+export type EventSubscription =
+  | { subscribeAll(listener: (event: PlexEvent) => void): () => void }
+  | { subscribe(listener: (event: PlexEvent) => void): () => void };
+
+export interface WebhookWorkerOptions {
+  readonly bus: EventSubscription;
+  readonly service: WebhookService;
+  readonly deliveries: DeliveryStore;
+  /** One attempt (WebhookSender.send). */
+  readonly send: (req: SendRequest) => Promise<SendResult>;
+  /** Replaces the Standard Webhooks schedule (tests shorten it). */
+  readonly schedule?: readonly number[];
+  /** How often the due index is polled. @default 1000 ms */
+  readonly pollIntervalMs?: number;
+  /** Deliveries per dispatcher pass. @default 10 */
+  readonly batchSize?: number;
+  /** Passes per tick at most, so one tick is bounded however long the queue. @default 10 */
+  readonly maxPassesPerTick?: number;
+  /** How long a claim holds a delivery. @default the dispatcher's 60 s */
+  readonly leaseMs?: number;
+  readonly now?: () => number;
+  /** Structured records of failures. @default console.error as JSON */
+  readonly log?: (record: Record<string, unknown>) => void;
+}
+
+export class WebhookWorker {
+  private readonly dispatcher: WebhookDispatcher;
+  private readonly pollIntervalMs: number;
+  private readonly batchSize: number;
+  private readonly maxPassesPerTick: number;
+  private readonly log: (record: Record<string, unknown>) => void;
+  private unsubscribe?: () => void;
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  /** A tick was asked for while one ran (a new event): run again right after. */
+  private again = false;
+  private readonly fanOuts = new Set<Promise<void>>();
+  private stopped = true;
+
+  constructor(private readonly options: WebhookWorkerOptions) {
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.batchSize = options.batchSize ?? 10;
+    this.maxPassesPerTick = options.maxPassesPerTick ?? 10;
+    this.log = options.log ?? ((record) => console.error(JSON.stringify(record)));
+    if (!(this.pollIntervalMs > 0)) throw new RangeError('pollIntervalMs must be > 0');
+    this.dispatcher = new WebhookDispatcher({
+      store: options.deliveries,
+      send: options.send,
+      secretsFor: (endpointId, orgId) => options.service.target(endpointId, orgId),
+      onOutcome: (d, outcome, at) => options.service.recordOutcome(d.orgId, d.endpointId, outcome, at),
+      batchSize: this.batchSize,
+      log: this.log,
+      ...(options.schedule ? { schedule: options.schedule } : {}),
+      ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    });
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const bus = this.options.bus;
+    const listener = (event: PlexEvent) => this.onEvent(event);
+    this.unsubscribe = 'subscribeAll' in bus ? bus.subscribeAll(listener) : bus.subscribe(listener);
+    // Deliveries left pending by an earlier process are due now: start with a pass.
+    this.kick();
+  }
+
+  /** Stops taking events and polling, and waits for the fan-outs and the attempt in progress. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await Promise.allSettled([...this.fanOuts]);
+    await this.running;
+  }
+
+  private onEvent(event: PlexEvent): void {
+    const work = this.options.service
+      .fanOut(event)
+      .then((created) => {
+        if (created.length > 0) this.kick();
+      })
+      .catch((error: unknown) => {
+        // The event is not in the store: it is not delivered. Logged with ids only.
+        this.log({ level: 'error', msg: 'webhooks: fan-out failed', orgId: event.orgId, eventType: event.type, error: errorName(error) });
+      });
+    this.fanOuts.add(work);
+    void work.finally(() => this.fanOuts.delete(work));
+  }
+
+  /** Runs a tick now (or right after the current one), then polls again after the interval. */
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.running = this.tick().finally(() => {
+      this.running = undefined;
+      if (this.stopped) return;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+        return;
+      }
+      this.timer = setTimeout(() => this.kick(), this.pollIntervalMs);
+      this.timer.unref();
+    });
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      for (let pass = 0; pass < this.maxPassesPerTick && !this.stopped; pass++) {
+        const recorded = await this.dispatcher.runOnce();
+        // A short pass means the due index is empty for now.
+        if (recorded < this.batchSize) break;
+      }
+    } catch (error) {
+      this.log({ level: 'error', msg: 'webhooks: dispatcher pass failed', error: errorName(error) });
+    }
+  }
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}
+
+export interface LocalWebhooksOptions {
+  readonly client: DynamoDBClient;
+  readonly endpointsTable: string;
+  readonly deliveriesTable: string;
+  readonly cipher: EnvelopeCipher;
+  /** The MCP endpoint URL policy of this `serve` (loopback allowed locally). */
+  readonly urlPolicy: UrlPolicy;
+  /** The org's `maxWebhookEndpoints` (effectivePlan); undefined for an unknown org. */
+  readonly limitFor: (orgId: string) => Promise<number | undefined>;
+  /** The in-process bus: events in, and `webhook.endpoint.disabled` out. */
+  readonly bus: EventSubscription & PlexEventPublisher;
+  readonly schedule?: readonly number[];
+  readonly pollIntervalMs?: number;
+  /** Attempt timeout (tests shorten it). @default 15 s */
+  readonly attemptTimeoutMs?: number;
+  readonly log?: (record: Record<string, unknown>) => void;
+}
+
+export interface LocalWebhooks {
+  /** For the admin API's webhook routes. */
+  readonly service: WebhookService;
+  readonly worker: WebhookWorker;
+  /** Stops the worker and closes the sender's connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Everything `plexmcp serve` needs for webhooks in one call: the two tables in the embedded
+ * engine (created if missing), the stores, the sender, the service and the worker (started).
+ */
+export async function createLocalWebhooks(options: LocalWebhooksOptions): Promise<LocalWebhooks> {
+  await Promise.all([
+    ensureWebhookEndpointTable(options.client, options.endpointsTable),
+    ensureDeliveryTable(options.client, options.deliveriesTable),
+  ]);
+  const deliveries = new DynamoDbDeliveryStore(options.client, options.deliveriesTable);
+  const service = new WebhookService({
+    endpoints: new DynamoDbWebhookEndpointStore(options.client, options.endpointsTable),
+    deliveries,
+    cipher: options.cipher,
+    urlPolicy: options.urlPolicy,
+    limitFor: options.limitFor,
+    events: options.bus,
+    ...(options.log ? { log: options.log } : {}),
+  });
+  const sender = new WebhookSender({
+    allowLoopback: options.urlPolicy.allowLoopback,
+    resolve: options.urlPolicy.resolve,
+    ...(options.attemptTimeoutMs !== undefined ? { timeoutMs: options.attemptTimeoutMs } : {}),
+  });
+  const worker = new WebhookWorker({
+    bus: options.bus,
+    service,
+    deliveries,
+    send: (req) => sender.send(req),
+    ...(options.schedule ? { schedule: options.schedule } : {}),
+    ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  worker.start();
+  let closing: Promise<void> | undefined;
+  return {
+    service,
+    worker,
+    close: () => (closing ??= worker.stop().then(() => sender.close())),
+  };
+}

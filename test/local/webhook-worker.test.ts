@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
+import { EnvelopeCipher } from '../../lambda/core/envelope';
+import { parseEvent } from '../../lambda/core/events/catalog';
+import type { PlexEvent } from '../../lambda/core/events/model';
+import { startEmbeddedDynamoDb, type EmbeddedDynamoDb } from '../../lambda/local/dynamodb-engine';
+import { InProcessEventBus } from '../../lambda/local/event-bus';
+import { createLocalWebhooks, type LocalWebhooks } from '../../lambda/local/webhook-worker';
+import { loopbackReceiver } from '../core/webhooks/loopback-receiver';
+
+const ORG = 'org_aaaaaaaaaaaaaaaa';
+const keyRevoked = (keyId: string): PlexEvent => ({ type: 'key.revoked', orgId: ORG, at: new Date().toISOString(), keyId, name: 'ci' });
+
+let dir: string;
+const cleanup: (() => Promise<void>)[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'plexmcp-webhook-worker-'));
+});
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function engine(): Promise<EmbeddedDynamoDb> {
+  // On disk, as `plexmcp serve` keeps it, so a restart of the engine itself is part of the test.
+  const e = await startEmbeddedDynamoDb(join(dir, 'data'));
+  return e;
+}
+
+async function webhooks(db: EmbeddedDynamoDb, bus: InProcessEventBus, schedule: number[], pollIntervalMs = 10): Promise<LocalWebhooks> {
+  return createLocalWebhooks({
+    client: db.client,
+    endpointsTable: 'plexmcp-webhook-endpoints',
+    deliveriesTable: 'plexmcp-webhook-deliveries',
+    cipher: new EnvelopeCipher(LocalKeyFileProvider.fromFile(join(dir, 'master.key'))),
+    urlPolicy: { allowLoopback: true, resolve: async () => ['127.0.0.1'] },
+    limitFor: async (orgId) => (orgId === ORG ? 5 : undefined),
+    bus,
+    schedule,
+    pollIntervalMs,
+    attemptTimeoutMs: 2_000,
+    log: () => undefined,
+  });
+}
+
+test('an event on the in-process bus reaches a loopback receiver, verified by standardwebhooks; 500, 500, then 200 = the 3rd attempt', async () => {
+  const db = await engine();
+  cleanup.push(() => db.close());
+  const bus = new InProcessEventBus();
+  let secret = '';
+  const rx = await loopbackReceiver(() => [secret], (n) => (n <= 2 ? 500 : 200));
+  cleanup.push(() => rx.close());
+  const hooks = await webhooks(db, bus, [0, 20, 40]);
+  cleanup.push(() => hooks.close());
+  const created = await hooks.service.create(ORG, { url: rx.url, eventTypes: ['key.revoked'] });
+  secret = created.secret;
+  await bus.publish([keyRevoked('key_1'), { type: 'mcp.created', orgId: ORG, at: new Date().toISOString(), mcp: 'x' }]);
+  await rx.waitFor(3);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(rx.unverified).toBe(0);
+  expect(new Set(rx.received.map((r) => r.id)).size).toBe(1);
+  expect(rx.received[2]!.body).toMatchObject({ type: 'key.revoked', data: { keyId: 'key_1' } });
+  // No fourth request came: it was delivered.
+  expect(rx.received).toHaveLength(3);
+  const [view] = (await hooks.service.listDeliveries(ORG, created.endpoint.endpointId)).items;
+  expect(view).toMatchObject({ state: 'delivered', attempts: 3 });
+});
+
+test('stopped with a delivery pending (between retries), a new worker over the restarted engine delivers it: nothing lost, nothing twice', async () => {
+  let db = await engine();
+  const bus = new InProcessEventBus();
+  let secret = '';
+  let up = false;
+  const rx = await loopbackReceiver(() => [secret], () => (up ? 200 : 503));
+  cleanup.push(() => rx.close());
+  // The second attempt is due 300 ms after the first: the worker is stopped in between.
+  const first = await webhooks(db, bus, [0, 300, 300]);
+  const created = await first.service.create(ORG, { url: rx.url });
+  secret = created.secret;
+  await bus.publish([keyRevoked('key_1'), keyRevoked('key_2')]);
+  await rx.waitFor(2);
+  await first.close();
+  await db.close();
+  const seenBeforeRestart = rx.received.length;
+  expect(seenBeforeRestart).toBe(2); // one failed attempt each, both still pending
+
+  up = true;
+  db = await engine();
+  cleanup.push(() => db.close());
+  const second = await webhooks(db, new InProcessEventBus(), [0, 300, 300]);
+  cleanup.push(() => second.close());
+  await rx.waitFor(4);
+  let page = await second.service.listDeliveries(ORG, created.endpoint.endpointId);
+  // The receiver answered; the attempts are recorded right after (bounded wait).
+  for (let i = 0; i < 200 && page.items.some((d) => d.state === 'pending'); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    page = await second.service.listDeliveries(ORG, created.endpoint.endpointId);
+  }
+  expect(page.items.map((d) => [d.state, d.attempts])).toEqual([
+    ['delivered', 2],
+    ['delivered', 2],
+  ]);
+  const ids = rx.received.map((r) => r.id);
+  expect(new Set(ids).size).toBe(2);
+  expect(rx.received.slice(2).map((r) => (r.body as { data: { keyId: string } }).data.keyId).sort()).toEqual(['key_1', 'key_2']);
+});
+
+test('410 Gone disables the endpoint and puts a valid webhook.endpoint.disabled event on the bus', async () => {
+  const db = await engine();
+  cleanup.push(() => db.close());
+  const bus = new InProcessEventBus();
+  let secret = '';
+  const rx = await loopbackReceiver(() => [secret], () => 410);
+  cleanup.push(() => rx.close());
+  const hooks = await webhooks(db, bus, [0, 20]);
+  cleanup.push(() => hooks.close());
+  const created = await hooks.service.create(ORG, { url: rx.url, eventTypes: ['key.*'] });
+  secret = created.secret;
+  await bus.publish([keyRevoked('key_1')]);
+  await rx.waitFor(1);
+  for (let i = 0; i < 200 && !bus.recentEvents().some((e) => e.type === 'webhook.endpoint.disabled'); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const disabled = bus.recentEvents().filter((e) => e.type === 'webhook.endpoint.disabled');
+  expect(disabled).toHaveLength(1);
+  expect(parseEvent(disabled[0])).toMatchObject({ orgId: ORG, endpointId: created.endpoint.endpointId, reason: 'gone' });
+  expect(await hooks.service.get(ORG, created.endpoint.endpointId)).toMatchObject({ enabled: false, disabledReason: 'gone' });
+});
+
+test('stop() is prompt and idempotent, and a stopped worker takes no more events', async () => {
+  const db = await engine();
+  cleanup.push(() => db.close());
+  const bus = new InProcessEventBus();
+  const rx = await loopbackReceiver(() => ['whsec_' + Buffer.alloc(32).toString('base64')]);
+  cleanup.push(() => rx.close());
+  const hooks = await webhooks(db, bus, [0], 1_000);
+  const created = await hooks.service.create(ORG, { url: rx.url });
+  const started = Date.now();
+  await hooks.close();
+  await hooks.close();
+  expect(Date.now() - started).toBeLessThan(500);
+  await bus.publish([keyRevoked('key_9')]);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect((await hooks.service.listDeliveries(ORG, created.endpoint.endpointId)).items).toEqual([]);
+  expect(rx.requests).toBe(0);
+});
