@@ -30,6 +30,9 @@ export const HEALTH_CYCLE_MARGIN = Duration.seconds(10);
 /** Shortest and longest check interval, in minutes. */
 const INTERVAL_MINUTES = { min: 1, max: 60 } as const;
 
+/** The registry partitions of the once-markers (lambda/adapters/health-runtime.ts noticeItemKey). */
+const NOTICE_PARTITIONS = 'NOTICE#*';
+
 /** Most schedules (shards) one monitor may have. */
 const MAX_SHARDS = 50;
 
@@ -103,6 +106,16 @@ export interface HealthMonitorProps {
    * @default - no reserved concurrency (the account's unreserved pool)
    */
   readonly reservedConcurrentExecutions?: number;
+
+  /**
+   * Whether the monitor also announces API keys that expire within 7 days (`key.expiring` on the
+   * bus, once per key), in an hourly scan that rides on shard 0's cycles. Its once-per-key marker
+   * is a conditional write on the registry, a global table whose conditions only decide within one
+   * region: enable it in exactly one region (PlexMcpStack: the primary).
+   *
+   * @default true
+   */
+  readonly keyExpiryScan?: boolean;
 
   /**
    * Retention of the function's logs.
@@ -205,6 +218,7 @@ export class HealthMonitor extends Construct {
     }
     this.interval = interval;
     this.shards = shards;
+    const keyExpiryScan = props.keyExpiryScan ?? true;
     const stack = Stack.of(this);
 
     // A cycle ends before the next one of its shard starts; Lambda stops at 15 minutes anyway.
@@ -286,6 +300,7 @@ export class HealthMonitor extends Construct {
         PLEXMCP_KMS_KEY_ID: props.credentialsKey.keyArn,
         PLEXMCP_EVENT_BUS_NAME: this.eventBus.eventBusName,
         PLEXMCP_ORG_ALERTS_TOPIC_ARN: this.orgAlertsTopic.topicArn,
+        PLEXMCP_KEY_EXPIRY_SCAN: keyExpiryScan ? 'on' : 'off',
       },
     });
     this.function = fn;
@@ -304,6 +319,21 @@ export class HealthMonitor extends Construct {
         resources: [`${props.registryTable.tableArn}/index/${REGISTRY_TABLE.listIndex.name}`],
       }),
     );
+    if (keyExpiryScan) {
+      // The key-expiry scan's once-per-key markers (claim and release: UpdateItem), in NOTICE#
+      // partitions only; PutEvents below carries its key.expiring events.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['dynamodb:UpdateItem'],
+          resources: [props.registryTable.tableArn],
+          conditions: {
+            'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [NOTICE_PARTITIONS] },
+            Null: { 'dynamodb:LeadingKeys': 'false' },
+          },
+        }),
+      );
+      props.registryTable.encryptionKey?.grantEncryptDecrypt(fn);
+    }
     // Upstream credentials are only read here: Decrypt, nothing else.
     props.credentialsKey.grant(fn, 'kms:Decrypt');
     this.eventBus.grantPutEventsTo(fn);

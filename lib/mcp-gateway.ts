@@ -4,6 +4,7 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -52,6 +53,14 @@ export interface McpGatewayProps {
 
   /** The KMS key in this region that envelope-encrypts upstream credentials. */
   readonly credentialsKey: kms.IKey;
+
+  /**
+   * The event bus the gateway puts `org.quota.threshold` on (80 % and 100 % of an org's monthly
+   * quota, once per org, threshold and month), usually the {@link HealthMonitor}'s.
+   *
+   * @default - no bus: the gateway publishes no quota threshold events
+   */
+  readonly eventBus?: events.IEventBus;
 
   /**
    * Memory of the gateway function in MB. Argon2id verification of a key not yet in the
@@ -119,6 +128,7 @@ export interface McpGatewayAlarms {
  * regional counters table (GetItem, PutItem, UpdateItem, DeleteItem: rate windows, quotas and
  * leases that only the gateway uses), and uses the credentials key for `Decrypt` (upstream
  * credentials, the wrapped session key) and `GenerateDataKey` (creating the session key).
+ * Given {@link McpGatewayProps.eventBus}, it may put events on that bus (quota thresholds).
  */
 export class McpGateway extends Construct {
   /** The gateway function. */
@@ -160,9 +170,12 @@ export class McpGateway extends Construct {
         PLEXMCP_REGISTRY_TABLE: props.registryTable.tableName,
         PLEXMCP_COUNTERS_TABLE: props.countersTable.tableName,
         PLEXMCP_KMS_KEY_ID: props.credentialsKey.keyArn,
+        ...(props.eventBus ? { PLEXMCP_EVENT_BUS_NAME: props.eventBus.eventBusName } : {}),
       },
     });
     this.function = fn;
+    // Quota thresholds, put from the quota flushes (never on a request): PutEvents on this bus only.
+    props.eventBus?.grantPutEventsTo(fn);
 
     // The internet-facing function writes only what it must in the registry: a key's lastUsedAt
     // and the session key item. It cannot create, change or delete organisations, MCP servers,

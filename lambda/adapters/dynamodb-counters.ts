@@ -5,7 +5,8 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { createTableIfMissing } from './dynamodb-tables';
-import type { OnceMarks, RequestCounter } from '../core/gateway/limits';
+import type { RequestCounter } from '../core/gateway/limits';
+import type { OnceMarks } from '../core/events/once-marks';
 import type { LeaseStore } from '../core/gateway/stream-slots';
 import { COUNTERS_TABLE } from '../core/registry-table';
 

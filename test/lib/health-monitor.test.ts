@@ -56,12 +56,14 @@ describe('HealthMonitor', () => {
           PLEXMCP_KMS_KEY_ID: { 'Fn::GetAtt': [ids.key, 'Arn'] },
           PLEXMCP_EVENT_BUS_NAME: stack.resolve(monitor.eventBus.eventBusName),
           PLEXMCP_ORG_ALERTS_TOPIC_ARN: stack.resolve(monitor.orgAlertsTopic.topicArn),
+          PLEXMCP_KEY_EXPIRY_SCAN: 'on',
         },
       },
     });
     // Exactly these: nothing the function does not read (the interval is the schedule's business).
     expect(Object.keys(fn.Environment.Variables).sort()).toEqual([
       'PLEXMCP_EVENT_BUS_NAME',
+      'PLEXMCP_KEY_EXPIRY_SCAN',
       'PLEXMCP_KMS_KEY_ID',
       'PLEXMCP_MODE',
       'PLEXMCP_ORG_ALERTS_TOPIC_ARN',
@@ -173,7 +175,7 @@ describe('HealthMonitor', () => {
     });
   });
 
-  test("the function's role: registry reads and gsi1 queries, PutItem of HEALTH# items only, Decrypt only on the credentials key, PutEvents on the bus, Publish on the alerts topic", () => {
+  test("the function's role: registry reads and gsi1 queries, PutItem of HEALTH# items and UpdateItem of NOTICE# markers only, Decrypt only on the credentials key, PutEvents on the bus, Publish on the alerts topic", () => {
     const { template, stack, monitor, ids, logicalId } = build();
     const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, monitor.function));
     const registryArn = { 'Fn::GetAtt': [ids.registry, 'Arn'] };
@@ -191,6 +193,16 @@ describe('HealthMonitor', () => {
         Resource: registryArn,
         Condition: {
           'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['HEALTH#*'] },
+          Null: { 'dynamodb:LeadingKeys': 'false' },
+        },
+      },
+      // The key-expiry scan's once-per-key markers (claim and release).
+      {
+        Effect: 'Allow',
+        Action: 'dynamodb:UpdateItem',
+        Resource: registryArn,
+        Condition: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['NOTICE#*'] },
           Null: { 'dynamodb:LeadingKeys': 'false' },
         },
       },
@@ -218,11 +230,20 @@ describe('HealthMonitor', () => {
     ]);
 
     const allActions = statements.flatMap(actionsOf);
-    for (const denied of ['kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncrypt*', 'dynamodb:*', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem', 'sns:Subscribe', 'lambda:InvokeFunction']) {
+    for (const denied of ['kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncrypt*', 'dynamodb:*', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'sns:Subscribe', 'lambda:InvokeFunction']) {
       expect(allActions).not.toContain(denied);
     }
     const services = new Set(allActions.map((a) => a.split(':')[0]));
     expect([...services].sort()).toEqual(['dynamodb', 'events', 'kms', 'logs', 'sns', 'xray']);
+  });
+
+  test('keyExpiryScan: false (every region but one) turns the scan off: env off, no NOTICE# write grant', () => {
+    const { template, stack, monitor } = build({ keyExpiryScan: false });
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find((r) => r.Properties.Handler === 'index.handler')!;
+    expect(fn.Properties.Environment.Variables.PLEXMCP_KEY_EXPIRY_SCAN).toBe('off');
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, monitor.function));
+    expect(statements.flatMap(actionsOf).filter((a) => a === 'dynamodb:UpdateItem')).toEqual([]);
+    expect(JSON.stringify(statements)).not.toContain('NOTICE#');
   });
 
   test('alarms on errors, near-timeout duration, throttles and dead letters notify the operator topic on ALARM and OK', () => {

@@ -1,5 +1,6 @@
 import { CfnResource, Lazy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { CountersTable, CredentialsKey, McpGateway, McpGatewayProps, PlexApi, RegistryTables } from '../../lib';
 import { actionsOf, roleLogicalIdOf, statementsOfRole, statementWith, testStack } from './helpers';
@@ -155,6 +156,25 @@ describe('McpGateway', () => {
     expect(kms).toEqual([{ Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [ids.key, 'Arn'] } }]);
     const services = new Set(allActions.map((a) => a.split(':')[0]));
     expect([...services].sort()).toEqual(['dynamodb', 'kms', 'logs', 'xray']);
+  });
+
+  test('without an event bus: no bus in the environment and no events permission (no quota threshold events)', () => {
+    const { template, stack, gateway, ids } = build();
+    expect(Object.keys(template.toJSON().Resources[ids.fn].Properties.Environment.Variables)).not.toContain('PLEXMCP_EVENT_BUS_NAME');
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, gateway.function));
+    expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('events:'))).toEqual([]);
+  });
+
+  test('with an event bus: its name in the environment and PutEvents on that bus only (org.quota.threshold)', () => {
+    const stack = testStack();
+    const bus = new events.EventBus(stack, 'Bus');
+    const { template, gateway, ids } = build({ eventBus: bus }, stack);
+    const busId = stack.getLogicalId(bus.node.defaultChild as CfnResource);
+    expect(template.toJSON().Resources[ids.fn].Properties.Environment.Variables.PLEXMCP_EVENT_BUS_NAME).toEqual({ Ref: busId });
+    const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, gateway.function));
+    expect(statements.filter((s) => actionsOf(s).some((a) => a.startsWith('events:')))).toEqual([
+      { Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [busId, 'Arn'] } },
+    ]);
   });
 
   test('ANY /mcp/{slug} streams the Lambda response: InvokeWithResponseStream URI, STREAM mode, 15-minute integration timeout', () => {

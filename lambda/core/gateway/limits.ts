@@ -1,4 +1,7 @@
 import type { PlexEvent } from '../events/model';
+import type { OnceMarks } from '../events/once-marks';
+
+export type { OnceMarks } from '../events/once-marks';
 
 /**
  * Counting requests against limits. The per-minute limit is exact as an upper bound: conditional
@@ -254,16 +257,6 @@ export interface QuotaMeterOptions {
 export const QUOTA_THRESHOLDS = [80, 100] as const;
 export type QuotaThreshold = (typeof QUOTA_THRESHOLDS)[number];
 
-/**
- * Markers that exist at most once: the store's conditional write decides which of several
- * instances (or scans) gets to act on something.
- */
-export interface OnceMarks {
-  /** Writes marker `id` unless it exists, as one conditional write: true when this call wrote it. */
-  claim(id: string, expiresAtSeconds: number): Promise<boolean>;
-  /** Takes back a marker this process claimed and could not act on, so that a later try claims it again. */
-  release(id: string): Promise<void>;
-}
 
 export interface QuotaThresholdsOptions {
   readonly marks: OnceMarks;

@@ -19,6 +19,13 @@ export interface HealthCheckerDeps {
   /** Alerts for the events of a cycle (org subscriptions). */
   readonly alert?: (events: HealthEvent[]) => Promise<void>;
   readonly now?: () => Date;
+  /**
+   * Background work that rides along the cycles of shard 0 (so it runs on one invocation per
+   * interval, not one per shard), started with the probes and awaited before the cycle ends: the
+   * key-expiry scan (it throttles itself and returns undefined when not due). A failure counts
+   * as one of the cycle's failures.
+   */
+  readonly alongside?: () => Promise<unknown> | undefined;
 }
 
 export interface Shard {
@@ -69,6 +76,16 @@ export class HealthChecker {
     const statusCounts: Record<HealthStatus, number> = { healthy: 0, degraded: 0, unhealthy: 0 };
     const events: HealthEvent[] = [];
     const slots = semaphore(this.deps.concurrency ?? 64);
+    let alongside: Promise<unknown> | undefined;
+    try {
+      alongside = shard.shard === 0 ? this.deps.alongside?.() : undefined;
+    } catch (error) {
+      alongside = Promise.reject(error);
+    }
+    const alongsideFailed = alongside?.then(
+      () => false,
+      () => true,
+    );
 
     const mcps: StoredMcpServer[] = [];
     for await (const mcp of this.deps.store.listAllMcps()) {
@@ -152,6 +169,7 @@ export class HealthChecker {
         counters.failures += 1;
       }
     }
+    if (await alongsideFailed) counters.failures += 1;
     return {
       startedAt: started.toISOString(),
       durationMs: this.now().getTime() - started.getTime(),
