@@ -146,9 +146,20 @@ export class DynamoDbAuditStore implements AuditJournal {
     const filters: string[] = [];
     const names: Record<string, string> = { '#pk': PK, '#sk': SK };
     const values: Record<string, unknown> = { ':pk': `ORG#${orgId}`, ':from': query.fromSeq ?? 1 };
-    if (query.fromTime) (filters.push('#time >= :fromTime'), (names['#time'] = 'time'), (values[':fromTime'] = query.fromTime));
-    if (query.toTime) (filters.push('#time < :toTime'), (names['#time'] = 'time'), (values[':toTime'] = query.toTime));
-    if (query.action) (filters.push('#action = :action'), (names['#action'] = 'action'), (values[':action'] = query.action));
+    if (query.fromTime !== undefined) {
+      filters.push('#time >= :fromTime');
+      values[':fromTime'] = query.fromTime;
+    }
+    if (query.toTime !== undefined) {
+      filters.push('#time < :toTime');
+      values[':toTime'] = query.toTime;
+    }
+    if (filters.length > 0) names['#time'] = 'time';
+    if (query.action !== undefined) {
+      filters.push('#action = :action');
+      names['#action'] = 'action';
+      values[':action'] = query.action;
+    }
     const entries: AuditEntry[] = [];
     let startKey: Record<string, unknown> | undefined;
     let scanned = 0;

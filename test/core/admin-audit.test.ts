@@ -1,0 +1,288 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DynamoDbAlertStore } from '../../lambda/adapters/dynamodb-alert-store';
+import { DynamoDbAuditStore, ensureAuditTable } from '../../lambda/adapters/dynamodb-audit-store';
+import { DynamoDbHealthStore } from '../../lambda/adapters/dynamodb-health-store';
+import { DynamoDbRegistryStore } from '../../lambda/adapters/dynamodb-registry-store';
+import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
+import { createAdminApp } from '../../lambda/core/admin/app';
+import { OperatorCredential } from '../../lambda/core/admin/operator-credential';
+import { AlertService } from '../../lambda/core/alert-service';
+import { ApiKeyAuthenticator } from '../../lambda/core/api-keys';
+import { type AuditEntry, SYSTEM_AUDIT_SCOPE } from '../../lambda/core/audit/entry';
+import { verifyChain } from '../../lambda/core/audit/verify';
+import { EnvelopeCipher } from '../../lambda/core/envelope';
+import type { PlexEvent } from '../../lambda/core/events/model';
+import { RegistryService } from '../../lambda/core/registry-service';
+import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+
+const OPERATOR = 'pmop_audit-test-operator-token';
+const UPSTREAM_TOKEN = 'upstream-audit-s3cret';
+const BASE = '/admin/v1';
+
+let db: TestDynamoDb;
+let audit: DynamoDbAuditStore;
+let app: ReturnType<typeof createAdminApp>;
+let deps: Parameters<typeof createAdminApp>[0];
+let published: PlexEvent[];
+let clock: number;
+let sourceIp: string;
+
+beforeAll(async () => {
+  db = await startTestDynamoDb();
+});
+afterAll(async () => {
+  await db.close();
+});
+beforeEach(async () => {
+  const table = await db.newRegistryTable();
+  const auditTable = `audit-${randomUUID()}`;
+  await ensureAuditTable(db.client, auditTable);
+  audit = new DynamoDbAuditStore(db.client, auditTable);
+  const store = new DynamoDbRegistryStore(db.client, table);
+  const service = new RegistryService({
+    store,
+    cipher: new EnvelopeCipher(new LocalKeyFileProvider(randomBytes(32))),
+    urlPolicy: { allowLoopback: false, resolve: async () => ['93.184.216.34'] },
+    now: () => new Date(clock),
+  });
+  const keys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
+  published = [];
+  clock = Date.UTC(2026, 11, 2, 9, 0, 0);
+  sourceIp = '203.0.113.9';
+  deps = {
+    service,
+    authenticateKey: (k) => keys.authenticate(k),
+    operator: new OperatorCredential(async () => OPERATOR),
+    health: new DynamoDbHealthStore(db.client, table),
+    alerts: new AlertService({
+      store: new DynamoDbAlertStore(db.client, table),
+      delivery: { subscribe: async () => 'arn:aws:sns:us-east-1:111111111111:t:1', unsubscribe: async () => undefined, publish: async () => undefined },
+      getOrg: (id) => store.getOrg(id),
+    }),
+    audit,
+    events: { publish: async (events) => void published.push(...events) },
+    strictAudit: true,
+    now: () => clock,
+    sourceIp: () => sourceIp,
+    warn: () => undefined,
+  };
+  app = createAdminApp(deps);
+});
+
+async function call(method: string, path: string, token: string | undefined, body?: unknown) {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await app.request(`${BASE}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+async function entries(scope: string): Promise<AuditEntry[]> {
+  return (await audit.list(scope, { limit: 1000 })).entries;
+}
+
+async function newOrg(plan = 'pro'): Promise<string> {
+  const res = await call('POST', '/orgs', OPERATOR, { name: 'Acme', plan });
+  expect(res.status).toBe(201);
+  return res.body.orgId;
+}
+
+const mcpBody = { slug: 'tools', endpoints: [{ url: 'https://mcp-a.example.com/mcp' }], upstreamAuth: { type: 'bearer', token: UPSTREAM_TOKEN } };
+
+describe('every change through the admin API is in the org audit chain', () => {
+  test('org, MCP, key, revocation and plan change: the matching entries, in one valid chain, no secret values', async () => {
+    const orgId = await newOrg();
+    expect((await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody)).status).toBe(201);
+    const key = await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'ci deploy', role: 'admin' });
+    expect(key.status).toBe(201);
+    const keyId = key.body.key.keyId as string;
+    sourceIp = '198.51.100.20';
+    // The org admin key revokes itself: the actor is that key, by id and name.
+    clock += 1_000;
+    expect((await call('POST', `/orgs/${orgId}/keys/${keyId}/revoke`, key.body.secret)).status).toBe(200);
+    clock += 1_000;
+    expect((await call('PATCH', `/orgs/${orgId}`, OPERATOR, { plan: 'team' })).status).toBe(200);
+
+    const chain = await entries(orgId);
+    expect(chain.map((e) => [e.seq, e.action, e.target.type])).toEqual([
+      [1, 'org.created', 'org'],
+      [2, 'mcp.created', 'mcp'],
+      [3, 'key.created', 'key'],
+      [4, 'key.revoked', 'key'],
+      [5, 'org.updated', 'org'],
+    ]);
+    expect(verifyChain(chain)).toEqual({ ok: true, last: { seq: 5, hash: (await audit.head(orgId))!.hash } });
+
+    const [created, mcp, issued, revoked, plan] = chain as [AuditEntry, AuditEntry, AuditEntry, AuditEntry, AuditEntry];
+    expect(created).toMatchObject({ actor: { kind: 'operator' }, sourceIp: '203.0.113.9', target: { id: orgId } });
+    expect(created.changes).toContainEqual({ field: 'plan', new: 'pro' });
+    expect(mcp.changes).toContainEqual({ field: 'upstreamSecret', secret: true });
+    expect(mcp.changes).toContainEqual({ field: 'endpoints', new: [expect.objectContaining({ url: 'https://mcp-a.example.com/mcp' })] });
+    expect(issued).toMatchObject({ target: { type: 'key', id: keyId } });
+    expect(issued.changes).toContainEqual({ field: 'role', new: 'admin' });
+    expect(revoked).toMatchObject({ actor: { kind: 'key', keyId, name: 'ci deploy' }, sourceIp: '198.51.100.20', target: { id: keyId } });
+    expect(revoked.changes).toEqual([{ field: 'revokedAt', new: new Date(clock - 1_000).toISOString() }]);
+    expect(plan.changes).toEqual([{ field: 'plan', old: 'pro', new: 'team' }]);
+    expect(plan.time).toBe(new Date(clock).toISOString());
+    // Neither the upstream token nor the key's secret or hash is anywhere in the log.
+    const everything = JSON.stringify(chain);
+    expect(everything).not.toContain(UPSTREAM_TOKEN);
+    expect(everything).not.toContain(key.body.secret);
+    expect(everything).not.toMatch(/argon2|secretHash/);
+
+    expect(published.map((e) => [e.type, e.orgId])).toEqual([
+      ['mcp.created', orgId],
+      ['key.created', orgId],
+      ['key.revoked', orgId],
+    ]);
+    expect(published[2]).toMatchObject({ keyId, name: 'ci deploy' });
+  });
+
+  test('MCP update and delete record old and new values; an idempotent replay or a repeated revoke records nothing', async () => {
+    const orgId = await newOrg();
+    await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody);
+    expect((await call('PATCH', `/orgs/${orgId}/mcps/tools`, OPERATOR, { displayName: 'Tools v2' })).status).toBe(200);
+    expect((await call('DELETE', `/orgs/${orgId}/mcps/tools`, OPERATOR)).status).toBe(204);
+    const headers = { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json', 'idempotency-key': 'create-once' };
+    for (let i = 0; i < 2; i++) await app.request(`${BASE}/orgs/${orgId}/mcps`, { method: 'POST', headers, body: JSON.stringify({ ...mcpBody, slug: 'again' }) });
+    const key = await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'k', role: 'member' });
+    for (let i = 0; i < 2; i++) expect((await call('POST', `/orgs/${orgId}/keys/${key.body.key.keyId}/revoke`, OPERATOR)).status).toBe(200);
+
+    const chain = await entries(orgId);
+    expect(chain.map((e) => e.action)).toEqual(['org.created', 'mcp.created', 'mcp.updated', 'mcp.deleted', 'mcp.created', 'key.created', 'key.revoked']);
+    expect(chain[2]!.changes).toEqual([{ field: 'displayName', old: 'tools', new: 'Tools v2' }]);
+    expect(chain[3]!.changes).toContainEqual({ field: 'displayName', old: 'Tools v2' });
+    expect(published.find((e) => e.type === 'mcp.updated')).toMatchObject({ mcp: 'tools', changed: ['displayName'] });
+  });
+
+  test('a refused change (404) writes no entry and leaves the org free for the next change at once', async () => {
+    const orgId = await newOrg();
+    expect((await call('POST', `/orgs/${orgId}/keys/aaaaaaaaaaaaaaaa/revoke`, OPERATOR)).status).toBe(404);
+    expect((await call('PATCH', `/orgs/${orgId}/mcps/nope`, OPERATOR, { displayName: 'x' })).status).toBe(404);
+    expect((await call('PATCH', `/orgs/${orgId}`, OPERATOR, { name: 'Acme 2' })).status).toBe(200);
+    expect((await entries(orgId)).map((e) => e.action)).toEqual(['org.created', 'org.updated']);
+  });
+
+  test('concurrent changes of one org get gapless sequence numbers, each old value the previous new one', async () => {
+    const orgId = await newOrg();
+    const names = Array.from({ length: 10 }, (_, i) => `Name ${i}`);
+    const results = await Promise.all(names.map((name) => call('PATCH', `/orgs/${orgId}`, OPERATOR, { name })));
+    expect(results.map((r) => r.status)).toEqual(names.map(() => 200));
+    const updates = (await entries(orgId)).slice(1);
+    expect(updates.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 2));
+    let previous = 'Acme';
+    for (const entry of updates) {
+      const change = entry.changes.find((c) => c.field === 'name')!;
+      expect(change.old).toBe(previous);
+      previous = change.new as string;
+    }
+    expect(new Set(updates.map((e) => (e.changes[0] as { new: string }).new))).toEqual(new Set(names));
+  });
+});
+
+describe('no route can skip its guard or its audit entry', () => {
+  /** A successful call of every mutating operation, keyed `METHOD path-template`. */
+  async function mutatingCalls(orgId: string): Promise<Record<string, () => Promise<{ status: number }>>> {
+    await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, { ...mcpBody, slug: 'keep' });
+    const key = await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'k', role: 'member' });
+    const alert = await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, { type: 'email', address: 'first@example.com' });
+    return {
+      'post /orgs': () => call('POST', '/orgs', OPERATOR, { name: 'Other', plan: 'free' }),
+      'patch /orgs/{orgId}': () => call('PATCH', `/orgs/${orgId}`, OPERATOR, { name: 'Renamed' }),
+      'post /orgs/{orgId}/mcps': () => call('POST', `/orgs/${orgId}/mcps`, OPERATOR, mcpBody),
+      'patch /orgs/{orgId}/mcps/{slug}': () => call('PATCH', `/orgs/${orgId}/mcps/keep`, OPERATOR, { displayName: 'Kept' }),
+      'delete /orgs/{orgId}/mcps/{slug}': () => call('DELETE', `/orgs/${orgId}/mcps/keep`, OPERATOR),
+      'post /orgs/{orgId}/keys': () => call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'k2', role: 'member' }),
+      'post /orgs/{orgId}/keys/{keyId}/revoke': () => call('POST', `/orgs/${orgId}/keys/${key.body.key.keyId}/revoke`, OPERATOR),
+      'post /orgs/{orgId}/alerts': () => call('POST', `/orgs/${orgId}/alerts`, OPERATOR, { type: 'email', address: 'second@example.com' }),
+      'delete /orgs/{orgId}/alerts/{subscriptionId}': () => call('DELETE', `/orgs/${orgId}/alerts/${alert.body.subscriptionId}`, OPERATOR),
+    };
+  }
+
+  async function operations(): Promise<{ method: string; path: string }[]> {
+    const doc = (await (await app.request(`${BASE}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    return Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method, path: path.slice(BASE.length) })));
+  }
+
+  test('every mutating operation in the OpenAPI document records exactly one entry when it succeeds', async () => {
+    const orgId = await newOrg();
+    const calls = await mutatingCalls(orgId);
+    const mutating = (await operations()).filter((op) => op.method !== 'get').map((op) => `${op.method} ${op.path}`);
+    // A new mutating route without a call here fails this line: add it, and it is checked below.
+    expect(Object.keys(calls).sort()).toEqual(mutating.sort());
+    for (const [operation, run] of Object.entries(calls)) {
+      const before = (await entries(orgId)).length;
+      const res = await run();
+      expect([operation, res.status < 300]).toEqual([operation, true]);
+      if (operation !== 'post /orgs') expect([operation, (await entries(orgId)).length]).toEqual([operation, before + 1]);
+    }
+  });
+
+  test('strict mode fails a mutating route that records nothing (how a forgotten entry is caught)', async () => {
+    app.post('/orgs/:orgId/forgetful', (c) => c.json({ ok: true }, 200));
+    const orgId = await newOrg();
+    const res = await call('POST', `/orgs/${orgId}/forgetful`, OPERATOR, {});
+    expect(res.status).toBe(500);
+  });
+
+  test('every operation refuses a member key of another org with 403, before validation', async () => {
+    const orgA = await newOrg();
+    const orgB = await newOrg();
+    const outsider = (await call('POST', `/orgs/${orgB}/keys`, OPERATOR, { name: 'b admin', role: 'admin' })).body.secret as string;
+    const params: Record<string, string> = { orgId: orgA, slug: 'tools', keyId: 'aaaaaaaaaaaaaaaa', subscriptionId: 'al_aaaaaaaaaaaaaaaa' };
+    const ops = (await operations()).filter((op) => !['/whoami', '/plans'].includes(op.path));
+    expect(ops.length).toBeGreaterThan(20);
+    for (const op of ops) {
+      const path = op.path.replace(/\{(\w+)\}/g, (_, name: string) => params[name]!);
+      const res = await call(op.method.toUpperCase(), path, outsider, op.method === 'get' || op.method === 'delete' ? undefined : { not: 'valid' });
+      expect([op.method, op.path, res.status, res.body.error.code]).toEqual([op.method, op.path, 403, expect.stringMatching(/^(forbidden_org|operator_required)$/)]);
+    }
+  });
+});
+
+describe('refused requests in the system chain', () => {
+  test('the first bad token from an address is an entry at once; the rest of its window one burst entry with the count', async () => {
+    for (let i = 0; i < 5; i++) expect((await call('GET', '/whoami', 'pmop_wrong-token')).status).toBe(401);
+    let system = await entries(SYSTEM_AUDIT_SCOPE);
+    expect(system.map((e) => [e.action, e.target.id, e.actor.kind, e.sourceIp])).toEqual([['auth.refused', 'invalid_credentials', 'anonymous', '203.0.113.9']]);
+    clock += 61_000;
+    expect((await call('GET', '/whoami', OPERATOR)).status).toBe(200); // any request writes windows that have passed
+    system = await entries(SYSTEM_AUDIT_SCOPE);
+    expect(system.map((e) => e.action)).toEqual(['auth.refused', 'auth.refused.burst']);
+    expect(system[1]!.changes).toContainEqual({ field: 'count', new: 4 });
+    expect(verifyChain(system)).toMatchObject({ ok: true });
+  });
+
+  test('a key reaching into another org is recorded with the key as actor; the operator reads the system chain, org admins may not', async () => {
+    const orgA = await newOrg();
+    const orgB = await newOrg();
+    const created = (await call('POST', `/orgs/${orgB}/keys`, OPERATOR, { name: 'b admin', role: 'admin' })).body;
+    expect((await call('GET', `/orgs/${orgA}/mcps`, created.secret)).status).toBe(403);
+    const listed = await call('GET', '/audit', OPERATOR);
+    expect(listed.body.items.map((e: AuditEntry) => [e.action, e.target.id, e.actor])).toEqual([
+      ['auth.refused', 'forbidden_org', { kind: 'key', keyId: created.key.keyId, name: 'b admin' }],
+    ]);
+    expect((await call('GET', '/audit', created.secret)).status).toBe(403);
+  });
+});
+
+describe('reading the log', () => {
+  test('org admins read their org chain with filters and a cursor; the head matches the last entry', async () => {
+    const orgId = await newOrg();
+    const admin = (await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'admin', role: 'admin' })).body.secret as string;
+    for (let i = 0; i < 4; i++) {
+      clock += 60_000;
+      await call('PATCH', `/orgs/${orgId}`, admin, { name: `n${i}` });
+    }
+    const firstPage = await call('GET', `/orgs/${orgId}/audit?limit=2`, admin);
+    expect(firstPage.body.items.map((e: AuditEntry) => e.seq)).toEqual([1, 2]);
+    const rest = await call('GET', `/orgs/${orgId}/audit?limit=10&cursor=${firstPage.body.nextCursor}`, admin);
+    expect(rest.body.items.map((e: AuditEntry) => e.seq)).toEqual([3, 4, 5, 6]);
+    const updates = await call('GET', `/orgs/${orgId}/audit?action=org.updated&from=${new Date(clock - 60_000).toISOString()}`, admin);
+    expect(updates.body.items.map((e: AuditEntry) => e.seq)).toEqual([5, 6]);
+    const head = await call('GET', `/orgs/${orgId}/audit/head`, admin);
+    expect(head.body).toEqual({ seq: 6, hash: rest.body.items[3].hash });
+    expect((await call('GET', `/orgs/${orgId}/audit?cursor=0`, admin)).status).toBe(400);
+  });
+});
