@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbAuditStore, ensureAuditTable } from '../../lambda/adapters/dynamodb-audit-store';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { startFakeKmsAndSecrets } from '../support/fake-aws-json';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
@@ -22,6 +23,7 @@ let asset: ReturnType<typeof synthesizeFunctionAsset>;
 let db: TestDynamoDb;
 let fakeAws: Awaited<ReturnType<typeof startFakeKmsAndSecrets>>;
 let table: string;
+let auditTable: string;
 let handler: Handler;
 let assetDir: string;
 let adminKeyId: string;
@@ -34,10 +36,13 @@ beforeAll(async () => {
 
   db = await startTestDynamoDb();
   table = await db.newRegistryTable();
+  auditTable = `audit-${table}`;
+  await ensureAuditTable(db.client, auditTable);
   fakeAws = await startFakeKmsAndSecrets({ [SECRET_ID]: OPERATOR_TOKEN });
   Object.assign(process.env, {
     ...localAwsEnvironment({ dynamodb: db.endpoint, kms: fakeAws.endpoint, secretsManager: fakeAws.endpoint }),
     PLEXMCP_REGISTRY_TABLE: table,
+    PLEXMCP_AUDIT_TABLE: auditTable,
     PLEXMCP_KMS_KEY_ID: KEY_ARN,
     PLEXMCP_OPERATOR_SECRET_ARN: SECRET_ID,
     PLEXMCP_MODE: 'aws',
@@ -120,6 +125,15 @@ test('the bundled admin Lambda serves the registry flow against DynamoDB', async
   const listed = await invoke('GET', `/admin/v1/orgs/${orgId}/mcps?limit=10`, adminKey); // argon2 verify in the asset
   expect(listed.status).toBe(200);
   expect(listed.body.items.map((m: { slug: string }) => m.slug)).toEqual(['search']);
+
+  // Each change is in the org's audit chain, with API Gateway's source IP and request id.
+  const chain = (await new DynamoDbAuditStore(db.client, auditTable).list(orgId)).entries;
+  expect(chain.map((e) => [e.action, e.sourceIp])).toEqual([
+    ['org.created', '203.0.113.9'],
+    ['mcp.created', '203.0.113.9'],
+    ['key.created', '203.0.113.9'],
+  ]);
+  expect(chain[0]!.requestId).toBe(org.requestId);
 
   const doc = DynamoDBDocumentClient.from(db.client);
   const keyItem = (await doc.send(new GetCommand({ TableName: table, Key: { pk: `KEY#${created.body.key.keyId}`, sk: '#KEY' } }))).Item!;
