@@ -57,7 +57,7 @@ export function createHealthRuntime(options: HealthRuntimeOptions): { checker: H
   const keyExpiry = scanKeys
     ? new KeyExpiryScan({
         keys: () => everyKey(registry),
-        marks: new DynamoDbOnceMarks(options.dynamodb, options.registryTable, noticeItemKey),
+        marks: new DynamoDbOnceMarks(options.dynamodb, options.registryTable, noticeItemKey, () => (options.now?.() ?? new Date()).getTime()),
         events: options.events,
         now: options.now,
       })
