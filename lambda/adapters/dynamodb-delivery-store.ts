@@ -48,6 +48,10 @@ export class DynamoDbDeliveryStore implements DeliveryStore {
   }
 
   async enqueue(delivery: NewDelivery): Promise<Delivery> {
+    return (await this.add(delivery)).delivery;
+  }
+
+  async add(delivery: NewDelivery): Promise<{ delivery: Delivery; created: boolean }> {
     const item: Delivery = { ...delivery, attempt: 0, state: 'pending', attempts: [] };
     try {
       await this.doc.send(
@@ -57,11 +61,11 @@ export class DynamoDbDeliveryStore implements DeliveryStore {
           ConditionExpression: 'attribute_not_exists(id)',
         }),
       );
-      return item;
+      return { delivery: item, created: true };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       // Already enqueued (a retried publish): the first one stands.
-      return (await this.get(delivery.id))!;
+      return { delivery: (await this.get(delivery.id))!, created: false };
     }
   }
 

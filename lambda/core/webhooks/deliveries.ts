@@ -71,6 +71,8 @@ export type NextState =
 export interface DeliveryStore {
   /** Stores a new pending delivery; enqueueing the same id twice keeps the first (idempotent). */
   enqueue(delivery: NewDelivery): Promise<Delivery>;
+  /** As enqueue, and says whether this call created it (false: the id was there already). */
+  add(delivery: NewDelivery): Promise<{ delivery: Delivery; created: boolean }>;
   /** Pending deliveries with nextAttemptAt <= now, earliest first, at most `limit`. */
   due(now: number, limit: number): Promise<Delivery[]>;
   /**

@@ -4,7 +4,8 @@ import type { EncryptionContext, EnvelopeCipher } from '../envelope';
 import { ApiError, badRequest, conflict, forbidden, type FieldProblem } from '../errors';
 import type { PlexEvent, PlexEventPublisher } from '../events/model';
 import { randomId } from '../ids';
-import type { EncryptedSecret } from '../model';
+import type { EncryptedSecret, Org } from '../model';
+import { effectivePlan } from '../plans';
 import { checkEndpointUrl, type UrlPolicy } from '../url-policy';
 import type { Delivery, DeliveryStore } from './deliveries';
 import type { EndpointTarget } from './dispatcher';
@@ -337,7 +338,7 @@ export class WebhookService {
     const at = this.now().getTime();
     const out: Delivery[] = [];
     for (const endpoint of endpoints) {
-      const delivery = await this.deps.deliveries.enqueue({
+      const { delivery, created } = await this.deps.deliveries.add({
         id: fanOutMessageId(eventKey, endpoint.endpointId),
         orgId: event.orgId,
         endpointId: endpoint.endpointId,
@@ -346,8 +347,8 @@ export class WebhookService {
         nextAttemptAt: at,
         enqueuedAt: at,
       });
-      // A delivery that already existed (same key) is not queued a second time.
-      if (delivery.attempt === 0 && delivery.enqueuedAt === at && delivery.state === 'pending') await this.enqueued(delivery);
+      // A delivery that already existed (the same event again) is not queued a second time.
+      if (created) await this.enqueued(delivery);
       out.push(delivery);
     }
     return out;
@@ -620,11 +621,19 @@ function checkEventTypes(input: readonly string[], problems: FieldProblem[]): st
 
 function checkDescription(input: string | undefined, problems: FieldProblem[]): string | undefined {
   if (input === undefined) return undefined;
-  if (typeof input !== 'string' || input.length > MAX_DESCRIPTION_LENGTH || /[\x00-\x1f\x7f]/.test(input)) {
+  if (typeof input !== 'string' || input.length > MAX_DESCRIPTION_LENGTH || hasControlCharacter(input)) {
     problems.push({ path: 'description', message: `must be at most ${MAX_DESCRIPTION_LENGTH} characters without control characters` });
     return undefined;
   }
   return input;
+}
+
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
 }
 
 function cacheKey(orgId: string, endpointId: string): string {
@@ -659,4 +668,20 @@ function stableJson(value: unknown): string {
 
 function errorName(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
+}
+
+/**
+ * `limitFor` from the registry: the org's effective `maxWebhookEndpoints` (plan, then operator
+ * overrides); undefined for an unknown org. A plan table without the limit counts as 0 (no
+ * webhooks), so nothing is allowed by accident.
+ */
+export function limitFromPlan(
+  getOrg: (orgId: string) => Promise<Pick<Org, 'plan' | 'planOverrides'> | undefined>,
+): (orgId: string) => Promise<number | undefined> {
+  return async (orgId) => {
+    const org = await getOrg(orgId);
+    if (!org) return undefined;
+    const limit = (effectivePlan(org) as Partial<Record<'maxWebhookEndpoints', number>>).maxWebhookEndpoints;
+    return typeof limit === 'number' && Number.isFinite(limit) ? limit : 0;
+  };
 }

@@ -312,8 +312,7 @@ describe('fan-out and delivery', () => {
     // localhost resolves to loopback in the policy too, so create refuses it outright...
     expect(created).toBeUndefined();
     // ...and a name the policy sees as public (DNS re-pointed after the check) is refused at connect time.
-    const policyResolve = s.deps.urlPolicy.resolve;
-    (s.deps.urlPolicy as { resolve: typeof policyResolve }).resolve = async () => ['93.184.215.14'];
+    (s.deps.urlPolicy as { resolve: (host: string) => Promise<string[]> }).resolve = async () => ['93.184.215.14'];
     const ok = await s.service.create(ORG, { url: `https://localhost:${port}/hook` });
     const sender = track(new WebhookSender({ allowLoopback: false, resolve: async () => ['93.184.215.14'] }));
     await s.service.sendTest(ORG, ok.endpoint.endpointId);

@@ -1,0 +1,201 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import middy from '@middy/core';
+import type { ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { dynamodb, kms, requiredEnv } from '../adapters/aws-clients';
+import { systemResolver } from '../adapters/dns-resolver';
+import { DynamoDbDeliveryStore } from '../adapters/dynamodb-delivery-store';
+import { DynamoDbRegistryStore } from '../adapters/dynamodb-registry-store';
+import { DynamoDbWebhookEndpointStore } from '../adapters/dynamodb-webhook-endpoints';
+import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
+import { KmsDataKeyProvider } from '../adapters/kms-data-keys';
+import { parseQueueMessage, SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
+import { WebhookSender } from '../adapters/webhook-sender';
+import { EnvelopeCipher } from '../core/envelope';
+import type { DeliveryStore } from '../core/webhooks/deliveries';
+import { WebhookDispatcher } from '../core/webhooks/dispatcher';
+import { limitFromPlan, WebhookService } from '../core/webhooks/endpoints';
+
+/**
+ * The webhook delivery function. Two triggers:
+ * - the delivery queue (SQS event source, ReportBatchItemFailures): a bus event (EventBridge rule
+ *   → SQS) is fanned out into one delivery per matching endpoint, each queued as a
+ *   `{deliveryId}` message; a `{deliveryId}` message makes the attempt when it is due, then queues
+ *   the next one with the remaining delay (≤ 900 s, so long waits are a chain of messages). A
+ *   record that throws is reported as failed alone and comes back after the visibility timeout;
+ *   after maxReceiveCount it lands in the dead-letter queue.
+ * - the sweep schedule (EventBridge Scheduler / rule): deliveries that have been due for longer
+ *   than the grace period — their message was lost to a crash between the store write and the
+ *   send — are queued again. The store is the truth, the queue only a wake-up.
+ */
+
+export interface WebhookConsumerDeps {
+  readonly service: WebhookService;
+  readonly dispatcher: WebhookDispatcher;
+  readonly deliveries: DeliveryStore;
+  readonly queue: Pick<SqsWebhookQueue, 'schedule' | 'scheduleAll'>;
+  readonly now?: () => number;
+  /** A delivery due for longer than this without an attempt is swept. @default 120 s */
+  readonly sweepGraceMs?: number;
+  /** Deliveries queued per sweep at most. @default 100 */
+  readonly sweepLimit?: number;
+  readonly log?: (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>) => void;
+}
+
+export interface ConsumeSummary {
+  readonly events: number;
+  readonly attempts: number;
+  readonly requeued: number;
+  readonly dropped: number;
+  readonly failed: number;
+}
+
+export function webhookConsumer(deps: WebhookConsumerDeps) {
+  const now = deps.now ?? Date.now;
+  const log = deps.log ?? (() => undefined);
+  const graceMs = deps.sweepGraceMs ?? 120_000;
+  const sweepLimit = deps.sweepLimit ?? 100;
+
+  /** One delivery message: attempt it if due, then queue what comes next. */
+  async function delivery(deliveryId: string, counts: { attempts: number; requeued: number; dropped: number }): Promise<void> {
+    const current = await deps.deliveries.get(deliveryId);
+    if (!current || current.state !== 'pending') {
+      counts.dropped++; // final (or unknown): nothing to do
+      return;
+    }
+    if (current.nextAttemptAt > now()) {
+      // Not due yet: a wait longer than SQS's 15-minute delay, or a claim's lease.
+      await deps.queue.schedule(deliveryId, current.nextAttemptAt);
+      counts.requeued++;
+      return;
+    }
+    const recorded = await deps.dispatcher.attemptOne(deliveryId);
+    if (!recorded) {
+      // Another invocation claimed it (a duplicate message): that one queues the next attempt.
+      counts.dropped++;
+      return;
+    }
+    counts.attempts++;
+    const after = await deps.deliveries.get(deliveryId);
+    if (after?.state === 'pending') {
+      await deps.queue.schedule(deliveryId, after.nextAttemptAt);
+      counts.requeued++;
+    }
+  }
+
+  async function consume(event: SQSEvent): Promise<SQSBatchResponse & { summary: ConsumeSummary }> {
+    const counts = { events: 0, attempts: 0, requeued: 0, dropped: 0, failed: 0 };
+    const batchItemFailures: { itemIdentifier: string }[] = [];
+    await Promise.all(
+      event.Records.map(async (record) => {
+        const message = parseQueueMessage(record.body);
+        if (!message) {
+          // Not ours or malformed: retrying cannot help, and the DLQ is for failures.
+          counts.dropped++;
+          log('warn', 'webhooks: unreadable queue message dropped', { messageId: record.messageId });
+          return;
+        }
+        try {
+          if (message.kind === 'event') {
+            counts.events++;
+            // The EventBridge event id keys the deliveries: a redelivered message creates none anew.
+            await deps.service.fanOut(message.event, message.eventId);
+          } else {
+            await delivery(message.deliveryId, counts);
+          }
+        } catch (error) {
+          counts.failed++;
+          batchItemFailures.push({ itemIdentifier: record.messageId });
+          log('error', 'webhooks: queue message failed', { messageId: record.messageId, kind: message.kind, error: errorName(error) });
+        }
+      }),
+    );
+    return { batchItemFailures, summary: counts };
+  }
+
+  /** Queues deliveries that have been due for longer than the grace period. */
+  async function sweep(): Promise<{ queued: number }> {
+    const due = await deps.deliveries.due(now() - graceMs, sweepLimit);
+    if (due.length > 0) await deps.queue.scheduleAll(due.map((d) => ({ deliveryId: d.id, dueAt: now() })));
+    return { queued: due.length };
+  }
+
+  return { consume, sweep };
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}
+
+// ---- the Lambda function ----
+
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'plexmcp-webhooks';
+const logger = new Logger({ serviceName });
+const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'PlexMCP', serviceName });
+
+let consumer: ReturnType<typeof webhookConsumer> | undefined;
+
+/** Built on first use from the environment the construct (lib/webhook-delivery.ts) sets. */
+function consumerFromEnv(): ReturnType<typeof webhookConsumer> {
+  if (consumer) return consumer;
+  const deliveries = new DynamoDbDeliveryStore(dynamodb, requiredEnv('PLEXMCP_WEBHOOK_DELIVERIES_TABLE'));
+  const queue = new SqsWebhookQueue(new SQSClient({}), requiredEnv('PLEXMCP_WEBHOOK_QUEUE_URL'));
+  const registry = new DynamoDbRegistryStore(dynamodb, requiredEnv('PLEXMCP_REGISTRY_TABLE'));
+  const urlPolicy = { allowLoopback: false, resolve: systemResolver };
+  const service = new WebhookService({
+    endpoints: new DynamoDbWebhookEndpointStore(dynamodb, requiredEnv('PLEXMCP_WEBHOOK_ENDPOINTS_TABLE')),
+    deliveries,
+    cipher: new EnvelopeCipher(new KmsDataKeyProvider(kms, requiredEnv('PLEXMCP_KMS_KEY_ID'))),
+    urlPolicy,
+    limitFor: limitFromPlan((orgId) => registry.getOrg(orgId)),
+    onEnqueued: (d) => queue.schedule(d.id, d.nextAttemptAt),
+    ...(process.env.PLEXMCP_EVENT_BUS_NAME
+      ? { events: new EventBridgePublisher(new EventBridgeClient({}), process.env.PLEXMCP_EVENT_BUS_NAME) }
+      : {}),
+    log: (record) => logger.error(String(record.msg ?? 'webhooks'), record),
+  });
+  // AWS: https to public addresses only, checked before and at connect time.
+  const sender = new WebhookSender({ allowLoopback: false, resolve: systemResolver });
+  const dispatcher = new WebhookDispatcher({
+    store: deliveries,
+    send: (req) => sender.send(req),
+    secretsFor: (endpointId, orgId) => service.target(endpointId, orgId),
+    onOutcome: (d, outcome, at) => service.recordOutcome(d.orgId, d.endpointId, outcome, at),
+    log: (record) => logger.error(String(record.msg ?? 'webhooks'), record),
+  });
+  consumer = webhookConsumer({
+    service,
+    dispatcher,
+    deliveries,
+    queue,
+    log: (level, msg, fields) => logger[level](msg, fields),
+  });
+  return consumer;
+}
+
+type Trigger = SQSEvent | ScheduledEvent;
+
+export async function handle(event: Trigger): Promise<SQSBatchResponse | { queued: number }> {
+  const c = consumerFromEnv();
+  if ('Records' in event) {
+    const { batchItemFailures, summary } = await c.consume(event);
+    logger.info('webhook batch', { ...summary });
+    metrics.addMetric('WebhookAttempts', MetricUnit.Count, summary.attempts);
+    metrics.addMetric('WebhookEventsFannedOut', MetricUnit.Count, summary.events);
+    metrics.addMetric('WebhookMessagesFailed', MetricUnit.Count, summary.failed);
+    return { batchItemFailures };
+  }
+  const swept = await c.sweep();
+  logger.info('webhook sweep', swept);
+  metrics.addMetric('WebhookDeliveriesSwept', MetricUnit.Count, swept.queued);
+  return swept;
+}
+
+export const handler = middy<Trigger, SQSBatchResponse | { queued: number }>()
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }))
+  .handler(handle);
