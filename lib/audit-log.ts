@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Aspects, CfnOutput, CfnResource, Duration, type IAspect, Lazy, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { CfnOutput, CfnResource, Duration, Lazy, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -144,26 +144,23 @@ export function auditRewriteDenyStatements(tableName: string, scope: IConstruct)
 /**
  * Attaches {@link auditRewriteDenyStatements} to every IAM role defined in `stack` (each Lambda
  * function's execution role, custom-resource providers' roles included, and every other role),
- * through one customer managed policy. The roles are collected by an aspect at synthesis, so
- * roles created after this call are covered too. Returns the policy.
+ * through one customer managed policy. The roles are collected when the policy is resolved, at
+ * the end of synthesis, so roles that CDK itself adds late (the cross-region reference writer's
+ * provider, made while references are resolved) are covered as well. Returns the policy.
  */
 export function denyAuditRewrites(stack: Stack, tableName: string): iam.CfnManagedPolicy {
-  const roles: string[] = [];
-  const policy = new iam.CfnManagedPolicy(stack, 'AuditRewriteDeny', {
+  return new iam.CfnManagedPolicy(stack, 'AuditRewriteDeny', {
     description: 'PlexMCP: no principal in this stack may update or delete audit entries and digests',
     policyDocument: new iam.PolicyDocument({ statements: auditRewriteDenyStatements(tableName, stack) }),
-    roles: Lazy.list({ produce: () => roles }),
+    // Uncached: reference resolution reads this list once before CDK has added its own late roles.
+    roles: Lazy.uncachedList({
+      produce: () =>
+        stack.node
+          .findAll()
+          .filter((node): node is CfnResource => node instanceof CfnResource && node.cfnResourceType === 'AWS::IAM::Role' && Stack.of(node) === stack)
+          .map((role) => role.ref),
+    }),
   });
-  const aspect: IAspect = {
-    visit(node: IConstruct) {
-      if (node instanceof CfnResource && node.cfnResourceType === 'AWS::IAM::Role' && Stack.of(node) === stack) {
-        const ref = node.ref;
-        if (!roles.includes(ref)) roles.push(ref);
-      }
-    },
-  };
-  Aspects.of(stack).add(aspect);
-  return policy;
 }
 
 /**
@@ -307,10 +304,21 @@ export class AuditLog extends Construct {
     });
     props.eventBus?.grantPutEventsTo(fn);
 
+    // Its own role, allowed to invoke this function (unqualified) and nothing else; the target's
+    // default role would be a stack-wide singleton granting `<function arn>:*` too.
+    const schedulerRole = new iam.Role(this, 'SchedulerRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } } }),
+      description: 'EventBridge Scheduler: invoke the PlexMCP audit digest function',
+    });
+    schedulerRole.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }));
+    Validations.of(schedulerRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(fn.node.defaultChild as lambda.CfnFunction)}.Arn>:*]`,
+      reason: 'The Scheduler Lambda target grants lambda:InvokeFunction on the digest function and its versions/aliases (<function arn>:*); it is the one function this role can invoke.',
+    });
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: 'PlexMCP: produce the audit digests',
       schedule: scheduler.ScheduleExpression.rate(interval),
-      target: new schedulerTargets.LambdaInvoke(fn, { retryAttempts: 3 }),
+      target: new schedulerTargets.LambdaInvoke(fn, { retryAttempts: 3, role: schedulerRole }),
     });
   }
 

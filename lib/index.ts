@@ -12,3 +12,4 @@ export * from './app';
 export * from './analytics';
 export * from './analytics-export';
 export * from './analytics-dashboard';
+export * from './audit-log';

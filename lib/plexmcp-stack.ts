@@ -6,6 +6,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DEFAULT_REGISTRY_TABLE_NAME } from '../lambda/core/registry-table';
 import { AdminApi } from './admin-api';
+import { AuditLog, type AuditLogProps, denyAuditRewrites, grantAuditAppend } from './audit-log';
 import { UsageAnalytics, type UsageAnalyticsProps } from './analytics';
 import { OperationsDashboard } from './analytics-dashboard';
 import { CountersTable } from './counters-table';
@@ -101,6 +102,15 @@ export interface PlexMcpStackProps extends StackProps {
    * @default - the defaults of UsageAnalytics; Timestream off
    */
   readonly analytics?: Omit<UsageAnalyticsProps, 'gatewayLogGroup' | 'operatorAlarmTopic'>;
+
+  /**
+   * Options of the audit log (the primary stack only, which owns it: the audit table, replicated
+   * to every replica region for reads, the digest signing key, the Object Lock archive and the
+   * digest schedule). Every region's admin API writes audit entries to the primary region's table.
+   *
+   * @default - the defaults of AuditLog (table 'plexmcp-audit', 365-day COMPLIANCE retention, daily digests)
+   */
+  readonly audit?: Pick<AuditLogProps, 'tableName' | 'deletionProtection' | 'retention' | 'digestInterval'>;
 }
 
 /**
@@ -162,6 +172,15 @@ export class PlexMcpStack extends Stack {
   /** This region's CloudWatch dashboard and request-path alarms. */
   public readonly operations: OperationsDashboard;
 
+  /** The audit log (primary stack only; regional stacks write to the primary region's table). */
+  public readonly auditLog?: AuditLog;
+
+  /** Physical name of the audit table, the same in every region. */
+  public readonly auditTableName: string;
+
+  /** The region whose audit table every admin API writes to (the primary's region). */
+  public readonly auditRegion: string;
+
   constructor(scope: Construct, id: string, props: PlexMcpStackProps) {
     super(scope, id, { ...props, crossRegionReferences: props.crossRegionReferences ?? true });
     if (props.primary !== undefined) {
@@ -208,10 +227,11 @@ export class PlexMcpStack extends Stack {
         props.replicaRegions !== undefined ||
         props.registryTableName !== undefined ||
         props.registryDeletionProtection !== undefined ||
-        props.operatorSecretName !== undefined
+        props.operatorSecretName !== undefined ||
+        props.audit !== undefined
       ) {
         throw new Error(
-          `PlexMcpStack ${id}: replicaRegions, registryTableName, registryDeletionProtection and operatorSecretName belong to the primary stack.`,
+          `PlexMcpStack ${id}: replicaRegions, registryTableName, registryDeletionProtection, audit and operatorSecretName belong to the primary stack.`,
         );
       }
       if (!primary.isPrimary) {
@@ -261,6 +281,34 @@ export class PlexMcpStack extends Stack {
       // One topic for every operator alarm of the region.
       operatorAlarmTopic: this.healthMonitor.operatorAlarmTopic,
     });
+
+    // The audit log. Its table is written in one region only (the primary's): the per-org
+    // sequence claim is a conditional write, which a global table honours within a region only.
+    // Replica regions hold read replicas; their admin APIs write across regions to the primary.
+    if (primary === undefined) {
+      this.auditLog = new AuditLog(this, 'AuditLog', {
+        ...props.audit,
+        registryTable: this.registryTable,
+        eventBus: this.healthMonitor.eventBus,
+        replicaRegions: [...this.replicaRegions],
+      });
+      this.auditTableName = this.auditLog.tableName;
+      this.auditRegion = this.region;
+      this.auditLog.grantAppend(this.adminApi.function);
+    } else {
+      this.auditTableName = primary.auditTableName;
+      this.auditRegion = primary.auditRegion;
+      grantAuditAppend(
+        this.adminApi.function,
+        Stack.of(this).formatArn({ service: 'dynamodb', region: this.auditRegion, resource: 'table', resourceName: this.auditTableName }),
+      );
+    }
+    if (this.adminApi.function instanceof lambda.Function) {
+      this.adminApi.function.addEnvironment('PLEXMCP_AUDIT_TABLE', this.auditTableName);
+      this.adminApi.function.addEnvironment('PLEXMCP_AUDIT_REGION', this.auditRegion);
+    }
+    // No role of this stack, whatever it is granted, may update or delete audit entries or digests.
+    denyAuditRewrites(this, this.auditTableName);
 
     // The gateway function is created above as a PlexFunction, with its own log group.
     const gatewayLogGroup = (this.gateway.function as lambda.Function).logGroup;

@@ -1,4 +1,4 @@
-import { CfnResource } from 'aws-cdk-lib';
+import { CfnResource, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PlexMcpStack } from '../../lib';
 import { ACCOUNT, actionsOf, roleLogicalIdOf, statementsOfRole, statementWith, testApp } from './helpers';
@@ -56,7 +56,9 @@ describe('PlexMcpStack', () => {
     });
     const statements = statementsOfRole(template, roleLogicalIdOf(template, regional, regional.adminApi.function));
     const arn = (suffix: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:eu-west-1:${ACCOUNT}:table/plexmcp-registry${suffix}`]] });
-    expect(statementWith(statements, 'dynamodb:PutItem').Resource).toEqual(arn(''));
+    // The audit table (the primary region's) has its own PutItem grant; see the audit tests below.
+    const onRegistry = statements.filter((s) => JSON.stringify(s.Resource).includes('plexmcp-registry'));
+    expect(statementWith(onRegistry, 'dynamodb:PutItem').Resource).toEqual(arn(''));
     // The index ARN matters: the admin function queries gsi1, which fromTableName knows nothing of.
     expect(statements.filter((s) => s.Action === 'dynamodb:Query')).toEqual([
       { Effect: 'Allow', Action: 'dynamodb:Query', Resource: arn('/index/gsi1') },
@@ -128,7 +130,8 @@ describe('PlexMcpStack', () => {
         PLEXMCP_EVENT_BUS_NAME: stack.resolve(monitor.eventBus.eventBusName),
         PLEXMCP_ORG_ALERTS_TOPIC_ARN: stack.resolve(monitor.orgAlertsTopic.topicArn),
       });
-      template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+      // The health schedule; the primary also has the audit digest schedule.
+      template.resourceCountIs('AWS::Scheduler::Schedule', stack === primary ? 2 : 1);
       template.resourceCountIs('AWS::Events::EventBus', 1);
       template.resourceCountIs('AWS::SNS::Topic', 2);
       // The health monitor's four, the gateway's concurrency alarm, the analytics consumer's three
@@ -331,6 +334,71 @@ describe('PlexMcpStack', () => {
     expect(() => new PlexMcpStack(app, 'R2', { env: { region: 'eu-west-1' }, primary, operatorSecretName: 'other' })).toThrow(
       /operatorSecretName belong to the primary stack/,
     );
+  });
+
+  test('the primary owns the audit log (table replicated for reads, signing key, Object Lock archive, digest schedule); regional stacks none', () => {
+    const { primary, regional } = twoRegions();
+    const p = Template.fromStack(primary);
+    const r = Template.fromStack(regional);
+    p.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TableName: 'plexmcp-audit',
+      Replicas: [Match.objectLike({ Region: 'eu-west-1' }), Match.objectLike({ Region: 'us-east-1' })],
+    });
+    p.resourcePropertiesCountIs('AWS::KMS::Key', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }, 1);
+    p.hasResourceProperties('AWS::S3::Bucket', { ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 365 } } } });
+    p.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 day)' });
+    expect(primary.auditLog).toBeDefined();
+    expect(regional.auditLog).toBeUndefined();
+    r.resourcePropertiesCountIs('AWS::KMS::Key', { KeySpec: 'ECC_NIST_P256' }, 0);
+    expect(Object.values(r.findResources('AWS::DynamoDB::GlobalTable')).filter((t) => (t as { Properties: { TableName?: string } }).Properties.TableName === 'plexmcp-audit')).toEqual([]);
+  });
+
+  test('every admin function appends to the primary region\'s audit table: PutItem on ORG#, UpdateItem on HEAD#, reads; with its name and region', () => {
+    const { primary, regional } = twoRegions();
+    const condition = (key: string) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [key] } });
+    for (const [stack, table] of [
+      [primary, { 'Fn::GetAtt': [primary.getLogicalId(primary.auditLog!.table.node.defaultChild as CfnResource), 'Arn'] }],
+      [regional, { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:us-east-1:${ACCOUNT}:table/plexmcp-audit`]] }],
+    ] as const) {
+      const template = Template.fromStack(stack);
+      const statements = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.adminApi.function));
+      const onAudit = statements.filter((s) => JSON.stringify(s.Resource) === JSON.stringify(table));
+      expect(onAudit).toEqual([
+        { Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: table, Condition: condition('ORG#*') },
+        { Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: table, Condition: condition('HEAD#*') },
+        { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: table },
+      ]);
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: 'PlexMCP admin API',
+        Environment: { Variables: Match.objectLike({ PLEXMCP_AUDIT_TABLE: 'plexmcp-audit', PLEXMCP_AUDIT_REGION: 'us-east-1' }) },
+      });
+    }
+  });
+
+  test('in every stack, every role (so every function) carries the audit deny statements', () => {
+    const { primary, regional } = twoRegions();
+    for (const stack of [primary, regional]) {
+      const template = Template.fromStack(stack);
+      const policies = Object.values(template.findResources('AWS::IAM::ManagedPolicy')) as Array<{ Properties: { Roles: Array<{ Ref: string }>; PolicyDocument: { Statement: Array<{ Effect: string; Action: string[]; Condition?: unknown }> } } }>;
+      const deny = policies.filter((p) => p.Properties.PolicyDocument.Statement.some((s) => s.Effect === 'Deny' && s.Action.includes('dynamodb:UpdateItem')));
+      expect(deny).toHaveLength(1);
+      expect(deny[0]!.Properties.PolicyDocument.Statement[0]).toMatchObject({
+        Effect: 'Deny',
+        Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+        Condition: { 'ForAnyValue:StringLike': { 'dynamodb:LeadingKeys': ['ORG#*', 'DIGEST#*'] } },
+      });
+      const attached = deny[0]!.Properties.Roles.map((r) => r.Ref);
+      const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{ Properties: { Role: { 'Fn::GetAtt': [string, string] } } }>;
+      expect(functions.length).toBeGreaterThanOrEqual(4);
+      for (const fn of functions) expect(attached).toContain(fn.Properties.Role['Fn::GetAtt'][0]);
+    }
+  });
+
+  test('the audit options belong to the primary stack', () => {
+    const app = testApp();
+    const primary = new PlexMcpStack(app, 'P', { env: { region: 'us-east-1' }, replicaRegions: ['eu-west-1'], audit: { digestInterval: Duration.hours(1) } });
+    Template.fromStack(primary).hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 hour)' });
+    expect(() => new PlexMcpStack(app, 'R', { env: { region: 'eu-west-1' }, primary, audit: { retention: Duration.days(30) } })).toThrow(/audit and operatorSecretName belong to the primary stack/);
   });
 
   test('rejects a stack without a region', () => {
