@@ -161,7 +161,8 @@ export class SignedEventBridgePublisher implements PlexEventPublisher {
       headers: { host: this.url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.PutEvents' },
       body,
     });
-    const { host: _host, ...headers } = signed.headers; // fetch sets Host itself
+    // fetch sets Host itself (from the URL, the same value that was signed).
+    const headers = Object.fromEntries(Object.entries(signed.headers).filter(([name]) => name.toLowerCase() !== 'host'));
     const res = await fetch(new URL('/', this.url), { method: 'POST', headers, body, signal: AbortSignal.timeout(this.timeoutMs), redirect: 'error' });
     const text = await res.text();
     if (res.status !== 200) {
