@@ -280,11 +280,17 @@ export class QuotaThresholds {
   /** `orgId#month#threshold` this instance is done with (announced, or announced by another). */
   private readonly done = new Set<string>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  private month = '';
 
   constructor(private readonly options: QuotaThresholdsOptions) {}
 
   /** Announces every threshold that `total` (of `limit`) reached, once; resolves when done. */
   async observe(orgId: string, month: string, total: number, limit: number, at: Date): Promise<void> {
+    if (month > this.month) {
+      // A new month: what this instance knew of the last one is of no more use.
+      this.done.clear();
+      this.month = month;
+    }
     if (!(limit > 0)) return;
     const work: Promise<void>[] = [];
     for (const threshold of QUOTA_THRESHOLDS) {
