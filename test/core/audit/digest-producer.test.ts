@@ -8,6 +8,8 @@ import {
   type StoredDigest,
 } from '../../../lambda/core/audit/digest-producer';
 import { GENESIS_HASH } from '../../../lambda/core/audit/entry';
+import { parseEvent } from '../../../lambda/core/events/catalog';
+import type { PlexEvent } from '../../../lambda/core/events/model';
 
 /** The DigestStore contract in memory (the DynamoDB one is tested on the engine in test/adapters). */
 class MemoryDigests implements DigestStore {
@@ -81,6 +83,13 @@ describe('DigestProducer', () => {
     store.stolen = 100;
     heads.acme = { seq: 5, hash: 'ab'.repeat(32) };
     await expect(producer(store).run()).rejects.toMatchObject({ code: 'audit_digest_contention' });
+  });
+
+  it('publishes audit.digest.created events that the event catalog accepts, the deployment one included', async () => {
+    const published: PlexEvent[] = [];
+    await producer(new MemoryDigests(), { publisher: { publish: async (events) => void published.push(...events) } }).run();
+    expect(published.map((e) => e.orgId)).toEqual(['acme', 'globex', '*']);
+    for (const event of published) expect(parseEvent(event)).toEqual(event);
   });
 
   it('reports a publish failure without undoing the digest', async () => {
