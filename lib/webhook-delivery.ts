@@ -1,0 +1,272 @@
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { PlexFunction, PROJECT_ROOT } from './lambda-defaults';
+import { nagResourceText } from './private/nag';
+
+/** The function's timeout: one attempt takes at most 15 s; ten records run in parallel. */
+const FUNCTION_TIMEOUT = Duration.seconds(60);
+
+export interface WebhookDeliveryProps {
+  /** The PlexMCP event bus: every event with a `plexmcp.` source is fanned out to webhooks. */
+  readonly eventBus: events.IEventBus;
+
+  /** The registry table: the delivery function reads org plans (`maxWebhookEndpoints`). */
+  readonly registryTable: dynamodb.ITableV2;
+
+  /**
+   * The key that envelope-encrypts webhook signing secrets (the credentials key): the delivery
+   * function may Decrypt, {@link WebhookDelivery.grantManageEndpoints} also GenerateDataKey.
+   */
+  readonly credentialsKey: kms.IKey;
+
+  /**
+   * How often a message is received before it moves to the dead-letter queue. A message fails
+   * only when the store or the queue fails (a receiver's failure is a recorded attempt, not an
+   * error), so a few tries suffice.
+   *
+   * @default 5
+   */
+  readonly maxReceiveCount?: number;
+
+  /**
+   * How often the sweep queues deliveries whose message was lost (1 to 60 minutes).
+   *
+   * @default Duration.minutes(5)
+   */
+  readonly sweepInterval?: Duration;
+
+  /**
+   * The oldest-message alarm's threshold. Retries wait in the queue for up to 15 minutes by
+   * design (message delays), so it must be longer than that.
+   *
+   * @default Duration.minutes(30)
+   */
+  readonly oldestMessageAgeThreshold?: Duration;
+
+  /**
+   * Where the alarms notify (alarm and OK).
+   *
+   * @default - no actions: the alarms are in CloudWatch only
+   */
+  readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * Delete the tables with the stack (tests, throwaway stacks).
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+export interface WebhookDeliveryAlarms {
+  /** Any message in the dead-letter queue: a delivery message or bus event failed repeatedly. */
+  readonly deadLetters: cloudwatch.Alarm;
+  /** The oldest message has waited longer than the threshold: the consumer is not keeping up. */
+  readonly oldestMessageAge: cloudwatch.Alarm;
+}
+
+/**
+ * Webhook delivery in AWS: an EventBridge rule puts every PlexMCP event on an encrypted SQS
+ * queue; the delivery function (SQS event source, partial batch failures) fans each event out
+ * into deliveries and makes the attempts, carrying the Standard Webhooks retry schedule in
+ * message delays; a dead-letter queue keeps what failed repeatedly, a scheduled sweep re-queues
+ * deliveries whose message was lost, and alarms watch both queues. The endpoint and delivery
+ * tables are here too, with grants for the admin function.
+ */
+export class WebhookDelivery extends Construct {
+  /** Webhook endpoints (pk `ORG#<orgId>`, sk `WHE#<id>` | `COUNT`). */
+  public readonly endpointsTable: dynamodb.TableV2;
+  /** Deliveries (id; `due` and `byEndpoint` indexes; TTL `expiresAt`). */
+  public readonly deliveriesTable: dynamodb.TableV2;
+  public readonly queue: sqs.Queue;
+  public readonly deadLetterQueue: sqs.Queue;
+  public readonly function: PlexFunction;
+  /** Bus → queue. */
+  public readonly rule: events.Rule;
+  /** Schedule → function (the sweep). */
+  public readonly sweepRule: events.Rule;
+  public readonly alarms: WebhookDeliveryAlarms;
+  /**
+   * What the admin function (and anything else that manages endpoints) needs in its environment
+   * besides the registry and the KMS key: the two tables and the queue URL.
+   */
+  public readonly environment: Readonly<Record<string, string>>;
+
+  private readonly credentialsKey: kms.IKey;
+
+  constructor(scope: Construct, id: string, props: WebhookDeliveryProps) {
+    super(scope, id);
+    const maxReceiveCount = props.maxReceiveCount ?? 5;
+    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
+      throw new Error(`WebhookDelivery: maxReceiveCount must be an integer from 1 to 1000, got ${maxReceiveCount}.`);
+    }
+    const sweepInterval = props.sweepInterval ?? Duration.minutes(5);
+    if (!Token.isUnresolved(sweepInterval.toSeconds()) && (sweepInterval.toSeconds() < 60 || sweepInterval.toSeconds() > 3600 || sweepInterval.toSeconds() % 60 !== 0)) {
+      throw new Error(`WebhookDelivery: sweepInterval must be whole minutes from 1 to 60, got ${sweepInterval.toHumanString()}.`);
+    }
+    const ageThreshold = props.oldestMessageAgeThreshold ?? Duration.minutes(30);
+    if (ageThreshold.toSeconds() <= 900) {
+      throw new Error(`WebhookDelivery: oldestMessageAgeThreshold must be longer than 15 minutes (retries wait that long in the queue), got ${ageThreshold.toHumanString()}.`);
+    }
+    this.credentialsKey = props.credentialsKey;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+
+    this.endpointsTable = new dynamodb.TableV2(this, 'EndpointsTable', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billing: dynamodb.Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+      removalPolicy,
+    });
+    this.deliveriesTable = new dynamodb.TableV2(this, 'DeliveriesTable', {
+      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
+      billing: dynamodb.Billing.onDemand(),
+      timeToLiveAttribute: 'expiresAt',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+      removalPolicy,
+      globalSecondaryIndexes: [
+        {
+          indexName: 'due',
+          partitionKey: { name: 'dueShard', type: dynamodb.AttributeType.STRING },
+          sortKey: { name: 'nextAttemptAt', type: dynamodb.AttributeType.NUMBER },
+        },
+        {
+          indexName: 'byEndpoint',
+          partitionKey: { name: 'endpointId', type: dynamodb.AttributeType.STRING },
+          sortKey: { name: 'enqueuedAt', type: dynamodb.AttributeType.NUMBER },
+        },
+      ],
+    });
+
+    // SSE-SQS: EventBridge can write to it without key permissions.
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the webhook delivery queue (and of the bus rule\'s target); an alarm watches it.',
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(4),
+      // Six times the function timeout, as Lambda asks of an SQS event source.
+      visibilityTimeout: Duration.seconds(FUNCTION_TIMEOUT.toSeconds() * 6),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
+    });
+
+    this.function = new PlexFunction(this, 'Function', {
+      entry: path.join(PROJECT_ROOT, 'lambda', 'webhooks', 'handler.ts'),
+      description: 'PlexMCP webhooks: fan out bus events, deliver with Standard Webhooks signatures and retries',
+      memorySize: 512,
+      timeout: FUNCTION_TIMEOUT,
+      logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      environment: {
+        PLEXMCP_MODE: 'aws',
+        PLEXMCP_REGISTRY_TABLE: props.registryTable.tableName,
+        PLEXMCP_KMS_KEY_ID: props.credentialsKey.keyArn,
+        PLEXMCP_EVENT_BUS_NAME: props.eventBus.eventBusName,
+        PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: this.endpointsTable.tableName,
+        PLEXMCP_WEBHOOK_DELIVERIES_TABLE: this.deliveriesTable.tableName,
+        PLEXMCP_WEBHOOK_QUEUE_URL: this.queue.queueUrl,
+      },
+    });
+    this.environment = {
+      PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: this.endpointsTable.tableName,
+      PLEXMCP_WEBHOOK_DELIVERIES_TABLE: this.deliveriesTable.tableName,
+      PLEXMCP_WEBHOOK_QUEUE_URL: this.queue.queueUrl,
+    };
+    this.function.addEventSource(new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true }));
+    const fn = this.function;
+    this.endpointsTable.grantReadWriteData(fn); // recordOutcome: failingSince, disabling
+    this.deliveriesTable.grantReadWriteData(fn);
+    this.queue.grantSendMessages(fn); // the next attempt
+    // The registry is read for one thing, the org's plan: GetItem on the base table, nothing else.
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [props.registryTable.tableArn] }));
+    props.registryTable.encryptionKey?.grantDecrypt(fn);
+    props.credentialsKey.grant(fn, 'kms:Decrypt'); // signing secrets: decrypt only
+    props.eventBus.grantPutEventsTo(fn); // webhook.endpoint.disabled
+    this.acknowledgeIndexes(fn.role!, 'the webhook delivery function queries the due index (sweep) and byEndpoint');
+
+    this.rule = new events.Rule(this, 'Rule', {
+      description: 'PlexMCP events to the webhook delivery queue',
+      eventBus: props.eventBus,
+      eventPattern: { source: events.Match.prefix('plexmcp.') },
+      targets: [new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 10 })],
+    });
+
+    this.sweepRule = new events.Rule(this, 'SweepRule', {
+      description: 'PlexMCP webhooks: re-queue deliveries whose message was lost',
+      schedule: events.Schedule.rate(sweepInterval),
+      targets: [new targets.LambdaFunction(fn, { event: events.RuleTargetInput.fromObject({ sweep: true }), retryAttempts: 2 })],
+    });
+
+    const alarm = (alarmId: string, alarmProps: Omit<cloudwatch.AlarmProps, 'evaluationPeriods' | 'treatMissingData'>) => {
+      const created = new cloudwatch.Alarm(this, alarmId, { ...alarmProps, evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING });
+      if (props.alarmTopic) {
+        const action = new cloudwatchActions.SnsAction(props.alarmTopic);
+        created.addAlarmAction(action);
+        created.addOkAction(action);
+      }
+      return created;
+    };
+    this.alarms = {
+      deadLetters: alarm('DeadLettersAlarm', {
+        alarmDescription: 'PlexMCP webhooks: messages in the dead-letter queue (a bus event or delivery message failed repeatedly; the store still has the delivery, the sweep retries it).',
+        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      }),
+      oldestMessageAge: alarm('OldestMessageAgeAlarm', {
+        alarmDescription: `PlexMCP webhooks: a message has waited more than ${ageThreshold.toHumanString()} in the delivery queue; the delivery function is not keeping up.`,
+        metric: this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+        threshold: ageThreshold.toSeconds(),
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      }),
+    };
+  }
+
+  /**
+   * What the admin API's webhook routes need: read and write endpoints and deliveries (create,
+   * rotate, list deliveries, redeliver), send `{deliveryId}` messages (test events, redeliveries),
+   * and GenerateDataKey/Decrypt on the credentials key (new secrets are encrypted there). Put
+   * {@link environment} into the grantee's environment as well.
+   */
+  grantManageEndpoints(grantee: iam.IGrantable): iam.Grant {
+    const grant = this.endpointsTable.grantReadWriteData(grantee);
+    this.deliveriesTable.grantReadWriteData(grantee);
+    this.queue.grantSendMessages(grantee);
+    this.credentialsKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
+    const role = (grantee.grantPrincipal as iam.IRole).roleName !== undefined ? (grantee.grantPrincipal as iam.Role) : undefined;
+    if (role) this.acknowledgeIndexes(role, 'the admin API lists an endpoint\'s deliveries on the byEndpoint index');
+    return grant;
+  }
+
+  private acknowledgeIndexes(role: iam.IRole, why: string): void {
+    for (const table of [this.endpointsTable, this.deliveriesTable]) {
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResourceText(this, `${table.tableArn}/index/*`)}]`,
+        reason: `grantReadWriteData on a webhook table covers that table's own secondary indexes (<table>/index/*); ${why}. No other table is reachable.`,
+      });
+    }
+  }
+}

@@ -1,0 +1,152 @@
+import { CfnResource, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { CredentialsKey, RegistryTables } from '../../lib';
+import { WebhookDelivery, type WebhookDeliveryProps } from '../../lib/webhook-delivery';
+import { actionsOf, roleLogicalIdOf, statementsOfRole, testStack } from './helpers';
+
+function build(props: Partial<WebhookDeliveryProps> = {}, stack: Stack = testStack()) {
+  const registry = new RegistryTables(stack, 'Tables').registry;
+  const key = new CredentialsKey(stack, 'Creds').key;
+  const bus = new events.EventBus(stack, 'Bus');
+  const webhooks = new WebhookDelivery(stack, 'Webhooks', { eventBus: bus, registryTable: registry, credentialsKey: key, ...props });
+  const logicalId = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as CfnResource);
+  return { stack, webhooks, registry, key, bus, logicalId, template: () => Template.fromStack(stack) };
+}
+
+function nagFindings(stack: Stack): string[] {
+  const report = new AwsSolutionsChecks().validateScope(stack);
+  return report.violations.map((v) => `${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+}
+
+describe('WebhookDelivery', () => {
+  test('the queue: SSE, TLS only, DLQ after 5 receives, visibility 6x the function timeout; the DLQ keeps 14 days', () => {
+    const { template, webhooks, logicalId } = build();
+    const t = template();
+    const queue = t.toJSON().Resources[logicalId(webhooks.queue)].Properties;
+    expect(queue).toMatchObject({
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 360,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [logicalId(webhooks.deadLetterQueue), 'Arn'] }, maxReceiveCount: 5 },
+    });
+    t.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
+    t.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  test('the bus rule sends every plexmcp.* event to the queue, with the DLQ for what cannot be delivered', () => {
+    const { template, webhooks, logicalId, stack, bus } = build();
+    template().hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: stack.resolve(bus.eventBusName),
+      EventPattern: { source: [{ prefix: 'plexmcp.' }] },
+      Targets: [Match.objectLike({
+        Arn: { 'Fn::GetAtt': [logicalId(webhooks.queue), 'Arn'] },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalId(webhooks.deadLetterQueue), 'Arn'] } },
+        RetryPolicy: { MaximumRetryAttempts: 10 },
+      })],
+    });
+  });
+
+  test('the function: SQS event source with partial batch failures, tables/queue/bus in its environment, sweep every 5 minutes', () => {
+    const { template, webhooks, logicalId, stack, bus, key, registry } = build();
+    const t = template();
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId(webhooks.function) },
+      EventSourceArn: { 'Fn::GetAtt': [logicalId(webhooks.queue), 'Arn'] },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    const fn = t.toJSON().Resources[logicalId(webhooks.function)].Properties;
+    expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 60, MemorySize: 512 });
+    expect(fn.Environment.Variables).toMatchObject({
+      PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: stack.resolve(webhooks.endpointsTable.tableName),
+      PLEXMCP_WEBHOOK_DELIVERIES_TABLE: stack.resolve(webhooks.deliveriesTable.tableName),
+      PLEXMCP_WEBHOOK_QUEUE_URL: stack.resolve(webhooks.queue.queueUrl),
+      PLEXMCP_EVENT_BUS_NAME: stack.resolve(bus.eventBusName),
+      PLEXMCP_KMS_KEY_ID: stack.resolve(key.keyArn),
+      PLEXMCP_REGISTRY_TABLE: stack.resolve(registry.tableName),
+    });
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalId(webhooks.function), 'Arn'] }, Input: '{"sweep":true}' })],
+    });
+  });
+
+  test('the tables: deliveries with due/byEndpoint indexes and TTL, endpoints pk/sk; PITR and deletion protection, retained', () => {
+    const { template, webhooks, stack } = build();
+    const resources = template().toJSON().Resources;
+    const deliveries = resources[stack.resolve(webhooks.deliveriesTable.tableName).Ref];
+    expect(deliveries).toMatchObject({
+      DeletionPolicy: 'Retain',
+      Properties: {
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        GlobalSecondaryIndexes: [
+          { IndexName: 'due', KeySchema: [{ AttributeName: 'dueShard', KeyType: 'HASH' }, { AttributeName: 'nextAttemptAt', KeyType: 'RANGE' }] },
+          { IndexName: 'byEndpoint', KeySchema: [{ AttributeName: 'endpointId', KeyType: 'HASH' }, { AttributeName: 'enqueuedAt', KeyType: 'RANGE' }] },
+        ],
+        Replicas: [{ DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }],
+      },
+    });
+    const endpoints = resources[stack.resolve(webhooks.endpointsTable.tableName).Ref];
+    expect(endpoints.Properties.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }]);
+  });
+
+  test('alarms: any dead letter, and the oldest message older than 30 minutes, notifying the topic when given', () => {
+    const stack = testStack();
+    const topic = new sns.Topic(stack, 'Ops');
+    const { template, webhooks, logicalId } = build({ alarmTopic: topic }, stack);
+    const t = template();
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(webhooks.deadLetterQueue), 'QueueName'] } }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmActions: [{ Ref: logicalId(topic) }],
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(webhooks.queue), 'QueueName'] } }],
+      Threshold: 1800,
+    });
+  });
+
+  test('the delivery function may only Decrypt with the credentials key; grantManageEndpoints adds GenerateDataKey, tables and SendMessage', () => {
+    const { template, webhooks, stack, key, registry } = build();
+    const admin = new iam.Role(stack, 'Admin', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    webhooks.grantManageEndpoints(admin);
+    const t = template();
+    const fnStatements = statementsOfRole(t, roleLogicalIdOf(t, stack, webhooks.function));
+    const keyArn = stack.resolve(key.keyArn);
+    const onKey = (statements: ReturnType<typeof statementsOfRole>) =>
+      statements.filter((s) => JSON.stringify(s.Resource) === JSON.stringify(keyArn)).flatMap(actionsOf).sort();
+    expect(onKey(fnStatements)).toEqual(['kms:Decrypt']);
+    // The registry: GetItem on the base table only (the org's plan).
+    const registryArn = JSON.stringify(stack.resolve(registry.tableArn));
+    const onRegistry = fnStatements.filter((s) => JSON.stringify(s.Resource).includes(registryArn.slice(1, -1)));
+    expect(onRegistry.flatMap(actionsOf)).toEqual(['dynamodb:GetItem']);
+    const adminStatements = statementsOfRole(t, stack.getLogicalId(admin.node.defaultChild as CfnResource));
+    expect(onKey(adminStatements)).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    const adminActions = adminStatements.flatMap(actionsOf);
+    expect(adminActions).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query', 'sqs:SendMessage']));
+    expect(adminActions).not.toContain('sqs:ReceiveMessage');
+  });
+
+  test('validation', () => {
+    expect(() => build({ maxReceiveCount: 0 })).toThrow(/maxReceiveCount/);
+    expect(() => build({ maxReceiveCount: 1.5 })).toThrow(/maxReceiveCount/);
+    expect(() => build({ sweepInterval: Duration.seconds(30) })).toThrow(/sweepInterval/);
+    expect(() => build({ sweepInterval: Duration.minutes(90) })).toThrow(/sweepInterval/);
+    expect(() => build({ oldestMessageAgeThreshold: Duration.minutes(10) })).toThrow(/oldestMessageAgeThreshold/);
+  });
+
+  test('cdk-nag AwsSolutions: no findings', () => {
+    const { stack, webhooks } = build();
+    webhooks.grantManageEndpoints(new iam.Role(stack, 'Admin', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') }));
+    expect(nagFindings(stack)).toEqual([]);
+  });
+});
