@@ -10,8 +10,7 @@ import { DynamoDbRegistryStore } from '../adapters/dynamodb-registry-store';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { KmsDigestSigner } from '../adapters/kms-digest-signer';
 import { S3AuditArchive } from '../adapters/s3-audit-archive';
-import { DigestProducer } from '../core/audit/digest-producer';
-import type { RegistryStore } from '../core/registry-store';
+import { DigestProducer, listAllOrgIds } from '../core/audit/digest-producer';
 
 /**
  * The scheduled digest function (EventBridge Scheduler, daily by default; lib/audit-log.ts): one
@@ -40,7 +39,7 @@ function producerOnce(): Promise<DigestProducer> {
   producer ??= KmsDigestSigner.create(kms, keyId).then(
     (signer) =>
       new DigestProducer({
-        listOrgIds: () => allOrgIds(registry),
+        listOrgIds: () => listAllOrgIds(registry),
         head: (orgId) => entries.head(orgId),
         store: new DynamoDbAuditDigests(dynamodb, auditTable),
         signer,
@@ -50,18 +49,6 @@ function producerOnce(): Promise<DigestProducer> {
   );
   producer.catch(() => (producer = undefined));
   return producer;
-}
-
-/** Every org id in the registry, page by page. */
-export async function allOrgIds(store: Pick<RegistryStore, 'listOrgs'>): Promise<string[]> {
-  const ids: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await store.listOrgs({ limit: 100, cursor });
-    ids.push(...page.items.map((org) => org.orgId));
-    cursor = page.nextCursor;
-  } while (cursor);
-  return ids;
 }
 
 export interface DigestRunSummary {

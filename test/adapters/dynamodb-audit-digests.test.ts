@@ -3,11 +3,12 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbAuditDigests } from '../../lambda/adapters/dynamodb-audit-digests';
 import { DynamoDbAuditStore, ensureAuditTable } from '../../lambda/adapters/dynamodb-audit-store';
 import { type AuditDigest, digestHash, LocalDigestSigner, signDigest, verifyDigest } from '../../lambda/core/audit/digest';
-import { deploymentLastHash, DigestProducer, type StoredDigest } from '../../lambda/core/audit/digest-producer';
+import { deploymentLastHash, DigestProducer, listAllOrgIds, type StoredDigest } from '../../lambda/core/audit/digest-producer';
 import { GENESIS_HASH, sealEntry } from '../../lambda/core/audit/entry';
 import { verifyExport } from '../../lambda/core/audit/export-verify';
 import type { PlexEvent } from '../../lambda/core/events/model';
 import { draft } from '../core/audit/fixtures';
+import { DynamoDbRegistryStore } from '../../lambda/adapters/dynamodb-registry-store';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 
 let db: TestDynamoDb;
@@ -201,5 +202,12 @@ describe('DigestProducer over DynamoDbAuditStore and DynamoDbAuditDigests', () =
     // Signatures, links and contiguous ranges hold (the first problem is only that no "entries" are given).
     expect(check.firstProblem).toEqual({ seq: 1, problem: 'removed' });
     expect(deployment.at(-1)!.digest.toSeq).toBe(orgs.length);
+  });
+
+  it('lists every org of the registry across pages (listAllOrgIds)', async () => {
+    const registry = new DynamoDbRegistryStore(db.client, await db.newRegistryTable());
+    const ids = Array.from({ length: 130 }, (_, i) => `org-${String(i).padStart(3, '0')}`);
+    for (const orgId of ids) await registry.createOrg({ orgId, name: orgId, plan: 'free', ipAllowlist: [], createdAt: '2026-12-01T00:00:00.000Z', updatedAt: '2026-12-01T00:00:00.000Z' });
+    expect((await listAllOrgIds(registry)).sort()).toEqual(ids);
   });
 });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { PlexEvent, PlexEventPublisher } from '../events/model';
+import type { RegistryStore } from '../registry-store';
 import { type AuditDigest, type DigestSigner, digestHash, type SignedDigest, signDigest } from './digest';
 import { canonicalJson, GENESIS_HASH } from './entry';
 
@@ -98,6 +99,18 @@ export function deploymentLastHash(members: readonly DigestMember[]): string {
 
 function sortMembers(members: readonly DigestMember[]): DigestMember[] {
   return [...members].sort((a, b) => (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : a.n - b.n));
+}
+
+/** Every org id in the registry, page by page: the producer's `listOrgIds` in AWS and locally. */
+export async function listAllOrgIds(store: Pick<RegistryStore, 'listOrgs'>): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.listOrgs({ limit: 100, cursor });
+    ids.push(...page.items.map((org) => org.orgId));
+    cursor = page.nextCursor;
+  } while (cursor);
+  return ids;
 }
 
 /** The `audit.digest.created` event of a stored digest (orgId is the scope, '*' for the deployment). */
