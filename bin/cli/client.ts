@@ -1,7 +1,17 @@
 /**
- * A small client for the admin API (`/admin/v1`), on the global `fetch`.
+ * A small client for the admin API (`/admin/v1`), on the global `fetch`. `typed()` is the
+ * admin app's own typed client (hono/client over the app's type): paths, parameters and answers
+ * checked against the routes, so the CLI keeps no request types of its own for what uses it.
  */
+import { type ClientResponse, hc } from 'hono/client';
+import type { AdminApp } from '../../lambda/core/admin/app';
 import { ApiRequestError, CliError, type FieldProblem } from './errors';
+
+/** The typed client's `/admin/v1` tree: `api.orgs[':orgId'].audit.$get({ param, query })`. */
+export type AdminApi = ReturnType<typeof hc<AdminApp>>['admin']['v1'];
+
+/** What a typed call answers on success (2xx). */
+export type Answer<R> = R extends ClientResponse<infer T, infer S, infer _F> ? (S extends 200 | 201 | 204 ? T : never) : never;
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -14,6 +24,7 @@ export interface RequestOptions {
 export const USER_AGENT = 'plexmcp-cli/0.1';
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_PAGES = 10_000;
+const ADMIN_SUFFIX = '/admin/v1';
 
 export class AdminClient {
   constructor(
@@ -22,6 +33,20 @@ export class AdminClient {
     private readonly token: string,
     private readonly fetchImpl: FetchLike = (input, init) => fetch(input, init),
   ) {}
+
+  /** The typed client, sending through this client (token, timeout, no redirects). */
+  typed(): AdminApi {
+    const base = this.apiUrl.slice(0, -ADMIN_SUFFIX.length);
+    const client = hc<AdminApp>(base, {
+      fetch: (input: string | URL | Request, init?: RequestInit) => this.send(input instanceof Request ? input.url : String(input), init?.method ?? 'GET', { ...(init?.headers as Record<string, string>) }, init?.body as string | undefined),
+    });
+    return client.admin.v1;
+  }
+
+  /** The success body of a typed call, or the API's error as ApiRequestError. */
+  async answer<R extends ClientResponse<unknown, number, 'json' | 'text'>>(call: Promise<R>): Promise<Answer<R>> {
+    return this.read<Answer<R>>(await call);
+  }
 
   get<T>(path: string, query?: RequestOptions['query']): Promise<T> {
     return this.request<T>('GET', path, { query });
@@ -59,20 +84,17 @@ export class AdminClient {
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, String(value));
     }
-    const headers: Record<string, string> = {
-      accept: 'application/json',
-      authorization: `Bearer ${this.token}`,
-      'user-agent': USER_AGENT,
-      ...options.headers,
-    };
+    const headers: Record<string, string> = { ...options.headers };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
+    return this.read<T>(await this.send(url.toString(), method, headers, options.body === undefined ? undefined : JSON.stringify(options.body)));
+  }
 
-    let res: Response;
+  private async send(url: string, method: string, headers: Record<string, string>, body: string | undefined): Promise<Response> {
     try {
-      res = await this.fetchImpl(url.toString(), {
+      return await this.fetchImpl(url, {
         method,
-        headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        headers: { accept: 'application/json', 'user-agent': USER_AGENT, ...headers, authorization: `Bearer ${this.token}` },
+        body,
         // A redirect could carry the token elsewhere; the admin API never redirects.
         redirect: 'manual',
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
@@ -80,7 +102,9 @@ export class AdminClient {
     } catch (err) {
       throw new CliError('unreachable', `cannot reach ${this.apiUrl}: ${describeFetchError(err)}`);
     }
+  }
 
+  private async read<T>(res: Response | ClientResponse<unknown>): Promise<T> {
     const text = await res.text();
     if (res.status >= 300 && res.status < 400) {
       const location = res.headers.get('location');
@@ -89,7 +113,7 @@ export class AdminClient {
         `the server answered ${res.status}${location ? ` (redirect to ${location})` : ''}; check --url`,
       );
     }
-    if (!res.ok) throw toApiError(res, text);
+    if (!res.ok) throw toApiError(res as Response, text);
     if (text === '') return undefined as T;
     try {
       return JSON.parse(text) as T;

@@ -71,6 +71,7 @@ export function orgBlock(o: OrgView): string {
       `${l.requestsPerMinute} requests/min per key, ${l.monthlyRequests} requests/month`,
       `${l.maxMcpServers} MCP servers, ${l.maxEndpointsPerMcp} endpoints each, ${l.maxApiKeys} API keys`,
       `${l.maxConcurrentStreamsPerKey} open streams and ${l.handshakesPerKeyPerMinute} handshakes/min per key`,
+      `${l.maxWebhookEndpoints ?? 0} webhook endpoints`,
     ]]);
     if (o.usage) fields.push(['Usage', `${o.usage.mcpServers} of ${l.maxMcpServers} MCP servers, ${o.usage.apiKeys} of ${l.maxApiKeys} API keys`]);
   }

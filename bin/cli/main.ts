@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import packageJson from '../../package.json';
 import { registerAccountCommands } from './commands/account';
 import { registerAlertCommands } from './commands/alerts';
+import { registerAuditCommands } from './commands/audit';
 import { registerKeyCommands } from './commands/keys';
 import { registerMcpCommands } from './commands/mcps';
 import { registerOrgCommands } from './commands/orgs';
@@ -20,7 +21,7 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('plexmcp');
   const width = io.columns ?? 80;
   program
-    .description('Operate a PlexMCP gateway: organisations, MCP servers, API keys, health, alerts, usage, and the local server.')
+    .description('Operate a PlexMCP gateway: organisations, MCP servers, API keys, health, alerts, usage, the audit log, and the local server.')
     .version(packageJson.version, '-V, --version')
     .option('--url <adminBaseUrl>', 'admin API base URL (env PLEXMCP_URL, config file, default http://127.0.0.1:8787)')
     .option('--token <token>', 'operator token or org admin key (env PLEXMCP_TOKEN, config file, local operator-token file)')
@@ -50,7 +51,8 @@ export function buildProgram(io: CliIo): Command {
         '  plexmcp key create "alice laptop" --org <orgId> --mcp github --expires 90d\n' +
         '  plexmcp mcp health github --org <orgId>        # endpoint status in every region\n' +
         '  plexmcp alert add --email oncall@example.com --events status --org <orgId>\n' +
-        '  plexmcp usage --by tool --since 7d --granularity day  # requests, errors, p95, cost\n',
+        '  plexmcp usage --by tool --since 7d --granularity day  # requests, errors, p95, cost\n' +
+        '  plexmcp audit verify --org <orgId>             # recompute the chain, check the signed digests\n',
     );
   registerServeCommand(program, io);
   registerAccountCommands(program, io);
@@ -59,6 +61,7 @@ export function buildProgram(io: CliIo): Command {
   registerKeyCommands(program, io);
   registerAlertCommands(program, io);
   registerUsageCommand(program, io);
+  registerAuditCommands(program, io);
   return program;
 }
 

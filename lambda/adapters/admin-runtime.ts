@@ -7,9 +7,11 @@ import type { RollupReader } from '../core/analytics/model';
 import { ApiKeyAuthenticator } from '../core/api-keys';
 import { EnvelopeCipher, type DataKeyProvider } from '../core/envelope';
 import type { PlexEventPublisher } from '../core/events/model';
+import type { WebhookService } from '../core/webhooks/endpoints';
 import { RegistryService } from '../core/registry-service';
 import { systemResolver } from './dns-resolver';
 import { DynamoDbAlertStore } from './dynamodb-alert-store';
+import { DynamoDbAuditDigests } from './dynamodb-audit-digests';
 import { DynamoDbAuditStore } from './dynamodb-audit-store';
 import { DynamoDbHealthStore } from './dynamodb-health-store';
 import { DynamoDbRegistryStore } from './dynamodb-registry-store';
@@ -19,6 +21,23 @@ export interface AdminRuntimeOptions {
   readonly registryTable: string;
   /** The audit log's table (lambda/core/audit/table.ts). */
   readonly auditTable: string;
+  /**
+   * The client for the audit table, when it is in another region: every region's admin API writes
+   * to the primary region's table (the per-org sequence claim is conditional, which a global
+   * table honours within one region only). @default `dynamodb`
+   */
+  readonly auditDynamodb?: DynamoDBClient;
+  /**
+   * The public key of the audit digests (KMS GetPublicKey in AWS, the local key file's locally);
+   * without it the digest routes answer 501 `digests_unavailable`. @default none
+   */
+  readonly digestPublicKeyPem?: () => Promise<string>;
+  /**
+   * Webhook endpoints and deliveries of each org (lambda/core/webhooks/endpoints.ts), built by the
+   * host: in AWS over its tables and the delivery queue, locally with the worker that delivers.
+   * Without it the webhook routes answer 501 `webhooks_unavailable`. @default none
+   */
+  readonly webhooks?: WebhookService;
   /** Where admin changes are announced (EventBridge in AWS, the in-process bus locally). @default none */
   readonly events?: PlexEventPublisher;
   readonly dataKeys: DataKeyProvider;
@@ -84,10 +103,14 @@ export function createAdminRuntime(options: AdminRuntimeOptions): AdminRuntime {
   });
   // The admin API re-reads key records on every request: revocation there is immediate.
   const adminKeys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
-  const audit = new DynamoDbAuditStore(options.dynamodb, options.auditTable);
+  const audit = new DynamoDbAuditStore(options.auditDynamodb ?? options.dynamodb, options.auditTable);
   const app = createAdminApp({
     service,
     audit,
+    webhooks: options.webhooks,
+    auditDigests: options.digestPublicKeyPem
+      ? { store: new DynamoDbAuditDigests(options.auditDynamodb ?? options.dynamodb, options.auditTable), publicKeyPem: options.digestPublicKeyPem }
+      : undefined,
     events: options.events,
     sourceIp: options.sourceIp,
     authenticateKey: (key) => adminKeys.authenticate(key),

@@ -20,6 +20,8 @@ export interface PlanLimits {
   readonly maxConcurrentStreamsPerKey: number;
   /** `initialize` requests per key per minute (a separate budget from `requestsPerMinute`). */
   readonly handshakesPerKeyPerMinute: number;
+  /** Webhook endpoints per organisation (0: the plan has no webhooks). */
+  readonly maxWebhookEndpoints: number;
 }
 
 export const PLAN_LIMIT_NAMES = [
@@ -30,6 +32,7 @@ export const PLAN_LIMIT_NAMES = [
   'maxApiKeys',
   'maxConcurrentStreamsPerKey',
   'handshakesPerKeyPerMinute',
+  'maxWebhookEndpoints',
 ] as const satisfies readonly (keyof PlanLimits)[];
 
 /** The one table of plan defaults. "Unlimited" MCP servers (team and up) is a large finite bound. */
@@ -42,6 +45,7 @@ export const PLAN_LIMITS: Readonly<Record<Plan, PlanLimits>> = {
     maxApiKeys: 10,
     maxConcurrentStreamsPerKey: 5,
     handshakesPerKeyPerMinute: 10,
+    maxWebhookEndpoints: 0,
   },
   pro: {
     requestsPerMinute: 600,
@@ -51,6 +55,7 @@ export const PLAN_LIMITS: Readonly<Record<Plan, PlanLimits>> = {
     maxApiKeys: 100,
     maxConcurrentStreamsPerKey: 50,
     handshakesPerKeyPerMinute: 60,
+    maxWebhookEndpoints: 5,
   },
   team: {
     requestsPerMinute: 3_000,
@@ -60,6 +65,7 @@ export const PLAN_LIMITS: Readonly<Record<Plan, PlanLimits>> = {
     maxApiKeys: 1_000,
     maxConcurrentStreamsPerKey: 200,
     handshakesPerKeyPerMinute: 300,
+    maxWebhookEndpoints: 25,
   },
   enterprise: {
     requestsPerMinute: 10_000,
@@ -69,6 +75,7 @@ export const PLAN_LIMITS: Readonly<Record<Plan, PlanLimits>> = {
     maxApiKeys: 10_000,
     maxConcurrentStreamsPerKey: 1_000,
     handshakesPerKeyPerMinute: 1_000,
+    maxWebhookEndpoints: 100,
   },
 };
 

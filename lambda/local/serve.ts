@@ -15,6 +15,9 @@ import { localDynamoDbClient, startEmbeddedDynamoDb } from './dynamodb-engine';
 import { ensureCountersTable } from '../adapters/dynamodb-counters';
 import { ensureAuditTable } from '../adapters/dynamodb-audit-store';
 import { DEFAULT_AUDIT_TABLE_NAME } from '../core/audit/table';
+import { DEFAULT_DIGEST_INTERVAL_MS, DigestProducer, type DigestRunReport, listAllOrgIds } from '../core/audit/digest-producer';
+import { DynamoDbAuditDigests } from '../adapters/dynamodb-audit-digests';
+import { LOCAL_DIGEST_KEY_FILE, loadOrCreateDigestSigner } from '../adapters/local-digest-key';
 import { createGatewayRuntime } from '../adapters/gateway-runtime';
 import { DEFAULT_COUNTERS_TABLE_NAME } from '../core/registry-table';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -85,6 +88,8 @@ export interface ServeOptions {
    * @default true
    */
   readonly analytics?: boolean;
+  /** How often the audit digests are made and signed; 0 turns the timer off (runAuditDigests still works). @default daily */
+  readonly auditDigestIntervalMs?: number;
 }
 
 export interface LocalGateway {
@@ -98,6 +103,8 @@ export interface LocalGateway {
   readonly demo?: Pick<Demo, 'stopUpstream' | 'startUpstream'>;
   readonly operatorToken: string;
   readonly service: RegistryService;
+  /** Makes the audit digests now (also what the timer does). */
+  runAuditDigests(): Promise<DigestRunReport>;
   /** Writes the usage recorded so far to the rollups now (also done every 5 s and on close). */
   flushAnalytics(): Promise<void>;
   close(): Promise<void>;
@@ -137,10 +144,17 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     // from the file again after the bound, so a rotated token (the file rewritten) takes effect;
     // the file is created below, before the server listens.
     const operatorTokenPath = join(dataDir, 'operator-token');
-    const { app: admin, service, store, alerts } = createAdminRuntime({
+    // Admin changes, health, quota, audit and webhook events all go on this bus.
+    const events = new InProcessEventBus();
+    // Audit digests: signed with a P-256 key kept in the data dir (its public half is served by
+    // the digest routes), made every auditDigestIntervalMs for every org and the system chain.
+    const digestSigner = loadOrCreateDigestSigner(join(dataDir, LOCAL_DIGEST_KEY_FILE));
+    const { app: admin, service, store, alerts, audit } = createAdminRuntime({
       dynamodb: engine.client,
       registryTable: DEFAULT_REGISTRY_TABLE_NAME,
       auditTable: DEFAULT_AUDIT_TABLE_NAME,
+      digestPublicKeyPem: async () => digestSigner.publicKeyPem,
+      events,
       dataKeys,
       allowLoopback: true,
       sourceIp: (c) => getConnInfo(c).remote.address ?? '',
@@ -152,8 +166,19 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       allowedOrigins: options.allowedOrigins,
       log: options.logRequest,
     });
+    const digests = new DigestProducer({
+      listOrgIds: () => listAllOrgIds(store),
+      head: (orgId) => audit.head(orgId),
+      store: new DynamoDbAuditDigests(engine.client, DEFAULT_AUDIT_TABLE_NAME),
+      signer: digestSigner,
+      publisher: events,
+      onError: (error) => log(`audit digest run failed: ${(error as Error).name}`),
+    });
+    if ((options.auditDigestIntervalMs ?? DEFAULT_DIGEST_INTERVAL_MS) > 0) {
+      digests.start(options.auditDigestIntervalMs ?? DEFAULT_DIGEST_INTERVAL_MS);
+      cleanups.push(() => digests.stop());
+    }
     // Health monitor: the checker's in-memory states are the gateway's view, with no delay.
-    const events = new InProcessEventBus();
     const health = createHealthRuntime({
       dynamodb: engine.client,
       registryTable: DEFAULT_REGISTRY_TABLE_NAME,
@@ -186,6 +211,8 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       registryCacheTtlMs: options.registryCacheTtlMs,
       endpointStatuses: localStatuses,
       allowedOrigins: options.allowedOrigins,
+      // org.quota.threshold at 80 % and 100 % of the monthly quota, from the quota flushes.
+      events,
     });
     cleanups.push(() => gateway.close());
     // A recovery seen by the monitor ends the gateway's own cool-down for that endpoint at once.
@@ -240,7 +267,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       cleanups.push(timer.stop);
     }
     const flushAnalytics = async () => analytics?.flush();
-    return { adminUrl, baseUrl, operatorToken: operator.token, service, events, runHealthCycle, demo, flushAnalytics, close: closeAll };
+    return { adminUrl, baseUrl, operatorToken: operator.token, service, events, runHealthCycle, runAuditDigests: () => digests.run(), demo, flushAnalytics, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

@@ -4,7 +4,7 @@ import { DynamoDbAuditDigests } from '../../lambda/adapters/dynamodb-audit-diges
 import { DynamoDbAuditStore, ensureAuditTable } from '../../lambda/adapters/dynamodb-audit-store';
 import { type AuditDigest, digestHash, LocalDigestSigner, signDigest, verifyDigest } from '../../lambda/core/audit/digest';
 import { deploymentLastHash, DigestProducer, listAllOrgIds, type StoredDigest } from '../../lambda/core/audit/digest-producer';
-import { GENESIS_HASH, sealEntry } from '../../lambda/core/audit/entry';
+import { GENESIS_HASH, sealEntry, SYSTEM_AUDIT_SCOPE } from '../../lambda/core/audit/entry';
 import { verifyExport } from '../../lambda/core/audit/export-verify';
 import type { PlexEvent } from '../../lambda/core/events/model';
 import { draft } from '../core/audit/fixtures';
@@ -204,10 +204,10 @@ describe('DigestProducer over DynamoDbAuditStore and DynamoDbAuditDigests', () =
     expect(deployment.at(-1)!.digest.toSeq).toBe(orgs.length);
   });
 
-  it('lists every org of the registry across pages (listAllOrgIds)', async () => {
+  it('lists every org of the registry across pages, and the system chain (listAllOrgIds)', async () => {
     const registry = new DynamoDbRegistryStore(db.client, await db.newRegistryTable());
     const ids = Array.from({ length: 130 }, (_, i) => `org-${String(i).padStart(3, '0')}`);
     for (const orgId of ids) await registry.createOrg({ orgId, name: orgId, plan: 'free', ipAllowlist: [], createdAt: '2026-12-01T00:00:00.000Z', updatedAt: '2026-12-01T00:00:00.000Z' });
-    expect((await listAllOrgIds(registry)).sort()).toEqual(ids);
+    expect((await listAllOrgIds(registry)).sort()).toEqual([...ids, SYSTEM_AUDIT_SCOPE].sort());
   });
 });

@@ -11,6 +11,7 @@ import { ApiKeyAuthenticator } from '../../lambda/core/api-keys';
 import { type AuditEntry, SYSTEM_AUDIT_SCOPE } from '../../lambda/core/audit/entry';
 import { verifyChain } from '../../lambda/core/audit/verify';
 import { EnvelopeCipher } from '../../lambda/core/envelope';
+import { parseEvent } from '../../lambda/core/events/catalog';
 import type { PlexEvent } from '../../lambda/core/events/model';
 import { RegistryService } from '../../lambda/core/registry-service';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
@@ -153,7 +154,9 @@ describe('every change through the admin API is in the org audit chain', () => {
     expect(chain.map((e) => e.action)).toEqual(['org.created', 'mcp.created', 'mcp.updated', 'mcp.deleted', 'mcp.created', 'key.created', 'key.revoked']);
     expect(chain[2]!.changes).toEqual([{ field: 'displayName', old: 'tools', new: 'Tools v2' }]);
     expect(chain[3]!.changes).toContainEqual({ field: 'displayName', old: 'Tools v2' });
-    expect(published.find((e) => e.type === 'mcp.updated')).toMatchObject({ mcp: 'tools', changed: ['displayName'] });
+    expect(published.find((e) => e.type === 'mcp.updated')).toMatchObject({ mcp: 'tools', fields: ['displayName'] });
+    // Every event matches its catalog schema exactly.
+    for (const event of published) expect(() => parseEvent(event)).not.toThrow();
   });
 
   test('a refused change (404) writes no entry and leaves the org free for the next change at once', async () => {

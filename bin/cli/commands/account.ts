@@ -101,7 +101,7 @@ export function registerAccountCommands(program: Command, io: CliIo): void {
       const n = (value: number | undefined) => (value === undefined ? '-' : String(value));
       ctx.out(
         table(
-          ['PLAN', 'REQUESTS/MIN', 'REQUESTS/MONTH', 'MCP SERVERS', 'ENDPOINTS/MCP', 'API KEYS', 'STREAMS/KEY', 'HANDSHAKES/MIN'],
+          ['PLAN', 'REQUESTS/MIN', 'REQUESTS/MONTH', 'MCP SERVERS', 'ENDPOINTS/MCP', 'API KEYS', 'STREAMS/KEY', 'HANDSHAKES/MIN', 'WEBHOOKS'],
           (res.items ?? []).map((p) => [
             p.plan,
             n(p.requestsPerMinute),
@@ -111,6 +111,7 @@ export function registerAccountCommands(program: Command, io: CliIo): void {
             n(p.maxApiKeys),
             n(p.maxConcurrentStreamsPerKey),
             n(p.handshakesPerKeyPerMinute),
+            n(p.maxWebhookEndpoints),
           ]),
         ),
       );

@@ -11,6 +11,7 @@ import type { AuditJournal } from '../audit/journal';
 import { ApiError, forbidden, unauthorized } from '../errors';
 import type { PlexEventPublisher } from '../events/model';
 import type { HealthStore } from '../health/store';
+import type { WebhookService } from '../webhooks/endpoints';
 import type { ApiKey } from '../model';
 import { originAllowed } from '../origin-policy';
 import { PlanLimitError, type RegistryService } from '../registry-service';
@@ -18,7 +19,7 @@ import { actorOf, auditTrail, RefusalAudit } from './audit-trail';
 import { ADMIN_MAX_BODY_BYTES, type AdminEnv, type Principal } from './openapi';
 import type { OperatorCredential } from './operator-credential';
 import { alertRoutes } from './routes/alerts';
-import { auditRoutes } from './routes/audit';
+import { type AuditDigestSource, auditRoutes } from './routes/audit';
 import { identityRoutes } from './routes/identity';
 import { keyRoutes } from './routes/keys';
 import { mcpRoutes } from './routes/mcps';
@@ -50,6 +51,10 @@ export interface AdminAppDeps {
   readonly alerts: AlertService;
   /** The audit log every change is recorded in (and refused requests, in the system chain). */
   readonly audit: AuditJournal;
+  /** Webhook endpoints and deliveries; without them the webhook routes answer 501 `webhooks_unavailable`. */
+  readonly webhooks?: WebhookService;
+  /** The signed digests the audit routes serve; without them those routes answer 501 `digests_unavailable`. */
+  readonly auditDigests?: AuditDigestSource;
   /** Where admin changes are announced (`mcp.created`, `key.revoked`, …). @default none */
   readonly events?: PlexEventPublisher;
   /** A mutating route that answers without recording an audit entry fails with 500 instead of a log line (tests). @default false */
@@ -117,11 +122,11 @@ export function createAdminApp(deps: AdminAppDeps) {
   const app = base
     .route('/', identityRoutes())
     .route('/', orgRoutes(deps.service))
-    .route('/', mcpRoutes(deps.service, deps.health))
+    .route('/', mcpRoutes(deps.service, deps.health, now))
     .route('/', keyRoutes(deps.service))
     .route('/', alertRoutes(deps.alerts))
     .route('/', usageRoutes({ reader: deps.usage, now, maxExportBytes: deps.maxExportBytes }))
-    .route('/', auditRoutes(deps.audit));
+    .route('/', auditRoutes(deps.audit, deps.auditDigests));
 
   app.notFound(() => {
     throw new ApiError(404, 'not_found', 'No such route');

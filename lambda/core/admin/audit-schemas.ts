@@ -51,3 +51,27 @@ export const AuditQuerySchema = z.object({
   cursor: z.string().regex(/^[1-9][0-9]{0,15}$/, 'is not a cursor from this API').optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
+
+export const AuditDigestSchema = z
+  .object({
+    n: z.number().int().positive(),
+    digest: z.object({
+      scope: z.string(),
+      fromSeq: z.number().int(),
+      toSeq: z.number().int(),
+      lastHash: z.string(),
+      previousDigestHash: z.string(),
+      createdAt: z.string(),
+    }),
+    signature: z.string().openapi({ description: 'Base64 DER ECDSA P-256 / SHA-256 signature over the canonical JSON of `digest`' }),
+    digestHash: z.string(),
+    covers: z.array(z.object({ scope: z.string(), n: z.number().int(), digestHash: z.string() })).optional(),
+  })
+  .openapi('AuditDigest');
+
+export const AuditDigestListSchema = z
+  .object({
+    publicKeyPem: z.string().openapi({ description: 'SPKI PEM of the signing key (the KMS key in AWS)' }),
+    items: z.array(AuditDigestSchema),
+  })
+  .openapi('AuditDigestList');

@@ -149,7 +149,7 @@ export const PricingSchema = z
 
 // ---- plans ----
 
-const limitField = (description: string) => z.number().int().positive().max(Number.MAX_SAFE_INTEGER).openapi({ description });
+const limitField = (description: string, min = 1) => z.number().int().min(min).max(Number.MAX_SAFE_INTEGER).openapi({ description });
 const LIMIT_DESCRIPTIONS: Record<(typeof PLAN_LIMIT_NAMES)[number], string> = {
   requestsPerMinute: "Default per-key requests per minute, and the ceiling of a key's own rateLimitPerMinute unless the operator set it",
   monthlyRequests: 'Requests per org per calendar month (UTC)',
@@ -158,10 +158,13 @@ const LIMIT_DESCRIPTIONS: Record<(typeof PLAN_LIMIT_NAMES)[number], string> = {
   maxApiKeys: 'API keys per organisation that are not revoked',
   maxConcurrentStreamsPerKey: 'Long-lived streams open at once per key',
   handshakesPerKeyPerMinute: 'initialize requests per key per minute',
+  maxWebhookEndpoints: 'Webhook endpoints per organisation (0: the plan has no webhooks)',
 };
+/** Limits that may be 0 (a feature the plan does not have); the others are at least 1. */
+const MAY_BE_ZERO: ReadonlySet<string> = new Set(['maxWebhookEndpoints']);
 
 export const PlanLimitsSchema = z
-  .object(Object.fromEntries(PLAN_LIMIT_NAMES.map((name) => [name, limitField(LIMIT_DESCRIPTIONS[name])])) as Record<(typeof PLAN_LIMIT_NAMES)[number], ReturnType<typeof limitField>>)
+  .object(Object.fromEntries(PLAN_LIMIT_NAMES.map((name) => [name, limitField(LIMIT_DESCRIPTIONS[name], MAY_BE_ZERO.has(name) ? 0 : 1)])) as Record<(typeof PLAN_LIMIT_NAMES)[number], ReturnType<typeof limitField>>)
   .openapi('PlanLimits');
 
 /** Operator overrides: any subset of the limits, positive whole numbers; they replace the stored set. */

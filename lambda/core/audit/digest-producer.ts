@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { PlexEvent, PlexEventPublisher } from '../events/model';
 import type { RegistryStore } from '../registry-store';
 import { type AuditDigest, type DigestSigner, digestHash, type SignedDigest, signDigest } from './digest';
-import { canonicalJson, GENESIS_HASH } from './entry';
+import { canonicalJson, GENESIS_HASH, SYSTEM_AUDIT_SCOPE } from './entry';
 
 /** The deployment-wide scope: its digests chain the per-org digests of each run. */
 export const DEPLOYMENT_SCOPE = '*';
@@ -101,7 +101,10 @@ function sortMembers(members: readonly DigestMember[]): DigestMember[] {
   return [...members].sort((a, b) => (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : a.n - b.n));
 }
 
-/** Every org id in the registry, page by page: the producer's `listOrgIds` in AWS and locally. */
+/**
+ * Every audit chain that gets digests, the producer's `listOrgIds` in AWS and locally: each org
+ * of the registry (page by page) and the system chain of refused requests.
+ */
 export async function listAllOrgIds(store: Pick<RegistryStore, 'listOrgs'>): Promise<string[]> {
   const ids: string[] = [];
   let cursor: string | undefined;
@@ -110,7 +113,7 @@ export async function listAllOrgIds(store: Pick<RegistryStore, 'listOrgs'>): Pro
     ids.push(...page.items.map((org) => org.orgId));
     cursor = page.nextCursor;
   } while (cursor);
-  return ids;
+  return [...ids, SYSTEM_AUDIT_SCOPE];
 }
 
 /** The `audit.digest.created` event of a stored digest (orgId is the scope, '*' for the deployment). */

@@ -1,15 +1,33 @@
-import { createRoute, type z } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { DigestStore } from '../../audit/digest-producer';
 import { GENESIS_HASH, SYSTEM_AUDIT_SCOPE } from '../../audit/entry';
 import type { AuditJournal } from '../../audit/journal';
+import { ApiError } from '../../errors';
 import { operatorOnly, orgAdmin } from '../guards';
 import { bearer, errors, json, orgParams, routeModule } from '../openapi';
-import { type AuditEntrySchema, AuditHeadSchema, AuditPageSchema, AuditQuerySchema } from '../audit-schemas';
+import { ErrorSchema } from '../schemas';
+import { type AuditEntrySchema, AuditDigestListSchema, AuditHeadSchema, AuditPageSchema, AuditQuerySchema } from '../audit-schemas';
+
+/** The signed digests, and the public key that verifies them. */
+export interface AuditDigestSource {
+  readonly store: Pick<DigestStore, 'list'>;
+  publicKeyPem(): Promise<string>;
+}
+
+const digestsUnavailable = { 501: json(ErrorSchema, 'Digests are not produced in this deployment (`digests_unavailable`)') };
+const DIGEST_SCOPES = ['_system', '*'] as const;
 
 /**
  * Reading the audit log: an org's chain (its admins and the operator) and the system chain
  * (refused requests; the operator). Nothing here or anywhere else updates or deletes an entry.
  */
-export function auditRoutes(journal: AuditJournal) {
+export function auditRoutes(journal: AuditJournal, digestSource?: AuditDigestSource) {
+  const digests = async (scope: string) => {
+    if (!digestSource) throw new ApiError(501, 'digests_unavailable', 'Digests are not produced in this deployment');
+    const [items, publicKeyPem] = await Promise.all([digestSource.store.list(scope), digestSource.publicKeyPem()]);
+    // The schema's types are mutable; the digests are only read.
+    return { publicKeyPem, items: items as unknown as z.infer<typeof AuditDigestListSchema>['items'] };
+  };
   const page = async (scope: string, q: { from?: string; to?: string; action?: string; cursor?: string; limit: number }) => {
     const result = await journal.list(scope, {
       fromSeq: q.cursor === undefined ? 1 : Number(q.cursor),
@@ -61,5 +79,21 @@ export function auditRoutes(journal: AuditJournal) {
         responses: { 200: json(AuditHeadSchema, 'The system chain head'), ...errors },
       }),
       async (c) => c.json(await head(SYSTEM_AUDIT_SCOPE), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/orgs/{orgId}/audit/digests', ...bearer, request: { params: orgParams },
+        description: 'The org’s signed digests, oldest first, and the public key that verifies them (`plexmcp audit verify`).',
+        responses: { 200: json(AuditDigestListSchema, 'Signed digests'), ...errors, ...digestsUnavailable },
+      }),
+      async (c) => c.json(await digests(c.req.valid('param').orgId), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/audit/digests', ...bearer,
+        request: { query: z.object({ scope: z.enum(DIGEST_SCOPES).default('_system').openapi({ description: '`_system` (the system chain) or `*` (the deployment digests over every org’s)' }) }) },
+        responses: { 200: json(AuditDigestListSchema, 'Signed digests'), ...errors, ...digestsUnavailable },
+      }),
+      async (c) => c.json(await digests(c.req.valid('query').scope), 200),
     );
 }

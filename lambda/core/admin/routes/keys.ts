@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import type { KeyCreatedEvent, KeyRevokedEvent } from '../../events/catalog';
 import type { RegistryService } from '../../registry-service';
 import { diffFields } from '../audit-trail';
 import { orgAdmin } from '../guards';
@@ -28,7 +29,7 @@ export function keyRoutes(service: RegistryService) {
             result: issued,
             target: { type: 'key', id: key.keyId },
             changes: diffFields(undefined, { ...key }, { ignore: ['keyId', 'orgId'] }),
-            events: [{ type: 'key.created', orgId, at: key.createdAt, keyId: key.keyId, name: key.name, role: key.role }],
+            events: [{ type: 'key.created', orgId, at: key.createdAt, keyId: key.keyId, name: key.name, role: key.role } satisfies KeyCreatedEvent],
           };
         });
         c.header('Cache-Control', 'no-store');
@@ -64,7 +65,7 @@ export function keyRoutes(service: RegistryService) {
             // Revoking a revoked key changes nothing: no second entry or event.
             changed: before.revokedAt === undefined,
             changes: diffFields({ ...before }, { ...after }, { ignore: ['lastUsedAt'] }),
-            events: [{ type: 'key.revoked', orgId, at: after.revokedAt!, keyId, name: after.name, role: after.role }],
+            events: [{ type: 'key.revoked', orgId, at: after.revokedAt!, keyId, name: after.name, role: after.role } satisfies KeyRevokedEvent],
           };
         });
         return c.json(key, 200);

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { AuditChange } from '../../audit/entry';
 import { ApiError } from '../../errors';
+import type { McpCreatedEvent, McpDeletedEvent, McpUpdatedEvent } from '../../events/catalog';
 import type { HealthStore } from '../../health/store';
 import type { PublicMcpServer, RegistryService } from '../../registry-service';
 import { diffFields } from '../audit-trail';
@@ -9,7 +10,7 @@ import { bearer, body, errors, idempotencyHeader, json, mcpParams, orgParams, ro
 import { CreateMcpSchema, HealthQuerySchema, McpHealthSchema, McpServerSchema, McpToolsSchema, pageOf, PageQuerySchema, UpdateMcpSchema } from '../schemas';
 
 /** MCP servers of an org, their endpoint health and discovered tools. Org admins and the operator. */
-export function mcpRoutes(service: RegistryService, health: HealthStore) {
+export function mcpRoutes(service: RegistryService, health: HealthStore, now: () => number) {
   const app = routeModule();
   app.use('/orgs/:orgId/mcps', orgAdmin);
   app.use('/orgs/:orgId/mcps/*', orgAdmin);
@@ -29,7 +30,7 @@ export function mcpRoutes(service: RegistryService, health: HealthStore) {
             result: created,
             changed: created.created,
             changes: [...diffFields(undefined, { ...created.item }), ...secretSet(input.upstreamAuth)],
-            events: [{ type: 'mcp.created', orgId, at: created.item.createdAt, mcp: input.slug }],
+            events: [{ type: 'mcp.created', orgId, at: created.item.createdAt, mcp: input.slug } satisfies McpCreatedEvent],
           };
         });
         return c.json(result.item, result.created ? 201 : 200);
@@ -64,7 +65,9 @@ export function mcpRoutes(service: RegistryService, health: HealthStore) {
           const before = await service.getMcp(orgId, slug);
           const after = await service.updateMcp(orgId, slug, input);
           const changes = [...diffFields(mcpFields(before), mcpFields(after)), ...secretSet(input.upstreamAuth)];
-          return { result: after, changes, events: [{ type: 'mcp.updated', orgId, at: after.updatedAt, mcp: slug, changed: changes.map((ch) => ch.field) }] };
+          const updated: McpUpdatedEvent = { type: 'mcp.updated', orgId, at: after.updatedAt, mcp: slug, fields: changes.map((ch) => ch.field) };
+          // A PATCH that changed nothing is recorded (it was asked for) but announces nothing.
+          return { result: after, changes, events: changes.length > 0 ? [updated] : [] };
         });
         return c.json(mcp, 200);
       },
@@ -76,7 +79,7 @@ export function mcpRoutes(service: RegistryService, health: HealthStore) {
         await c.get('audit').change({ orgId, action: 'mcp.deleted', target: { type: 'mcp', id: slug } }, async () => {
           const before = await service.getMcp(orgId, slug);
           await service.deleteMcp(orgId, slug);
-          return { result: undefined, changes: diffFields(mcpFields(before), undefined), events: [{ type: 'mcp.deleted', orgId, at: new Date().toISOString(), mcp: slug }] };
+          return { result: undefined, changes: diffFields(mcpFields(before), undefined), events: [{ type: 'mcp.deleted', orgId, at: new Date(now()).toISOString(), mcp: slug } satisfies McpDeletedEvent] };
         });
         return c.body(null, 204);
       },
