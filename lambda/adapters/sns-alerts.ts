@@ -6,9 +6,8 @@ import {
   SubscribeCommand,
   UnsubscribeCommand,
 } from '@aws-sdk/client-sns';
-import { AddressInUseError, type AlertDelivery, formatAlert } from '../core/alert-service';
+import { AddressInUseError, type AlertDelivery, type AlertEvent, type AlertEventType, formatAlert } from '../core/alert-service';
 import type { AlertSubscription } from '../core/alerts';
-import type { HealthEvent } from '../core/health/model';
 
 /**
  * Alert emails through one SNS topic shared by every org. Each subscription is an SNS email
@@ -53,7 +52,7 @@ export class SnsAlertDelivery implements AlertDelivery {
     }
   }
 
-  async publish(orgId: string, event: HealthEvent): Promise<void> {
+  async publish(orgId: string, event: AlertEvent): Promise<void> {
     const { subject, message } = formatAlert(event);
     await this.sns.send(
       new PublishCommand({
@@ -75,7 +74,8 @@ export const ORG_ALERTS_TOPIC_ENV = 'PLEXMCP_ORG_ALERTS_TOPIC_ARN';
 /**
  * The alert delivery of a Lambda: SNS on the topic named by `PLEXMCP_ORG_ALERTS_TOPIC_ARN`, or
  * none when it is unset (the alert routes then answer 501 `alerts_unavailable` and dispatch
- * publishes nothing). Used by the admin Lambda and by the health checker.
+ * publishes nothing). Used by the admin Lambda, the health checker and the webhook delivery
+ * function (`webhook.endpoint.disabled`).
  */
 export function alertDeliveryFromEnv(env: NodeJS.ProcessEnv = process.env, sns?: SNSClient): SnsAlertDelivery | undefined {
   const topicArn = env[ORG_ALERTS_TOPIC_ENV];
@@ -85,7 +85,7 @@ export function alertDeliveryFromEnv(env: NodeJS.ProcessEnv = process.env, sns?:
 /** An alert as `LocalAlertDelivery` recorded it. */
 export interface LocalAlert {
   readonly orgId: string;
-  readonly eventType: HealthEvent['type'];
+  readonly eventType: AlertEventType;
   readonly subject: string;
   readonly message: string;
 }
@@ -106,7 +106,7 @@ export class LocalAlertDelivery implements AlertDelivery {
 
   async unsubscribe(): Promise<void> {}
 
-  async publish(orgId: string, event: HealthEvent): Promise<void> {
+  async publish(orgId: string, event: AlertEvent): Promise<void> {
     const { subject, message } = formatAlert(event);
     this.delivered.push({ orgId, eventType: event.type, subject, message });
     this.log(`Alert for org ${orgId}: ${subject}`);

@@ -1,17 +1,38 @@
 import { ALERT_PLANS, type AlertSubscription } from './alerts';
 import { ApiError, conflict, forbidden, notFound } from './errors';
+import type { WebhookEndpointDisabledEvent } from './events/catalog';
+import type { PlexEvent, PlexEventPublisher } from './events/model';
 import type { HealthEvent } from './health/model';
 import { randomId } from './ids';
 import type { Org } from './model';
 
 /**
- * Org alert subscriptions (email) and the dispatch of health events to them. No AWS, no HTTP:
- * subscriptions are kept by an `AlertStore` and delivered by an `AlertDelivery` (Amazon SNS in
- * AWS, a log line under `plexmcp serve`).
+ * Org alert subscriptions (email) and the dispatch of events to them: the health monitor's
+ * events and webhook delivery's `webhook.endpoint.disabled`. No AWS, no HTTP: subscriptions are
+ * kept by an `AlertStore` and delivered by an `AlertDelivery` (Amazon SNS in AWS, a log line under
+ * `plexmcp serve`).
  */
 
-export const ALERT_EVENT_TYPES = ['mcp.endpoint.status.changed', 'mcp.tools.changed'] as const;
+/**
+ * The event types an alert subscription can name. A subscription created without `events` gets
+ * all of them (a disabled webhook endpoint is something every org admin wants to hear about).
+ */
+export const ALERT_EVENT_TYPES = ['mcp.endpoint.status.changed', 'mcp.tools.changed', 'webhook.endpoint.disabled'] as const;
 export type AlertEventType = (typeof ALERT_EVENT_TYPES)[number];
+
+/** An event that alerts are sent for (the catalog's shapes; type `AlertEventType`). */
+export type AlertEvent = HealthEvent | WebhookEndpointDisabledEvent;
+
+const ALERT_TYPES: ReadonlySet<string> = new Set(ALERT_EVENT_TYPES);
+
+/**
+ * True when alerts are sent for events of this event's type. The producers are PlexMCP's own
+ * (the health monitor, WebhookService), so the type decides the shape; `formatAlert` still treats
+ * every field as untrusted text.
+ */
+export function isAlertEvent(event: PlexEvent): event is PlexEvent & AlertEvent {
+  return ALERT_TYPES.has(event.type);
+}
 
 /** An org has at most this many subscriptions. */
 export const MAX_ALERT_SUBSCRIPTIONS_PER_ORG = 20;
@@ -34,7 +55,7 @@ export interface AlertStore {
 export interface AlertDelivery {
   subscribe(subscription: AlertSubscription): Promise<string | undefined>;
   unsubscribe(subscription: AlertSubscription): Promise<void>;
-  publish(orgId: string, event: HealthEvent): Promise<void>;
+  publish(orgId: string, event: AlertEvent): Promise<void>;
 }
 
 /** Thrown by a delivery whose recipient is already registered with different settings. */
@@ -70,7 +91,7 @@ export interface AlertServiceDeps {
 /** What `dispatch` did with a batch of events. */
 export interface DispatchResult {
   readonly published: number;
-  /** The org is unknown, on a plan without alerts, or has no subscription to that event type. */
+  /** Not an alert type, or the org is unknown, on a plan without alerts, or has no subscription to that type. */
   readonly skipped: number;
   readonly failed: number;
 }
@@ -151,17 +172,25 @@ export class AlertService {
 
   /**
    * Publishes each event once (the delivery fans it out to the org's recipients of that event
-   * type), but only for orgs on an alert plan that have a subscription to that event type. A
-   * failed publish is logged and does not stop the others. `getOrg` defaults to the service's.
+   * type), but only for orgs on an alert plan that have a subscription to that event type. Events
+   * of types that are not alert types are skipped, so a host may hand over whatever it has. A
+   * failed publish is logged and does not stop the others; `dispatch` itself never throws.
+   * `getOrg` defaults to the service's.
    */
-  async dispatch(events: readonly HealthEvent[], getOrg: GetOrg = this.deps.getOrg): Promise<DispatchResult> {
+  async dispatch(events: readonly PlexEvent[], getOrg: GetOrg = this.deps.getOrg): Promise<DispatchResult> {
     const delivery = this.deps.delivery;
     let published = 0;
     let skipped = 0;
     let failed = 0;
     if (!delivery) return { published, skipped: events.length, failed };
-    const byOrg = new Map<string, HealthEvent[]>();
-    for (const event of events) byOrg.set(event.orgId, [...(byOrg.get(event.orgId) ?? []), event]);
+    const byOrg = new Map<string, AlertEvent[]>();
+    for (const event of events) {
+      if (!isAlertEvent(event)) {
+        skipped++;
+        continue;
+      }
+      byOrg.set(event.orgId, [...(byOrg.get(event.orgId) ?? []), event]);
+    }
     for (const [orgId, orgEvents] of byOrg) {
       let subscribed: Set<string>;
       try {
@@ -184,7 +213,7 @@ export class AlertService {
           published++;
         } catch (error) {
           failed++;
-          this.log({ level: 'error', msg: 'alert dispatch: publish failed', orgId, mcp: event.mcp, eventType: event.type, error: errorName(error) });
+          this.log({ level: 'error', msg: 'alert dispatch: publish failed', orgId, ...subjectOf(event), eventType: event.type, error: errorName(error) });
         }
       }
     }
@@ -201,6 +230,34 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
 }
 
+/** What an event is about, by id, for log records. */
+function subjectOf(event: AlertEvent): Record<string, string> {
+  return event.type === 'webhook.endpoint.disabled' ? { endpointId: event.endpointId } : { mcp: event.mcp };
+}
+
+/**
+ * A publisher for hosts whose events never pass through alert dispatch on their way to the bus
+ * (webhook delivery: `webhook.endpoint.disabled`): each batch goes to `publisher` (the bus, when
+ * there is one) and its alert events to `alerts.dispatch`, each independently of the other, so
+ * a bus failure loses no email and no email failure loses the bus event. A bus failure is thrown
+ * after the alerts were dispatched (the caller logs it, as PlexEventPublisher's contract says).
+ *
+ * Hosts whose alert events are dispatched elsewhere must not also use this for them: the health
+ * monitor dispatches its own events (its `alert` hook), so a bus listener on every alert type
+ * would email those twice.
+ */
+export function publishWithAlerts(publisher: PlexEventPublisher | undefined, alerts: Pick<AlertService, 'dispatch'>): PlexEventPublisher {
+  return {
+    async publish(events) {
+      const [bus] = await Promise.allSettled([
+        publisher ? publisher.publish(events) : Promise.resolve(),
+        events.some(isAlertEvent) ? alerts.dispatch(events) : Promise.resolve(),
+      ]);
+      if (bus.status === 'rejected') throw bus.reason;
+    },
+  };
+}
+
 // ---- alert text ----
 
 /** SNS: a subject is under 100 characters, without line breaks or control characters. */
@@ -215,14 +272,36 @@ export interface AlertText {
 /**
  * The subject and plain-text body of an alert email. Built only from ids, statuses, error classes
  * and tool names — never URLs, credentials or upstream messages. Tool names come from the upstream,
- * so they are reduced to tool-name characters and shortened.
+ * so they are reduced to tool-name characters and shortened. A disabled webhook endpoint is named
+ * by its id alone: its URL may carry a token in its path or query, and the event has none anyway.
  */
-export function formatAlert(event: HealthEvent): AlertText {
-  const mcp = safeId(event.mcp);
+export function formatAlert(event: AlertEvent): AlertText {
   const lines: string[] = [];
   // What happened comes first in the subject, so that shortening it never loses that.
   let subject: string;
-  if (event.type === 'mcp.endpoint.status.changed') {
+  if (event.type === 'webhook.endpoint.disabled') {
+    const endpointId = safeId(event.endpointId);
+    const gone = event.reason === 'gone';
+    subject = `PlexMCP webhook endpoint disabled: ${truncate(endpointId, 40)} (${gone ? '410 Gone' : 'failing for 5 days'})`;
+    lines.push(
+      gone
+        ? `Webhook endpoint ${endpointId} answered 410 Gone, so delivery disabled it.`
+        : `Every delivery to webhook endpoint ${endpointId} failed for 5 days, so delivery disabled it.`,
+      '',
+      `Organisation:  ${safeId(event.orgId)}`,
+      `Endpoint id:   ${endpointId}`,
+      `Reason:        ${gone ? 'gone (410 Gone)' : 'failing (no successful delivery for 5 days)'}`,
+    );
+    if (event.failingSince) lines.push(`Failing since: ${safeId(event.failingSince)}`);
+    lines.push(
+      `At:            ${safeId(event.at)}`,
+      '',
+      'No events are delivered to it while it is disabled; deliveries that were pending end as gone.',
+      'Once the receiver works again, re-enable it (PATCH /admin/v1/orgs/{orgId}/webhooks/{endpointId}',
+      'with {"enabled": true}) and redeliver what it missed.',
+    );
+  } else if (event.type === 'mcp.endpoint.status.changed') {
+    const mcp = safeId(event.mcp);
     subject = `PlexMCP ${event.to}: ${truncate(mcp, 40)} endpoint ${safeId(event.endpointId)} (${safeId(event.region)})`;
     lines.push(
       `An endpoint of MCP server ${mcp} changed status.`,
@@ -236,6 +315,7 @@ export function formatAlert(event: HealthEvent): AlertText {
     if (event.errorClass) lines.push(`Error class:   ${safeId(event.errorClass)}`);
     lines.push(`At:            ${safeId(event.at)}`);
   } else {
+    const mcp = safeId(event.mcp);
     subject = `PlexMCP tools changed: ${truncate(mcp, 40)} (+${event.added.length} -${event.removed.length} ~${event.changed.length})`;
     lines.push(
       `The tools that MCP server ${mcp} offers changed.`,

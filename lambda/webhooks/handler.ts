@@ -2,20 +2,26 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dynamodb, kms, requiredEnv } from '../adapters/aws-clients';
 import { systemResolver } from '../adapters/dns-resolver';
+import { DynamoDbAlertStore } from '../adapters/dynamodb-alert-store';
 import { DynamoDbDeliveryStore } from '../adapters/dynamodb-delivery-store';
 import { DynamoDbRegistryStore } from '../adapters/dynamodb-registry-store';
 import { DynamoDbWebhookEndpointStore } from '../adapters/dynamodb-webhook-endpoints';
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { KmsDataKeyProvider } from '../adapters/kms-data-keys';
+import { alertDeliveryFromEnv } from '../adapters/sns-alerts';
 import { parseQueueMessage, SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
 import { WebhookSender } from '../adapters/webhook-sender';
+import { AlertService, type GetOrg, publishWithAlerts } from '../core/alert-service';
 import { EnvelopeCipher } from '../core/envelope';
+import type { PlexEventPublisher } from '../core/events/model';
 import type { DeliveryStore } from '../core/webhooks/deliveries';
 import { WebhookDispatcher } from '../core/webhooks/dispatcher';
 import { limitFromPlan, WebhookService } from '../core/webhooks/endpoints';
@@ -153,9 +159,12 @@ function consumerFromEnv(): ReturnType<typeof webhookConsumer> {
     urlPolicy,
     limitFor: limitFromPlan((orgId) => registry.getOrg(orgId)),
     onEnqueued: (d) => queue.schedule(d.id, d.nextAttemptAt),
-    ...(process.env.PLEXMCP_EVENT_BUS_NAME
-      ? { events: new EventBridgePublisher(new EventBridgeClient({}), process.env.PLEXMCP_EVENT_BUS_NAME) }
-      : {}),
+    events: endpointEvents(process.env, {
+      dynamodb,
+      registryTable: requiredEnv('PLEXMCP_REGISTRY_TABLE'),
+      getOrg: (orgId) => registry.getOrg(orgId),
+      log: (record) => logger.error(String(record.msg ?? 'webhook alerts'), record),
+    }),
     log: (record) => logger.error(String(record.msg ?? 'webhooks'), record),
   });
   // AWS: https to public addresses only, checked before and at connect time.
@@ -175,6 +184,37 @@ function consumerFromEnv(): ReturnType<typeof webhookConsumer> {
     log: (level, msg, fields) => logger[level](msg, fields),
   });
   return consumer;
+}
+
+/**
+ * Where this function's events (`webhook.endpoint.disabled`) go: the bus (PLEXMCP_EVENT_BUS_NAME,
+ * when set) for webhooks and other consumers, and the org's alert emails (SNS on
+ * PLEXMCP_ORG_ALERTS_TOPIC_ARN, when set; AlertService checks plan and subscriptions). The emails
+ * are sent from here rather than by a bus rule to the topic: the topic's subscriptions filter on
+ * the `orgId`/`eventType` message attributes, which EventBridge's SNS target cannot set, and
+ * the plan check would be lost.
+ */
+export function endpointEvents(
+  env: NodeJS.ProcessEnv,
+  deps: {
+    readonly dynamodb: DynamoDBClient;
+    readonly registryTable: string;
+    readonly getOrg: GetOrg;
+    readonly eventBridge?: EventBridgeClient;
+    readonly sns?: SNSClient;
+    readonly log?: (record: Record<string, unknown>) => void;
+  },
+): PlexEventPublisher {
+  const bus = env.PLEXMCP_EVENT_BUS_NAME
+    ? new EventBridgePublisher(deps.eventBridge ?? new EventBridgeClient({}), env.PLEXMCP_EVENT_BUS_NAME)
+    : undefined;
+  const alerts = new AlertService({
+    store: new DynamoDbAlertStore(deps.dynamodb, deps.registryTable),
+    delivery: alertDeliveryFromEnv(env, deps.sns),
+    getOrg: deps.getOrg,
+    ...(deps.log ? { log: deps.log } : {}),
+  });
+  return publishWithAlerts(bus, alerts);
 }
 
 type Trigger = SQSEvent | ScheduledEvent;
