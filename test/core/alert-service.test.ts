@@ -1,13 +1,17 @@
 import {
   AddressInUseError,
   type AlertDelivery,
+  type AlertEvent,
   AlertService,
   type AlertStore,
   formatAlert,
   MAX_ALERT_SUBSCRIPTIONS_PER_ORG,
+  publishWithAlerts,
 } from '../../lambda/core/alert-service';
 import type { AlertSubscription } from '../../lambda/core/alerts';
 import { ApiError } from '../../lambda/core/errors';
+import { parseEvent, type WebhookEndpointDisabledEvent } from '../../lambda/core/events/catalog';
+import type { PlexEvent } from '../../lambda/core/events/model';
 import type { HealthEvent } from '../../lambda/core/health/model';
 import type { Plan } from '../../lambda/core/model';
 
@@ -44,9 +48,10 @@ class FakeDelivery implements AlertDelivery {
   async unsubscribe(s: AlertSubscription) {
     this.log.push(`unsubscribe ${s.deliveryRef}`);
   }
-  async publish(orgId: string, event: HealthEvent) {
-    if (this.failPublishFor.has(event.mcp)) throw new Error('sns throttled');
-    this.log.push(`publish ${orgId} ${event.type} ${event.mcp}`);
+  async publish(orgId: string, event: AlertEvent) {
+    const about = event.type === 'webhook.endpoint.disabled' ? event.endpointId : event.mcp;
+    if (this.failPublishFor.has(about)) throw new Error('sns throttled');
+    this.log.push(`publish ${orgId} ${event.type} ${about}`);
   }
 }
 
@@ -62,6 +67,10 @@ const status = (orgId: string, mcp = 'github'): StatusEvent => ({
 });
 const tools = (orgId: string, mcp = 'github'): HealthEvent => ({
   type: 'mcp.tools.changed', orgId, mcp, region: 'us-east-1', hash: 'h2', added: ['a'], removed: [], changed: [], at: '2026-03-01T10:00:00.000Z',
+});
+
+const disabled = (orgId: string, endpointId = 'wh_aaaaaaaaaaaaaaaa'): WebhookEndpointDisabledEvent => ({
+  type: 'webhook.endpoint.disabled', orgId, at: '2026-03-06T10:00:00.000Z', endpointId, reason: 'failing', failingSince: '2026-03-01T09:59:00.000Z',
 });
 
 let store: MemoryAlertStore;
@@ -95,6 +104,14 @@ describe('subscriptions', () => {
       deliveryRef: `arn:sns:${s.subscriptionId}`,
     });
     expect(store.items.get(s.subscriptionId)).toEqual(s);
+  });
+
+  test('without events a subscription gets every alert type, webhook.endpoint.disabled included', async () => {
+    const s = await service.create(PRO, { type: 'email', address: 'all@example.com' });
+    expect(s.events).toEqual(['mcp.endpoint.status.changed', 'mcp.tools.changed', 'webhook.endpoint.disabled']);
+    expect(delivery.log).toEqual(['subscribe all@example.com mcp.endpoint.status.changed,mcp.tools.changed,webhook.endpoint.disabled']);
+    const only = await service.create(PRO, { type: 'email', address: 'hooks@example.com', events: ['webhook.endpoint.disabled'] });
+    expect(only.events).toEqual(['webhook.endpoint.disabled']);
   });
 
   test('plan gate, unknown org, limit and duplicates are checked before anything is subscribed', async () => {
@@ -188,6 +205,28 @@ describe('dispatch', () => {
     expect(JSON.stringify(logged)).not.toMatch(/throttled|registry down/);
   });
 
+  test('webhook.endpoint.disabled goes to the subscribers of that type; events of other types are skipped', async () => {
+    await service.create(PRO, { type: 'email', address: 'a@example.com' }); // default: all types
+    await service.create(TEAM, { type: 'email', address: 'b@example.com', events: ['mcp.endpoint.status.changed'] });
+    delivery.log.length = 0;
+    const keyRevoked: PlexEvent = { type: 'key.revoked', orgId: PRO, at: '2026-03-06T10:00:00.000Z', keyId: 'k_1', name: 'ci', role: 'member' };
+    const result = await service.dispatch([disabled(PRO), disabled(TEAM), keyRevoked, disabled(FREE), status(PRO)]);
+    expect(result).toEqual({ published: 2, skipped: 3, failed: 0 });
+    expect(delivery.log).toEqual([
+      `publish ${PRO} webhook.endpoint.disabled wh_aaaaaaaaaaaaaaaa`,
+      `publish ${PRO} mcp.endpoint.status.changed github`,
+    ]);
+  });
+
+  test('a failed webhook alert is logged with the endpoint id', async () => {
+    await service.create(PRO, { type: 'email', address: 'a@example.com' });
+    delivery.failPublishFor.add('wh_bbbbbbbbbbbbbbbb');
+    expect(await service.dispatch([disabled(PRO, 'wh_bbbbbbbbbbbbbbbb')])).toEqual({ published: 0, skipped: 0, failed: 1 });
+    expect(logged).toEqual([
+      { level: 'error', msg: 'alert dispatch: publish failed', orgId: PRO, endpointId: 'wh_bbbbbbbbbbbbbbbb', eventType: 'webhook.endpoint.disabled', error: 'Error' },
+    ]);
+  });
+
   test('getOrg defaults to the service’s own', async () => {
     await service.create(PRO, { type: 'email', address: 'a@example.com' });
     expect(await service.dispatch([status(PRO), status(FREE)])).toEqual({ published: 1, skipped: 1, failed: 0 });
@@ -208,5 +247,100 @@ describe('formatAlert', () => {
     const { message } = formatAlert(tools(PRO));
     expect(message).toContain('Hash:          h2\n');
     expect(message).toContain('Added:         a\nRemoved:       none\nChanged:       none\n');
+  });
+});
+
+describe('formatAlert: webhook.endpoint.disabled', () => {
+  // Fields a careless producer might add: none of them may reach the email.
+  const leaky = { url: 'https://hooks.example.com/in?token=tok_s3cr3t', secret: 'whsec_c2VjcmV0c2VjcmV0c2VjcmV0' };
+  const leaks = /hooks\.example|tok_s3cr3t|whsec_|https?:/;
+
+  test('failing for 5 days: endpoint id, reason and failingSince, exactly', () => {
+    const event = disabled(PRO);
+    expect(parseEvent(event)).toEqual(event); // the catalog's shape
+    const { subject, message } = formatAlert({ ...event, ...leaky } as WebhookEndpointDisabledEvent);
+    expect(subject).toBe('PlexMCP webhook endpoint disabled: wh_aaaaaaaaaaaaaaaa (failing for 5 days)');
+    expect(message).toBe(
+      [
+        'Every delivery to webhook endpoint wh_aaaaaaaaaaaaaaaa failed for 5 days, so delivery disabled it.',
+        '',
+        `Organisation:  ${PRO}`,
+        'Endpoint id:   wh_aaaaaaaaaaaaaaaa',
+        'Reason:        failing (no successful delivery for 5 days)',
+        'Failing since: 2026-03-01T09:59:00.000Z',
+        'At:            2026-03-06T10:00:00.000Z',
+        '',
+        'No events are delivered to it while it is disabled; deliveries that were pending end as gone.',
+        'Once the receiver works again, re-enable it (PATCH /admin/v1/orgs/{orgId}/webhooks/{endpointId}',
+        'with {"enabled": true}) and redeliver what it missed.',
+        '',
+        'You receive this because your organisation subscribed to webhook.endpoint.disabled alerts.',
+        'List or remove subscriptions with `plexmcp alert list` and `plexmcp alert remove <id>`.',
+        '',
+      ].join('\n'),
+    );
+    expect(`${subject}\n${message}`).not.toMatch(leaks);
+  });
+
+  test('410 Gone without failingSince: no Failing since line', () => {
+    const event: WebhookEndpointDisabledEvent = { type: 'webhook.endpoint.disabled', orgId: TEAM, at: '2026-03-06T10:00:00.000Z', endpointId: 'wh_cccccccccccccccc', reason: 'gone' };
+    expect(parseEvent(event)).toEqual(event);
+    const { subject, message } = formatAlert({ ...event, ...leaky } as WebhookEndpointDisabledEvent);
+    expect(subject).toBe('PlexMCP webhook endpoint disabled: wh_cccccccccccccccc (410 Gone)');
+    expect(message.split('\n').slice(0, 6)).toEqual([
+      'Webhook endpoint wh_cccccccccccccccc answered 410 Gone, so delivery disabled it.',
+      '',
+      `Organisation:  ${TEAM}`,
+      'Endpoint id:   wh_cccccccccccccccc',
+      'Reason:        gone (410 Gone)',
+      'At:            2026-03-06T10:00:00.000Z',
+    ]);
+    expect(message).not.toContain('Failing since');
+    expect(`${subject}\n${message}`).not.toMatch(leaks);
+  });
+
+  test('a hostile endpoint id is reduced to printable characters and the subject stays under 100', () => {
+    const { subject, message } = formatAlert({ ...disabled(PRO), endpointId: `wh_${'x'.repeat(200)}\r\nBcc: a@evil.example` });
+    expect(subject.length).toBeLessThanOrEqual(99);
+    expect(subject).toBe(`PlexMCP webhook endpoint disabled: wh_${'x'.repeat(34)}... (failing for 5 days)`);
+    // eslint-disable-next-line no-control-regex
+    expect(`${subject}${message.replace(/\n/g, '')}`).not.toMatch(/[\u0000-\u001f\u007f]/);
+  });
+});
+
+describe('publishWithAlerts', () => {
+  const busOf = (fail = false) => {
+    const seen: PlexEvent[][] = [];
+    return {
+      seen,
+      async publish(events: readonly PlexEvent[]) {
+        seen.push([...events]);
+        if (fail) throw new Error('PutEvents throttled');
+      },
+    };
+  };
+  const keyRevoked: PlexEvent = { type: 'key.revoked', orgId: PRO, at: '2026-03-06T10:00:00.000Z', keyId: 'k_1', name: 'ci', role: 'member' };
+
+  test('every event goes to the bus; alert events also to dispatch', async () => {
+    await service.create(PRO, { type: 'email', address: 'a@example.com' });
+    delivery.log.length = 0;
+    const bus = busOf();
+    await publishWithAlerts(bus, service).publish([disabled(PRO), keyRevoked]);
+    expect(bus.seen).toEqual([[disabled(PRO), keyRevoked]]);
+    expect(delivery.log).toEqual([`publish ${PRO} webhook.endpoint.disabled wh_aaaaaaaaaaaaaaaa`]);
+  });
+
+  test('a bus failure still sends the alert, then is thrown; without a bus alerts alone are sent', async () => {
+    await service.create(PRO, { type: 'email', address: 'a@example.com' });
+    delivery.log.length = 0;
+    await expect(publishWithAlerts(busOf(true), service).publish([disabled(PRO)])).rejects.toThrow('PutEvents throttled');
+    await publishWithAlerts(undefined, service).publish([disabled(PRO)]);
+    expect(delivery.log).toEqual([`publish ${PRO} webhook.endpoint.disabled wh_aaaaaaaaaaaaaaaa`, `publish ${PRO} webhook.endpoint.disabled wh_aaaaaaaaaaaaaaaa`]);
+  });
+
+  test('a batch without alert events does not ask alerts at all', async () => {
+    let asked = 0;
+    await publishWithAlerts(busOf(), { dispatch: async () => (asked++, { published: 0, skipped: 0, failed: 0 }) }).publish([keyRevoked]);
+    expect(asked).toBe(0);
   });
 });
