@@ -13,3 +13,4 @@ export * from './analytics';
 export * from './analytics-export';
 export * from './analytics-dashboard';
 export * from './audit-log';
+export * from './webhook-delivery';

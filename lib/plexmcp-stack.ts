@@ -1,5 +1,6 @@
 import { CfnOutput, CrossStackReferences, ReferenceStrength, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -15,6 +16,7 @@ import { HealthMonitor } from './health-monitor';
 import { McpGateway } from './mcp-gateway';
 import { PlexApi } from './plex-api';
 import { RegistryTables } from './registry-tables';
+import { WebhookDelivery } from './webhook-delivery';
 
 /** Default name of the operator token secret, the same in every region. */
 export const DEFAULT_OPERATOR_SECRET_NAME = 'plexmcp/operator-token';
@@ -181,6 +183,16 @@ export class PlexMcpStack extends Stack {
   /** The region whose audit table every admin API writes to (the primary's region). */
   public readonly auditRegion: string;
 
+  /**
+   * ARN of the KMS key that signs the audit digests: the primary's AuditLog key, in the primary's
+   * region. Regional stacks take the primary's (a cross-region reference); every admin API reads
+   * its public key (`kms:GetPublicKey`) to serve it with the digests.
+   */
+  public readonly digestKeyArn: string;
+
+  /** This region's webhook delivery (endpoint and delivery tables, queue, DLQ, delivery function). */
+  public readonly webhooks: WebhookDelivery;
+
   constructor(scope: Construct, id: string, props: PlexMcpStackProps) {
     super(scope, id, { ...props, crossRegionReferences: props.crossRegionReferences ?? true });
     if (props.primary !== undefined) {
@@ -264,6 +276,9 @@ export class PlexMcpStack extends Stack {
     this.healthMonitor = new HealthMonitor(this, 'HealthMonitor', {
       registryTable: this.registryTable,
       credentialsKey: this.credentialsKey,
+      // key.expiring is claimed with a conditional write on the registry, a global table whose
+      // conditions decide within one region only: exactly one region scans, the primary.
+      keyExpiryScan: this.isPrimary,
     });
     this.adminApi = new AdminApi(this, 'AdminApi', {
       api: this.api.api,
@@ -280,6 +295,8 @@ export class PlexMcpStack extends Stack {
       reservedConcurrentExecutions: props.gatewayReservedConcurrentExecutions,
       // One topic for every operator alarm of the region.
       operatorAlarmTopic: this.healthMonitor.operatorAlarmTopic,
+      // org.quota.threshold events go on the region's one bus (and from there to webhooks).
+      eventBus: this.healthMonitor.eventBus,
     });
 
     // The audit log. Its table is written in one region only (the primary's): the per-org
@@ -294,18 +311,41 @@ export class PlexMcpStack extends Stack {
       });
       this.auditTableName = this.auditLog.tableName;
       this.auditRegion = this.region;
+      this.digestKeyArn = this.auditLog.signingKey.keyArn;
       this.auditLog.grantAppend(this.adminApi.function);
     } else {
       this.auditTableName = primary.auditTableName;
       this.auditRegion = primary.auditRegion;
+      // A cross-region reference (like the credentials key's ARN): the key lives in the primary region.
+      this.digestKeyArn = primary.digestKeyArn;
       grantAuditAppend(
         this.adminApi.function,
         Stack.of(this).formatArn({ service: 'dynamodb', region: this.auditRegion, resource: 'table', resourceName: this.auditTableName }),
       );
     }
+    // The digest routes serve the signing key's public key with the digests (grantAuditRead,
+    // part of the append grant, covers the Query on DIGEST# items). Only that key, only that action.
+    this.adminApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:GetPublicKey'], resources: [this.digestKeyArn] }));
     if (this.adminApi.function instanceof lambda.Function) {
       this.adminApi.function.addEnvironment('PLEXMCP_AUDIT_TABLE', this.auditTableName);
       this.adminApi.function.addEnvironment('PLEXMCP_AUDIT_REGION', this.auditRegion);
+      this.adminApi.function.addEnvironment('PLEXMCP_DIGEST_KEY_ID', this.digestKeyArn);
+    }
+
+    // Admin events (mcp.created|updated|deleted, key.created|revoked) go on the region's bus.
+    this.healthMonitor.eventBus.grantPutEventsTo(this.adminApi.function);
+    // Webhooks, in every region: the rule takes every plexmcp.* event of this region's bus.
+    this.webhooks = new WebhookDelivery(this, 'Webhooks', {
+      eventBus: this.healthMonitor.eventBus,
+      registryTable: this.registryTable,
+      credentialsKey: this.credentialsKey,
+      alarmTopic: this.healthMonitor.operatorAlarmTopic,
+    });
+    // The admin API's webhook routes: endpoints, deliveries, test events and redeliveries.
+    this.webhooks.grantManageEndpoints(this.adminApi.function);
+    if (this.adminApi.function instanceof lambda.Function) {
+      this.adminApi.function.addEnvironment('PLEXMCP_EVENT_BUS_NAME', this.healthMonitor.eventBus.eventBusName);
+      for (const [name, value] of Object.entries(this.webhooks.environment)) this.adminApi.function.addEnvironment(name, value);
     }
     // No role of this stack, whatever it is granted, may update or delete audit entries or digests.
     denyAuditRewrites(this, this.auditTableName);

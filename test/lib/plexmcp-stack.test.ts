@@ -26,8 +26,11 @@ describe('PlexMcpStack', () => {
   test('a regional stack creates no registry table, replicates the primary key, and depends on the primary', () => {
     const { primary, regional } = twoRegions();
     const template = Template.fromStack(regional);
-    // Its only tables are its own counters and analytics rollups (both regional).
-    template.resourceCountIs('AWS::DynamoDB::GlobalTable', 2);
+    // Its only tables are its own counters, analytics rollups and webhook endpoints and deliveries (all regional).
+    template.resourceCountIs('AWS::DynamoDB::GlobalTable', 4);
+    for (const table of Object.values(template.findResources('AWS::DynamoDB::GlobalTable'))) {
+      expect((table as { Properties: { Replicas: unknown[] } }).Properties.Replicas).toEqual([expect.objectContaining({ Region: 'eu-west-1' })]);
+    }
     template.hasResourceProperties('AWS::DynamoDB::GlobalTable', { KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }], Replicas: [Match.objectLike({ Region: 'eu-west-1' })] });
     template.resourceCountIs('AWS::DynamoDB::Table', 0);
     // Its only key of its own encrypts the health monitor's topics; the credentials key is a replica.
@@ -135,8 +138,9 @@ describe('PlexMcpStack', () => {
       template.resourceCountIs('AWS::Events::EventBus', 1);
       template.resourceCountIs('AWS::SNS::Topic', 2);
       // The health monitor's four, the gateway's concurrency alarm, the analytics consumer's three
-      // (errors, iterator age, dead letters) and the dashboard's two (gateway 5xx rate, error rate).
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
+      // (errors, iterator age, dead letters), the dashboard's two (gateway 5xx rate, error rate) and
+      // the webhook queues' two (dead letters, oldest message).
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
       const health = statementsOfRole(template, roleLogicalIdOf(template, stack, monitor.function));
       expect(health.filter((s) => JSON.stringify(s.Resource) === JSON.stringify(keyArn))).toEqual([{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn }]);
       expect(health.filter((s) => s.Action === 'dynamodb:Query')).toEqual([

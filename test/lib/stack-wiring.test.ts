@@ -1,0 +1,141 @@
+import { CfnResource } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { PlexMcpStack } from '../../lib';
+import { ACCOUNT, actionsOf, roleLogicalIdOf, statementsOfRole, testApp, type Statement } from './helpers';
+
+/**
+ * How PlexMcpStack wires the event, webhook and digest parts together, in the primary and in a
+ * regional stack: the webhook delivery on the region's bus, the admin function's events, webhook
+ * routes and digest key, the gateway's quota events, and the one region that scans for expiring keys.
+ */
+function twoRegions() {
+  const app = testApp();
+  const primary = new PlexMcpStack(app, 'Primary', { env: { account: ACCOUNT, region: 'us-east-1' }, replicaRegions: ['eu-west-1'] });
+  const regional = new PlexMcpStack(app, 'Regional', { env: { account: ACCOUNT, region: 'eu-west-1' }, primary });
+  return { primary, regional, stacks: [primary, regional] as const };
+}
+
+const envOf = (template: Template, stack: PlexMcpStack, fn: { node: { defaultChild?: unknown } }) =>
+  template.toJSON().Resources[stack.getLogicalId(fn.node.defaultChild as CfnResource)].Properties.Environment.Variables as Record<string, unknown>;
+const logicalId = (stack: PlexMcpStack, construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as CfnResource);
+const withAction = (statements: Statement[], action: string) => statements.filter((s) => actionsOf(s).includes(action));
+const busArn = (stack: PlexMcpStack) => stack.resolve(stack.healthMonitor.eventBus.eventBusArn);
+
+describe('PlexMcpStack wiring', () => {
+  test('(a) every stack delivers webhooks from its own bus: plexmcp.* rule to the queue, function on the registry and credentials key, alarms to the operator topic', () => {
+    for (const stack of twoRegions().stacks) {
+      const template = Template.fromStack(stack);
+      const webhooks = stack.webhooks;
+      template.hasResourceProperties('AWS::SQS::Queue', {
+        SqsManagedSseEnabled: true,
+        RedrivePolicy: { deadLetterTargetArn: stack.resolve(webhooks.deadLetterQueue.queueArn), maxReceiveCount: 5 },
+      });
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventBusName: stack.resolve(stack.healthMonitor.eventBus.eventBusName),
+        EventPattern: { source: [{ prefix: 'plexmcp.' }] },
+        Targets: [Match.objectLike({ Arn: stack.resolve(webhooks.queue.queueArn) })],
+      });
+      expect(envOf(template, stack, webhooks.function)).toMatchObject({
+        PLEXMCP_REGISTRY_TABLE: stack.resolve(stack.registryTable.tableName),
+        PLEXMCP_KMS_KEY_ID: stack.resolve(stack.credentialsKey.keyArn),
+        PLEXMCP_EVENT_BUS_NAME: stack.resolve(stack.healthMonitor.eventBus.eventBusName),
+      });
+      const topic = stack.resolve(stack.healthMonitor.operatorAlarmTopic.topicArn);
+      for (const alarm of [webhooks.alarms.deadLetters, webhooks.alarms.oldestMessageAge]) {
+        const props = template.toJSON().Resources[logicalId(stack, alarm)].Properties;
+        expect([props.AlarmActions, props.OKActions]).toEqual([[topic], [topic]]);
+      }
+    }
+  });
+
+  test('(a) every admin function manages webhook endpoints: the environment of WebhookDelivery, read/write on its two tables, SendMessage on its queue, GenerateDataKey/Decrypt on the credentials key', () => {
+    for (const stack of twoRegions().stacks) {
+      const template = Template.fromStack(stack);
+      const webhooks = stack.webhooks;
+      const env = envOf(template, stack, stack.adminApi.function);
+      expect(Object.keys(webhooks.environment).sort()).toEqual(['PLEXMCP_WEBHOOK_DELIVERIES_TABLE', 'PLEXMCP_WEBHOOK_ENDPOINTS_TABLE', 'PLEXMCP_WEBHOOK_QUEUE_URL']);
+      for (const [name, value] of Object.entries(webhooks.environment)) expect(env[name]).toEqual(stack.resolve(value));
+      expect(env).toMatchObject({
+        PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: { Ref: logicalId(stack, webhooks.endpointsTable) },
+        PLEXMCP_WEBHOOK_DELIVERIES_TABLE: { Ref: logicalId(stack, webhooks.deliveriesTable) },
+        PLEXMCP_WEBHOOK_QUEUE_URL: { Ref: logicalId(stack, webhooks.queue) },
+      });
+
+      const admin = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.adminApi.function));
+      const puts = withAction(admin, 'dynamodb:PutItem').map((s) => JSON.stringify(s.Resource));
+      for (const table of [webhooks.endpointsTable, webhooks.deliveriesTable]) {
+        expect(puts.some((r) => r.includes(logicalId(stack, table)))).toBe(true);
+      }
+      expect(withAction(admin, 'sqs:SendMessage').map((s) => s.Resource)).toEqual([stack.resolve(webhooks.queue.queueArn)]);
+      const keyArn = stack.resolve(stack.credentialsKey.keyArn);
+      // Both the upstream credentials and the webhook secrets: one key, these two actions only.
+      for (const s of admin.filter((x) => JSON.stringify(x.Resource) === JSON.stringify(keyArn))) {
+        expect(actionsOf(s).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+      }
+      expect(withAction(admin, 'kms:GenerateDataKey').length).toBeGreaterThan(0);
+    }
+  });
+
+  test('(b) every gateway puts org.quota.threshold on its region\'s bus', () => {
+    for (const stack of twoRegions().stacks) {
+      const template = Template.fromStack(stack);
+      expect(envOf(template, stack, stack.gateway.function).PLEXMCP_EVENT_BUS_NAME).toEqual(stack.resolve(stack.healthMonitor.eventBus.eventBusName));
+      const gateway = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.gateway.function));
+      expect(withAction(gateway, 'events:PutEvents')).toEqual([{ Effect: 'Allow', Action: 'events:PutEvents', Resource: busArn(stack) }]);
+    }
+  });
+
+  test('(c) only the primary scans for expiring keys (and may write its NOTICE# markers)', () => {
+    const { primary, regional } = twoRegions();
+    for (const [stack, scan] of [[primary, 'on'], [regional, 'off']] as const) {
+      const template = Template.fromStack(stack);
+      expect(envOf(template, stack, stack.healthMonitor.function).PLEXMCP_KEY_EXPIRY_SCAN).toBe(scan);
+      const health = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.healthMonitor.function));
+      const notices = withAction(health, 'dynamodb:UpdateItem').filter((s) => JSON.stringify(s).includes('NOTICE#'));
+      expect(notices).toHaveLength(scan === 'on' ? 1 : 0);
+    }
+  });
+
+  test('(d) every admin function publishes admin events on its region\'s bus', () => {
+    for (const stack of twoRegions().stacks) {
+      const template = Template.fromStack(stack);
+      expect(envOf(template, stack, stack.adminApi.function).PLEXMCP_EVENT_BUS_NAME).toEqual(stack.resolve(stack.healthMonitor.eventBus.eventBusName));
+      const admin = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.adminApi.function));
+      expect(withAction(admin, 'events:PutEvents')).toEqual([{ Effect: 'Allow', Action: 'events:PutEvents', Resource: busArn(stack) }]);
+    }
+  });
+
+  test('(e) every admin function reads the public key of the primary\'s digest key, that key only, and queries the audit table', () => {
+    const { primary, regional } = twoRegions();
+    const digestKeyId = logicalId(primary, primary.auditLog!.signingKey);
+    // The primary's key by GetAtt; a regional stack's through the cross-region reference reader.
+    const primaryKey = { 'Fn::GetAtt': [digestKeyId, 'Arn'] };
+    const regionalKey = { 'Fn::GetAtt': [Match.stringLikeRegexp('^ExportsReader'), Match.stringLikeRegexp('DigestKey')] };
+    expect(primary.digestKeyArn).toBe(primary.auditLog!.signingKey.keyArn);
+    expect(regional.digestKeyArn).toBe(primary.digestKeyArn);
+    for (const [stack, key, auditTable] of [
+      [primary, primaryKey, { 'Fn::GetAtt': [logicalId(primary, primary.auditLog!.table), 'Arn'] }],
+      [regional, regionalKey, { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:us-east-1:${ACCOUNT}:table/plexmcp-audit`]] }],
+    ] as const) {
+      const template = Template.fromStack(stack);
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: 'PlexMCP admin API',
+        Environment: { Variables: Match.objectLike({ PLEXMCP_DIGEST_KEY_ID: key, PLEXMCP_AUDIT_REGION: 'us-east-1' }) },
+      });
+      const admin = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.adminApi.function));
+      const getPublicKey = withAction(admin, 'kms:GetPublicKey');
+      expect(getPublicKey).toHaveLength(1);
+      expect(getPublicKey[0]).toEqual({ Effect: 'Allow', Action: 'kms:GetPublicKey', Resource: expect.anything() });
+      // Exactly the digest key (the same token as the environment variable), nothing else.
+      const env = envOf(template, stack, stack.adminApi.function);
+      expect(getPublicKey[0]!.Resource).toEqual(env.PLEXMCP_DIGEST_KEY_ID);
+      expect(withAction(admin, 'kms:Sign')).toEqual([]);
+      // DIGEST# items are read with Query (grantAuditRead, unconditioned on the audit table).
+      const queries = withAction(admin, 'dynamodb:Query').filter((s) => JSON.stringify(s.Resource) === JSON.stringify(auditTable));
+      expect(queries).toEqual([{ Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: auditTable }]);
+    }
+    // The regional key arrives by name of the primary's key in the reader's parameter list.
+    const reader = Object.values(Template.fromStack(regional).findResources('Custom::CrossRegionExportReader'))[0] as { Properties: { ReaderProps: { imports: Record<string, string> } } };
+    expect(Object.keys(reader.Properties.ReaderProps.imports).some((name) => /DigestKey/.test(name))).toBe(true);
+  });
+});
