@@ -2,6 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbDeliveryStore, ensureDeliveryTable } from '../adapters/dynamodb-delivery-store';
 import { DynamoDbWebhookEndpointStore, ensureWebhookEndpointTable } from '../adapters/dynamodb-webhook-endpoints';
 import { WebhookSender } from '../adapters/webhook-sender';
+import { type AlertService, publishWithAlerts } from '../core/alert-service';
 import type { EnvelopeCipher } from '../core/envelope';
 import type { PlexEvent, PlexEventPublisher } from '../core/events/model';
 import type { UrlPolicy } from '../core/url-policy';
@@ -165,6 +166,12 @@ export interface LocalWebhooksOptions {
   readonly limitFor: (orgId: string) => Promise<number | undefined>;
   /** The in-process bus: events in, and `webhook.endpoint.disabled` out. */
   readonly bus: EventSubscription & PlexEventPublisher;
+  /**
+   * The org alert emails (serve's AlertService): `webhook.endpoint.disabled` is dispatched to the
+   * org's subscribers as it is published, the same way as the AWS delivery function does. Omitted:
+   * the event only goes on the bus.
+   */
+  readonly alerts?: Pick<AlertService, 'dispatch'>;
   readonly schedule?: readonly number[];
   readonly pollIntervalMs?: number;
   /** Attempt timeout (tests shorten it). @default 15 s */
@@ -196,7 +203,7 @@ export async function createLocalWebhooks(options: LocalWebhooksOptions): Promis
     cipher: options.cipher,
     urlPolicy: options.urlPolicy,
     limitFor: options.limitFor,
-    events: options.bus,
+    events: options.alerts ? publishWithAlerts(options.bus, options.alerts) : options.bus,
     ...(options.log ? { log: options.log } : {}),
   });
   const sender = new WebhookSender({

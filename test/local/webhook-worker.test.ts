@@ -1,7 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDbAlertStore } from '../../lambda/adapters/dynamodb-alert-store';
+import { ensureRegistryTable } from '../../lambda/adapters/dynamodb-registry-store';
 import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
+import { LocalAlertDelivery } from '../../lambda/adapters/sns-alerts';
+import { AlertService } from '../../lambda/core/alert-service';
 import { EnvelopeCipher } from '../../lambda/core/envelope';
 import { parseEvent } from '../../lambda/core/events/catalog';
 import type { PlexEvent } from '../../lambda/core/events/model';
@@ -30,8 +34,9 @@ async function engine(): Promise<EmbeddedDynamoDb> {
   return e;
 }
 
-async function webhooks(db: EmbeddedDynamoDb, bus: InProcessEventBus, schedule: number[], pollIntervalMs = 10): Promise<LocalWebhooks> {
+async function webhooks(db: EmbeddedDynamoDb, bus: InProcessEventBus, schedule: number[], pollIntervalMs = 10, alerts?: AlertService): Promise<LocalWebhooks> {
   return createLocalWebhooks({
+    ...(alerts ? { alerts } : {}),
     client: db.client,
     endpointsTable: 'plexmcp-webhook-endpoints',
     deliveriesTable: 'plexmcp-webhook-deliveries',
@@ -128,6 +133,44 @@ test('410 Gone disables the endpoint and puts a valid webhook.endpoint.disabled 
   expect(disabled).toHaveLength(1);
   expect(parseEvent(disabled[0])).toMatchObject({ orgId: ORG, endpointId: created.endpoint.endpointId, reason: 'gone' });
   expect(await hooks.service.get(ORG, created.endpoint.endpointId)).toMatchObject({ enabled: false, disabledReason: 'gone' });
+});
+
+test('with serve\'s alerts, the disabled endpoint is emailed (logged locally) to the org\'s subscribers: id and reason, no URL or secret', async () => {
+  const db = await engine();
+  cleanup.push(() => db.close());
+  await ensureRegistryTable(db.client, 'plexmcp-registry');
+  const logged: string[] = [];
+  const delivery = new LocalAlertDelivery((line) => logged.push(line));
+  const alerts = new AlertService({ store: new DynamoDbAlertStore(db.client, 'plexmcp-registry'), delivery, getOrg: async (orgId) => ({ orgId, plan: 'pro' }), log: () => undefined });
+  // Without an events list: every alert type, the disabled webhook included.
+  await alerts.create(ORG, { type: 'email', address: 'ops@example.com' });
+  const bus = new InProcessEventBus();
+  let secret = '';
+  const rx = await loopbackReceiver(() => [secret], () => 410);
+  cleanup.push(() => rx.close());
+  const hooks = await webhooks(db, bus, [0, 20], 10, alerts);
+  cleanup.push(() => hooks.close());
+  const created = await hooks.service.create(ORG, { url: rx.url, eventTypes: ['key.*'] });
+  secret = created.secret;
+  const id = created.endpoint.endpointId;
+  await bus.publish([keyRevoked('key_1')]);
+  await rx.waitFor(1);
+  for (let i = 0; i < 200 && delivery.delivered.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(delivery.delivered).toHaveLength(1);
+  const [alert] = delivery.delivered;
+  expect(alert).toMatchObject({ orgId: ORG, eventType: 'webhook.endpoint.disabled', subject: `PlexMCP webhook endpoint disabled: ${id} (410 Gone)` });
+  expect(alert!.message).toContain(`Webhook endpoint ${id} answered 410 Gone, so delivery disabled it.\n`);
+  expect(alert!.message).toContain(`Endpoint id:   ${id}\nReason:        gone (410 Gone)\n`);
+  const port = new URL(rx.url).port;
+  for (const text of [alert!.subject, alert!.message, ...logged]) {
+    expect(text).not.toContain(rx.url);
+    expect(text).not.toContain(`:${port}`);
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain('whsec_');
+  }
+  expect(logged.at(-1)).toBe(`Alert for org ${ORG}: PlexMCP webhook endpoint disabled: ${id} (410 Gone)`);
+  // The bus got it too, once.
+  expect(bus.recentEvents().filter((e) => e.type === 'webhook.endpoint.disabled')).toHaveLength(1);
 });
 
 test('stop() is prompt and idempotent, and a stopped worker takes no more events', async () => {
