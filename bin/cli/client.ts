@@ -11,7 +11,7 @@ import { ApiRequestError, CliError, type FieldProblem } from './errors';
 export type AdminApi = ReturnType<typeof hc<AdminApp>>['admin']['v1'];
 
 /** What a typed call answers on success (2xx). */
-export type Answer<R> = R extends ClientResponse<infer T, infer S, infer _F> ? (S extends 200 | 201 | 204 ? T : never) : never;
+export type Answer<R> = R extends ClientResponse<infer T, infer S> ? (S extends 200 | 201 | 204 ? T : never) : never;
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 

@@ -234,13 +234,13 @@ describe('requests and headers', () => {
   test('whoami and plans', async () => {
     const free = {
       plan: 'free', requestsPerMinute: 60, monthlyRequests: 10000, maxMcpServers: 3, maxEndpointsPerMcp: 2, maxApiKeys: 10,
-      maxConcurrentStreamsPerKey: 5, handshakesPerKeyPerMinute: 10,
+      maxConcurrentStreamsPerKey: 5, handshakesPerKeyPerMinute: 10, maxWebhookEndpoints: 0,
     };
     stub.on('GET', '/admin/v1/plans', { body: { items: [free] } });
     expect((await cli(['whoami'])).stdout).toBe(`URL:         ${stub.url}\nPrincipal:   operator\nToken from:  PLEXMCP_TOKEN\n`);
     expect((await cli(['plans'])).stdout).toBe(
-      'PLAN  REQUESTS/MIN  REQUESTS/MONTH  MCP SERVERS  ENDPOINTS/MCP  API KEYS  STREAMS/KEY  HANDSHAKES/MIN\n' +
-        'free  60            10000           3            2              10        5            10\n',
+      'PLAN  REQUESTS/MIN  REQUESTS/MONTH  MCP SERVERS  ENDPOINTS/MCP  API KEYS  STREAMS/KEY  HANDSHAKES/MIN  WEBHOOKS\n' +
+        'free  60            10000           3            2              10        5            10              0\n',
     );
   });
 
@@ -306,7 +306,7 @@ describe('requests and headers', () => {
       planOverrides: { maxApiKeys: 50, requestsPerMinute: 1000 },
       limits: {
         requestsPerMinute: 1000, monthlyRequests: 1_000_000, maxMcpServers: 25, maxEndpointsPerMcp: 5, maxApiKeys: 50,
-        maxConcurrentStreamsPerKey: 50, handshakesPerKeyPerMinute: 60,
+        maxConcurrentStreamsPerKey: 50, handshakesPerKeyPerMinute: 60, maxWebhookEndpoints: 5,
       },
       usage: { mcpServers: 2, apiKeys: 7 },
     };
@@ -329,6 +329,7 @@ describe('requests and headers', () => {
         'Limits:        1000 requests/min per key, 1000000 requests/month\n' +
         '               25 MCP servers, 5 endpoints each, 50 API keys\n' +
         '               50 open streams and 60 handshakes/min per key\n' +
+        '               5 webhook endpoints\n' +
         'Usage:         2 of 25 MCP servers, 7 of 50 API keys\n' +
         'IP allowlist:  10.0.0.0/8\n' +
         'Created:       2026-01-01T00:00:00.000Z\n' +

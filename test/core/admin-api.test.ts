@@ -460,7 +460,7 @@ describe('health and discovered tools', () => {
 describe('alert subscriptions', () => {
   const email = (address = 'oncall@example.com', events?: string[]) => ({ type: 'email', address, ...(events ? { events } : {}) });
 
-  test('create (both events by default), list, delete: the delivery subscribes and unsubscribes', async () => {
+  test('create (every event by default), list, delete: the delivery subscribes and unsubscribes', async () => {
     const orgId = await newOrg();
     const created = await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, email());
     expect(created.status).toBe(201);
@@ -469,7 +469,7 @@ describe('alert subscriptions', () => {
       orgId,
       type: 'email',
       address: 'oncall@example.com',
-      events: ['mcp.endpoint.status.changed', 'mcp.tools.changed'],
+      events: ['mcp.endpoint.status.changed', 'mcp.tools.changed', 'webhook.endpoint.disabled'],
       createdAt: expect.any(String),
       deliveryRef: `arn:aws:sns:us-east-1:111111111111:org-alerts:${created.body.subscriptionId}`,
     });
@@ -595,7 +595,9 @@ describe('protocol hygiene', () => {
         '/orgs/{orgId}/mcps', '/orgs/{orgId}/mcps/{slug}', '/orgs/{orgId}/mcps/{slug}/health', '/orgs/{orgId}/mcps/{slug}/tools',
         '/orgs/{orgId}/alerts', '/orgs/{orgId}/alerts/{subscriptionId}', '/plans', '/whoami',
         '/orgs/{orgId}/usage', '/orgs/{orgId}/usage/export', '/usage',
-        '/orgs/{orgId}/audit', '/orgs/{orgId}/audit/head', '/audit', '/audit/head',
+        '/orgs/{orgId}/audit', '/orgs/{orgId}/audit/head', '/orgs/{orgId}/audit/digests', '/audit', '/audit/head', '/audit/digests',
+        '/orgs/{orgId}/webhooks', '/orgs/{orgId}/webhooks/{endpointId}', '/orgs/{orgId}/webhooks/{endpointId}/rotate-secret',
+        '/orgs/{orgId}/webhooks/{endpointId}/test', '/orgs/{orgId}/webhooks/{endpointId}/deliveries', '/orgs/{orgId}/webhooks/deliveries/{deliveryId}/redeliver',
       ].map((p) => BASE + p).sort(),
     );
     const schemaOf = (path: string, method: string, status: string) => doc.paths[BASE + path][method].responses[status].content['application/json'].schema.$ref;
@@ -606,7 +608,7 @@ describe('protocol hygiene', () => {
     expect(doc.paths[`${BASE}/orgs/{orgId}/alerts`].post.responses['501']).toBeDefined();
     expect(doc.components.schemas.CreateAlertSubscription).toMatchObject({
       required: ['type', 'address'],
-      properties: { address: { format: 'email' }, events: { items: { enum: ['mcp.endpoint.status.changed', 'mcp.tools.changed'] } } },
+      properties: { address: { format: 'email' }, events: { items: { enum: ['mcp.endpoint.status.changed', 'mcp.tools.changed', 'webhook.endpoint.disabled'] } } },
     });
     expect(doc.components.schemas.McpHealth.properties.endpoints.items.$ref).toBe('#/components/schemas/EndpointHealth');
     const historyParam = doc.paths[`${BASE}/orgs/{orgId}/mcps/{slug}/health`].get.parameters.find((p: { name: string }) => p.name === 'history');
@@ -698,7 +700,7 @@ describe('plan limits', () => {
     expect(detail.body).toMatchObject({ plan: 'free', planOverrides: { maxMcpServers: 4, maxApiKeys: 50 }, usage: { mcpServers: 4, apiKeys: 0 } });
     expect(detail.body.limits).toEqual({
       requestsPerMinute: 60, monthlyRequests: 10_000, maxMcpServers: 4, maxEndpointsPerMcp: 2, maxApiKeys: 50,
-      maxConcurrentStreamsPerKey: 5, handshakesPerKeyPerMinute: 10,
+      maxConcurrentStreamsPerKey: 5, handshakesPerKeyPerMinute: 10, maxWebhookEndpoints: 0,
     });
     // Overrides are replaced as a whole; {} and null remove them.
     expect((await call('PATCH', `/orgs/${orgId}`, OPERATOR, { planOverrides: { maxApiKeys: 20 } })).body.planOverrides).toEqual({ maxApiKeys: 20 });
@@ -745,7 +747,7 @@ describe('plan limits', () => {
     expect(res.body.items).toHaveLength(4);
     expect(res.body.items[0]).toEqual({
       plan: 'free', requestsPerMinute: 60, monthlyRequests: 10_000, maxMcpServers: 3, maxEndpointsPerMcp: 2, maxApiKeys: 10,
-      maxConcurrentStreamsPerKey: 5, handshakesPerKeyPerMinute: 10,
+      maxConcurrentStreamsPerKey: 5, handshakesPerKeyPerMinute: 10, maxWebhookEndpoints: 0,
     });
   });
 });
@@ -897,7 +899,7 @@ describe('OpenAPI document for limits and policies', () => {
     expect(schemas.KeyScopes.properties).toHaveProperty('prompts');
     expect(schemas.ApiKey.properties).toHaveProperty('rateLimitSetByOperator');
     expect(Object.keys(schemas.PlanLimits.properties).sort()).toEqual(
-      ['handshakesPerKeyPerMinute', 'maxApiKeys', 'maxConcurrentStreamsPerKey', 'maxEndpointsPerMcp', 'maxMcpServers', 'monthlyRequests', 'requestsPerMinute'],
+      ['handshakesPerKeyPerMinute', 'maxApiKeys', 'maxConcurrentStreamsPerKey', 'maxEndpointsPerMcp', 'maxMcpServers', 'maxWebhookEndpoints', 'monthlyRequests', 'requestsPerMinute'],
     );
     expect(JSON.stringify(schemas.UpdateOrg.properties.planOverrides)).toContain('PlanOverrides');
     expect(schemas.Org.properties.limits).toBeDefined();

@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DynamoDbAlertStore } from '../../lambda/adapters/dynamodb-alert-store';
 import { DynamoDbAuditStore, ensureAuditTable } from '../../lambda/adapters/dynamodb-audit-store';
+import { DynamoDbDeliveryStore, ensureDeliveryTable } from '../../lambda/adapters/dynamodb-delivery-store';
 import { DynamoDbHealthStore } from '../../lambda/adapters/dynamodb-health-store';
+import { DynamoDbWebhookEndpointStore, ensureWebhookEndpointTable } from '../../lambda/adapters/dynamodb-webhook-endpoints';
 import { DynamoDbRegistryStore } from '../../lambda/adapters/dynamodb-registry-store';
 import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
 import { createAdminApp } from '../../lambda/core/admin/app';
@@ -14,6 +16,7 @@ import { EnvelopeCipher } from '../../lambda/core/envelope';
 import { parseEvent } from '../../lambda/core/events/catalog';
 import type { PlexEvent } from '../../lambda/core/events/model';
 import { RegistryService } from '../../lambda/core/registry-service';
+import { limitFromPlan, WebhookService } from '../../lambda/core/webhooks/endpoints';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 
 const OPERATOR = 'pmop_audit-test-operator-token';
@@ -27,6 +30,8 @@ let deps: Parameters<typeof createAdminApp>[0];
 let published: PlexEvent[];
 let clock: number;
 let sourceIp: string;
+let webhookService: WebhookService;
+let deliveryStore: DynamoDbDeliveryStore;
 
 beforeAll(async () => {
   db = await startTestDynamoDb();
@@ -40,10 +45,24 @@ beforeEach(async () => {
   await ensureAuditTable(db.client, auditTable);
   audit = new DynamoDbAuditStore(db.client, auditTable);
   const store = new DynamoDbRegistryStore(db.client, table);
+  const cipher = new EnvelopeCipher(new LocalKeyFileProvider(randomBytes(32)));
+  // Public names resolve to a public address, except one that points inside.
+  const urlPolicy = { allowLoopback: false, resolve: async (host: string) => (host === 'inside.example.com' ? ['10.1.2.3'] : ['93.184.216.34']) };
+  const [endpointsTable, deliveriesTable] = [`webhooks-${randomUUID()}`, `deliveries-${randomUUID()}`];
+  await Promise.all([ensureWebhookEndpointTable(db.client, endpointsTable), ensureDeliveryTable(db.client, deliveriesTable)]);
+  deliveryStore = new DynamoDbDeliveryStore(db.client, deliveriesTable);
+  const webhooks = (webhookService = new WebhookService({
+    endpoints: new DynamoDbWebhookEndpointStore(db.client, endpointsTable),
+    deliveries: deliveryStore,
+    cipher,
+    urlPolicy,
+    limitFor: limitFromPlan((id) => store.getOrg(id)),
+    now: () => new Date(clock),
+  }));
   const service = new RegistryService({
     store,
-    cipher: new EnvelopeCipher(new LocalKeyFileProvider(randomBytes(32))),
-    urlPolicy: { allowLoopback: false, resolve: async () => ['93.184.216.34'] },
+    cipher,
+    urlPolicy,
     now: () => new Date(clock),
   });
   const keys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
@@ -61,6 +80,7 @@ beforeEach(async () => {
       getOrg: (id) => store.getOrg(id),
     }),
     audit,
+    webhooks,
     events: { publish: async (events) => void published.push(...events) },
     strictAudit: true,
     now: () => clock,
@@ -77,6 +97,13 @@ async function call(method: string, path: string, token: string | undefined, bod
   const res = await app.request(`${BASE}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** A test delivery to the endpoint whose one attempt failed for good (made beside the API: no audit entry). */
+async function failedDelivery(orgId: string, endpointId: string): Promise<string> {
+  const queued = await webhookService.sendTest(orgId, endpointId);
+  expect(await deliveryStore.recordAttempt(queued.deliveryId, 0, { at: clock, status: 500, latencyMs: 3 }, { state: 'failed' })).toBe(true);
+  return queued.deliveryId;
 }
 
 async function entries(scope: string): Promise<AuditEntry[]> {
@@ -190,6 +217,8 @@ describe('no route can skip its guard or its audit entry', () => {
     await call('POST', `/orgs/${orgId}/mcps`, OPERATOR, { ...mcpBody, slug: 'keep' });
     const key = await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'k', role: 'member' });
     const alert = await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, { type: 'email', address: 'first@example.com' });
+    const hook = (await call('POST', `/orgs/${orgId}/webhooks`, OPERATOR, { url: 'https://hooks.example.com/a' })).body.endpoint.endpointId as string;
+    const other = (await call('POST', `/orgs/${orgId}/webhooks`, OPERATOR, { url: 'https://hooks.example.com/b' })).body.endpoint.endpointId as string;
     return {
       'post /orgs': () => call('POST', '/orgs', OPERATOR, { name: 'Other', plan: 'free' }),
       'patch /orgs/{orgId}': () => call('PATCH', `/orgs/${orgId}`, OPERATOR, { name: 'Renamed' }),
@@ -200,6 +229,16 @@ describe('no route can skip its guard or its audit entry', () => {
       'post /orgs/{orgId}/keys/{keyId}/revoke': () => call('POST', `/orgs/${orgId}/keys/${key.body.key.keyId}/revoke`, OPERATOR),
       'post /orgs/{orgId}/alerts': () => call('POST', `/orgs/${orgId}/alerts`, OPERATOR, { type: 'email', address: 'second@example.com' }),
       'delete /orgs/{orgId}/alerts/{subscriptionId}': () => call('DELETE', `/orgs/${orgId}/alerts/${alert.body.subscriptionId}`, OPERATOR),
+      'post /orgs/{orgId}/webhooks': () => call('POST', `/orgs/${orgId}/webhooks`, OPERATOR, { url: 'https://hooks.example.com/c' }),
+      'patch /orgs/{orgId}/webhooks/{endpointId}': () => call('PATCH', `/orgs/${orgId}/webhooks/${hook}`, OPERATOR, { eventTypes: ['key.*'] }),
+      'post /orgs/{orgId}/webhooks/{endpointId}/rotate-secret': () => call('POST', `/orgs/${orgId}/webhooks/${hook}/rotate-secret`, OPERATOR, {}),
+      'post /orgs/{orgId}/webhooks/{endpointId}/test': () => call('POST', `/orgs/${orgId}/webhooks/${hook}/test`, OPERATOR),
+      'delete /orgs/{orgId}/webhooks/{endpointId}': () => call('DELETE', `/orgs/${orgId}/webhooks/${other}`, OPERATOR),
+      'post /orgs/{orgId}/webhooks/deliveries/{deliveryId}/redeliver': async () => {
+        // A delivery that failed for good: redelivered as a new series.
+        const failed = await failedDelivery(orgId, hook);
+        return call('POST', `/orgs/${orgId}/webhooks/deliveries/${failed}/redeliver`, OPERATOR);
+      },
     };
   }
 
@@ -233,7 +272,9 @@ describe('no route can skip its guard or its audit entry', () => {
     const orgA = await newOrg();
     const orgB = await newOrg();
     const outsider = (await call('POST', `/orgs/${orgB}/keys`, OPERATOR, { name: 'b admin', role: 'admin' })).body.secret as string;
-    const params: Record<string, string> = { orgId: orgA, slug: 'tools', keyId: 'aaaaaaaaaaaaaaaa', subscriptionId: 'al_aaaaaaaaaaaaaaaa' };
+    const params: Record<string, string> = {
+      orgId: orgA, slug: 'tools', keyId: 'aaaaaaaaaaaaaaaa', subscriptionId: 'al_aaaaaaaaaaaaaaaa', endpointId: 'whe_aaaaaaaaaaaaaaaa', deliveryId: `msg_${'a'.repeat(32)}`,
+    };
     const ops = (await operations()).filter((op) => !['/whoami', '/plans'].includes(op.path));
     expect(ops.length).toBeGreaterThan(20);
     for (const op of ops) {
@@ -287,5 +328,64 @@ describe('reading the log', () => {
     const head = await call('GET', `/orgs/${orgId}/audit/head`, admin);
     expect(head.body).toEqual({ seq: 6, hash: rest.body.items[3].hash });
     expect((await call('GET', `/orgs/${orgId}/audit?cursor=0`, admin)).status).toBe(400);
+  });
+});
+
+describe('webhook endpoints through the admin API', () => {
+  test('plan-gated; https and public addresses only; the secret shown once and audited as changed only', async () => {
+    const free = await newOrg('free');
+    const refused = await call('POST', `/orgs/${free}/webhooks`, OPERATOR, { url: 'https://hooks.example.com/x' });
+    expect([refused.status, refused.body.error.code]).toEqual([403, 'plan_required']);
+
+    const orgId = await newOrg('pro');
+    for (const url of ['http://hooks.example.com/x', 'https://inside.example.com/x', 'https://169.254.169.254/latest', 'https://127.0.0.1/x']) {
+      const res = await call('POST', `/orgs/${orgId}/webhooks`, OPERATOR, { url });
+      expect([url, res.status, res.body.error.details?.[0]?.path]).toEqual([url, 400, 'url']);
+    }
+    const created = await call('POST', `/orgs/${orgId}/webhooks`, OPERATOR, { url: 'https://hooks.example.com/x?token=abc', eventTypes: ['key.revoked'] });
+    expect(created.status).toBe(201);
+    expect(created.body.secret).toMatch(/^whsec_/);
+    const endpointId = created.body.endpoint.endpointId as string;
+    const got = await call('GET', `/orgs/${orgId}/webhooks/${endpointId}`, OPERATOR);
+    expect(JSON.stringify(got.body)).not.toContain(created.body.secret);
+    const rotated = await call('POST', `/orgs/${orgId}/webhooks/${endpointId}/rotate-secret`, OPERATOR, { overlapSeconds: 3600 });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.secret).toMatch(/^whsec_/);
+    expect(rotated.body.secret).not.toBe(created.body.secret);
+
+    const chain = await entries(orgId);
+    const [made, rotation] = chain.filter((e) => e.action.startsWith('webhook.'));
+    expect(made).toMatchObject({ action: 'webhook.created', target: { type: 'webhook', id: endpointId } });
+    expect(made!.changes).toContainEqual({ field: 'secret', secret: true });
+    // The URL's query string (which may hold a receiver's token) is not kept either.
+    expect(made!.changes).toContainEqual({ field: 'url', new: 'https://hooks.example.com/x?…' });
+    expect(rotation!.changes).toEqual([{ field: 'secret', secret: true }]);
+    expect(JSON.stringify(chain)).not.toMatch(/whsec_|token=abc/);
+  });
+
+  test('test event, deliveries with their attempts, and redelivery of a failed one only', async () => {
+    const orgId = await newOrg('pro');
+    const endpointId = (await call('POST', `/orgs/${orgId}/webhooks`, OPERATOR, { url: 'https://hooks.example.com/x' })).body.endpoint.endpointId as string;
+    const queued = await call('POST', `/orgs/${orgId}/webhooks/${endpointId}/test`, OPERATOR);
+    expect([queued.status, queued.body.state, queued.body.eventType]).toEqual([202, 'pending', 'webhook.test']);
+    const pendingAgain = await call('POST', `/orgs/${orgId}/webhooks/deliveries/${queued.body.deliveryId}/redeliver`, OPERATOR);
+    expect([pendingAgain.status, pendingAgain.body.error.code]).toEqual([409, 'delivery_not_failed']);
+    const failed = await failedDelivery(orgId, endpointId);
+    const listed = await call('GET', `/orgs/${orgId}/webhooks/${endpointId}/deliveries`, OPERATOR);
+    const failedView = listed.body.items.find((d: { deliveryId: string }) => d.deliveryId === failed);
+    expect(failedView).toMatchObject({ state: 'failed', attempts: 1, attemptLog: [{ status: 500, latencyMs: 3 }] });
+    const again = await call('POST', `/orgs/${orgId}/webhooks/deliveries/${failed}/redeliver`, OPERATOR);
+    expect([again.status, again.body.state, again.body.redeliveries]).toEqual([202, 'pending', 1]);
+    // Another org's admin cannot see or redeliver it.
+    const otherOrg = await newOrg('pro');
+    const otherAdmin = (await call('POST', `/orgs/${otherOrg}/keys`, OPERATOR, { name: 'a', role: 'admin' })).body.secret as string;
+    expect((await call('POST', `/orgs/${otherOrg}/webhooks/deliveries/${failed}/redeliver`, otherAdmin)).status).toBe(404);
+  });
+
+  test('without a webhook service the routes answer 501 webhooks_unavailable', async () => {
+    app = createAdminApp({ ...deps, webhooks: undefined });
+    const orgId = await newOrg('pro');
+    const res = await call('GET', `/orgs/${orgId}/webhooks`, OPERATOR);
+    expect([res.status, res.body.error.code]).toEqual([501, 'webhooks_unavailable']);
   });
 });

@@ -25,6 +25,7 @@ import { keyRoutes } from './routes/keys';
 import { mcpRoutes } from './routes/mcps';
 import { orgRoutes } from './routes/orgs';
 import { usageRoutes } from './routes/usage';
+import { webhookRoutes } from './routes/webhooks';
 
 export { ADMIN_MAX_BODY_BYTES, type AdminEnv, type Principal } from './openapi';
 export const ADMIN_BASE_PATH = '/admin/v1';
@@ -126,6 +127,7 @@ export function createAdminApp(deps: AdminAppDeps) {
     .route('/', keyRoutes(deps.service))
     .route('/', alertRoutes(deps.alerts))
     .route('/', usageRoutes({ reader: deps.usage, now, maxExportBytes: deps.maxExportBytes }))
+    .route('/', webhookRoutes(deps.webhooks))
     .route('/', auditRoutes(deps.audit, deps.auditDigests));
 
   app.notFound(() => {
