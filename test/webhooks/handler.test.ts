@@ -2,19 +2,24 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
+import { DynamoDbAlertStore } from '../../lambda/adapters/dynamodb-alert-store';
 import { DynamoDbDeliveryStore, ensureDeliveryTable } from '../../lambda/adapters/dynamodb-delivery-store';
+import { ensureRegistryTable } from '../../lambda/adapters/dynamodb-registry-store';
 import { DynamoDbWebhookEndpointStore, ensureWebhookEndpointTable } from '../../lambda/adapters/dynamodb-webhook-endpoints';
 import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
 import { delaySecondsUntil, parseQueueMessage, SqsWebhookQueue } from '../../lambda/adapters/sqs-webhook-queue';
 import { WebhookSender } from '../../lambda/adapters/webhook-sender';
 import { EnvelopeCipher } from '../../lambda/core/envelope';
-import type { PlexEvent } from '../../lambda/core/events/model';
+import { parseEvent } from '../../lambda/core/events/catalog';
+import type { PlexEvent, PlexEventPublisher } from '../../lambda/core/events/model';
 import { WebhookDispatcher } from '../../lambda/core/webhooks/dispatcher';
 import { WebhookService } from '../../lambda/core/webhooks/endpoints';
-import { webhookConsumer } from '../../lambda/webhooks/handler';
+import { endpointEvents, webhookConsumer } from '../../lambda/webhooks/handler';
 import { loopbackReceiver } from '../core/webhooks/loopback-receiver';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 
@@ -22,6 +27,11 @@ const ORG = 'org_aaaaaaaaaaaaaaaa';
 const BROKEN = 'org_bbbbbbbbbbbbbbbb';
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/111122223333/plexmcp-webhooks';
 const sqsMock = mockClient(SQSClient);
+// SNS and EventBridge have no local engine: mocked, with the exact requests asserted.
+const snsMock = mockClient(SNSClient);
+const eventBridgeMock = mockClient(EventBridgeClient);
+const TOPIC = 'arn:aws:sns:eu-west-1:111122223333:plexmcp-org-alerts';
+const BUS = 'plexmcp-events';
 
 let db: TestDynamoDb;
 let dir: string;
@@ -39,12 +49,16 @@ beforeEach(() => {
   sqsMock.reset();
   sqsMock.on(SendMessageCommand).resolves({ MessageId: 'm' });
   sqsMock.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+  snsMock.reset();
+  snsMock.on(PublishCommand).resolves({ MessageId: 'sns-1' });
+  eventBridgeMock.reset();
+  eventBridgeMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
 });
 afterEach(async () => {
   await Promise.all(open.splice(0).map((x) => x.close()));
 });
 
-async function setup() {
+async function setup(events?: PlexEventPublisher) {
   const endpointsTable = `webhook-endpoints-${randomUUID()}`;
   const deliveriesTable = `deliveries-${randomUUID()}`;
   await Promise.all([ensureWebhookEndpointTable(db.client, endpointsTable), ensureDeliveryTable(db.client, deliveriesTable)]);
@@ -64,6 +78,7 @@ async function setup() {
     onEnqueued: (d) => queue.schedule(d.id, d.nextAttemptAt),
     now: () => new Date(clock.now),
     log: () => undefined,
+    ...(events ? { events } : {}),
   });
   const sender = new WebhookSender({ allowLoopback: true });
   open.push(sender);
@@ -226,4 +241,122 @@ test('queue message parsing and delays', () => {
   expect(delaySecondsUntil(1_001, 0)).toBe(2);
   expect(delaySecondsUntil(-5, 0)).toBe(0);
   expect(delaySecondsUntil(10_000_000, 0)).toBe(900);
+});
+
+test('an endpoint failing for 5 days is disabled: the event goes on the bus and one alert email to the org\'s subscribers via SNS (id, reason, failingSince; no URL or secret)', async () => {
+  const registryTable = `registry-${randomUUID()}`;
+  await ensureRegistryTable(db.client, registryTable);
+  // As the admin function stored it: a confirmed SNS subscription of every alert type.
+  const store = new DynamoDbAlertStore(db.client, registryTable);
+  await store.createSubscription({
+    subscriptionId: 'al_aaaaaaaaaaaaaaaa', orgId: ORG, type: 'email', address: 'ops@example.com',
+    events: ['mcp.endpoint.status.changed', 'mcp.tools.changed', 'webhook.endpoint.disabled'], createdAt: '2026-11-01T00:00:00.000Z',
+    deliveryRef: `${TOPIC}:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0`,
+  });
+  const events = endpointEvents(
+    { PLEXMCP_ORG_ALERTS_TOPIC_ARN: TOPIC, PLEXMCP_EVENT_BUS_NAME: BUS },
+    {
+      dynamodb: db.client,
+      registryTable,
+      getOrg: async (orgId) => ({ orgId, plan: 'pro' }),
+      sns: new SNSClient({ region: 'eu-west-1' }),
+      eventBridge: new EventBridgeClient({ region: 'eu-west-1' }),
+      log: () => undefined,
+    },
+  );
+  const s = await setup(events);
+  let secret = '';
+  const rx = await loopbackReceiver(() => [secret], () => 503);
+  open.push(rx);
+  const created = await s.service.create(ORG, { url: rx.url, eventTypes: ['key.*'] });
+  secret = created.secret;
+  const endpointId = created.endpoint.endpointId;
+  const attemptFor = async (keyId: string) => {
+    sqsMock.resetHistory();
+    await s.consumer.consume(sqsEvent(busMessage({ type: 'key.revoked', orgId: ORG, at: new Date(s.clock.now).toISOString(), keyId, name: 'ci' })));
+    const message = JSON.parse(sent()[0]!.MessageBody!) as { deliveryId: string };
+    await s.consumer.consume(sqsEvent(message));
+  };
+
+  const failingSince = new Date(s.clock.now).toISOString();
+  await attemptFor('key_1');
+  expect(rx.requests).toBe(1);
+  expect(snsMock.calls()).toHaveLength(0);
+  // Another event 5 days later, its first attempt failing too: that one disables the endpoint.
+  s.clock.now += 5 * 24 * 3_600_000;
+  const at = new Date(s.clock.now).toISOString();
+  await attemptFor('key_2');
+  expect(rx.requests).toBe(2);
+  expect(await s.service.get(ORG, endpointId)).toMatchObject({ enabled: false, disabledReason: 'failing' });
+
+  const event = { type: 'webhook.endpoint.disabled', orgId: ORG, at, endpointId, reason: 'failing', failingSince };
+  expect(parseEvent(event)).toEqual(event);
+  expect(eventBridgeMock.commandCalls(PutEventsCommand).map((c) => c.args[0].input)).toEqual([
+    { Entries: [{ EventBusName: BUS, Source: 'plexmcp.webhooks', DetailType: 'webhook.endpoint.disabled', Detail: JSON.stringify(event), Time: new Date(at) }] },
+  ]);
+  const published = snsMock.commandCalls(PublishCommand).map((c) => c.args[0].input);
+  expect(published).toEqual([
+    {
+      TopicArn: TOPIC,
+      Subject: `PlexMCP webhook endpoint disabled: ${endpointId} (failing for 5 days)`,
+      Message: [
+        `Every delivery to webhook endpoint ${endpointId} failed for 5 days, so delivery disabled it.`,
+        '',
+        `Organisation:  ${ORG}`,
+        `Endpoint id:   ${endpointId}`,
+        'Reason:        failing (no successful delivery for 5 days)',
+        `Failing since: ${failingSince}`,
+        `At:            ${at}`,
+        '',
+        'No events are delivered to it while it is disabled; deliveries that were pending end as gone.',
+        'Once the receiver works again, re-enable it (PATCH /admin/v1/orgs/{orgId}/webhooks/{endpointId}',
+        'with {"enabled": true}) and redeliver what it missed.',
+        '',
+        'You receive this because your organisation subscribed to webhook.endpoint.disabled alerts.',
+        'List or remove subscriptions with `plexmcp alert list` and `plexmcp alert remove <id>`.',
+        '',
+      ].join('\n'),
+      MessageAttributes: {
+        orgId: { DataType: 'String', StringValue: ORG },
+        eventType: { DataType: 'String', StringValue: 'webhook.endpoint.disabled' },
+      },
+    },
+  ]);
+  const text = JSON.stringify(published);
+  expect(text).not.toContain(rx.url);
+  expect(text).not.toContain('127.0.0.1');
+  expect(text).not.toContain(secret);
+  expect(text).not.toContain('whsec_');
+});
+
+test('the bus refusing the disabled event still sends the email; an org with no subscription to it gets none', async () => {
+  const registryTable = `registry-${randomUUID()}`;
+  await ensureRegistryTable(db.client, registryTable);
+  const store = new DynamoDbAlertStore(db.client, registryTable);
+  await store.createSubscription({
+    subscriptionId: 'al_bbbbbbbbbbbbbbbb', orgId: ORG, type: 'email', address: 'ops@example.com',
+    events: ['webhook.endpoint.disabled'], createdAt: '2026-11-01T00:00:00.000Z',
+  });
+  await store.createSubscription({
+    subscriptionId: 'al_cccccccccccccccc', orgId: BROKEN, type: 'email', address: 'other@example.com',
+    events: ['mcp.endpoint.status.changed'], createdAt: '2026-11-01T00:00:00.000Z',
+  });
+  eventBridgeMock.on(PutEventsCommand).rejects(new Error('throttled'));
+  const events = endpointEvents(
+    { PLEXMCP_ORG_ALERTS_TOPIC_ARN: TOPIC, PLEXMCP_EVENT_BUS_NAME: BUS },
+    { dynamodb: db.client, registryTable, getOrg: async (orgId) => ({ orgId, plan: 'team' }), sns: new SNSClient({ region: 'eu-west-1' }), eventBridge: new EventBridgeClient({ region: 'eu-west-1' }), log: () => undefined },
+  );
+  const gone = (orgId: string) => ({ type: 'webhook.endpoint.disabled', orgId, at: '2026-12-01T10:00:00.000Z', endpointId: 'wh_dddddddddddddddd', reason: 'gone' });
+  await expect(events.publish([gone(ORG), gone(BROKEN)])).rejects.toThrow('throttled');
+  expect(snsMock.commandCalls(PublishCommand).map((c) => [c.args[0].input.Subject, c.args[0].input.MessageAttributes?.orgId?.StringValue])).toEqual([
+    ['PlexMCP webhook endpoint disabled: wh_dddddddddddddddd (410 Gone)', ORG],
+  ]);
+  // Without the topic (no PLEXMCP_ORG_ALERTS_TOPIC_ARN) nothing is emailed, and the bus still gets the event.
+  eventBridgeMock.reset();
+  eventBridgeMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
+  snsMock.resetHistory();
+  const noTopic = endpointEvents({ PLEXMCP_EVENT_BUS_NAME: BUS }, { dynamodb: db.client, registryTable, getOrg: async (orgId) => ({ orgId, plan: 'team' }), sns: new SNSClient({ region: 'eu-west-1' }), eventBridge: new EventBridgeClient({ region: 'eu-west-1' }) });
+  await noTopic.publish([gone(ORG)]);
+  expect(snsMock.calls()).toHaveLength(0);
+  expect(eventBridgeMock.commandCalls(PutEventsCommand)).toHaveLength(1);
 });
