@@ -10,6 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { alertDeliveryFromEnv, LocalAlertDelivery, SnsAlertDelivery } from '../../lambda/adapters/sns-alerts';
 import { AddressInUseError } from '../../lambda/core/alert-service';
 import type { AlertSubscription } from '../../lambda/core/alerts';
+import type { WebhookEndpointDisabledEvent } from '../../lambda/core/events/catalog';
 import type { HealthEvent } from '../../lambda/core/health/model';
 
 // SNS has no local engine, so the client is mocked; the tests check the exact requests.
@@ -51,6 +52,14 @@ const toolsEvent: HealthEvent = {
   removed: ['delete_repo'],
   changed: [],
   at: '2026-03-01T10:06:00.000Z',
+};
+
+const disabledEvent: WebhookEndpointDisabledEvent = {
+  type: 'webhook.endpoint.disabled',
+  orgId: ORG,
+  at: '2026-03-06T10:07:00.000Z',
+  endpointId: 'wh_dddddddddddddddd',
+  reason: 'gone',
 };
 
 let delivery: SnsAlertDelivery;
@@ -158,6 +167,44 @@ describe('SnsAlertDelivery', () => {
     expect(input.Message).not.toContain('://');
   });
 
+  test('subscribe: a subscription to every type filters on all three', async () => {
+    snsMock.on(SubscribeCommand).resolves({ SubscriptionArn: 'pending confirmation' });
+    await delivery.subscribe({ ...subscription, events: ['mcp.endpoint.status.changed', 'mcp.tools.changed', 'webhook.endpoint.disabled'] });
+    expect(snsMock.commandCalls(SubscribeCommand)[0]!.args[0].input.Attributes).toStrictEqual({
+      FilterPolicy: JSON.stringify({ orgId: [ORG], eventType: ['mcp.endpoint.status.changed', 'mcp.tools.changed', 'webhook.endpoint.disabled'] }),
+    });
+  });
+
+  test('publish a disabled webhook endpoint (410 Gone): its id and reason, with the eventType attribute the filter policies match', async () => {
+    snsMock.on(PublishCommand).resolves({ MessageId: 'm-3' });
+    // A URL or secret on the event (no producer sends them) must not reach the email.
+    await delivery.publish(ORG, { ...disabledEvent, url: 'https://hooks.example.com/x?token=t0k', secret: 'whsec_AAAA' } as WebhookEndpointDisabledEvent);
+    const input = snsMock.commandCalls(PublishCommand)[0]!.args[0].input;
+    expect(input).toStrictEqual({
+      TopicArn: TOPIC,
+      Subject: 'PlexMCP webhook endpoint disabled: wh_dddddddddddddddd (410 Gone)',
+      Message:
+        'Webhook endpoint wh_dddddddddddddddd answered 410 Gone, so delivery disabled it.\n' +
+        '\n' +
+        `Organisation:  ${ORG}\n` +
+        'Endpoint id:   wh_dddddddddddddddd\n' +
+        'Reason:        gone (410 Gone)\n' +
+        'At:            2026-03-06T10:07:00.000Z\n' +
+        '\n' +
+        'No events are delivered to it while it is disabled; deliveries that were pending end as gone.\n' +
+        'Once the receiver works again, re-enable it (PATCH /admin/v1/orgs/{orgId}/webhooks/{endpointId}\n' +
+        'with {"enabled": true}) and redeliver what it missed.\n' +
+        '\n' +
+        'You receive this because your organisation subscribed to webhook.endpoint.disabled alerts.\n' +
+        'List or remove subscriptions with `plexmcp alert list` and `plexmcp alert remove <id>`.\n',
+      MessageAttributes: {
+        orgId: { DataType: 'String', StringValue: ORG },
+        eventType: { DataType: 'String', StringValue: 'webhook.endpoint.disabled' },
+      },
+    });
+    expect(JSON.stringify(input)).not.toMatch(/hooks\.example|t0k|whsec_|:\/\//);
+  });
+
   test('subjects stay under 100 characters on one line', async () => {
     snsMock.on(PublishCommand).resolves({});
     const longSlug = 'a'.repeat(63);
@@ -188,6 +235,7 @@ test('LocalAlertDelivery records and logs alerts, sends nothing', async () => {
   expect(await local.subscribe(subscription)).toBeUndefined();
   await local.unsubscribe();
   await local.publish(ORG, statusEvent);
+  await local.publish(ORG, disabledEvent);
   expect(local.delivered).toEqual([
     {
       orgId: ORG,
@@ -195,10 +243,17 @@ test('LocalAlertDelivery records and logs alerts, sends nothing', async () => {
       subject: 'PlexMCP unhealthy: github endpoint ep_cccccccccccccccc (eu-west-1)',
       message: expect.stringContaining('Status:        healthy -> unhealthy\n'),
     },
+    {
+      orgId: ORG,
+      eventType: 'webhook.endpoint.disabled',
+      subject: 'PlexMCP webhook endpoint disabled: wh_dddddddddddddddd (410 Gone)',
+      message: expect.stringContaining('Endpoint id:   wh_dddddddddddddddd\nReason:        gone (410 Gone)\n'),
+    },
   ]);
   expect(lines).toEqual([
     'Alert subscription al_bbbbbbbbbbbbbbbb for oncall@example.com (local mode: alerts are logged here, not emailed)',
     `Alert for org ${ORG}: PlexMCP unhealthy: github endpoint ep_cccccccccccccccc (eu-west-1)`,
+    `Alert for org ${ORG}: PlexMCP webhook endpoint disabled: wh_dddddddddddddddd (410 Gone)`,
   ]);
   expect(snsMock.calls()).toHaveLength(0);
 });
