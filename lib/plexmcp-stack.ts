@@ -340,6 +340,8 @@ export class PlexMcpStack extends Stack {
       registryTable: this.registryTable,
       credentialsKey: this.credentialsKey,
       alarmTopic: this.healthMonitor.operatorAlarmTopic,
+      // webhook.endpoint.disabled is also emailed to the org's alert subscribers.
+      orgAlertsTopic: this.healthMonitor.orgAlertsTopic,
     });
     // The admin API's webhook routes: endpoints, deliveries, test events and redeliveries.
     this.webhooks.grantManageEndpoints(this.adminApi.function);

@@ -56,6 +56,16 @@ export interface WebhookDeliveryProps {
   readonly oldestMessageAgeThreshold?: Duration;
 
   /**
+   * The organisation alerts topic (see {@link HealthMonitor.orgAlertsTopic}). When given, the
+   * delivery function emails `webhook.endpoint.disabled` to the org's alert subscribers: it
+   * publishes to this topic (PLEXMCP_ORG_ALERTS_TOPIC_ARN) and reads the org's `ALERT#`
+   * subscriptions from the registry (Query in `ORG#` partitions).
+   *
+   * @default - no alert emails: the disabled event goes to the bus only
+   */
+  readonly orgAlertsTopic?: sns.ITopic;
+
+  /**
    * Where the alarms notify (alarm and OK).
    *
    * @default - no actions: the alarms are in CloudWatch only
@@ -188,6 +198,7 @@ export class WebhookDelivery extends Construct {
         PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: this.endpointsTable.tableName,
         PLEXMCP_WEBHOOK_DELIVERIES_TABLE: this.deliveriesTable.tableName,
         PLEXMCP_WEBHOOK_QUEUE_URL: this.queue.queueUrl,
+        ...(props.orgAlertsTopic ? { PLEXMCP_ORG_ALERTS_TOPIC_ARN: props.orgAlertsTopic.topicArn } : {}),
       },
     });
     this.environment = {
@@ -205,6 +216,24 @@ export class WebhookDelivery extends Construct {
     props.registryTable.encryptionKey?.grantDecrypt(fn);
     props.credentialsKey.grant(fn, 'kms:Decrypt'); // signing secrets: decrypt only
     props.eventBus.grantPutEventsTo(fn); // webhook.endpoint.disabled
+    if (props.orgAlertsTopic) {
+      // The disabled endpoint's alert email: the org's subscriptions (ALERT# items in its ORG#
+      // partition, a consistent Query on the base table) and Publish on the topic (and its key).
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['dynamodb:Query'],
+          resources: [props.registryTable.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['ORG#*'] }, Null: { 'dynamodb:LeadingKeys': 'false' } },
+        }),
+      );
+      props.orgAlertsTopic.grantPublish(fn);
+      if (props.orgAlertsTopic.masterKey !== undefined) {
+        Validations.of(fn.role!).acknowledge({
+          id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+          reason: 'grantPublish on the KMS-encrypted organisation alerts topic: SNS needs kms:GenerateDataKey* (and Decrypt) from the publisher, on the topic\'s key only.',
+        });
+      }
+    }
     this.acknowledgeIndexes(fn.role!, 'the webhook delivery function queries the due index (sweep) and byEndpoint');
 
     this.rule = new events.Rule(this, 'Rule', {

@@ -22,7 +22,7 @@ const withAction = (statements: Statement[], action: string) => statements.filte
 const busArn = (stack: PlexMcpStack) => stack.resolve(stack.healthMonitor.eventBus.eventBusArn);
 
 describe('PlexMcpStack wiring', () => {
-  test('(a) every stack delivers webhooks from its own bus: plexmcp.* rule to the queue, function on the registry and credentials key, alarms to the operator topic', () => {
+  test('(a) every stack delivers webhooks from its own bus: plexmcp.* rule to the queue, function on the registry, credentials key and org alerts topic, alarms to the operator topic', () => {
     for (const stack of twoRegions().stacks) {
       const template = Template.fromStack(stack);
       const webhooks = stack.webhooks;
@@ -39,7 +39,13 @@ describe('PlexMcpStack wiring', () => {
         PLEXMCP_REGISTRY_TABLE: stack.resolve(stack.registryTable.tableName),
         PLEXMCP_KMS_KEY_ID: stack.resolve(stack.credentialsKey.keyArn),
         PLEXMCP_EVENT_BUS_NAME: stack.resolve(stack.healthMonitor.eventBus.eventBusName),
+        // webhook.endpoint.disabled emails go to the region's organisation alerts topic.
+        PLEXMCP_ORG_ALERTS_TOPIC_ARN: stack.resolve(stack.healthMonitor.orgAlertsTopic.topicArn),
       });
+      const delivery = statementsOfRole(template, roleLogicalIdOf(template, stack, webhooks.function));
+      expect(withAction(delivery, 'sns:Publish').map((s) => s.Resource)).toEqual([stack.resolve(stack.healthMonitor.orgAlertsTopic.topicArn)]);
+      // The topic is encrypted with the health monitor's key: publishing needs it too.
+      expect(withAction(delivery, 'kms:GenerateDataKey*').map((s) => s.Resource)).toEqual([stack.resolve(stack.healthMonitor.topicKey!.keyArn)]);
       const topic = stack.resolve(stack.healthMonitor.operatorAlarmTopic.topicArn);
       for (const alarm of [webhooks.alarms.deadLetters, webhooks.alarms.oldestMessageAge]) {
         const props = template.toJSON().Resources[logicalId(stack, alarm)].Properties;

@@ -2,6 +2,7 @@ import { CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CredentialsKey, RegistryTables } from '../../lib';
@@ -134,6 +135,39 @@ describe('WebhookDelivery', () => {
     const adminActions = adminStatements.flatMap(actionsOf);
     expect(adminActions).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query', 'sqs:SendMessage']));
     expect(adminActions).not.toContain('sqs:ReceiveMessage');
+  });
+
+  test('with the org alerts topic: its ARN in the environment, Publish on it, Query on the registry in ORG# partitions only', () => {
+    const stack = testStack();
+    const topic = new sns.Topic(stack, 'OrgAlerts', { enforceSSL: true });
+    const { template, webhooks, logicalId, registry } = build({ orgAlertsTopic: topic }, stack);
+    const t = template();
+    expect(t.toJSON().Resources[logicalId(webhooks.function)].Properties.Environment.Variables.PLEXMCP_ORG_ALERTS_TOPIC_ARN).toEqual({ Ref: logicalId(topic) });
+    const statements = statementsOfRole(t, roleLogicalIdOf(t, stack, webhooks.function));
+    expect(statements.filter((s) => actionsOf(s).includes('sns:Publish')).map((s) => s.Resource)).toEqual([{ Ref: logicalId(topic) }]);
+    expect(statements.filter((s) => actionsOf(s).includes('dynamodb:Query') && JSON.stringify(s.Resource) === JSON.stringify(stack.resolve(registry.tableArn)))).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'dynamodb:Query',
+        Resource: stack.resolve(registry.tableArn),
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['ORG#*'] }, Null: { 'dynamodb:LeadingKeys': 'false' } },
+      },
+    ]);
+    expect(nagFindings(stack)).toEqual([]);
+    // An encrypted topic: the publisher needs its key (GenerateDataKey*), acknowledged for nag.
+    const encrypted = testStack();
+    const topicKey = new kms.Key(encrypted, 'TopicKey', { enableKeyRotation: true });
+    const withKey = build({ orgAlertsTopic: new sns.Topic(encrypted, 'OrgAlerts', { enforceSSL: true, masterKey: topicKey }) }, encrypted);
+    const k = withKey.template();
+    expect(statementsOfRole(k, roleLogicalIdOf(k, encrypted, withKey.webhooks.function)).filter((s) => actionsOf(s).includes('kms:GenerateDataKey*')).map((s) => s.Resource)).toEqual([
+      encrypted.resolve(topicKey.keyArn),
+    ]);
+    expect(nagFindings(encrypted)).toEqual([]);
+    // Without the topic: no variable, no Publish.
+    const bare = build();
+    const b = bare.template();
+    expect(b.toJSON().Resources[bare.logicalId(bare.webhooks.function)].Properties.Environment.Variables).not.toHaveProperty('PLEXMCP_ORG_ALERTS_TOPIC_ARN');
+    expect(statementsOfRole(b, roleLogicalIdOf(b, bare.stack, bare.webhooks.function)).flatMap(actionsOf)).not.toContain('sns:Publish');
   });
 
   test('validation', () => {
