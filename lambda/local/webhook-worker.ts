@@ -8,7 +8,8 @@ import type { PlexEvent, PlexEventPublisher } from '../core/events/model';
 import type { UrlPolicy } from '../core/url-policy';
 import type { DeliveryStore } from '../core/webhooks/deliveries';
 import { WebhookDispatcher, type SendRequest, type SendResult } from '../core/webhooks/dispatcher';
-import { WebhookService } from '../core/webhooks/endpoints';
+import { ENDPOINT_DISABLED_EVENT_TYPE, WebhookService } from '../core/webhooks/endpoints';
+import type { InProcessEventBus } from './event-bus';
 
 /**
  * Webhook delivery under `plexmcp serve`: subscribes to the in-process bus, fans every event out
@@ -185,6 +186,26 @@ export interface LocalWebhooks {
   readonly worker: WebhookWorker;
   /** Stops the worker and closes the sender's connections. */
   close(): Promise<void>;
+}
+
+/**
+ * Sends each `webhook.endpoint.disabled` on the in-process bus to the org's alert subscribers:
+ * for a `plexmcp serve` whose AlertService is made after its webhooks (the admin runtime takes
+ * the webhook service). Only that type: the health monitor dispatches its own events, so
+ * listening to every alert type here would email those twice. Use this or createLocalWebhooks'
+ * `alerts`, not both. Returns the unsubscribe function.
+ */
+export function alertOnDisabledEndpoints(
+  bus: Pick<InProcessEventBus, 'subscribeAll'>,
+  alerts: Pick<AlertService, 'dispatch'>,
+  log: (record: Record<string, unknown>) => void = (record) => console.error(JSON.stringify(record)),
+): () => void {
+  return bus.subscribeAll((event) => {
+    // dispatch logs its own failures and does not throw; this catch is for a broken AlertService.
+    alerts.dispatch([event]).catch((error: unknown) => {
+      log({ level: 'error', msg: 'webhooks: alert dispatch failed', orgId: event.orgId, eventType: event.type, error: errorName(error) });
+    });
+  }, [ENDPOINT_DISABLED_EVENT_TYPE]);
 }
 
 /**

@@ -11,7 +11,7 @@ import { parseEvent } from '../../lambda/core/events/catalog';
 import type { PlexEvent } from '../../lambda/core/events/model';
 import { startEmbeddedDynamoDb, type EmbeddedDynamoDb } from '../../lambda/local/dynamodb-engine';
 import { InProcessEventBus } from '../../lambda/local/event-bus';
-import { createLocalWebhooks, type LocalWebhooks } from '../../lambda/local/webhook-worker';
+import { alertOnDisabledEndpoints, createLocalWebhooks, type LocalWebhooks } from '../../lambda/local/webhook-worker';
 import { loopbackReceiver } from '../core/webhooks/loopback-receiver';
 
 const ORG = 'org_aaaaaaaaaaaaaaaa';
@@ -171,6 +171,37 @@ test('with serve\'s alerts, the disabled endpoint is emailed (logged locally) to
   expect(logged.at(-1)).toBe(`Alert for org ${ORG}: PlexMCP webhook endpoint disabled: ${id} (410 Gone)`);
   // The bus got it too, once.
   expect(bus.recentEvents().filter((e) => e.type === 'webhook.endpoint.disabled')).toHaveLength(1);
+});
+
+test('alertOnDisabledEndpoints (serve, alerts made after the webhooks): the bus\'s disabled event is alerted once; health events on the bus are not', async () => {
+  const db = await engine();
+  cleanup.push(() => db.close());
+  await ensureRegistryTable(db.client, 'plexmcp-registry');
+  const delivery = new LocalAlertDelivery(() => undefined);
+  const alerts = new AlertService({ store: new DynamoDbAlertStore(db.client, 'plexmcp-registry'), delivery, getOrg: async (orgId) => ({ orgId, plan: 'team' }), log: () => undefined });
+  await alerts.create(ORG, { type: 'email', address: 'ops@example.com' });
+  const bus = new InProcessEventBus();
+  let secret = '';
+  const rx = await loopbackReceiver(() => [secret], () => 410);
+  cleanup.push(() => rx.close());
+  const hooks = await webhooks(db, bus, [0, 20]);
+  cleanup.push(() => hooks.close());
+  const stop = alertOnDisabledEndpoints(bus, alerts);
+  cleanup.push(async () => void stop());
+  const created = await hooks.service.create(ORG, { url: rx.url, eventTypes: ['key.*'] });
+  secret = created.secret;
+  // The health monitor dispatches these itself: on the bus they must not be emailed again.
+  await bus.publish([
+    { type: 'mcp.endpoint.status.changed', orgId: ORG, at: new Date().toISOString(), mcp: 'github', endpointId: 'ep_1', region: 'local', from: 'healthy', to: 'unhealthy' },
+    keyRevoked('key_1'),
+  ]);
+  await rx.waitFor(1);
+  for (let i = 0; i < 200 && delivery.delivered.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(delivery.delivered.map((a) => [a.eventType, a.subject])).toEqual([
+    ['webhook.endpoint.disabled', `PlexMCP webhook endpoint disabled: ${created.endpoint.endpointId} (410 Gone)`],
+  ]);
+  expect(delivery.delivered[0]!.message).not.toContain(rx.url);
 });
 
 test('stop() is prompt and idempotent, and a stopped worker takes no more events', async () => {
