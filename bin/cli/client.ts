@@ -11,7 +11,7 @@ import { ApiRequestError, CliError, type FieldProblem } from './errors';
 export type AdminApi = ReturnType<typeof hc<AdminApp>>['admin']['v1'];
 
 /** What a typed call answers on success (2xx). */
-export type Answer<R> = R extends ClientResponse<infer T, infer S> ? (S extends 200 | 201 | 204 ? T : never) : never;
+export type Answer<R> = R extends ClientResponse<infer T, infer S> ? (S extends 200 | 201 | 202 | 204 ? T : never) : never;
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -38,7 +38,9 @@ export class AdminClient {
   typed(): AdminApi {
     const base = this.apiUrl.slice(0, -ADMIN_SUFFIX.length);
     const client = hc<AdminApp>(base, {
-      fetch: (input: string | URL | Request, init?: RequestInit) => this.send(input instanceof Request ? input.url : String(input), init?.method ?? 'GET', { ...(init?.headers as Record<string, string>) }, init?.body as string | undefined),
+      fetch: (input: string | URL | Request, init?: RequestInit) =>
+        // hono/client hands its headers over as a Headers object (content-type for JSON bodies).
+        this.send(input instanceof Request ? input.url : String(input), init?.method ?? 'GET', Object.fromEntries(new Headers(init?.headers).entries()), init?.body as string | undefined),
     });
     return client.admin.v1;
   }

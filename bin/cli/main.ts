@@ -12,6 +12,7 @@ import { registerMcpCommands } from './commands/mcps';
 import { registerOrgCommands } from './commands/orgs';
 import { registerServeCommand } from './commands/serve';
 import { registerUsageCommand } from './commands/usage';
+import { registerWebhookCommands } from './commands/webhooks';
 import type { CliIo } from './context';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, formatError } from './errors';
 
@@ -21,7 +22,7 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('plexmcp');
   const width = io.columns ?? 80;
   program
-    .description('Operate a PlexMCP gateway: organisations, MCP servers, API keys, health, alerts, usage, the audit log, and the local server.')
+    .description('Operate a PlexMCP gateway: organisations, MCP servers, API keys, health, alerts, webhooks, usage, the audit log, and the local server.')
     .version(packageJson.version, '-V, --version')
     .option('--url <adminBaseUrl>', 'admin API base URL (env PLEXMCP_URL, config file, default http://127.0.0.1:8787)')
     .option('--token <token>', 'operator token or org admin key (env PLEXMCP_TOKEN, config file, local operator-token file)')
@@ -52,7 +53,8 @@ export function buildProgram(io: CliIo): Command {
         '  plexmcp mcp health github --org <orgId>        # endpoint status in every region\n' +
         '  plexmcp alert add --email oncall@example.com --events status --org <orgId>\n' +
         '  plexmcp usage --by tool --since 7d --granularity day  # requests, errors, p95, cost\n' +
-        '  plexmcp audit verify --org <orgId>             # recompute the chain, check the signed digests\n',
+        '  plexmcp audit verify --org <orgId>             # recompute the chain, check the signed digests\n' +
+        '  plexmcp webhook add https://hooks.example.com/plexmcp --events key.revoked --org <orgId>\n',
     );
   registerServeCommand(program, io);
   registerAccountCommands(program, io);
@@ -62,6 +64,7 @@ export function buildProgram(io: CliIo): Command {
   registerAlertCommands(program, io);
   registerUsageCommand(program, io);
   registerAuditCommands(program, io);
+  registerWebhookCommands(program, io);
   return program;
 }
 

@@ -6,7 +6,11 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { LocalKeyFileProvider } from '../adapters/local-key-file';
-import { ensureRegistryTable } from '../adapters/dynamodb-registry-store';
+import { DynamoDbRegistryStore, ensureRegistryTable } from '../adapters/dynamodb-registry-store';
+import { systemResolver } from '../adapters/dns-resolver';
+import { EnvelopeCipher } from '../core/envelope';
+import { limitFromPlan } from '../core/webhooks/endpoints';
+import { createLocalWebhooks } from './webhook-worker';
 import { ADMIN_BASE_PATH } from '../core/admin/app';
 import { createAdminRuntime } from '../adapters/admin-runtime';
 import { DEFAULT_REGISTRY_TABLE_NAME } from '../core/registry-table';
@@ -88,6 +92,10 @@ export interface ServeOptions {
    * @default true
    */
   readonly analytics?: boolean;
+  /** The webhook retry delays (ms); tests shorten them. @default the Standard Webhooks schedule (docs/webhooks.md) */
+  readonly webhookRetrySchedule?: readonly number[];
+  /** How often the webhook worker looks for due deliveries. @default the worker's */
+  readonly webhookPollIntervalMs?: number;
   /** How often the audit digests are made and signed; 0 turns the timer off (runAuditDigests still works). @default daily */
   readonly auditDigestIntervalMs?: number;
 }
@@ -109,6 +117,10 @@ export interface LocalGateway {
   flushAnalytics(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The webhook tables in the embedded store. */
+export const LOCAL_WEBHOOK_ENDPOINTS_TABLE = 'plexmcp-webhook-endpoints';
+export const LOCAL_WEBHOOK_DELIVERIES_TABLE = 'plexmcp-webhook-deliveries';
 
 /**
  * `plexmcp serve`: the gateway (`/mcp/{slug}`) and the admin API on one port, loopback by
@@ -149,12 +161,28 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     // Audit digests: signed with a P-256 key kept in the data dir (its public half is served by
     // the digest routes), made every auditDigestIntervalMs for every org and the system chain.
     const digestSigner = loadOrCreateDigestSigner(join(dataDir, LOCAL_DIGEST_KEY_FILE));
+    // Webhooks: endpoints and pending deliveries in the embedded store (a restart loses none),
+    // delivered by a worker that takes every event of the bus. Stopped before the engine.
+    const registryStore = new DynamoDbRegistryStore(engine.client, DEFAULT_REGISTRY_TABLE_NAME);
+    const webhooks = await createLocalWebhooks({
+      client: engine.client,
+      endpointsTable: LOCAL_WEBHOOK_ENDPOINTS_TABLE,
+      deliveriesTable: LOCAL_WEBHOOK_DELIVERIES_TABLE,
+      cipher: new EnvelopeCipher(dataKeys),
+      urlPolicy: { allowLoopback: true, resolve: systemResolver },
+      limitFor: limitFromPlan((orgId) => registryStore.getOrg(orgId)),
+      bus: events,
+      schedule: options.webhookRetrySchedule,
+      pollIntervalMs: options.webhookPollIntervalMs,
+    });
+    cleanups.push(() => webhooks.close());
     const { app: admin, service, store, alerts, audit } = createAdminRuntime({
       dynamodb: engine.client,
       registryTable: DEFAULT_REGISTRY_TABLE_NAME,
       auditTable: DEFAULT_AUDIT_TABLE_NAME,
       digestPublicKeyPem: async () => digestSigner.publicKeyPem,
       events,
+      webhooks: webhooks.service,
       dataKeys,
       allowLoopback: true,
       sourceIp: (c) => getConnInfo(c).remote.address ?? '',
