@@ -2,15 +2,29 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { handle } from 'hono/aws-lambda';
 import { createAdminRuntime } from '../adapters/admin-runtime';
 import { dynamodb, kms, readSecretString, requiredEnv } from '../adapters/aws-clients';
+import { systemResolver } from '../adapters/dns-resolver';
+import { DynamoDbDeliveryStore } from '../adapters/dynamodb-delivery-store';
+import { DynamoDbRegistryStore } from '../adapters/dynamodb-registry-store';
 import { DynamoDbRollups } from '../adapters/dynamodb-rollups';
+import { DynamoDbWebhookEndpointStore } from '../adapters/dynamodb-webhook-endpoints';
+import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { KmsDataKeyProvider } from '../adapters/kms-data-keys';
+import { KmsDigestSigner } from '../adapters/kms-digest-signer';
 import { alertDeliveryFromEnv } from '../adapters/sns-alerts';
+import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
 import type { AdminRequestLog } from '../core/admin/app';
+import { EnvelopeCipher } from '../core/envelope';
+import type { PlexEventPublisher } from '../core/events/model';
+import { limitFromPlan, WebhookService } from '../core/webhooks/endpoints';
 
 // Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE
 // (set by the construct); the fallbacks keep a bare invocation (tests) meaningful.
@@ -21,12 +35,43 @@ const operatorSecretArn = requiredEnv('PLEXMCP_OPERATOR_SECRET_ARN');
 // Usage analytics: the rollups the analytics function writes, in PLEXMCP_ANALYTICS_TABLE (read
 // access suffices). Without it the usage routes answer 501 usage_unavailable.
 const analyticsTable = process.env.PLEXMCP_ANALYTICS_TABLE;
+const registryTable = requiredEnv('PLEXMCP_REGISTRY_TABLE');
+const dataKeys = new KmsDataKeyProvider(kms, requiredEnv('PLEXMCP_KMS_KEY_ID'));
+
+// Every region's admin API writes to the primary region's audit table (PLEXMCP_AUDIT_REGION): the
+// per-org sequence claim is a conditional write, which a global table honours within one region.
+// The digest key lives in that region too. Same region (or unset): the function's own clients.
+const auditRegion = process.env.PLEXMCP_AUDIT_REGION || undefined;
+const crossRegion = auditRegion !== undefined && auditRegion !== process.env.AWS_REGION;
+// The same bounds as aws-clients.ts's `dynamodb`: a store that never answers frees the socket.
+const auditDynamodb = crossRegion
+  ? new DynamoDBClient({ region: auditRegion, requestHandler: { requestTimeout: 2_000, connectionTimeout: 1_000, throwOnRequestTimeout: true } })
+  : undefined;
+const auditKms = crossRegion ? new KMSClient({ region: auditRegion }) : kms;
+
+// The digests' public key (PLEXMCP_DIGEST_KEY_ID, the AuditLog signing key's ARN): unset, the digest
+// routes answer 501 digests_unavailable.
+const digestKeyId = process.env.PLEXMCP_DIGEST_KEY_ID || undefined;
+const digestPublicKeyPem = digestKeyId
+  ? onceUntilFailure(async () => (await KmsDigestSigner.create(auditKms, digestKeyId)).publicKeyPem)
+  : undefined;
+
+// Admin events (mcp.*, key.*) on the region's bus; none when PLEXMCP_EVENT_BUS_NAME is unset. The
+// publish is awaited after each change: bounded, so a slow EventBridge cannot hold the request.
+const eventBusName = process.env.PLEXMCP_EVENT_BUS_NAME || undefined;
+const events: PlexEventPublisher | undefined = eventBusName
+  ? new EventBridgePublisher(new EventBridgeClient({ requestHandler: { requestTimeout: 3_000, connectionTimeout: 1_000, throwOnRequestTimeout: true } }), eventBusName)
+  : undefined;
 
 const { app } = createAdminRuntime({
   dynamodb,
-  registryTable: requiredEnv('PLEXMCP_REGISTRY_TABLE'),
+  registryTable,
   auditTable: requiredEnv('PLEXMCP_AUDIT_TABLE'),
-  dataKeys: new KmsDataKeyProvider(kms, requiredEnv('PLEXMCP_KMS_KEY_ID')),
+  auditDynamodb,
+  digestPublicKeyPem,
+  events,
+  webhooks: webhooksFromEnv(),
+  dataKeys,
   // In AWS, upstreams must be public https endpoints.
   allowLoopback: false,
   // Re-read from Secrets Manager after the bound, so a rotated token stops working on warm instances.
@@ -44,6 +89,53 @@ const { app } = createAdminRuntime({
   sourceIp: (c) => (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.identity?.sourceIp ?? 'unknown',
   log: logAdminRequest,
 });
+
+/**
+ * The webhook routes' service over the tables and queue that WebhookDelivery
+ * (lib/webhook-delivery.ts) puts into this function's environment; without
+ * PLEXMCP_WEBHOOK_ENDPOINTS_TABLE (an AdminApi deployed without webhooks) the routes answer 501
+ * webhooks_unavailable. The same composition as the delivery function's (lambda/webhooks/handler.ts).
+ */
+function webhooksFromEnv(): WebhookService | undefined {
+  const endpointsTable = process.env.PLEXMCP_WEBHOOK_ENDPOINTS_TABLE;
+  if (!endpointsTable) return undefined;
+  const queue = new SqsWebhookQueue(
+    new SQSClient({ requestHandler: { requestTimeout: 3_000, connectionTimeout: 1_000, throwOnRequestTimeout: true } }),
+    requiredEnv('PLEXMCP_WEBHOOK_QUEUE_URL'),
+  );
+  const registry = new DynamoDbRegistryStore(dynamodb, registryTable);
+  return new WebhookService({
+    endpoints: new DynamoDbWebhookEndpointStore(dynamodb, endpointsTable),
+    deliveries: new DynamoDbDeliveryStore(dynamodb, requiredEnv('PLEXMCP_WEBHOOK_DELIVERIES_TABLE')),
+    // Signing secrets are envelope-encrypted with the credentials key, as upstream credentials are.
+    cipher: new EnvelopeCipher(dataKeys),
+    // In AWS, webhook URLs must be public https endpoints (resolved addresses checked).
+    urlPolicy: { allowLoopback: false, resolve: systemResolver },
+    limitFor: limitFromPlan((orgId) => registry.getOrg(orgId)),
+    // Test events and redeliveries: the delivery function attempts them when their message arrives.
+    onEnqueued: (d) => queue.schedule(d.id, d.nextAttemptAt),
+    ...(events ? { events } : {}),
+    log: (record) => logger.error(String(record.msg ?? 'webhooks'), record),
+  });
+}
+
+/**
+ * `load` once per instance; a failed load is forgotten so that the next call tries again (a KMS
+ * hiccup at the first digest request must not disable the digest routes until a cold start).
+ */
+function onceUntilFailure<T>(load: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    if (pending === undefined) {
+      const attempt = load();
+      pending = attempt;
+      attempt.catch(() => {
+        if (pending === attempt) pending = undefined;
+      });
+    }
+    return pending;
+  };
+}
 
 /**
  * The admin app's own record of each request (principal and key id included, as locally), as a

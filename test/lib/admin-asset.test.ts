@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbAuditStore, ensureAuditTable } from '../../lambda/adapters/dynamodb-audit-store';
+import { ensureDeliveryTable } from '../../lambda/adapters/dynamodb-delivery-store';
+import { ensureWebhookEndpointTable } from '../../lambda/adapters/dynamodb-webhook-endpoints';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { startFakeKmsAndSecrets } from '../support/fake-aws-json';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
@@ -18,12 +20,15 @@ const OPERATOR_TOKEN = 'asset-test-operator-token-0123456789abcdef';
 const SECRET_ID = 'plexmcp/operator-token';
 const KEY_ARN = 'arn:aws:kms:us-east-1:111111111111:key/mrk-1234abcd';
 const UPSTREAM_TOKEN = 'asset-test-upstream-bearer';
+const DIGEST_KEY_ARN = 'arn:aws:kms:eu-west-1:111111111111:key/digest-5678efgh';
+const EVENT_BUS = 'plexmcp-asset-bus';
 
 let asset: ReturnType<typeof synthesizeFunctionAsset>;
 let db: TestDynamoDb;
 let fakeAws: Awaited<ReturnType<typeof startFakeKmsAndSecrets>>;
 let table: string;
 let auditTable: string;
+let endpointsTable: string;
 let handler: Handler;
 let assetDir: string;
 let adminKeyId: string;
@@ -38,11 +43,25 @@ beforeAll(async () => {
   table = await db.newRegistryTable();
   auditTable = `audit-${table}`;
   await ensureAuditTable(db.client, auditTable);
+  endpointsTable = `webhook-endpoints-${table}`;
+  const deliveriesTable = `webhook-deliveries-${table}`;
+  await ensureWebhookEndpointTable(db.client, endpointsTable);
+  await ensureDeliveryTable(db.client, deliveriesTable);
   fakeAws = await startFakeKmsAndSecrets({ [SECRET_ID]: OPERATOR_TOKEN });
   Object.assign(process.env, {
     ...localAwsEnvironment({ dynamodb: db.endpoint, kms: fakeAws.endpoint, secretsManager: fakeAws.endpoint }),
     PLEXMCP_REGISTRY_TABLE: table,
     PLEXMCP_AUDIT_TABLE: auditTable,
+    // As in a regional stack: the audit table and digest key are the primary region's. The engine
+    // answers for every region; the fake records the region each KMS call was signed for.
+    PLEXMCP_AUDIT_REGION: 'eu-west-1',
+    PLEXMCP_DIGEST_KEY_ID: DIGEST_KEY_ARN,
+    PLEXMCP_EVENT_BUS_NAME: EVENT_BUS,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: fakeAws.endpoint,
+    // What WebhookDelivery puts into the admin function's environment (the queue is not reached here).
+    PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: endpointsTable,
+    PLEXMCP_WEBHOOK_DELIVERIES_TABLE: deliveriesTable,
+    PLEXMCP_WEBHOOK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/111111111111/plexmcp-asset-webhooks',
     PLEXMCP_KMS_KEY_ID: KEY_ARN,
     PLEXMCP_OPERATOR_SECRET_ARN: SECRET_ID,
     PLEXMCP_MODE: 'aws',
@@ -213,4 +232,56 @@ test('each invocation flushes the admin request metrics as one EMF line (namespa
   expect(coldStarts).toHaveLength(1);
   expect(coldStarts[0]._aws.CloudWatchMetrics[0]).toEqual({ Namespace: 'PlexMCP', Dimensions: [['service', 'function_name']], Metrics: [{ Name: 'ColdStart', Unit: 'Count' }] });
   expect(requestsLogged().filter((r) => r.cold_start === true).map((r) => r.requestId)).toEqual(['req-1']);
+});
+
+test('the bundled Lambda publishes admin events on the bus named by PLEXMCP_EVENT_BUS_NAME', () => {
+  const puts = fakeAws.calls.filter((c) => c.target === 'AWSEvents.PutEvents');
+  const entries = puts.flatMap((c) => c.body.Entries as Array<{ EventBusName: string; Source: string; DetailType: string; Detail: string }>);
+  expect(entries.map((e) => [e.EventBusName, e.Source, e.DetailType])).toEqual([
+    [EVENT_BUS, 'plexmcp.admin', 'mcp.created'],
+    [EVENT_BUS, 'plexmcp.admin', 'key.created'],
+  ]);
+  // Events carry ids and names, never the upstream credential or the key's secret.
+  for (const e of entries) expect(e.Detail).not.toMatch(/asset-test-upstream|pmcp_/);
+});
+
+test('the digest routes serve the public key of PLEXMCP_DIGEST_KEY_ID, read once from KMS in the audit region', async () => {
+  const org = await invoke('POST', '/admin/v1/orgs', OPERATOR_TOKEN, { name: 'Digest Org', plan: 'team' });
+  expect(org.status).toBe(201);
+  const system = await invoke('GET', '/admin/v1/audit/digests', OPERATOR_TOKEN);
+  expect(system.status).toBe(200);
+  expect(system.body).toEqual({ publicKeyPem: fakeAws.publicKeyPem, items: [] });
+  const ofOrg = await invoke('GET', `/admin/v1/orgs/${org.body.orgId}/audit/digests`, OPERATOR_TOKEN);
+  expect([ofOrg.status, ofOrg.body.publicKeyPem]).toEqual([200, fakeAws.publicKeyPem]);
+  const reads = fakeAws.calls.map((c, i) => ({ ...c, region: fakeAws.regions[i] })).filter((c) => c.target === 'TrentService.GetPublicKey');
+  expect(reads).toEqual([{ target: 'TrentService.GetPublicKey', body: { KeyId: DIGEST_KEY_ARN }, region: 'eu-west-1' }]);
+  // The org's entry went to the audit table through the audit region's client.
+  const chain = (await new DynamoDbAuditStore(db.client, auditTable).list(org.body.orgId)).entries;
+  expect(chain.map((e) => e.action)).toEqual(['org.created']);
+});
+
+test('the webhook routes work over the tables in the environment; the secret is encrypted with the credentials key', async () => {
+  const org = await invoke('POST', '/admin/v1/orgs', OPERATOR_TOKEN, { name: 'Hook Org', plan: 'team' });
+  const orgId = org.body.orgId as string;
+  const created = await invoke('POST', `/admin/v1/orgs/${orgId}/webhooks`, OPERATOR_TOKEN, { url: 'https://8.8.8.8/hooks', eventTypes: ['key.revoked'] });
+  expect(created.status).toBe(201);
+  const secret = created.body.secret as string;
+  expect(secret).toMatch(/^whsec_/);
+  const endpointId = created.body.endpoint.endpointId as string;
+  expect(endpointId).toMatch(/^whe_/);
+  const listed = await invoke('GET', `/admin/v1/orgs/${orgId}/webhooks`, OPERATOR_TOKEN);
+  expect(listed.status).toBe(200);
+  expect(JSON.stringify(listed.body)).toContain('https://8.8.8.8/hooks');
+  expect(JSON.stringify(listed.body)).not.toContain(secret);
+  // A private address is refused in AWS mode.
+  const privateUrl = await invoke('POST', `/admin/v1/orgs/${orgId}/webhooks`, OPERATOR_TOKEN, { url: 'https://10.0.0.1/hooks' });
+  expect(privateUrl.status).toBe(400);
+  // Stored in the endpoints table, the secret only as KMS envelope ciphertext.
+  const doc = DynamoDBDocumentClient.from(db.client);
+  const stored = (await doc.send(new GetCommand({ TableName: endpointsTable, Key: { pk: `ORG#${orgId}`, sk: `WHE#${endpointId}` } }))).Item!;
+  expect(stored.secret).toMatchObject({ provider: 'kms' });
+  expect(JSON.stringify(stored)).not.toContain(secret.slice('whsec_'.length));
+  const dataKeyCalls = fakeAws.calls.filter((c) => c.target === 'TrentService.GenerateDataKey' && (c.body.EncryptionContext as Record<string, string>).orgId === orgId);
+  expect(dataKeyCalls).toHaveLength(1);
+  expect(dataKeyCalls[0]!.body.KeyId).toBe(KEY_ARN);
 });

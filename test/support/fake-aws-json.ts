@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -9,18 +9,24 @@ export interface RecordedCall {
 
 /**
  * A loopback stand-in for the two AWS services that have no local engine and that the admin
- * Lambda calls: KMS (GenerateDataKey, Decrypt) and Secrets Manager (GetSecretValue), speaking
- * their JSON 1.1 wire protocol. It records every call so tests assert the exact requests.
- * Anything else is answered with an error, so an unexpected call fails the test.
+ * Lambda calls: KMS (GenerateDataKey, Decrypt, and GetPublicKey of one P-256 signing key) and
+ * Secrets Manager (GetSecretValue), plus EventBridge's PutEvents (accepted and recorded), speaking
+ * their JSON 1.1 wire protocol. It records every call so tests assert the exact requests, and the
+ * region each call was signed for (`regions`, parallel to `calls`). Anything else is answered with
+ * an error, so an unexpected call fails the test.
  */
 export async function startFakeKmsAndSecrets(secrets: Record<string, string>) {
   const calls: RecordedCall[] = [];
+  const regions: string[] = [];
   const dataKeys = new Map<string, { plaintext: Buffer; context: string }>();
+  // The one asymmetric key: GetPublicKey answers its SPKI DER, as KMS does for ECC_NIST_P256 SIGN_VERIFY.
+  const signingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
 
   const answer = async (req: IncomingMessage, res: ServerResponse) => {
     const body = JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>;
     const target = String(req.headers['x-amz-target'] ?? '');
     calls.push({ target, body });
+    regions.push(/Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1] ?? '');
     const reply = (status: number, payload: unknown) => {
       res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
       res.end(JSON.stringify(payload));
@@ -38,6 +44,18 @@ export async function startFakeKmsAndSecrets(secrets: Record<string, string>) {
           return reply(400, { __type: 'InvalidCiphertextException', message: 'invalid ciphertext' });
         }
         return reply(200, { KeyId: body.KeyId, Plaintext: entry.plaintext.toString('base64') });
+      }
+      case 'TrentService.GetPublicKey':
+        return reply(200, {
+          KeyId: body.KeyId,
+          PublicKey: signingKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+          KeySpec: 'ECC_NIST_P256',
+          KeyUsage: 'SIGN_VERIFY',
+          SigningAlgorithms: ['ECDSA_SHA_256'],
+        });
+      case 'AWSEvents.PutEvents': {
+        const entries = (body.Entries as unknown[] | undefined) ?? [];
+        return reply(200, { FailedEntryCount: 0, Entries: entries.map(() => ({ EventId: randomUUID() })) });
       }
       case 'secretsmanager.GetSecretValue': {
         const value = secrets[String(body.SecretId)];
@@ -60,6 +78,9 @@ export async function startFakeKmsAndSecrets(secrets: Record<string, string>) {
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls,
+    regions,
+    /** The PEM (SPKI) of the signing key's public key, as KmsDigestSigner exports it. */
+    publicKeyPem: signingKey.export({ type: 'spki', format: 'pem' }).toString(),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
