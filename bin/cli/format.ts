@@ -297,7 +297,7 @@ export function toolsReport(m: StoredMetadata, width: number): string {
 
 // --- alert subscriptions -------------------------------------------------------------------
 
-const EVENT_SHORT: Record<string, string> = { 'mcp.endpoint.status.changed': 'status', 'mcp.tools.changed': 'tools' };
+const EVENT_SHORT: Record<string, string> = { 'mcp.endpoint.status.changed': 'status', 'mcp.tools.changed': 'tools', 'webhook.endpoint.disabled': 'webhooks' };
 export const eventsSummary = (events: readonly string[] | undefined): string =>
   listOrNone((events ?? []).map((e) => EVENT_SHORT[e] ?? e), 'none');
 

@@ -10,7 +10,7 @@ import { DynamoDbRegistryStore, ensureRegistryTable } from '../adapters/dynamodb
 import { systemResolver } from '../adapters/dns-resolver';
 import { EnvelopeCipher } from '../core/envelope';
 import { limitFromPlan } from '../core/webhooks/endpoints';
-import { createLocalWebhooks } from './webhook-worker';
+import { alertOnDisabledEndpoints, createLocalWebhooks } from './webhook-worker';
 import { ADMIN_BASE_PATH } from '../core/admin/app';
 import { createAdminRuntime } from '../adapters/admin-runtime';
 import { DEFAULT_REGISTRY_TABLE_NAME } from '../core/registry-table';
@@ -194,6 +194,10 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       allowedOrigins: options.allowedOrigins,
       log: options.logRequest,
     });
+    // A webhook endpoint that delivery disabled is emailed (logged, locally) to the org's alert
+    // subscribers; health events are dispatched by the health monitor itself, not from the bus.
+    const stopDisabledAlerts = alertOnDisabledEndpoints(events, alerts, (record) => log(JSON.stringify(record)));
+    cleanups.push(async () => void stopDisabledAlerts());
     const digests = new DigestProducer({
       listOrgIds: () => listAllOrgIds(store),
       head: (orgId) => audit.head(orgId),

@@ -124,7 +124,7 @@ test('alert subscriptions: plan gate, add, list, remove; logged rather than emai
   const second = ok<{ subscriptionId: string; events: string[] }>(
     await withToken(admin.secret, ['alert', 'add', '--email', 'dev@example.com', '--json']),
   );
-  expect(second.events).toEqual(['mcp.endpoint.status.changed', 'mcp.tools.changed']);
+  expect(second.events).toEqual(['mcp.endpoint.status.changed', 'mcp.tools.changed', 'webhook.endpoint.disabled']);
   const dup = await withToken(admin.secret, ['alert', 'add', '--email', 'OnCall@example.com']);
   expect(dup.stderr).toMatch(/^error already_subscribed: /);
   const badEmail = await withToken(admin.secret, ['alert', 'add', '--email', 'not-an-address']);
@@ -134,7 +134,7 @@ test('alert subscriptions: plan gate, add, list, remove; logged rather than emai
   const list = await withToken(admin.secret, ['alert', 'list']);
   expect(list).toMatchObject({ code: 0, stderr: '' });
   expect(list.stdout).toMatch(new RegExp(
-    `^SUBSCRIPTION ID +TYPE +ADDRESS +EVENTS +CREATED\n${id} +email +oncall@example.com +status +\\S+Z\n${second.subscriptionId} +email +dev@example.com +status, tools +\\S+Z\n$`,
+    `^SUBSCRIPTION ID +TYPE +ADDRESS +EVENTS +CREATED\n${id} +email +oncall@example.com +status +\\S+Z\n${second.subscriptionId} +email +dev@example.com +status, tools, webhooks +\\S+Z\n$`,
   ));
 
   expect(await withToken(admin.secret, ['alert', 'remove', id])).toEqual({ code: 0, stderr: '', stdout: `Removed alert subscription ${id} from org ${org.orgId}.\n` });

@@ -201,7 +201,7 @@ describe('alert', () => {
   test.each([
     [['alert', 'add', '--org', ORG], /^error usage: required option '--email <address>' not specified/],
     [['alert', 'add', '--email', 'a@example.com', '--events', 'everything', '--org', ORG], /^error usage: option '--events <list>' argument 'everything' is invalid\. Unknown event "everything"/],
-    [['alert', 'add', '--email', 'a@example.com', '--events', ',', '--org', ORG], /^error usage: option '--events <list>' argument ',' is invalid\. Expected status, tools or both/],
+    [['alert', 'add', '--email', 'a@example.com', '--events', ',', '--org', ORG], /^error usage: option '--events <list>' argument ',' is invalid\. Expected status, tools, webhooks or a comma-separated list/],
     [['alert', 'remove', '--org', ORG], /^error usage: missing required argument 'subscriptionId'/],
     [['mcp', 'tools', '--org', ORG], /^error usage: missing required argument 'slug'/],
     [['mcp', 'health', 'x', '--org', ORG, '--history', 'lots'], /^error usage: option '--history <n>' argument 'lots' is invalid/],

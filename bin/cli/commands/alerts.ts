@@ -11,16 +11,18 @@ const EVENT_NAMES: Record<string, AlertEvent> = {
   tools: 'mcp.tools.changed',
   'mcp.endpoint.status.changed': 'mcp.endpoint.status.changed',
   'mcp.tools.changed': 'mcp.tools.changed',
+  webhooks: 'webhook.endpoint.disabled',
+  'webhook.endpoint.disabled': 'webhook.endpoint.disabled',
 };
 
 /** `--events status,tools`: short or full event names, comma-separated. */
 export function parseAlertEvents(value: string): AlertEvent[] {
   const names = value.split(',').map((v) => v.trim()).filter((v) => v !== '');
-  if (names.length === 0) throw new InvalidArgumentError('Expected status, tools or both (status,tools).');
+  if (names.length === 0) throw new InvalidArgumentError('Expected status, tools, webhooks or a comma-separated list of them (status,tools).');
   const events = new Set<AlertEvent>();
   for (const name of names) {
     const event = EVENT_NAMES[name];
-    if (!event) throw new InvalidArgumentError(`Unknown event ${JSON.stringify(name)}; expected status, tools or both (status,tools).`);
+    if (!event) throw new InvalidArgumentError(`Unknown event ${JSON.stringify(name)}; expected status, tools, webhooks or a comma-separated list of them (status,tools).`);
     events.add(event);
   }
   return [...events];
@@ -31,13 +33,13 @@ const orgOption = ['--org <orgId>', 'organisation (default: the org of an org ad
 export function registerAlertCommands(program: Command, io: CliIo): void {
   const alert = program
     .command('alert')
-    .description('email alerts on endpoint status and tool-list changes (pro, team and enterprise plans)');
+    .description('email alerts on endpoint status and tool-list changes and disabled webhook endpoints (pro, team and enterprise plans)');
 
   alert
     .command('add')
     .description('subscribe an email address to the alerts of an organisation')
     .requiredOption('--email <address>', 'where the alerts go')
-    .option('--events <list>', 'status (endpoint status changes), tools (tool-list changes) or status,tools (default both)', parseAlertEvents)
+    .option('--events <list>', 'status (endpoint status changes), tools (tool-list changes), webhooks (a webhook endpoint disabled), comma-separated (default all)', parseAlertEvents)
     .option(...orgOption)
     .action(async (opts: { email: string; events?: AlertEvent[]; org?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
