@@ -9,7 +9,27 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
  */
 // A store that keeps connections open and never answers must not hold sockets for the SDK's
 // default 300 s (the gateway's own deadlines answer the client sooner; these free the sockets).
-export const dynamodb = new DynamoDBClient({ requestHandler: { requestTimeout: 2_000, connectionTimeout: 1_000, throwOnRequestTimeout: true } });
+const DYNAMODB_REQUEST_HANDLER = { requestTimeout: 2_000, connectionTimeout: 1_000, throwOnRequestTimeout: true } as const;
+export const dynamodb = new DynamoDBClient({ requestHandler: { ...DYNAMODB_REQUEST_HANDLER } });
+
+// One client per other region, made on first use: the admin function writes the audit log and
+// webhook endpoints in the primary region, the webhook function its endpoint changes.
+const dynamodbByRegion = new Map<string, DynamoDBClient>();
+
+/**
+ * A DynamoDB client for `region`, with the same request bounds as {@link dynamodb}; the function's
+ * own client when `region` is unset, empty or the function's own region (`AWS_REGION`), so that a
+ * single-region deployment makes no second client. Cached per region.
+ */
+export function dynamodbFor(region: string | undefined): DynamoDBClient {
+  if (!region || region === process.env.AWS_REGION) return dynamodb;
+  let client = dynamodbByRegion.get(region);
+  if (client === undefined) {
+    client = new DynamoDBClient({ region, requestHandler: { ...DYNAMODB_REQUEST_HANDLER } });
+    dynamodbByRegion.set(region, client);
+  }
+  return client;
+}
 export const kms = new KMSClient({});
 
 // Only the admin function reads a secret (the operator token): the client is created on first use,

@@ -2,7 +2,6 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -10,7 +9,7 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { handle } from 'hono/aws-lambda';
 import { createAdminRuntime } from '../adapters/admin-runtime';
-import { dynamodb, kms, readSecretString, requiredEnv } from '../adapters/aws-clients';
+import { dynamodb, dynamodbFor, kms, readSecretString, requiredEnv } from '../adapters/aws-clients';
 import { systemResolver } from '../adapters/dns-resolver';
 import { DynamoDbDeliveryStore } from '../adapters/dynamodb-delivery-store';
 import { DynamoDbRegistryStore } from '../adapters/dynamodb-registry-store';
@@ -43,10 +42,7 @@ const dataKeys = new KmsDataKeyProvider(kms, requiredEnv('PLEXMCP_KMS_KEY_ID'));
 // The digest key lives in that region too. Same region (or unset): the function's own clients.
 const auditRegion = process.env.PLEXMCP_AUDIT_REGION || undefined;
 const crossRegion = auditRegion !== undefined && auditRegion !== process.env.AWS_REGION;
-// The same bounds as aws-clients.ts's `dynamodb`: a store that never answers frees the socket.
-const auditDynamodb = crossRegion
-  ? new DynamoDBClient({ region: auditRegion, requestHandler: { requestTimeout: 2_000, connectionTimeout: 1_000, throwOnRequestTimeout: true } })
-  : undefined;
+const auditDynamodb = crossRegion ? dynamodbFor(auditRegion) : undefined;
 const auditKms = crossRegion ? new KMSClient({ region: auditRegion }) : kms;
 
 // The digests' public key (PLEXMCP_DIGEST_KEY_ID, the AuditLog signing key's ARN): unset, the digest
@@ -95,6 +91,13 @@ const { app } = createAdminRuntime({
  * (lib/webhook-delivery.ts) puts into this function's environment; without
  * PLEXMCP_WEBHOOK_ENDPOINTS_TABLE (an AdminApi deployed without webhooks) the routes answer 501
  * webhooks_unavailable. The same composition as the delivery function's (lambda/webhooks/handler.ts).
+ *
+ * Endpoints are a global table, and every region's admin API reads and writes them in one region,
+ * PLEXMCP_WEBHOOK_ENDPOINTS_REGION (the primary's; unset: this function's): the per-org cap and
+ * the version check of every update are conditional writes, which a global table decides within
+ * one region only (two regions could each admit the last slot; concurrent updates would be
+ * last-writer-wins). Reading there too gives the API its own writes back at once. Deliveries and
+ * the queue stay this region's: a test event or redelivery is sent by this region.
  */
 function webhooksFromEnv(): WebhookService | undefined {
   const endpointsTable = process.env.PLEXMCP_WEBHOOK_ENDPOINTS_TABLE;
@@ -105,7 +108,7 @@ function webhooksFromEnv(): WebhookService | undefined {
   );
   const registry = new DynamoDbRegistryStore(dynamodb, registryTable);
   return new WebhookService({
-    endpoints: new DynamoDbWebhookEndpointStore(dynamodb, endpointsTable),
+    endpoints: new DynamoDbWebhookEndpointStore(dynamodbFor(process.env.PLEXMCP_WEBHOOK_ENDPOINTS_REGION), endpointsTable),
     deliveries: new DynamoDbDeliveryStore(dynamodb, requiredEnv('PLEXMCP_WEBHOOK_DELIVERIES_TABLE')),
     // Signing secrets are envelope-encrypted with the credentials key, as upstream credentials are.
     cipher: new EnvelopeCipher(dataKeys),
