@@ -13,10 +13,15 @@ import type { InProcessEventBus } from './event-bus';
 
 /**
  * Webhook delivery under `plexmcp serve`: subscribes to the in-process bus, fans every event out
- * into the embedded store (WebhookService.fanOut), and runs the dispatcher on a timer over the
- * store's due index. Pending deliveries live in the store, not in memory, so stopping the
- * process (or crashing) loses none: the next worker over the same store delivers them, and one
- * that was mid-attempt comes due again when its claim's lease ends.
+ * into the embedded store (WebhookService.fanOut), and runs the dispatcher over the store's due
+ * index when a delivery comes due. Pending deliveries live in the store, not in memory, so
+ * stopping the process (or crashing) loses none: the next worker over the same store delivers
+ * them, and one that was mid-attempt comes due again when its claim's lease ends.
+ *
+ * An idle worker does not poll the store every second: it wakes at the due times it knows —
+ * deliveries this process created (fan-out, test, redeliver: `notify`), retries it scheduled (the
+ * store's recordAttempt, observed), and at start the earliest pending delivery left by an
+ * earlier process — and otherwise every `pollIntervalMs` as a safety net.
  */
 
 /**
@@ -35,7 +40,7 @@ export interface WebhookWorkerOptions {
   readonly send: (req: SendRequest) => Promise<SendResult>;
   /** Replaces the Standard Webhooks schedule (tests shorten it). */
   readonly schedule?: readonly number[];
-  /** How often the due index is polled. @default 1000 ms */
+  /** The safety-net poll of the due index, between the due times the worker knows. @default 30 s */
   readonly pollIntervalMs?: number;
   /** Deliveries per dispatcher pass. @default 10 */
   readonly batchSize?: number;
@@ -61,15 +66,19 @@ export class WebhookWorker {
   private again = false;
   private readonly fanOuts = new Set<Promise<void>>();
   private stopped = true;
+  /** Due times (epoch ms) of pending deliveries this worker knows about; bounded (the poll covers the rest). */
+  private readonly dueTimes = new Set<number>();
+  private readonly now: () => number;
 
   constructor(private readonly options: WebhookWorkerOptions) {
-    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 30_000;
+    this.now = options.now ?? Date.now;
     this.batchSize = options.batchSize ?? 10;
     this.maxPassesPerTick = options.maxPassesPerTick ?? 10;
     this.log = options.log ?? ((record) => console.error(JSON.stringify(record)));
     if (!(this.pollIntervalMs > 0)) throw new RangeError('pollIntervalMs must be > 0');
     this.dispatcher = new WebhookDispatcher({
-      store: options.deliveries,
+      store: this.observing(options.deliveries),
       send: options.send,
       secretsFor: (endpointId, orgId) => options.service.target(endpointId, orgId),
       onOutcome: (d, outcome, at) => options.service.recordOutcome(d.orgId, d.endpointId, outcome, at),
@@ -87,8 +96,43 @@ export class WebhookWorker {
     const bus = this.options.bus;
     const listener = (event: PlexEvent) => this.onEvent(event);
     this.unsubscribe = 'subscribeAll' in bus ? bus.subscribeAll(listener) : bus.subscribe(listener);
-    // Deliveries left pending by an earlier process are due now: start with a pass.
+    // Deliveries left pending by an earlier process: a pass for those due now, and a wake-up at
+    // the earliest of the others.
     this.kick();
+    void this.options.deliveries
+      .due(Number.MAX_SAFE_INTEGER, 1)
+      .then(([earliest]) => earliest && this.notify(earliest.nextAttemptAt))
+      .catch((error: unknown) => this.log({ level: 'error', msg: 'webhooks: pending deliveries not read', error: errorName(error) }));
+  }
+
+  /** A delivery is due at `at` (epoch ms): the worker wakes then (at once if it is due). */
+  notify(at: number): void {
+    if (this.stopped) return;
+    if (at <= this.now()) return this.kick();
+    if (this.dueTimes.size < MAX_KNOWN_DUE_TIMES) this.dueTimes.add(at);
+    if (!this.running) this.schedule();
+  }
+
+  /** The store as the dispatcher uses it, telling the worker when a retry it records is due. */
+  private observing(store: DeliveryStore): DeliveryStore {
+    return Object.assign(Object.create(store) as DeliveryStore, {
+      recordAttempt: async (...args: Parameters<DeliveryStore['recordAttempt']>) => {
+        const recorded = await store.recordAttempt(...args);
+        const next = args[3];
+        if (recorded && next.state === 'pending') this.notify(next.nextAttemptAt);
+        return recorded;
+      },
+    });
+  }
+
+  /** Sets the timer for the earliest known due time, or the safety-net poll. */
+  private schedule(): void {
+    const now = this.now();
+    for (const at of this.dueTimes) if (at <= now) this.dueTimes.delete(at);
+    const wakeAt = Math.min(now + this.pollIntervalMs, ...this.dueTimes);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.kick(), Math.max(0, wakeAt - now));
+    this.timer.unref();
   }
 
   /** Stops taking events and polling, and waits for the fan-outs and the attempt in progress. */
@@ -107,7 +151,7 @@ export class WebhookWorker {
     const work = this.options.service
       .fanOut(event)
       .then((created) => {
-        if (created.length > 0) this.kick();
+        for (const delivery of created) this.notify(delivery.nextAttemptAt);
       })
       .catch((error: unknown) => {
         // The event is not in the store: it is not delivered. Logged with ids only.
@@ -134,8 +178,7 @@ export class WebhookWorker {
         this.kick();
         return;
       }
-      this.timer = setTimeout(() => this.kick(), this.pollIntervalMs);
-      this.timer.unref();
+      this.schedule();
     });
   }
 
@@ -151,6 +194,8 @@ export class WebhookWorker {
     }
   }
 }
+
+const MAX_KNOWN_DUE_TIMES = 10_000;
 
 function errorName(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
@@ -218,13 +263,17 @@ export async function createLocalWebhooks(options: LocalWebhooksOptions): Promis
     ensureDeliveryTable(options.client, options.deliveriesTable),
   ]);
   const deliveries = new DynamoDbDeliveryStore(options.client, options.deliveriesTable);
-  const service = new WebhookService({
+  // The service's queued deliveries wake the worker, which is made after it (it needs the service).
+  let worker: WebhookWorker | undefined;
+  const service: WebhookService = new WebhookService({
     endpoints: new DynamoDbWebhookEndpointStore(options.client, options.endpointsTable),
     deliveries,
     cipher: options.cipher,
     urlPolicy: options.urlPolicy,
     limitFor: options.limitFor,
     events: options.alerts ? publishWithAlerts(options.bus, options.alerts) : options.bus,
+    // Test sends and redeliveries made through the admin API wake the worker at once.
+    onEnqueued: async (delivery): Promise<void> => worker?.notify(delivery.nextAttemptAt),
     ...(options.log ? { log: options.log } : {}),
   });
   const sender = new WebhookSender({
@@ -232,7 +281,7 @@ export async function createLocalWebhooks(options: LocalWebhooksOptions): Promis
     resolve: options.urlPolicy.resolve,
     ...(options.attemptTimeoutMs !== undefined ? { timeoutMs: options.attemptTimeoutMs } : {}),
   });
-  const worker = new WebhookWorker({
+  worker = new WebhookWorker({
     bus: options.bus,
     service,
     deliveries,
@@ -241,11 +290,12 @@ export async function createLocalWebhooks(options: LocalWebhooksOptions): Promis
     ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
-  worker.start();
+  const started = worker;
+  started.start();
   let closing: Promise<void> | undefined;
   return {
     service,
-    worker,
-    close: () => (closing ??= worker.stop().then(() => sender.close())),
+    worker: started,
+    close: () => (closing ??= started.stop().then(() => sender.close())),
   };
 }

@@ -74,6 +74,37 @@ test('an event on the in-process bus reaches a loopback receiver, verified by st
   expect(view).toMatchObject({ state: 'delivered', attempts: 3 });
 });
 
+test('an idle worker leaves the store alone; retries and new deliveries wake it at their due times, not at its (long) safety poll', async () => {
+  const db = await engine();
+  cleanup.push(() => db.close());
+  let queries = 0;
+  db.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'QueryCommand') queries++;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countQueries' },
+  );
+  const bus = new InProcessEventBus();
+  let secret = '';
+  const rx = await loopbackReceiver(() => [secret], (n) => (n <= 2 ? 500 : 200));
+  cleanup.push(() => rx.close());
+  const hooks = await webhooks(db, bus, [0, 30, 60], 60_000);
+  cleanup.push(() => hooks.close());
+  const created = await hooks.service.create(ORG, { url: rx.url, eventTypes: ['key.revoked'] });
+  secret = created.secret;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const idle = queries;
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(queries).toBe(idle); // half a second idle: not one query
+
+  await bus.publish([keyRevoked('key_1')]);
+  await rx.waitFor(3, 3_000); // attempts at 0, +30 ms and +60 ms, though the poll is a minute
+  const test = await hooks.service.sendTest(ORG, created.endpoint.endpointId);
+  await rx.waitFor(4, 3_000);
+  expect(rx.received[3]!.id).toBe(test.deliveryId);
+});
+
 test('stopped with a delivery pending (between retries), a new worker over the restarted engine delivers it: nothing lost, nothing twice', async () => {
   let db = await engine();
   const bus = new InProcessEventBus();
