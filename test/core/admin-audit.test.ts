@@ -296,6 +296,10 @@ describe('refused requests in the system chain', () => {
     expect(system.map((e) => e.action)).toEqual(['auth.refused', 'auth.refused.burst']);
     expect(system[1]!.changes).toContainEqual({ field: 'count', new: 4 });
     expect(verifyChain(system)).toMatchObject({ ok: true });
+
+    // A revoked (or unknown) API key is a refusal of its own kind.
+    expect((await call('GET', '/whoami', `pmcp_${'a'.repeat(16)}_${'b'.repeat(43)}`)).status).toBe(401);
+    expect((await entries(SYSTEM_AUDIT_SCOPE)).at(-1)).toMatchObject({ action: 'auth.refused', target: { id: 'invalid_api_key' } });
   });
 
   test('a key reaching into another org is recorded with the key as actor; the operator reads the system chain, org admins may not', async () => {

@@ -85,7 +85,7 @@ export interface AdminAppDeps {
 }
 
 /** Refusals the system chain records (guard and authentication codes). */
-const AUDITED_REFUSALS = new Set(['invalid_credentials', 'forbidden_org', 'admin_role_required', 'operator_required', 'origin_not_allowed']);
+const AUDITED_REFUSALS = new Set(['invalid_credentials', 'invalid_api_key', 'forbidden_org', 'admin_role_required', 'operator_required', 'origin_not_allowed']);
 
 /**
  * The admin API: one Hono app served by the admin Lambda and by `plexmcp serve`, its routes in
