@@ -593,7 +593,7 @@ describe('protocol hygiene', () => {
       [
         '/orgs', '/orgs/{orgId}', '/orgs/{orgId}/keys', '/orgs/{orgId}/keys/{keyId}', '/orgs/{orgId}/keys/{keyId}/revoke',
         '/orgs/{orgId}/mcps', '/orgs/{orgId}/mcps/{slug}', '/orgs/{orgId}/mcps/{slug}/health', '/orgs/{orgId}/mcps/{slug}/tools',
-        '/orgs/{orgId}/alerts', '/orgs/{orgId}/alerts/{subscriptionId}', '/plans', '/whoami',
+        '/orgs/{orgId}/alerts', '/orgs/{orgId}/alerts/{subscriptionId}', '/plans', '/whoami', '/events',
         '/orgs/{orgId}/usage', '/orgs/{orgId}/usage/export', '/usage',
         '/orgs/{orgId}/audit', '/orgs/{orgId}/audit/head', '/orgs/{orgId}/audit/digests', '/audit', '/audit/head', '/audit/digests',
         '/orgs/{orgId}/webhooks', '/orgs/{orgId}/webhooks/{endpointId}', '/orgs/{orgId}/webhooks/{endpointId}/rotate-secret',

@@ -275,7 +275,7 @@ describe('no route can skip its guard or its audit entry', () => {
     const params: Record<string, string> = {
       orgId: orgA, slug: 'tools', keyId: 'aaaaaaaaaaaaaaaa', subscriptionId: 'al_aaaaaaaaaaaaaaaa', endpointId: 'whe_aaaaaaaaaaaaaaaa', deliveryId: `msg_${'a'.repeat(32)}`,
     };
-    const ops = (await operations()).filter((op) => !['/whoami', '/plans'].includes(op.path));
+    const ops = (await operations()).filter((op) => !['/whoami', '/plans', '/events'].includes(op.path));
     expect(ops.length).toBeGreaterThan(20);
     for (const op of ops) {
       const path = op.path.replace(/\{(\w+)\}/g, (_, name: string) => params[name]!);
@@ -312,6 +312,18 @@ describe('refused requests in the system chain', () => {
       ['auth.refused', 'forbidden_org', { kind: 'key', keyId: created.key.keyId, name: 'b admin' }],
     ]);
     expect((await call('GET', '/audit', created.secret)).status).toBe(403);
+  });
+});
+
+describe('the event catalog', () => {
+  test('any credential reads every event type with the JSON Schema its deliveries match', async () => {
+    const orgId = await newOrg();
+    const member = (await call('POST', `/orgs/${orgId}/keys`, OPERATOR, { name: 'm', role: 'member' })).body.secret as string;
+    const res = await call('GET', '/events', member);
+    expect(res.status).toBe(200);
+    const byType = Object.fromEntries(res.body.items.map((i: { type: string; schema: Record<string, unknown> }) => [i.type, i.schema]));
+    expect(Object.keys(byType)).toEqual(expect.arrayContaining(['key.revoked', 'mcp.updated', 'org.quota.threshold', 'audit.digest.created', 'webhook.endpoint.disabled']));
+    expect(byType['key.revoked']).toMatchObject({ $id: 'urn:plexmcp:events:v1:key.revoked', additionalProperties: false, required: expect.arrayContaining(['keyId', 'orgId']) });
   });
 });
 
