@@ -32,7 +32,10 @@ export interface CredentialsKeyProps {
 
 /**
  * The KMS key for envelope encryption of upstream credentials (the admin API encrypts them
- * with a data key from `GenerateDataKey`; the gateway decrypts them with `Decrypt`).
+ * with a data key from `GenerateDataKey`; the gateway decrypts them with `Decrypt`) and of
+ * webhook signing secrets (encrypted by the admin API of any region, stored in the endpoints
+ * global table, decrypted by the delivery function of every region; their encryption context
+ * names the org and endpoint, never a region).
  *
  * It is a symmetric multi-Region key: the primary region's stack creates the primary key and
  * every other region's stack a replica with the same key material and key id (`mrk-...`), so a

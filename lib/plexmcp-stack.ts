@@ -16,7 +16,7 @@ import { HealthMonitor } from './health-monitor';
 import { McpGateway } from './mcp-gateway';
 import { PlexApi } from './plex-api';
 import { RegistryTables } from './registry-tables';
-import { WebhookDelivery } from './webhook-delivery';
+import { DEFAULT_WEBHOOK_ENDPOINTS_TABLE_NAME, WebhookDelivery } from './webhook-delivery';
 
 /** Default name of the operator token secret, the same in every region. */
 export const DEFAULT_OPERATOR_SECRET_NAME = 'plexmcp/operator-token';
@@ -113,6 +113,15 @@ export interface PlexMcpStackProps extends StackProps {
    * @default - the defaults of AuditLog (table 'plexmcp-audit', 365-day COMPLIANCE retention, daily digests)
    */
   readonly audit?: Pick<AuditLogProps, 'tableName' | 'deletionProtection' | 'retention' | 'digestInterval'>;
+
+  /**
+   * Physical name of the webhook endpoints table (the primary stack only, which owns it as a
+   * global table replicated to every replica region; regional stacks use their replica by this
+   * name). Two installations in one account need two names.
+   *
+   * @default 'plexmcp-webhook-endpoints'
+   */
+  readonly webhookEndpointsTableName?: string;
 }
 
 /**
@@ -190,8 +199,17 @@ export class PlexMcpStack extends Stack {
    */
   public readonly digestKeyArn: string;
 
-  /** This region's webhook delivery (endpoint and delivery tables, queue, DLQ, delivery function). */
+  /**
+   * This region's webhook delivery (queue, DLQ, delivery function, this region's deliveries table)
+   * and the endpoints global table: owned by the primary, this region's replica elsewhere.
+   */
   public readonly webhooks: WebhookDelivery;
+
+  /** Physical name of the webhook endpoints table, the same in every region. */
+  public readonly webhookEndpointsTableName: string;
+
+  /** The region where webhook endpoints are written (the primary's). */
+  public readonly webhookEndpointsRegion: string;
 
   constructor(scope: Construct, id: string, props: PlexMcpStackProps) {
     super(scope, id, { ...props, crossRegionReferences: props.crossRegionReferences ?? true });
@@ -240,10 +258,11 @@ export class PlexMcpStack extends Stack {
         props.registryTableName !== undefined ||
         props.registryDeletionProtection !== undefined ||
         props.operatorSecretName !== undefined ||
-        props.audit !== undefined
+        props.audit !== undefined ||
+        props.webhookEndpointsTableName !== undefined
       ) {
         throw new Error(
-          `PlexMcpStack ${id}: replicaRegions, registryTableName, registryDeletionProtection, audit and operatorSecretName belong to the primary stack.`,
+          `PlexMcpStack ${id}: replicaRegions, registryTableName, registryDeletionProtection, audit, operatorSecretName and webhookEndpointsTableName belong to the primary stack.`,
         );
       }
       if (!primary.isPrimary) {
@@ -334,10 +353,18 @@ export class PlexMcpStack extends Stack {
 
     // Admin events (mcp.created|updated|deleted, key.created|revoked) go on the region's bus.
     this.healthMonitor.eventBus.grantPutEventsTo(this.adminApi.function);
-    // Webhooks, in every region: the rule takes every plexmcp.* event of this region's bus.
+    // Webhooks, in every region: the rule takes every plexmcp.* event of this region's bus, and
+    // fans it out to every endpoint of the org, wherever it was registered. The endpoints are one
+    // global table owned by the primary; every admin API writes them there (the per-org cap and
+    // the version checks are conditional writes, decided within one region only), every delivery
+    // function reads its local replica. Deliveries stay regional.
+    this.webhookEndpointsTableName = primary === undefined ? (props.webhookEndpointsTableName ?? DEFAULT_WEBHOOK_ENDPOINTS_TABLE_NAME) : primary.webhookEndpointsTableName;
+    this.webhookEndpointsRegion = primary === undefined ? this.region : primary.webhookEndpointsRegion;
     this.webhooks = new WebhookDelivery(this, 'Webhooks', {
       eventBus: this.healthMonitor.eventBus,
       registryTable: this.registryTable,
+      endpointsTableName: this.webhookEndpointsTableName,
+      ...(primary === undefined ? { endpointsReplicaRegions: [...this.replicaRegions] } : { endpointsWriterRegion: this.webhookEndpointsRegion }),
       credentialsKey: this.credentialsKey,
       alarmTopic: this.healthMonitor.operatorAlarmTopic,
       // webhook.endpoint.disabled is also emailed to the org's alert subscribers.

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -18,12 +18,49 @@ import { nagResourceText } from './private/nag';
 /** The function's timeout: one attempt takes at most 15 s; ten records run in parallel. */
 const FUNCTION_TIMEOUT = Duration.seconds(60);
 
+/** Default physical name of the webhook endpoints table (a global table: the same name in every region). */
+export const DEFAULT_WEBHOOK_ENDPOINTS_TABLE_NAME = 'plexmcp-webhook-endpoints';
+/** DynamoDB table names: 3-255 of a-z A-Z 0-9 _ . - */
+const TABLE_NAME_PATTERN = /^[A-Za-z0-9_.-]{3,255}$/;
+/** What DynamoDbWebhookEndpointStore reads with (get, list; the counter repair). */
+const ENDPOINT_READS = ['dynamodb:GetItem', 'dynamodb:Query'];
+/** What it writes with: create (UpdateItem of the counter, PutItem), replace (PutItem), delete. */
+const ENDPOINT_WRITES = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+
 export interface WebhookDeliveryProps {
   /** The PlexMCP event bus: every event with a `plexmcp.` source is fanned out to webhooks. */
   readonly eventBus: events.IEventBus;
 
   /** The registry table: the delivery function reads org plans (`maxWebhookEndpoints`). */
   readonly registryTable: dynamodb.ITableV2;
+
+  /**
+   * Physical name of the webhook endpoints table. Fixed, because the endpoints are one global
+   * table for every region and the other regions' stacks address their replica by this name; two
+   * installations in one account need two names.
+   *
+   * @default 'plexmcp-webhook-endpoints'
+   */
+  readonly endpointsTableName?: string;
+
+  /**
+   * Regions that get a replica of the endpoints table (this construct owns the global table; its
+   * own region must not be listed). Only without {@link endpointsWriterRegion}.
+   *
+   * @default - none: a single-region table
+   */
+  readonly endpointsReplicaRegions?: string[];
+
+  /**
+   * The region whose stack owns the endpoints global table (the primary's). When set, this
+   * construct creates no endpoints table: it uses this region's replica of
+   * {@link endpointsTableName}. Every endpoint write goes to the writer region (the admin API's,
+   * and the delivery function's failure state): the per-org cap and the version check of each
+   * update are conditional writes, which a global table decides within one region only.
+   *
+   * @default - this construct owns the endpoints table, in its own region
+   */
+  readonly endpointsWriterRegion?: string;
 
   /**
    * The key that envelope-encrypts webhook signing secrets (the credentials key): the delivery
@@ -97,11 +134,26 @@ export interface WebhookDeliveryAlarms {
  * message delays; a dead-letter queue keeps what failed repeatedly, a scheduled sweep re-queues
  * deliveries whose message was lost, and alarms watch both queues. The endpoint and delivery
  * tables are here too, with grants for the admin function.
+ *
+ * Endpoints are organisation configuration, shared by every region: the primary region's
+ * construct owns them as a global table (`endpointsReplicaRegions`), every other region's uses
+ * its replica (`endpointsWriterRegion`), so each region delivers the events raised there to every
+ * endpoint of the org, wherever it was registered. Deliveries stay regional: a work queue of the
+ * events this region raised, attempted from this region.
  */
 export class WebhookDelivery extends Construct {
-  /** Webhook endpoints (pk `ORG#<orgId>`, sk `WHE#<id>` | `COUNT`). */
-  public readonly endpointsTable: dynamodb.TableV2;
-  /** Deliveries (id; `due` and `byEndpoint` indexes; TTL `expiresAt`). */
+  /**
+   * Webhook endpoints (pk `ORG#<orgId>`, sk `WHE#<id>` | `COUNT`): one global table for every
+   * region; in this region the table this construct owns or the replica it imported.
+   */
+  public readonly endpointsTable: dynamodb.ITableV2;
+  /** Physical name of the endpoints table, the same in every region. */
+  public readonly endpointsTableName: string;
+  /** The region where endpoints are written (this one when this construct owns the table). */
+  public readonly endpointsWriterRegion: string;
+  /** ARN of the endpoints table in the writer region. */
+  public readonly endpointsWriterTableArn: string;
+  /** Deliveries, this region's only (id; `due` and `byEndpoint` indexes; TTL `expiresAt`). */
   public readonly deliveriesTable: dynamodb.TableV2;
   public readonly queue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
@@ -136,14 +188,50 @@ export class WebhookDelivery extends Construct {
     this.credentialsKey = props.credentialsKey;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
-    this.endpointsTable = new dynamodb.TableV2(this, 'EndpointsTable', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-      billing: dynamodb.Billing.onDemand(),
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
-      removalPolicy,
-    });
+    const endpointsTableName = props.endpointsTableName ?? DEFAULT_WEBHOOK_ENDPOINTS_TABLE_NAME;
+    if (Token.isUnresolved(endpointsTableName) || !TABLE_NAME_PATTERN.test(endpointsTableName)) {
+      throw new Error(`WebhookDelivery ${id}: endpointsTableName must be a literal DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -), got ${JSON.stringify(endpointsTableName)}.`);
+    }
+    this.endpointsTableName = endpointsTableName;
+    const region = Stack.of(this).region;
+    const replicaRegions = [...(props.endpointsReplicaRegions ?? [])];
+    if (props.endpointsWriterRegion !== undefined) {
+      // A regional stack: the owner's global table, through this region's replica.
+      const writerRegion = props.endpointsWriterRegion;
+      if (replicaRegions.length > 0) {
+        throw new Error(`WebhookDelivery ${id}: endpointsReplicaRegions belong to the construct that owns the endpoints table, not to one with endpointsWriterRegion.`);
+      }
+      if (Token.isUnresolved(writerRegion) || Token.isUnresolved(region) || writerRegion === region) {
+        throw new Error(`WebhookDelivery ${id}: endpointsWriterRegion must be a literal region other than the stack's own (${region}), got ${JSON.stringify(writerRegion)}.`);
+      }
+      this.endpointsTable = dynamodb.TableV2.fromTableName(this, 'EndpointsTable', endpointsTableName);
+      this.endpointsWriterRegion = writerRegion;
+      this.endpointsWriterTableArn = Stack.of(this).formatArn({ service: 'dynamodb', region: writerRegion, resource: 'table', resourceName: endpointsTableName });
+    } else {
+      if (replicaRegions.length > 0 && Token.isUnresolved(region)) {
+        // TableV2 needs to know which replica is local; an environment-agnostic stack cannot say.
+        throw new Error(`WebhookDelivery ${id}: endpointsReplicaRegions need a stack with a concrete region (set env.region).`);
+      }
+      if (new Set(replicaRegions).size !== replicaRegions.length || replicaRegions.includes(region)) {
+        throw new Error(`WebhookDelivery ${id}: endpointsReplicaRegions must be distinct regions other than the stack's own (${region}).`);
+      }
+      // Replica-level settings (PITR, deletion protection) are set on the table and inherited by
+      // every replica (TableOptionsV2), as for the registry.
+      const table = new dynamodb.TableV2(this, 'EndpointsTable', {
+        tableName: endpointsTableName,
+        partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+        sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+        billing: dynamodb.Billing.onDemand(),
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+        removalPolicy,
+        replicas: replicaRegions.map((replicaRegion) => ({ region: replicaRegion })),
+      });
+      this.endpointsTable = table;
+      // An environment-agnostic stack (tests, composition) writes in the function's own region.
+      this.endpointsWriterRegion = region;
+      this.endpointsWriterTableArn = table.tableArn;
+    }
     this.deliveriesTable = new dynamodb.TableV2(this, 'DeliveriesTable', {
       partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
       billing: dynamodb.Billing.onDemand(),
@@ -195,20 +283,26 @@ export class WebhookDelivery extends Construct {
         PLEXMCP_REGISTRY_TABLE: props.registryTable.tableName,
         PLEXMCP_KMS_KEY_ID: props.credentialsKey.keyArn,
         PLEXMCP_EVENT_BUS_NAME: props.eventBus.eventBusName,
-        PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: this.endpointsTable.tableName,
+        PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: endpointsTableName,
+        PLEXMCP_WEBHOOK_ENDPOINTS_REGION: this.endpointsWriterRegion,
         PLEXMCP_WEBHOOK_DELIVERIES_TABLE: this.deliveriesTable.tableName,
         PLEXMCP_WEBHOOK_QUEUE_URL: this.queue.queueUrl,
         ...(props.orgAlertsTopic ? { PLEXMCP_ORG_ALERTS_TOPIC_ARN: props.orgAlertsTopic.topicArn } : {}),
       },
     });
     this.environment = {
-      PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: this.endpointsTable.tableName,
+      PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: endpointsTableName,
+      PLEXMCP_WEBHOOK_ENDPOINTS_REGION: this.endpointsWriterRegion,
       PLEXMCP_WEBHOOK_DELIVERIES_TABLE: this.deliveriesTable.tableName,
       PLEXMCP_WEBHOOK_QUEUE_URL: this.queue.queueUrl,
     };
     this.function.addEventSource(new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true }));
     const fn = this.function;
-    this.endpointsTable.grantReadWriteData(fn); // recordOutcome: failingSince, disabling
+    // Endpoints: read in this region's replica (fan-out, signing secrets); recordOutcome's
+    // failingSince and disabling are written (PutItem) in the writer region, which it also reads
+    // after a miss or a lost race (ReplicaEndpointStore in lambda/webhooks/handler.ts).
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ENDPOINT_READS, resources: [this.endpointsTable.tableArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...ENDPOINT_READS, 'dynamodb:PutItem'], resources: [this.endpointsWriterTableArn] }));
     this.deliveriesTable.grantReadWriteData(fn);
     this.queue.grantSendMessages(fn); // the next attempt
     // The registry is read for one thing, the org's plan: GetItem on the base table, nothing else.
@@ -275,13 +369,14 @@ export class WebhookDelivery extends Construct {
   }
 
   /**
-   * What the admin API's webhook routes need: read and write endpoints and deliveries (create,
-   * rotate, list deliveries, redeliver), send `{deliveryId}` messages (test events, redeliveries),
-   * and GenerateDataKey/Decrypt on the credentials key (new secrets are encrypted there). Put
+   * What the admin API's webhook routes need: read and write endpoints (in the writer region,
+   * where the admin API makes every endpoint change) and this region's deliveries (create, rotate,
+   * list deliveries, redeliver), send `{deliveryId}` messages (test events, redeliveries), and
+   * GenerateDataKey/Decrypt on the credentials key (new secrets are encrypted there). Put
    * {@link environment} into the grantee's environment as well.
    */
   grantManageEndpoints(grantee: iam.IGrantable): iam.Grant {
-    const grant = this.endpointsTable.grantReadWriteData(grantee);
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: [...ENDPOINT_READS, ...ENDPOINT_WRITES], resourceArns: [this.endpointsWriterTableArn] });
     this.deliveriesTable.grantReadWriteData(grantee);
     this.queue.grantSendMessages(grantee);
     this.credentialsKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
@@ -291,11 +386,10 @@ export class WebhookDelivery extends Construct {
   }
 
   private acknowledgeIndexes(role: iam.IRole, why: string): void {
-    for (const table of [this.endpointsTable, this.deliveriesTable]) {
-      Validations.of(role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${nagResourceText(this, `${table.tableArn}/index/*`)}]`,
-        reason: `grantReadWriteData on a webhook table covers that table's own secondary indexes (<table>/index/*); ${why}. No other table is reachable.`,
-      });
-    }
+    // The endpoints table has no index and its grants name the table only.
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceText(this, `${this.deliveriesTable.tableArn}/index/*`)}]`,
+      reason: `grantReadWriteData on the webhook deliveries table covers that table's own secondary indexes (<table>/index/*); ${why}. No other table is reachable.`,
+    });
   }
 }

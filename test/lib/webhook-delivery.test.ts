@@ -1,5 +1,6 @@
 import { CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -7,7 +8,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CredentialsKey, RegistryTables } from '../../lib';
 import { WebhookDelivery, type WebhookDeliveryProps } from '../../lib/webhook-delivery';
-import { actionsOf, roleLogicalIdOf, statementsOfRole, testStack } from './helpers';
+import { ACCOUNT, actionsOf, roleLogicalIdOf, statementsOfRole, testApp, testStack } from './helpers';
 
 function build(props: Partial<WebhookDeliveryProps> = {}, stack: Stack = testStack()) {
   const registry = new RegistryTables(stack, 'Tables').registry;
@@ -64,7 +65,10 @@ describe('WebhookDelivery', () => {
     const fn = t.toJSON().Resources[logicalId(webhooks.function)].Properties;
     expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 60, MemorySize: 512 });
     expect(fn.Environment.Variables).toMatchObject({
-      PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: stack.resolve(webhooks.endpointsTable.tableName),
+      // A fixed name: other regions' stacks address their replica by it.
+      PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: 'plexmcp-webhook-endpoints',
+      // Written where the table is owned: here.
+      PLEXMCP_WEBHOOK_ENDPOINTS_REGION: 'us-east-1',
       PLEXMCP_WEBHOOK_DELIVERIES_TABLE: stack.resolve(webhooks.deliveriesTable.tableName),
       PLEXMCP_WEBHOOK_QUEUE_URL: stack.resolve(webhooks.queue.queueUrl),
       PLEXMCP_EVENT_BUS_NAME: stack.resolve(bus.eventBusName),
@@ -78,7 +82,7 @@ describe('WebhookDelivery', () => {
   });
 
   test('the tables: deliveries with due/byEndpoint indexes and TTL, endpoints pk/sk; PITR and deletion protection, retained', () => {
-    const { template, webhooks, stack } = build();
+    const { template, webhooks, stack, logicalId } = build();
     const resources = template().toJSON().Resources;
     const deliveries = resources[stack.resolve(webhooks.deliveriesTable.tableName).Ref];
     expect(deliveries).toMatchObject({
@@ -93,8 +97,73 @@ describe('WebhookDelivery', () => {
         Replicas: [{ DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }],
       },
     });
-    const endpoints = resources[stack.resolve(webhooks.endpointsTable.tableName).Ref];
-    expect(endpoints.Properties.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }]);
+    const endpoints = resources[logicalId(webhooks.endpointsTable as dynamodb.TableV2)];
+    expect(endpoints).toMatchObject({
+      Type: 'AWS::DynamoDB::GlobalTable',
+      DeletionPolicy: 'Retain',
+      Properties: {
+        TableName: 'plexmcp-webhook-endpoints',
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+        // No replica regions given: the stack's own region only.
+        Replicas: [{ Region: 'us-east-1', DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }],
+      },
+    });
+    expect(webhooks.endpointsTableName).toBe('plexmcp-webhook-endpoints');
+    expect(webhooks.endpointsWriterRegion).toBe('us-east-1');
+  });
+
+  test('the owner (endpointsReplicaRegions): one global table with a replica in each region, PITR and deletion protection on every replica; the deliveries table stays regional', () => {
+    const { template, webhooks, logicalId } = build({ endpointsReplicaRegions: ['eu-west-1', 'ap-southeast-2'], endpointsTableName: 'acme-webhook-endpoints' });
+    const resources = template().toJSON().Resources;
+    const endpoints = resources[logicalId(webhooks.endpointsTable as dynamodb.TableV2)].Properties;
+    expect(endpoints.TableName).toBe('acme-webhook-endpoints');
+    expect(endpoints.Replicas.map((r: { Region: string }) => r.Region).sort()).toEqual(['ap-southeast-2', 'eu-west-1', 'us-east-1']);
+    for (const replica of endpoints.Replicas) {
+      expect(replica).toMatchObject({ DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } });
+    }
+    const deliveries = resources[logicalId(webhooks.deliveriesTable)].Properties;
+    expect(deliveries.Replicas.map((r: { Region?: string }) => r.Region ?? 'us-east-1')).toEqual(['us-east-1']);
+    expect(webhooks.endpointsWriterRegion).toBe('us-east-1');
+  });
+
+  test('a replica region (endpointsWriterRegion): no endpoints table of its own; reads on the local replica, writes in the writer region, the region in both environments', () => {
+    const stack = testStack(undefined, 'Regional', 'eu-west-1');
+    const { template, webhooks, logicalId } = build({ endpointsWriterRegion: 'us-east-1' }, stack);
+    const admin = new iam.Role(stack, 'Admin', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    webhooks.grantManageEndpoints(admin);
+    const t = template();
+    // Only the deliveries table is created here (regional, not replicated).
+    const own = webhooks.node.findAll().filter((c): c is dynamodb.CfnGlobalTable => c instanceof dynamodb.CfnGlobalTable);
+    expect(own.map((c) => stack.getLogicalId(c))).toEqual([logicalId(webhooks.deliveriesTable)]);
+    expect(JSON.stringify(t.findResources('AWS::DynamoDB::GlobalTable'))).not.toContain('plexmcp-webhook-endpoints');
+    expect(t.toJSON().Resources[logicalId(webhooks.deliveriesTable)].Properties.Replicas).toHaveLength(1);
+
+    const arn = (region: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:${region}:${ACCOUNT}:table/plexmcp-webhook-endpoints`]] });
+    const local = JSON.stringify(arn('eu-west-1'));
+    const writer = JSON.stringify(arn('us-east-1'));
+    const onTable = (statements: ReturnType<typeof statementsOfRole>, table: string) =>
+      statements.filter((s) => [s.Resource].flat().some((r) => JSON.stringify(r) === table)).flatMap(actionsOf).sort();
+    const endpointGrants = (statements: ReturnType<typeof statementsOfRole>) =>
+      statements.filter((s) => JSON.stringify(s.Resource).includes('plexmcp-webhook-endpoints'));
+
+    const fnStatements = statementsOfRole(t, roleLogicalIdOf(t, stack, webhooks.function));
+    // The delivery function: fan-out and secrets from the local replica; failure state written
+    // (PutItem, read first) in the writer region. Never an update or delete of an endpoint.
+    expect(onTable(fnStatements, local)).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
+    expect(onTable(fnStatements, writer)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+    expect(endpointGrants(fnStatements)).toHaveLength(2);
+    // The admin API: every endpoint read and write in the writer region, none on the replica.
+    const adminStatements = statementsOfRole(t, stack.getLogicalId(admin.node.defaultChild as CfnResource));
+    expect(onTable(adminStatements, writer)).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(endpointGrants(adminStatements).map((s) => JSON.stringify(s.Resource))).toEqual([writer]);
+    // Its deliveries are this region's table.
+    const deliveriesArn = JSON.stringify(stack.resolve(webhooks.deliveriesTable.tableArn));
+    expect(adminStatements.some((s) => JSON.stringify(s.Resource).includes(deliveriesArn))).toBe(true);
+
+    const fnEnv = t.toJSON().Resources[logicalId(webhooks.function)].Properties.Environment.Variables;
+    expect(fnEnv).toMatchObject({ PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: 'plexmcp-webhook-endpoints', PLEXMCP_WEBHOOK_ENDPOINTS_REGION: 'us-east-1' });
+    expect(webhooks.environment).toMatchObject({ PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: 'plexmcp-webhook-endpoints', PLEXMCP_WEBHOOK_ENDPOINTS_REGION: 'us-east-1' });
+    expect(nagFindings(stack)).toEqual([]);
   });
 
   test('alarms: any dead letter, and the oldest message older than 30 minutes, notifying the topic when given', () => {
@@ -176,6 +245,13 @@ describe('WebhookDelivery', () => {
     expect(() => build({ sweepInterval: Duration.seconds(30) })).toThrow(/sweepInterval/);
     expect(() => build({ sweepInterval: Duration.minutes(90) })).toThrow(/sweepInterval/);
     expect(() => build({ oldestMessageAgeThreshold: Duration.minutes(10) })).toThrow(/oldestMessageAgeThreshold/);
+    expect(() => build({ endpointsTableName: 'a b' })).toThrow(/endpointsTableName/);
+    expect(() => build({ endpointsReplicaRegions: ['us-east-1'] })).toThrow(/endpointsReplicaRegions/);
+    expect(() => build({ endpointsReplicaRegions: ['eu-west-1', 'eu-west-1'] })).toThrow(/endpointsReplicaRegions/);
+    expect(() => build({ endpointsWriterRegion: 'us-east-1' })).toThrow(/endpointsWriterRegion/); // the stack's own
+    expect(() => build({ endpointsWriterRegion: 'eu-west-1', endpointsReplicaRegions: ['ap-southeast-2'] })).toThrow(/endpointsReplicaRegions/);
+    // Replicas need to know the local region.
+    expect(() => build({ endpointsReplicaRegions: ['eu-west-1'] }, new Stack(testApp(), 'Agnostic'))).toThrow(/concrete region/);
   });
 
   test('cdk-nag AwsSolutions: no findings', () => {
