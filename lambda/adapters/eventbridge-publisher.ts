@@ -1,10 +1,10 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 // Only PutEventsCommand is a value import, and only EventBridgePublisher uses it: the package is
 // side-effect free, so a bundle that takes SignedEventBridgePublisher alone (the gateway's, which
 // must stay without the EventBridge client) leaves it out.
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry, type PutEventsResultEntry } from '@aws-sdk/client-eventbridge';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { PlexEvent, PlexEventPublisher } from '../core/events/model';
+import { NodeSha256 } from './node-sha256';
 
 /**
  * The EventBridge `source` of each event family: the one table (docs/events.md). A type's family
@@ -84,25 +84,6 @@ export class EventBridgePublisher implements PlexEventPublisher {
   }
 }
 
-/** SHA-256 / HMAC-SHA-256 for the SigV4 signer, on node:crypto (as signed-dynamodb-counters.ts has it). */
-type SourceData = string | ArrayBuffer | ArrayBufferView;
-const bytes = (data: SourceData) =>
-  typeof data === 'string' ? data : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
-class NodeSha256 {
-  private readonly hash: Hash | Hmac;
-  constructor(secret?: SourceData) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(data: SourceData): void {
-    this.hash.update(bytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.hash.digest();
-  }
-  reset(): void {
-    throw new Error('not resettable');
-  }
-}
 
 /** What SignedEventBridgePublisher needs of an SDK client it borrows region and credentials from. */
 export interface AwsClientConfig {

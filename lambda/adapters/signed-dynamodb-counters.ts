@@ -1,4 +1,3 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { StoreUnavailableError } from '../core/gateway/errors';
@@ -7,27 +6,8 @@ import type { LeaseStore } from '../core/gateway/stream-slots';
 import { COUNTERS_TABLE } from '../core/registry-table';
 // undici's dispatcher files, not its package entry (see there: ~740 KB of bundle it would add).
 import { dispatchRequest, Pool } from './undici-upstream';
+import { NodeSha256 } from './node-sha256';
 
-/** SHA-256 / HMAC-SHA-256 for the SigV4 signer, on node:crypto. */
-type SourceData = string | ArrayBuffer | ArrayBufferView;
-const bytes = (data: SourceData) =>
-  typeof data === 'string' ? data : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
-
-class NodeSha256 {
-  private readonly hash: Hash | Hmac;
-  constructor(secret?: SourceData) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(data: SourceData): void {
-    this.hash.update(bytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.hash.digest();
-  }
-  reset(): void {
-    throw new Error('not resettable');
-  }
-}
 
 /** A DynamoDB JSON-protocol error, by its short type name (e.g. ConditionalCheckFailedException). */
 export class DynamoDbRequestError extends Error {
