@@ -12,6 +12,14 @@ function parseEventTypes(value: string): string[] {
 
 const when = (iso: string | undefined) => (iso ? iso.replace(/\.\d{3}Z$/, 'Z') : '-');
 
+/** What every webhook command starts with: its context, the org, the client and the org's webhook routes. */
+async function orgScope(io: CliIo, cmd: Command, org: string | undefined) {
+  const ctx = CliContext.of(io, cmd);
+  const orgId = await ctx.orgId(org);
+  const client = await ctx.client();
+  return { ctx, orgId, client, hooks: client.typed().orgs[':orgId'].webhooks };
+}
+
 export function registerWebhookCommands(program: Command, io: CliIo): void {
   const webhook = program
     .command('webhook')
@@ -26,11 +34,9 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
     .option('--disabled', 'create it disabled')
     .option(...orgOption)
     .action(async (url: string, opts: { events?: string[]; description?: string; disabled?: boolean; org?: string }, cmd: Command) => {
-      const ctx = CliContext.of(io, cmd);
-      const orgId = await ctx.orgId(opts.org);
-      const client = await ctx.client();
+      const { ctx, orgId, client, hooks } = await orgScope(io, cmd, opts.org);
       const json = { url, ...(opts.events ? { eventTypes: opts.events } : {}), ...(opts.description ? { description: opts.description } : {}), ...(opts.disabled ? { enabled: false } : {}) };
-      const created = await client.answer(client.typed().orgs[':orgId'].webhooks.$post({ param: { orgId }, json }));
+      const created = await client.answer(hooks.$post({ param: { orgId }, json }));
       if (ctx.json) return ctx.printJson(created);
       ctx.out(
         `Added webhook ${created.endpoint.endpointId} for ${created.endpoint.eventTypes.length > 0 ? created.endpoint.eventTypes.join(', ') : 'every event'} of org ${orgId}.\n` +
@@ -43,10 +49,8 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
     .description('list webhook endpoints')
     .option(...orgOption)
     .action(async (opts: { org?: string }, cmd: Command) => {
-      const ctx = CliContext.of(io, cmd);
-      const orgId = await ctx.orgId(opts.org);
-      const client = await ctx.client();
-      const { items } = await client.answer(client.typed().orgs[':orgId'].webhooks.$get({ param: { orgId } }));
+      const { ctx, orgId, client, hooks } = await orgScope(io, cmd, opts.org);
+      const { items } = await client.answer(hooks.$get({ param: { orgId } }));
       if (ctx.json) return ctx.printJson({ items });
       if (items.length === 0) return ctx.out(`No webhook endpoints in org ${orgId}.`);
       ctx.out(
@@ -63,10 +67,8 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
     .argument('<endpointId>')
     .option(...orgOption)
     .action(async (endpointId: string, opts: { org?: string }, cmd: Command) => {
-      const ctx = CliContext.of(io, cmd);
-      const orgId = await ctx.orgId(opts.org);
-      const client = await ctx.client();
-      await client.answer(client.typed().orgs[':orgId'].webhooks[':endpointId'].$delete({ param: { orgId, endpointId } }));
+      const { ctx, orgId, client, hooks } = await orgScope(io, cmd, opts.org);
+      await client.answer(hooks[':endpointId'].$delete({ param: { orgId, endpointId } }));
       if (!ctx.json) ctx.out(`Removed webhook ${endpointId} from org ${orgId}.`);
     });
 
@@ -77,11 +79,9 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
     .option('--overlap <seconds>', 'how long the old secret keeps signing (default 86400, at most 7 days)', intParser(0, 7 * 86_400))
     .option(...orgOption)
     .action(async (endpointId: string, opts: { overlap?: number; org?: string }, cmd: Command) => {
-      const ctx = CliContext.of(io, cmd);
-      const orgId = await ctx.orgId(opts.org);
-      const client = await ctx.client();
+      const { ctx, orgId, client, hooks } = await orgScope(io, cmd, opts.org);
       const rotated = await client.answer(
-        client.typed().orgs[':orgId'].webhooks[':endpointId']['rotate-secret'].$post({ param: { orgId, endpointId }, json: opts.overlap === undefined ? {} : { overlapSeconds: opts.overlap } }),
+        hooks[':endpointId']['rotate-secret'].$post({ param: { orgId, endpointId }, json: opts.overlap === undefined ? {} : { overlapSeconds: opts.overlap } }),
       );
       if (ctx.json) return ctx.printJson(rotated);
       ctx.out(
@@ -96,10 +96,8 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
     .argument('<endpointId>')
     .option(...orgOption)
     .action(async (endpointId: string, opts: { org?: string }, cmd: Command) => {
-      const ctx = CliContext.of(io, cmd);
-      const orgId = await ctx.orgId(opts.org);
-      const client = await ctx.client();
-      const delivery = await client.answer(client.typed().orgs[':orgId'].webhooks[':endpointId'].test.$post({ param: { orgId, endpointId } }));
+      const { ctx, orgId, client, hooks } = await orgScope(io, cmd, opts.org);
+      const delivery = await client.answer(hooks[':endpointId'].test.$post({ param: { orgId, endpointId } }));
       if (ctx.json) return ctx.printJson(delivery);
       ctx.out(`Queued test delivery ${delivery.deliveryId}; \`plexmcp webhook deliveries ${endpointId}\` shows its attempts.`);
     });
@@ -111,11 +109,9 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
     .option('--limit <n>', 'at most this many (default 50)', intParser(1, 100))
     .option(...orgOption)
     .action(async (endpointId: string, opts: { limit?: number; org?: string }, cmd: Command) => {
-      const ctx = CliContext.of(io, cmd);
-      const orgId = await ctx.orgId(opts.org);
-      const client = await ctx.client();
+      const { ctx, orgId, client, hooks } = await orgScope(io, cmd, opts.org);
       const page = await client.answer(
-        client.typed().orgs[':orgId'].webhooks[':endpointId'].deliveries.$get({ param: { orgId, endpointId }, query: opts.limit === undefined ? {} : { limit: String(opts.limit) } }),
+        hooks[':endpointId'].deliveries.$get({ param: { orgId, endpointId }, query: opts.limit === undefined ? {} : { limit: String(opts.limit) } }),
       );
       if (ctx.json) return ctx.printJson(page);
       if (page.items.length === 0) return ctx.out(`No deliveries to ${endpointId} yet.`);
@@ -137,10 +133,8 @@ export function registerWebhookCommands(program: Command, io: CliIo): void {
     .argument('<deliveryId>')
     .option(...orgOption)
     .action(async (deliveryId: string, opts: { org?: string }, cmd: Command) => {
-      const ctx = CliContext.of(io, cmd);
-      const orgId = await ctx.orgId(opts.org);
-      const client = await ctx.client();
-      const delivery = await client.answer(client.typed().orgs[':orgId'].webhooks.deliveries[':deliveryId'].redeliver.$post({ param: { orgId, deliveryId } }));
+      const { ctx, orgId, client, hooks } = await orgScope(io, cmd, opts.org);
+      const delivery = await client.answer(hooks.deliveries[':deliveryId'].redeliver.$post({ param: { orgId, deliveryId } }));
       if (ctx.json) return ctx.printJson(delivery);
       ctx.out(`Queued ${deliveryId} again (redelivery ${delivery.redeliveries}).`);
     });
