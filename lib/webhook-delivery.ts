@@ -301,7 +301,9 @@ export class WebhookDelivery extends Construct {
     // Endpoints: read in this region's replica (fan-out, signing secrets); recordOutcome's
     // failingSince and disabling are written (PutItem) in the writer region, which it also reads
     // after a miss or a lost race (ReplicaEndpointStore in lambda/webhooks/handler.ts).
-    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ENDPOINT_READS, resources: [this.endpointsTable.tableArn] }));
+    if (props.endpointsWriterRegion !== undefined) {
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ENDPOINT_READS, resources: [this.endpointsTable.tableArn] }));
+    }
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...ENDPOINT_READS, 'dynamodb:PutItem'], resources: [this.endpointsWriterTableArn] }));
     this.deliveriesTable.grantReadWriteData(fn);
     this.queue.grantSendMessages(fn); // the next attempt

@@ -26,8 +26,9 @@ describe('PlexMcpStack', () => {
   test('a regional stack creates no registry table, replicates the primary key, and depends on the primary', () => {
     const { primary, regional } = twoRegions();
     const template = Template.fromStack(regional);
-    // Its only tables are its own counters, analytics rollups and webhook endpoints and deliveries (all regional).
-    template.resourceCountIs('AWS::DynamoDB::GlobalTable', 4);
+    // Its only tables are its own counters, analytics rollups and webhook deliveries (all regional);
+    // the webhook endpoints, like the registry, are the primary's global table (its local replica).
+    template.resourceCountIs('AWS::DynamoDB::GlobalTable', 3);
     for (const table of Object.values(template.findResources('AWS::DynamoDB::GlobalTable'))) {
       expect((table as { Properties: { Replicas: unknown[] } }).Properties.Replicas).toEqual([expect.objectContaining({ Region: 'eu-west-1' })]);
     }
@@ -336,8 +337,33 @@ describe('PlexMcpStack', () => {
       /belong to the primary stack/,
     );
     expect(() => new PlexMcpStack(app, 'R2', { env: { region: 'eu-west-1' }, primary, operatorSecretName: 'other' })).toThrow(
-      /operatorSecretName belong to the primary stack/,
+      /operatorSecretName and webhookEndpointsTableName belong to the primary stack/,
     );
+    expect(() => new PlexMcpStack(app, 'R3', { env: { region: 'eu-west-1' }, primary, webhookEndpointsTableName: 'other' })).toThrow(
+      /webhookEndpointsTableName belong to the primary stack/,
+    );
+  });
+
+  test('the webhook endpoints table name is the primary\'s (default plexmcp-webhook-endpoints); regional stacks follow it and write in the primary\'s region', () => {
+    const app = testApp();
+    const primary = new PlexMcpStack(app, 'P', { env: { region: 'us-east-1' }, replicaRegions: ['eu-west-1'], webhookEndpointsTableName: 'acme-webhook-endpoints' });
+    const regional = new PlexMcpStack(app, 'R', { env: { region: 'eu-west-1' }, primary });
+    Template.fromStack(primary).hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TableName: 'acme-webhook-endpoints',
+      Replicas: [Match.objectLike({ Region: 'eu-west-1' }), Match.objectLike({ Region: 'us-east-1' })],
+    });
+    expect([primary.webhookEndpointsTableName, primary.webhookEndpointsRegion]).toEqual(['acme-webhook-endpoints', 'us-east-1']);
+    expect([regional.webhookEndpointsTableName, regional.webhookEndpointsRegion]).toEqual(['acme-webhook-endpoints', 'us-east-1']);
+    Template.fromStack(regional).hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'PlexMCP admin API',
+      Environment: { Variables: Match.objectLike({ PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: 'acme-webhook-endpoints', PLEXMCP_WEBHOOK_ENDPOINTS_REGION: 'us-east-1' }) },
+    });
+    // A single-region primary: the table has its own region only, written there.
+    const single = new PlexMcpStack(testApp(), 'S', { env: { region: 'us-east-1' } });
+    Template.fromStack(single).hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TableName: 'plexmcp-webhook-endpoints',
+      Replicas: [Match.objectLike({ Region: 'us-east-1' })],
+    });
   });
 
   test('the primary owns the audit log (table replicated for reads, signing key, Object Lock archive, digest schedule); regional stacks none', () => {
@@ -402,7 +428,7 @@ describe('PlexMcpStack', () => {
     const app = testApp();
     const primary = new PlexMcpStack(app, 'P', { env: { region: 'us-east-1' }, replicaRegions: ['eu-west-1'], audit: { digestInterval: Duration.hours(1) } });
     Template.fromStack(primary).hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 hour)' });
-    expect(() => new PlexMcpStack(app, 'R', { env: { region: 'eu-west-1' }, primary, audit: { retention: Duration.days(30) } })).toThrow(/audit and operatorSecretName belong to the primary stack/);
+    expect(() => new PlexMcpStack(app, 'R', { env: { region: 'eu-west-1' }, primary, audit: { retention: Duration.days(30) } })).toThrow(/audit, operatorSecretName and webhookEndpointsTableName belong to the primary stack/);
   });
 
   test('rejects a stack without a region', () => {

@@ -59,19 +59,25 @@ describe('PlexMcpStack wiring', () => {
       const template = Template.fromStack(stack);
       const webhooks = stack.webhooks;
       const env = envOf(template, stack, stack.adminApi.function);
-      expect(Object.keys(webhooks.environment).sort()).toEqual(['PLEXMCP_WEBHOOK_DELIVERIES_TABLE', 'PLEXMCP_WEBHOOK_ENDPOINTS_TABLE', 'PLEXMCP_WEBHOOK_QUEUE_URL']);
+      expect(Object.keys(webhooks.environment).sort()).toEqual([
+        'PLEXMCP_WEBHOOK_DELIVERIES_TABLE',
+        'PLEXMCP_WEBHOOK_ENDPOINTS_REGION',
+        'PLEXMCP_WEBHOOK_ENDPOINTS_TABLE',
+        'PLEXMCP_WEBHOOK_QUEUE_URL',
+      ]);
       for (const [name, value] of Object.entries(webhooks.environment)) expect(env[name]).toEqual(stack.resolve(value));
       expect(env).toMatchObject({
-        PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: { Ref: logicalId(stack, webhooks.endpointsTable) },
+        // One global table, one name; written in the primary's region from every region.
+        PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: 'plexmcp-webhook-endpoints',
+        PLEXMCP_WEBHOOK_ENDPOINTS_REGION: 'us-east-1',
         PLEXMCP_WEBHOOK_DELIVERIES_TABLE: { Ref: logicalId(stack, webhooks.deliveriesTable) },
         PLEXMCP_WEBHOOK_QUEUE_URL: { Ref: logicalId(stack, webhooks.queue) },
       });
 
       const admin = statementsOfRole(template, roleLogicalIdOf(template, stack, stack.adminApi.function));
       const puts = withAction(admin, 'dynamodb:PutItem').map((s) => JSON.stringify(s.Resource));
-      for (const table of [webhooks.endpointsTable, webhooks.deliveriesTable]) {
-        expect(puts.some((r) => r.includes(logicalId(stack, table)))).toBe(true);
-      }
+      expect(puts.some((r) => r.includes(logicalId(stack, webhooks.deliveriesTable)))).toBe(true);
+      expect(puts).toContain(JSON.stringify(stack.resolve(webhooks.endpointsWriterTableArn)));
       expect(withAction(admin, 'sqs:SendMessage').map((s) => s.Resource)).toEqual([stack.resolve(webhooks.queue.queueArn)]);
       const keyArn = stack.resolve(stack.credentialsKey.keyArn);
       // Both the upstream credentials and the webhook secrets: one key, these two actions only.
@@ -80,6 +86,52 @@ describe('PlexMcpStack wiring', () => {
       }
       expect(withAction(admin, 'kms:GenerateDataKey').length).toBeGreaterThan(0);
     }
+  });
+
+  test('(a) one endpoints table for every region: the primary owns it as a global table with a replica in each replica region; the regional stack creates none and uses its replica', () => {
+    const { primary, regional } = twoRegions();
+    const p = Template.fromStack(primary);
+    const owned = p.toJSON().Resources[logicalId(primary, primary.webhooks.endpointsTable)];
+    expect(owned).toMatchObject({ Type: 'AWS::DynamoDB::GlobalTable', DeletionPolicy: 'Retain', Properties: { TableName: 'plexmcp-webhook-endpoints' } });
+    expect(owned.Properties.Replicas.map((r: { Region: string }) => r.Region).sort()).toEqual(['eu-west-1', 'us-east-1']);
+    for (const replica of owned.Properties.Replicas) {
+      expect(replica).toMatchObject({ DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } });
+    }
+    // Deliveries: each region's own table, never replicated.
+    for (const stack of [primary, regional]) {
+      const deliveries = Template.fromStack(stack).toJSON().Resources[logicalId(stack, stack.webhooks.deliveriesTable)];
+      expect(deliveries.Properties.Replicas.map((r: { Region: string }) => r.Region)).toEqual([stack.region]);
+    }
+    const r = Template.fromStack(regional);
+    expect(JSON.stringify(r.findResources('AWS::DynamoDB::GlobalTable'))).not.toContain('plexmcp-webhook-endpoints');
+    expect([regional.webhookEndpointsTableName, regional.webhookEndpointsRegion]).toEqual(['plexmcp-webhook-endpoints', 'us-east-1']);
+    // The regional delivery function reads its local replica and writes failure state in the primary's region.
+    const arn = (region: string) => JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:${region}:${ACCOUNT}:table/plexmcp-webhook-endpoints`]] });
+    const onTable = (statements: Statement[], table: string) => statements.filter((s) => JSON.stringify(s.Resource) === table).flatMap(actionsOf).sort();
+    const delivery = statementsOfRole(r, roleLogicalIdOf(r, regional, regional.webhooks.function));
+    expect(onTable(delivery, arn('eu-west-1'))).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
+    expect(onTable(delivery, arn('us-east-1'))).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+    expect(envOf(r, regional, regional.webhooks.function)).toMatchObject({ PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: 'plexmcp-webhook-endpoints', PLEXMCP_WEBHOOK_ENDPOINTS_REGION: 'us-east-1' });
+    // The regional admin API: endpoints in the primary's region only, not on the replica.
+    const admin = statementsOfRole(r, roleLogicalIdOf(r, regional, regional.adminApi.function));
+    expect(onTable(admin, arn('us-east-1'))).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(onTable(admin, arn('eu-west-1'))).toEqual([]);
+    // In the primary both are the table it owns.
+    const primaryTable = JSON.stringify(primary.resolve(primary.webhooks.endpointsTable.tableArn));
+    expect(onTable(statementsOfRole(p, roleLogicalIdOf(p, primary, primary.webhooks.function)), primaryTable)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+    expect(envOf(p, primary, primary.adminApi.function).PLEXMCP_WEBHOOK_ENDPOINTS_REGION).toBe('us-east-1');
+  });
+
+  test('(a) the signing secrets decrypt in every region: the credentials key is multi-Region, replicated into the regional stack', () => {
+    const { primary, regional } = twoRegions();
+    Template.fromStack(primary).hasResourceProperties('AWS::KMS::Key', { MultiRegion: true, KeySpec: 'SYMMETRIC_DEFAULT' });
+    const replicas = Template.fromStack(regional).findResources('AWS::KMS::ReplicaKey');
+    expect(Object.keys(replicas)).toHaveLength(1);
+    // The delivery function of the regional stack decrypts with that replica.
+    const r = Template.fromStack(regional);
+    const replicaArn = regional.resolve(regional.credentialsKey.keyArn);
+    expect(envOf(r, regional, regional.webhooks.function).PLEXMCP_KMS_KEY_ID).toEqual(replicaArn);
+    expect(JSON.stringify(replicaArn)).toContain(Object.keys(replicas)[0]!);
   });
 
   test('(b) every gateway puts org.quota.threshold on its region\'s bus', () => {
