@@ -13,12 +13,34 @@ export type AdminApi = ReturnType<typeof hc<AdminApp>>['admin']['v1'];
 /** What a typed call answers on success (2xx). */
 export type Answer<R> = R extends ClientResponse<infer T, infer S> ? (S extends 200 | 201 | 202 | 204 ? T : never) : never;
 
+/** What a typed route answers on success: `AnswerOf<AdminApi['whoami']['$get']>`. */
+export type AnswerOf<F> = F extends (...args: never[]) => Promise<infer R> ? Answer<R> : never;
+
+/** The answers the CLI prints, as the routes' schemas declare them. */
+export type Whoami = AnswerOf<AdminApi['whoami']['$get']>;
+export type PlanView = AnswerOf<AdminApi['plans']['$get']>['items'][number];
+export type OrgView = AnswerOf<AdminApi['orgs'][':orgId']['$get']>;
+export type OrgListItem = PageItem<AnswerOf<AdminApi['orgs']['$get']>>;
+export type McpView = AnswerOf<AdminApi['orgs'][':orgId']['mcps'][':slug']['$get']>;
+export type McpHealth = AnswerOf<AdminApi['orgs'][':orgId']['mcps'][':slug']['health']['$get']>;
+export type McpTools = AnswerOf<AdminApi['orgs'][':orgId']['mcps'][':slug']['tools']['$get']>;
+export type KeyView = AnswerOf<AdminApi['orgs'][':orgId']['keys'][':keyId']['$get']>;
+export type AlertView = AnswerOf<AdminApi['orgs'][':orgId']['alerts']['$post']>;
+export type UsageView = AnswerOf<AdminApi['orgs'][':orgId']['usage']['$get']>;
+
+/** The item type of a page answer (`{ items, nextCursor? }`). */
+export type PageItem<A> = A extends { items: readonly (infer I)[] } ? I : never;
+
+/** Any answer of a typed call. */
+type AnyResponse = ClientResponse<unknown, number, 'json' | 'text'>;
+/** A typed call that answers one page of a list. */
+type PageCall = (query: { cursor?: string }) => Promise<AnyResponse>;
+
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
-export interface RequestOptions {
-  readonly body?: unknown;
-  readonly query?: Readonly<Record<string, string | number | undefined>>;
-  readonly headers?: Readonly<Record<string, string>>;
+export interface TypedOptions {
+  /** Bounds the whole call, the answer's body included. @default 30 s */
+  readonly timeoutMs?: number;
 }
 
 export const USER_AGENT = 'plexmcp-cli/0.1';
@@ -35,44 +57,40 @@ export class AdminClient {
   ) {}
 
   /** The typed client, sending through this client (token, timeout, no redirects). */
-  typed(): AdminApi {
+  typed(options: TypedOptions = {}): AdminApi {
     const base = this.apiUrl.slice(0, -ADMIN_SUFFIX.length);
+    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     const client = hc<AdminApp>(base, {
       fetch: (input: string | URL | Request, init?: RequestInit) =>
         // hono/client hands its headers over as a Headers object (content-type for JSON bodies).
-        this.send(input instanceof Request ? input.url : String(input), init?.method ?? 'GET', Object.fromEntries(new Headers(init?.headers).entries()), init?.body as string | undefined),
+        this.send(input instanceof Request ? input.url : String(input), init?.method ?? 'GET', Object.fromEntries(new Headers(init?.headers).entries()), init?.body as string | undefined, timeoutMs),
     });
-    return client.admin.v1;
+    return encodingParams(client.admin.v1);
   }
 
   /** The success body of a typed call, or the API's error as ApiRequestError. */
-  async answer<R extends ClientResponse<unknown, number, 'json' | 'text'>>(call: Promise<R>): Promise<Answer<R>> {
+  async answer<R extends AnyResponse>(call: Promise<R>): Promise<Answer<R>> {
     return this.read<Answer<R>>(await call);
   }
 
-  get<T>(path: string, query?: RequestOptions['query']): Promise<T> {
-    return this.request<T>('GET', path, { query });
+  /** The success body of a typed call as text (the usage export), or the API's error as ApiRequestError. */
+  async answerText(call: Promise<AnyResponse>): Promise<string> {
+    const res = await call;
+    const text = await res.text();
+    this.check(res, text);
+    return text;
   }
 
-  post<T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
-    return this.request<T>('POST', path, { body, headers });
-  }
-
-  patch<T>(path: string, body: unknown): Promise<T> {
-    return this.request<T>('PATCH', path, { body });
-  }
-
-  delete(path: string): Promise<unknown> {
-    return this.request<unknown>('DELETE', path);
-  }
-
-  /** Follows `nextCursor` until the last page and returns every item. */
-  async listAll<T>(path: string): Promise<T[]> {
-    const items: T[] = [];
+  /**
+   * Every item of a paged list: calls `page` with each `nextCursor` until the last page (a
+   * cursor seen before ends it too, so a server that loops cannot keep the CLI going).
+   */
+  async all<C extends PageCall>(page: C): Promise<PageItem<AnswerOf<C>>[]> {
+    const items: PageItem<AnswerOf<C>>[] = [];
     const seen = new Set<string>();
     let cursor: string | undefined;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const res = await this.get<{ items?: T[]; nextCursor?: string }>(path, { cursor });
+    for (let n = 0; n < MAX_PAGES; n++) {
+      const res = (await this.answer(page({ cursor }))) as { items?: PageItem<AnswerOf<C>>[]; nextCursor?: string } | undefined;
       items.push(...(Array.isArray(res?.items) ? res.items : []));
       cursor = res?.nextCursor || undefined;
       if (cursor === undefined || seen.has(cursor)) return items;
@@ -81,17 +99,7 @@ export class AdminClient {
     return items;
   }
 
-  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const url = new URL(this.apiUrl + path);
-    for (const [name, value] of Object.entries(options.query ?? {})) {
-      if (value !== undefined) url.searchParams.set(name, String(value));
-    }
-    const headers: Record<string, string> = { ...options.headers };
-    if (options.body !== undefined) headers['content-type'] = 'application/json';
-    return this.read<T>(await this.send(url.toString(), method, headers, options.body === undefined ? undefined : JSON.stringify(options.body)));
-  }
-
-  private async send(url: string, method: string, headers: Record<string, string>, body: string | undefined): Promise<Response> {
+  private async send(url: string, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<Response> {
     try {
       return await this.fetchImpl(url, {
         method,
@@ -99,23 +107,16 @@ export class AdminClient {
         body,
         // A redirect could carry the token elsewhere; the admin API never redirects.
         redirect: 'manual',
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw new CliError('unreachable', `cannot reach ${this.apiUrl}: ${describeFetchError(err)}`);
+      throw new CliError('unreachable', `cannot reach ${this.apiUrl}: ${describeFetchError(err, timeoutMs)}`);
     }
   }
 
-  private async read<T>(res: Response | ClientResponse<unknown>): Promise<T> {
+  private async read<T>(res: AnyResponse): Promise<T> {
     const text = await res.text();
-    if (res.status >= 300 && res.status < 400) {
-      const location = res.headers.get('location');
-      throw new CliError(
-        'redirect',
-        `the server answered ${res.status}${location ? ` (redirect to ${location})` : ''}; check --url`,
-      );
-    }
-    if (!res.ok) throw toApiError(res as Response, text);
+    this.check(res, text);
     if (text === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
@@ -123,9 +124,43 @@ export class AdminClient {
       throw new CliError('bad_response', `the server answered ${res.status} with a body that is not JSON`);
     }
   }
+
+  /** Throws for a redirect or an error answer. */
+  private check(res: AnyResponse, text: string): void {
+    if (res.status >= 300 && res.status < 400) {
+      const location = res.headers.get('location');
+      throw new CliError(
+        'redirect',
+        `the server answered ${res.status}${location ? ` (redirect to ${location})` : ''}; check --url`,
+      );
+    }
+    if (!res.ok) throw toApiError(res, text);
+  }
 }
 
-function toApiError(res: Response, text: string): ApiRequestError {
+/**
+ * The typed client with every path parameter percent-encoded: hono/client puts `param` values
+ * into the path as they are (honojs/hono#3933, "not a bug"), so `a/../b` would address another
+ * route. Wraps hc's proxy: each step of the path is wrapped again, each call gets its `param`
+ * encoded.
+ */
+function encodingParams<T>(target: T): T {
+  return new Proxy(target as unknown as (...args: unknown[]) => unknown, {
+    get(obj, key) {
+      const next: unknown = Reflect.get(obj, key);
+      return typeof next === 'function' ? encodingParams(next) : next;
+    },
+    apply(fn, self, args: unknown[]) {
+      const [first, ...rest] = args;
+      const param = (first as { param?: Record<string, unknown> } | undefined)?.param;
+      if (!param) return Reflect.apply(fn, self, args);
+      const encoded = Object.fromEntries(Object.entries(param).map(([k, v]) => [k, typeof v === 'string' ? encodeURIComponent(v) : v]));
+      return Reflect.apply(fn, self, [{ ...(first as object), param: encoded }, ...rest]);
+    },
+  }) as unknown as T;
+}
+
+function toApiError(res: AnyResponse, text: string): ApiRequestError {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -151,15 +186,12 @@ function toApiError(res: Response, text: string): ApiRequestError {
   return new ApiRequestError(res.status, `http_${res.status}`, res.statusText || `HTTP ${res.status}`);
 }
 
-function describeFetchError(err: unknown): string {
+function describeFetchError(err: unknown, timeoutMs: number): string {
   // Duck-typed rather than `instanceof Error`: fetch's errors may come from another realm.
   const e = (err ?? {}) as { name?: unknown; message?: unknown; cause?: unknown };
-  if (e.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
+  if (e.name === 'TimeoutError') return `no answer within ${timeoutMs / 1000} s`;
   const cause = (e.cause ?? {}) as { code?: unknown; message?: unknown };
   if (typeof cause.code === 'string') return cause.code;
   if (typeof cause.message === 'string' && cause.message) return cause.message;
   return typeof e.message === 'string' && e.message ? e.message : String(err);
 }
-
-/** `encodeURIComponent` for one path segment. */
-export const seg = (value: string): string => encodeURIComponent(value);

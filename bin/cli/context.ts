@@ -3,7 +3,7 @@
  * resolved settings, an admin API client and the output helpers.
  */
 import type { Command } from 'commander';
-import { AdminClient, type FetchLike } from './client';
+import { AdminClient, type FetchLike, type Whoami } from './client';
 import { type Env, type GlobalFlags, isLoopbackUrl, resolveSettings, type Settings } from './config';
 import { CliError, EXIT_USAGE, usageError } from './errors';
 
@@ -95,7 +95,7 @@ export class CliContext {
   }
 
   whoami(): Promise<Whoami> {
-    this.whoamiPromise ??= this.client().then((c) => c.get<Whoami>('/whoami'));
+    this.whoamiPromise ??= this.client().then((c) => c.answer(c.typed().whoami.$get()));
     return this.whoamiPromise;
   }
 
@@ -119,7 +119,3 @@ export class CliContext {
     this.io.stderr.write(`warning: ${message}\n`);
   }
 }
-
-export type Whoami =
-  | { principal: 'operator' }
-  | { principal: 'key'; orgId: string; keyId: string; role: string };

@@ -3,14 +3,12 @@
  * Nothing here ever prints a secret: the admin API returns none (except a new key's secret,
  * which the `key create` command prints itself).
  */
-import type { AlertSubscription } from '../../lambda/core/alerts';
-import type { McpHealthView, StoredMetadata } from '../../lambda/core/health/store';
-import type { ApiKey, FeaturePolicy, McpPricing, McpServer, Org, ToolPolicy } from '../../lambda/core/model';
-import type { PlanLimits } from '../../lambda/core/plans';
-import type { OrgUsage } from '../../lambda/core/registry-store';
+import type { AlertView, KeyView, McpHealth, McpTools, McpView, OrgListItem, OrgView } from './client';
 
-/** An org as the admin API returns it: `limits` always, `usage` from `GET /orgs/{orgId}`. */
-export type OrgView = Org & { readonly limits?: PlanLimits; readonly usage?: OrgUsage };
+/** A policy as the API shows it (allow and deny patterns). */
+type Policy = McpView['toolPolicy'];
+/** An org as an answer has it: `usage` only from `GET /orgs/{orgId}`. */
+type AnyOrg = OrgListItem & Partial<Pick<OrgView, 'usage'>>;
 
 export type Row = readonly string[];
 
@@ -50,14 +48,14 @@ export function listOrNone(values: readonly string[] | undefined, none: string):
 
 // --- organisations -------------------------------------------------------------------------
 
-export function orgTable(orgs: readonly Org[]): string {
+export function orgTable(orgs: readonly OrgListItem[]): string {
   return table(
     ['ORG ID', 'NAME', 'PLAN', 'IP ALLOWLIST', 'CREATED'],
     orgs.map((o) => [o.orgId, o.name, o.plan, listOrNone(o.ipAllowlist, 'any'), orDash(o.createdAt)]),
   );
 }
 
-export function orgBlock(o: OrgView): string {
+export function orgBlock(o: AnyOrg): string {
   const fields: [string, string | string[]][] = [
     ['Org ID', o.orgId],
     ['Name', o.name],
@@ -85,7 +83,7 @@ export function orgBlock(o: OrgView): string {
 
 // --- MCP servers ---------------------------------------------------------------------------
 
-export function authSummary(m: Pick<McpServer, 'upstreamAuth' | 'hasUpstreamSecret'>): string {
+export function authSummary(m: Pick<McpView, 'upstreamAuth' | 'hasUpstreamSecret'>): string {
   const auth = m.upstreamAuth ?? { type: 'none' };
   let text: string = auth.type;
   if (auth.type === 'header') text += ` (${auth.headerName})`;
@@ -94,12 +92,12 @@ export function authSummary(m: Pick<McpServer, 'upstreamAuth' | 'hasUpstreamSecr
   return text;
 }
 
-export function policySummary(p: ToolPolicy | undefined): string {
+export function policySummary(p: Policy | undefined): string {
   const allow = listOrNone(p?.allow, 'all');
   return p?.deny && p.deny.length > 0 ? `allow ${allow}; deny ${p.deny.join(', ')}` : `allow ${allow}`;
 }
 
-export function mcpTable(mcps: readonly McpServer[]): string {
+export function mcpTable(mcps: readonly McpView[]): string {
   return table(
     ['SLUG', 'NAME', 'ENDPOINTS', 'AUTH', 'TOOLS', 'UPDATED'],
     mcps.map((m) => [
@@ -126,7 +124,7 @@ export function usdText(usd: number): string {
  * unless its tool has a price of its own), then each tool's price by name; undefined without
  * pricing, so that an unpriced MCP prints no Pricing line at all.
  */
-export function pricingLines(p: McpPricing | undefined): string[] | undefined {
+export function pricingLines(p: McpView['pricing']): string[] | undefined {
   if (p === undefined) return undefined;
   const tools = Object.keys(p.tools ?? {}).sort();
   const lines = [`${usdText(p.perCallUsd ?? 0)} per call${tools.length > 0 ? ' (tools not listed below)' : ''}`];
@@ -134,7 +132,7 @@ export function pricingLines(p: McpPricing | undefined): string[] | undefined {
   return lines;
 }
 
-export function mcpBlock(m: McpServer): string {
+export function mcpBlock(m: McpView): string {
   const endpoints = (m.endpoints ?? []).map((e) => `${e.id}  ${e.url}  (weight ${e.weight})`);
   const t = m.timeouts;
   const pricing = pricingLines(m.pricing);
@@ -157,20 +155,20 @@ export function mcpBlock(m: McpServer): string {
 
 // --- API keys ------------------------------------------------------------------------------
 
-export function keyStatus(k: ApiKey, now: Date): string {
+export function keyStatus(k: KeyView, now: Date): string {
   if (k.revokedAt) return 'revoked';
   if (k.expiresAt && Date.parse(k.expiresAt) <= now.getTime()) return 'expired';
   return 'active';
 }
 
-export function mcpScope(k: ApiKey): string {
+export function mcpScope(k: KeyView): string {
   const mcps = k.scopes?.mcps;
   if (mcps === undefined || mcps === '*') return 'all';
   return listOrNone(mcps, 'none');
 }
 
 /** One line per MCP slug of a key's per-MCP policies (tools, resources or prompts). */
-export function scopeLines(perMcp: Record<string, FeaturePolicy> | undefined): string[] {
+export function scopeLines(perMcp: Record<string, Policy> | undefined): string[] {
   const policies = perMcp ?? {};
   const lines = Object.keys(policies)
     .sort()
@@ -178,13 +176,13 @@ export function scopeLines(perMcp: Record<string, FeaturePolicy> | undefined): s
   return lines.length > 0 ? lines : ['all (per MCP policy)'];
 }
 
-function rateLimitText(k: ApiKey): string {
+function rateLimitText(k: KeyView): string {
   if (k.rateLimitPerMinute === undefined) return 'plan default';
   // Without the operator's mark, the gateway applies the lower of this and the plan's.
   return `${k.rateLimitPerMinute}/min${k.rateLimitSetByOperator ? ' (set by the operator)' : ''}`;
 }
 
-export function keyTable(keys: readonly ApiKey[], now: Date): string {
+export function keyTable(keys: readonly KeyView[], now: Date): string {
   return table(
     ['KEY ID', 'NAME', 'ROLE', 'MCPS', 'STATUS', 'EXPIRES', 'LAST USED'],
     keys.map((k) => [
@@ -199,7 +197,7 @@ export function keyTable(keys: readonly ApiKey[], now: Date): string {
   );
 }
 
-export function keyBlock(k: ApiKey, now: Date): string {
+export function keyBlock(k: KeyView, now: Date): string {
   const status = keyStatus(k, now);
   return block([
     ['Key ID', k.keyId],
@@ -229,7 +227,7 @@ export function shorten(text: string | undefined, max: number): string {
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const ms = (value: number | undefined): string => (value === undefined ? '-' : `${value} ms`);
 
-export function healthReport(slug: string, view: McpHealthView): string {
+export function healthReport(slug: string, view: McpHealth): string {
   const endpoints = [...(view.endpoints ?? [])].sort(
     (a, b) => a.endpointId.localeCompare(b.endpointId) || a.region.localeCompare(b.region),
   );
@@ -268,7 +266,7 @@ export function healthReport(slug: string, view: McpHealthView): string {
 }
 
 /** Discovered tools, resources and prompts; descriptions shortened to fit `width` columns. */
-export function toolsReport(m: StoredMetadata, width: number): string {
+export function toolsReport(m: McpTools, width: number): string {
   const tools = m.tools ?? [];
   const resources = m.resources ?? [];
   const prompts = m.prompts ?? [];
@@ -301,7 +299,7 @@ const EVENT_SHORT: Record<string, string> = { 'mcp.endpoint.status.changed': 'st
 export const eventsSummary = (events: readonly string[] | undefined): string =>
   listOrNone((events ?? []).map((e) => EVENT_SHORT[e] ?? e), 'none');
 
-export function alertTable(items: readonly AlertSubscription[]): string {
+export function alertTable(items: readonly AlertView[]): string {
   return table(
     ['SUBSCRIPTION ID', 'TYPE', 'ADDRESS', 'EVENTS', 'CREATED'],
     items.map((a) => [a.subscriptionId, a.type, a.address, eventsSummary(a.events), orDash(a.createdAt)]),

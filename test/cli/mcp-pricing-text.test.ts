@@ -4,22 +4,25 @@
  */
 import { join } from 'node:path';
 import { mcpBlock, pricingLines, usdText } from '../../bin/cli/format';
-import type { McpServer } from '../../lambda/core/model';
+import type { McpView } from '../../bin/cli/client';
 import { serve, type LocalGateway } from '../../lambda/local/serve';
 import { run, tempDir } from './helpers';
 
-const base: McpServer = {
+/** An MCP server as the admin API answers it (what mcpBlock prints). */
+const base: McpView = {
   orgId: 'org_abcdefghijklmnop',
   slug: 'priced',
   displayName: 'Priced',
   endpoints: [{ id: 'ep1', url: 'http://127.0.0.1:9/mcp', weight: 1 }],
   upstreamAuth: { type: 'none' },
   hasUpstreamSecret: false,
-  toolPolicy: {},
+  toolPolicy: { allow: [], deny: [] },
+  resourcePolicy: { allow: [], deny: [] },
+  promptPolicy: { allow: [], deny: [] },
   timeouts: { connectMs: 1000, firstByteMs: 2000, idleMs: 3000 },
   createdAt: '2026-12-01T10:00:00.000Z',
   updatedAt: '2026-12-01T10:00:00.000Z',
-} as McpServer;
+};
 
 describe('pricing in mcpBlock', () => {
   test('per call and per tool, tools sorted, prices as typed (no exponent)', () => {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
-import { AdminClient } from '../client';
+import { AdminClient, type Whoami } from '../client';
 import {
   ADMIN_PREFIX,
   type ConfigFile,
@@ -13,13 +13,10 @@ import {
   type Source,
   writeConfigFile,
 } from '../config';
-import { CliContext, type CliIo, type Whoami } from '../context';
+import { CliContext, type CliIo } from '../context';
 import { usageError } from '../errors';
 import { block, table } from '../format';
 import { readAllStdin } from '../parse';
-import type { PlanLimits } from '../../../lambda/core/plans';
-
-type Plan = { plan: string } & Partial<PlanLimits>;
 
 function principalText(me: Whoami): string {
   return me.principal === 'operator' ? 'operator' : `${me.role} key ${me.keyId} of org ${me.orgId}`;
@@ -65,7 +62,10 @@ export function registerAccountCommands(program: Command, io: CliIo): void {
       if (!token) throw usageError('login needs a token: --token <token>, --token-stdin or PLEXMCP_TOKEN');
 
       let me: Whoami | undefined;
-      if (opts.verify) me = await new AdminClient(baseUrl + ADMIN_PREFIX, token, io.fetch).get<Whoami>('/whoami');
+      if (opts.verify) {
+        const client = new AdminClient(baseUrl + ADMIN_PREFIX, token, io.fetch);
+        me = await client.answer(client.typed().whoami.$get());
+      }
       await writeConfigFile(configPath, { ...existing, url: baseUrl, token });
       if (ctx.json) return ctx.printJson({ url: baseUrl, configPath, ...(me ? { whoami: me } : {}) });
       ctx.out(
@@ -96,7 +96,8 @@ export function registerAccountCommands(program: Command, io: CliIo): void {
     .description('list the plans and their limits')
     .action(async (_opts: unknown, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
-      const res = await (await ctx.client()).get<{ items: Plan[] }>('/plans');
+      const client = await ctx.client();
+      const res = await client.answer(client.typed().plans.$get());
       if (ctx.json) return ctx.printJson(res);
       const n = (value: number | undefined) => (value === undefined ? '-' : String(value));
       ctx.out(

@@ -1,10 +1,11 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import type { AlertSubscription } from '../../../lambda/core/alerts';
-import { seg } from '../client';
+import type { InferRequestType } from 'hono/client';
+import type { AdminApi } from '../client';
 import { CliContext, type CliIo } from '../context';
 import { alertTable, eventsSummary } from '../format';
 
-type AlertEvent = AlertSubscription['events'][number];
+type CreateAlertBody = InferRequestType<AdminApi['orgs'][':orgId']['alerts']['$post']>['json'];
+type AlertEvent = NonNullable<CreateAlertBody['events']>[number];
 
 const EVENT_NAMES: Record<string, AlertEvent> = {
   status: 'mcp.endpoint.status.changed',
@@ -44,9 +45,9 @@ export function registerAlertCommands(program: Command, io: CliIo): void {
     .action(async (opts: { email: string; events?: AlertEvent[]; org?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
-      const body: Record<string, unknown> = { type: 'email', address: opts.email };
-      if (opts.events) body.events = opts.events;
-      const created = await (await ctx.client()).post<AlertSubscription>(`/orgs/${seg(orgId)}/alerts`, body);
+      const json: CreateAlertBody = { type: 'email', address: opts.email, ...(opts.events ? { events: opts.events } : {}) };
+      const client = await ctx.client();
+      const created = await client.answer(client.typed().orgs[':orgId'].alerts.$post({ param: { orgId }, json }));
       if (ctx.json) return ctx.printJson(created);
       ctx.out(
         `Subscribed ${created.address} to ${eventsSummary(created.events)} alerts of org ${created.orgId} ` +
@@ -64,8 +65,8 @@ export function registerAlertCommands(program: Command, io: CliIo): void {
     .action(async (opts: { org?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
-      const res = await (await ctx.client()).get<{ items?: AlertSubscription[] }>(`/orgs/${seg(orgId)}/alerts`);
-      const items = Array.isArray(res?.items) ? res.items : [];
+      const client = await ctx.client();
+      const { items } = await client.answer(client.typed().orgs[':orgId'].alerts.$get({ param: { orgId } }));
       if (ctx.json) return ctx.printJson({ items });
       ctx.out(items.length === 0 ? `No alert subscriptions in org ${orgId}.` : alertTable(items));
     });
@@ -78,7 +79,8 @@ export function registerAlertCommands(program: Command, io: CliIo): void {
     .action(async (subscriptionId: string, opts: { org?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
-      await (await ctx.client()).delete(`/orgs/${seg(orgId)}/alerts/${seg(subscriptionId)}`);
+      const client = await ctx.client();
+      await client.answer(client.typed().orgs[':orgId'].alerts[':subscriptionId'].$delete({ param: { orgId, subscriptionId } }));
       if (!ctx.json) ctx.out(`Removed alert subscription ${subscriptionId} from org ${orgId}.`);
     });
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { type ApiKey, type FeaturePolicy, type KeyRole, KEY_ROLES } from '../../../lambda/core/model';
-import { seg } from '../client';
+import type { InferRequestType } from 'hono/client';
+import { type KeyRole, KEY_ROLES } from '../../../lambda/core/model';
+import type { AdminApi } from '../client';
 import { CliContext, type CliIo } from '../context';
 import { usageError } from '../errors';
 import { keyBlock, keyTable } from '../format';
@@ -23,20 +24,17 @@ interface CreateOpts extends ScopeOpts {
   rateLimit?: number;
 }
 
-export interface CreatedKey {
-  key: ApiKey;
-  secret: string;
-}
-
 const orgOption = ['--org <orgId>', 'organisation (default: the org of an org admin key)'] as const;
 
-type PerMcp = Record<string, FeaturePolicy>;
+type CreateKeyBody = InferRequestType<AdminApi['orgs'][':orgId']['keys']['$post']>['json'];
+type Scopes = NonNullable<CreateKeyBody['scopes']>;
+type PerMcp = NonNullable<Scopes['tools']>;
 
 /**
  * The `scopes` of a new key from --mcp and the --allow-/--deny- rules for tools, resources and
  * prompts (`slug:pattern`, split at the first colon). A feature without rules is left out.
  */
-export function buildScopes(opts: ScopeOpts): { mcps: '*' | string[]; tools?: PerMcp; resources?: PerMcp; prompts?: PerMcp } {
+export function buildScopes(opts: ScopeOpts): Scopes {
   const mcps: '*' | string[] = !opts.mcp || opts.mcp.includes('*') ? '*' : [...new Set(opts.mcp)];
   const collect = (feature: ScopeFeature, allow: string[] | undefined, deny: string[] | undefined): PerMcp | undefined => {
     const policies: Record<string, { allow: string[]; deny: string[] }> = {};
@@ -81,13 +79,14 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
     .option('--rate-limit <perMinute>', "requests per minute for this key (default: the plan's; at most the plan's unless the operator sets it)", intParser(1))
     .action(async (name: string, opts: CreateOpts, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
-      const body: Record<string, unknown> = { name };
-      if (opts.role) body.role = opts.role;
-      body.scopes = buildScopes(opts);
-      if (opts.expires !== undefined) body.expiresAt = parseExpires(opts.expires, ctx.now());
-      if (opts.rateLimit !== undefined) body.rateLimitPerMinute = opts.rateLimit;
+      const json: CreateKeyBody = { name };
+      if (opts.role) json.role = opts.role;
+      json.scopes = buildScopes(opts);
+      if (opts.expires !== undefined) json.expiresAt = parseExpires(opts.expires, ctx.now());
+      if (opts.rateLimit !== undefined) json.rateLimitPerMinute = opts.rateLimit;
       const orgId = await ctx.orgId(opts.org);
-      const created = await (await ctx.client()).post<CreatedKey>(`/orgs/${seg(orgId)}/keys`, body);
+      const client = await ctx.client();
+      const created = await client.answer(client.typed().orgs[':orgId'].keys.$post({ param: { orgId }, header: {}, json }));
       if (ctx.json) return ctx.printJson(created);
       ctx.out(
         `Created API key ${created.key.keyId} in org ${created.key.orgId}.\n\n${keyBlock(created.key, ctx.now())}\n` +
@@ -102,7 +101,9 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
     .action(async (opts: { org?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
-      const items = await (await ctx.client()).listAll<ApiKey>(`/orgs/${seg(orgId)}/keys`);
+      const client = await ctx.client();
+      const keys = client.typed().orgs[':orgId'].keys;
+      const items = await client.all((query) => keys.$get({ param: { orgId }, query }));
       if (ctx.json) return ctx.printJson({ items });
       ctx.out(items.length === 0 ? `No API keys in org ${orgId}.` : keyTable(items, ctx.now()));
     });
@@ -115,7 +116,8 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
     .action(async (keyId: string, opts: { org?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
-      const found = await (await ctx.client()).get<ApiKey>(`/orgs/${seg(orgId)}/keys/${seg(keyId)}`);
+      const client = await ctx.client();
+      const found = await client.answer(client.typed().orgs[':orgId'].keys[':keyId'].$get({ param: { orgId, keyId } }));
       if (ctx.json) return ctx.printJson(found);
       ctx.out(keyBlock(found, ctx.now()));
     });
@@ -128,7 +130,8 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
     .action(async (keyId: string, opts: { org?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
-      const revoked = await (await ctx.client()).post<ApiKey>(`/orgs/${seg(orgId)}/keys/${seg(keyId)}/revoke`);
+      const client = await ctx.client();
+      const revoked = await client.answer(client.typed().orgs[':orgId'].keys[':keyId'].revoke.$post({ param: { orgId, keyId } }));
       if (ctx.json) return ctx.printJson(revoked);
       ctx.out(`Revoked API key ${revoked.keyId}.\n\n${keyBlock(revoked, ctx.now())}`);
     });

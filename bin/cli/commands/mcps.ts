@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import type { McpHealthView, StoredMetadata } from '../../../lambda/core/health/store';
-import { type FeaturePolicy, type McpPricing, type McpServer, type UpstreamAuthType, UPSTREAM_AUTH_TYPES } from '../../../lambda/core/model';
-import { seg } from '../client';
+import type { InferRequestType } from 'hono/client';
+import { type UpstreamAuthType, UPSTREAM_AUTH_TYPES } from '../../../lambda/core/model';
+import type { AdminApi, McpView } from '../client';
 import { CliContext, type CliIo } from '../context';
 import { usageError } from '../errors';
 import { healthReport, mcpBlock, mcpTable, toolsReport } from '../format';
@@ -34,11 +34,14 @@ interface McpOpts {
   clearPricing?: boolean;
 }
 
-type UpstreamAuthInput =
-  | { type: 'none' }
-  | { type: 'bearer'; token: string }
-  | { type: 'header'; headerName: string; value: string }
-  | { type: 'basic'; username: string; password: string };
+type CreateMcpBody = InferRequestType<AdminApi['orgs'][':orgId']['mcps']['$post']>['json'];
+type UpdateMcpBody = InferRequestType<AdminApi['orgs'][':orgId']['mcps'][':slug']['$patch']>['json'];
+type UpstreamAuthInput = NonNullable<UpdateMcpBody['upstreamAuth']>;
+type Policies = Pick<UpdateMcpBody, 'toolPolicy' | 'resourcePolicy' | 'promptPolicy'>;
+/** Pricing as the API answers it (the body's `tools` is untyped: the schema preprocesses it). */
+type Pricing = NonNullable<McpView['pricing']>;
+/** The MCP server as it is now (update), read once when a change builds on it. */
+type Current = () => Promise<McpView>;
 
 const ms = intParser(1, 86_400_000);
 
@@ -106,7 +109,7 @@ async function readSecret(opts: McpOpts, ctx: CliContext): Promise<string | unde
 async function buildUpstreamAuth(
   opts: McpOpts,
   ctx: CliContext,
-  current?: () => Promise<McpServer>,
+  current?: Current,
 ): Promise<UpstreamAuthInput | undefined> {
   const secretGiven = opts.secretEnv !== undefined || opts.secretStdin === true;
   let type = opts.auth;
@@ -148,8 +151,8 @@ async function buildUpstreamAuth(
   }
 }
 
-function timeoutsGiven(opts: McpOpts): Record<string, number> | undefined {
-  const t: Record<string, number> = {};
+function timeoutsGiven(opts: McpOpts): UpdateMcpBody['timeouts'] {
+  const t: NonNullable<UpdateMcpBody['timeouts']> = {};
   if (opts.connectTimeoutMs !== undefined) t.connectMs = opts.connectTimeoutMs;
   if (opts.firstByteTimeoutMs !== undefined) t.firstByteMs = opts.firstByteTimeoutMs;
   if (opts.idleTimeoutMs !== undefined) t.idleMs = opts.idleTimeoutMs;
@@ -166,8 +169,8 @@ const POLICIES = [
  * The tool, resource and prompt policies to send. On create, those given. On update, a list not
  * given keeps its current value (read from `current`), unless --clear-…-policy starts it empty.
  */
-async function policiesGiven(opts: McpOpts, current?: () => Promise<McpServer>): Promise<Record<string, FeaturePolicy>> {
-  const out: Record<string, FeaturePolicy> = {};
+async function policiesGiven(opts: McpOpts, current?: Current): Promise<Policies> {
+  const out: Policies = {};
   for (const p of POLICIES) {
     const allow = opts[p.allow];
     const deny = opts[p.deny];
@@ -204,20 +207,20 @@ function parseToolPrice(value: string): { tool: string; usd: number | null } {
  * the per-call price, each --tool-price sets or drops one tool's price) unless --clear-pricing
  * starts from none; the API replaces pricing as a whole, and null removes it.
  */
-async function pricingGiven(opts: McpOpts, current?: () => Promise<McpServer>): Promise<McpPricing | null | undefined> {
+async function pricingGiven(opts: McpOpts, current?: Current): Promise<Pricing | null | undefined> {
   // Usage errors before any request.
   const changes = (opts.toolPrice ?? []).map(parseToolPrice);
   const perCall = opts.pricePerCall === undefined ? undefined : parseUsd(opts.pricePerCall, '--price-per-call');
   const clear = current ? opts.clearPricing === true : false;
   if (perCall === undefined && changes.length === 0) return clear ? null : undefined;
-  const base: McpPricing = clear || !current ? {} : ((await current()).pricing ?? {});
+  const base: Pricing = clear || !current ? {} : ((await current()).pricing ?? {});
   const tools: Record<string, number> = { ...base.tools };
   for (const { tool, usd } of changes) {
     if (usd === null) delete tools[tool];
     else tools[tool] = usd;
   }
   const perCallUsd = perCall ?? base.perCallUsd;
-  const pricing: McpPricing = { ...(perCallUsd !== undefined ? { perCallUsd } : {}), ...(Object.keys(tools).length > 0 ? { tools } : {}) };
+  const pricing: Pricing = { ...(perCallUsd !== undefined ? { perCallUsd } : {}), ...(Object.keys(tools).length > 0 ? { tools } : {}) };
   if (Object.keys(pricing).length > 0) return pricing;
   return current ? null : undefined;
 }
@@ -234,17 +237,18 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
       const ctx = CliContext.of(io, cmd);
       const eps = endpoints(opts) ?? [];
       const upstreamAuth = await buildUpstreamAuth(opts, ctx);
-      const body: Record<string, unknown> = { slug, endpoints: eps };
-      if (opts.name !== undefined) body.displayName = opts.name;
-      if (upstreamAuth) body.upstreamAuth = upstreamAuth;
-      Object.assign(body, await policiesGiven(opts));
+      const json: CreateMcpBody = { slug, endpoints: eps };
+      if (opts.name !== undefined) json.displayName = opts.name;
+      if (upstreamAuth) json.upstreamAuth = upstreamAuth;
+      Object.assign(json, await policiesGiven(opts));
       const timeouts = timeoutsGiven(opts);
-      if (timeouts) body.timeouts = timeouts;
+      if (timeouts) json.timeouts = timeouts;
       const pricing = await pricingGiven(opts);
-      if (pricing) body.pricing = pricing;
+      if (pricing) json.pricing = pricing;
       const orgId = await ctx.orgId(opts.org);
-      const headers = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : undefined;
-      const created = await (await ctx.client()).post<McpServer>(`/orgs/${seg(orgId)}/mcps`, body, headers);
+      const header = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {};
+      const client = await ctx.client();
+      const created = await client.answer(client.typed().orgs[':orgId'].mcps.$post({ param: { orgId }, header, json }));
       if (ctx.json) return ctx.printJson(created);
       ctx.out(`Created MCP server ${created.slug} in org ${created.orgId}.\n\n${mcpBlock(created)}`);
     },
@@ -257,7 +261,9 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
     .action(async (opts: { org?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
-      const items = await (await ctx.client()).listAll<McpServer>(`/orgs/${seg(orgId)}/mcps`);
+      const client = await ctx.client();
+      const mcps = client.typed().orgs[':orgId'].mcps;
+      const items = await client.all((query) => mcps.$get({ param: { orgId }, query }));
       if (ctx.json) return ctx.printJson({ items });
       ctx.out(items.length === 0 ? `No MCP servers in org ${orgId}.` : mcpTable(items));
     });
@@ -270,7 +276,8 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
     .action(async (slug: string, opts: { org?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
-      const found = await (await ctx.client()).get<McpServer>(`/orgs/${seg(orgId)}/mcps/${seg(slug)}`);
+      const client = await ctx.client();
+      const found = await client.answer(client.typed().orgs[':orgId'].mcps[':slug'].$get({ param: { orgId, slug } }));
       if (ctx.json) return ctx.printJson(found);
       ctx.out(mcpBlock(found));
     });
@@ -280,24 +287,25 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
       const client = await ctx.client();
-      const path = `/orgs/${seg(orgId)}/mcps/${seg(slug)}`;
-      let currentPromise: Promise<McpServer> | undefined;
-      const current = () => (currentPromise ??= client.get<McpServer>(path));
+      const mcp = client.typed().orgs[':orgId'].mcps[':slug'];
+      const param = { orgId, slug };
+      let currentPromise: Promise<McpView> | undefined;
+      const current = () => (currentPromise ??= client.answer(mcp.$get({ param })));
 
-      const body: Record<string, unknown> = {};
+      const json: UpdateMcpBody = {};
       const eps = endpoints(opts);
-      if (eps) body.endpoints = eps;
-      if (opts.name !== undefined) body.displayName = opts.name;
+      if (eps) json.endpoints = eps;
+      if (opts.name !== undefined) json.displayName = opts.name;
       const upstreamAuth = await buildUpstreamAuth(opts, ctx, current);
-      if (upstreamAuth) body.upstreamAuth = upstreamAuth;
-      Object.assign(body, await policiesGiven(opts, current));
+      if (upstreamAuth) json.upstreamAuth = upstreamAuth;
+      Object.assign(json, await policiesGiven(opts, current));
       const timeouts = timeoutsGiven(opts);
-      if (timeouts) body.timeouts = timeouts; // the server keeps the timeouts not named here
+      if (timeouts) json.timeouts = timeouts; // the server keeps the timeouts not named here
       const pricing = await pricingGiven(opts, current);
-      if (pricing !== undefined) body.pricing = pricing;
-      if (Object.keys(body).length === 0) throw usageError('nothing to update: pass at least one option (see --help)');
+      if (pricing !== undefined) json.pricing = pricing;
+      if (Object.keys(json).length === 0) throw usageError('nothing to update: pass at least one option (see --help)');
 
-      const updated = await client.patch<McpServer>(path, body);
+      const updated = await client.answer(mcp.$patch({ param, json }));
       if (ctx.json) return ctx.printJson(updated);
       ctx.out(`Updated MCP server ${updated.slug}.\n\n${mcpBlock(updated)}`);
     },
@@ -311,7 +319,8 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
     .action(async (slug: string, opts: { org?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
-      await (await ctx.client()).delete(`/orgs/${seg(orgId)}/mcps/${seg(slug)}`);
+      const client = await ctx.client();
+      await client.answer(client.typed().orgs[':orgId'].mcps[':slug'].$delete({ param: { orgId, slug } }));
       if (!ctx.json) ctx.out(`Deleted MCP server ${slug} from org ${orgId}.`);
     });
 
@@ -324,7 +333,9 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
     .action(async (slug: string, opts: { org?: string; history?: number }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
-      const view = await (await ctx.client()).get<McpHealthView>(`/orgs/${seg(orgId)}/mcps/${seg(slug)}/health`, { history: opts.history });
+      const client = await ctx.client();
+      const query = opts.history === undefined ? {} : { history: String(opts.history) };
+      const view = await client.answer(client.typed().orgs[':orgId'].mcps[':slug'].health.$get({ param: { orgId, slug }, query }));
       if (ctx.json) return ctx.printJson(view);
       ctx.out(healthReport(slug, view));
     });
@@ -337,7 +348,8 @@ export function registerMcpCommands(program: Command, io: CliIo): void {
     .action(async (slug: string, opts: { org?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       const orgId = await ctx.orgId(opts.org);
-      const metadata = await (await ctx.client()).get<StoredMetadata>(`/orgs/${seg(orgId)}/mcps/${seg(slug)}/tools`);
+      const client = await ctx.client();
+      const metadata = await client.answer(client.typed().orgs[':orgId'].mcps[':slug'].tools.$get({ param: { orgId, slug } }));
       if (ctx.json) return ctx.printJson(metadata);
       ctx.out(toolsReport(metadata, io.columns ?? 80));
     });

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
-import { type Org, type Plan, PLANS } from '../../../lambda/core/model';
-import { PLAN_LIMIT_NAMES, type PlanLimits } from '../../../lambda/core/plans';
-import { seg } from '../client';
+import type { InferRequestType } from 'hono/client';
+import { type Plan, PLANS } from '../../../lambda/core/model';
+import { PLAN_LIMIT_NAMES } from '../../../lambda/core/plans';
+import type { AdminApi } from '../client';
 import { CliContext, type CliIo } from '../context';
 import { usageError } from '../errors';
-import { orgBlock, orgTable, type OrgView } from '../format';
+import { orgBlock, orgTable } from '../format';
 import { choiceParser, parsePlanOverride } from '../parse';
 
 interface CreateOpts {
@@ -23,18 +24,23 @@ interface UpdateOpts {
   clearPlanOverrides?: boolean;
 }
 
+type CreateOrgBody = InferRequestType<AdminApi['orgs']['$post']>['json'];
+type UpdateOrgBody = InferRequestType<AdminApi['orgs'][':orgId']['$patch']>['json'];
+type PlanOverrides = NonNullable<UpdateOrgBody['planOverrides']>;
+
 const PLAN_OVERRIDE_FLAGS = '--plan-override <limit=value...>';
 const PLAN_OVERRIDE_HELP = `override a plan limit for this org (operator): ${PLAN_LIMIT_NAMES.join('|')}=<number>, or <limit>=default to drop one`;
 
 /** The overrides after applying `--plan-override` values to `base` (a later value for a limit wins). */
-function applyOverrides(base: Partial<PlanLimits>, values: readonly string[]): Partial<PlanLimits> {
-  const next: Record<string, number> = { ...base };
+function applyOverrides(base: PlanOverrides, values: readonly string[]): PlanOverrides {
+  const next: PlanOverrides = { ...base };
   for (const value of values) {
-    const { name, value: n } = parsePlanOverride(value, PLAN_LIMIT_NAMES);
-    if (n === null) delete next[name];
-    else next[name] = n;
+    const parsed = parsePlanOverride(value, PLAN_LIMIT_NAMES);
+    const name = parsed.name as keyof PlanOverrides; // parsePlanOverride accepts only PLAN_LIMIT_NAMES
+    if (parsed.value === null) delete next[name];
+    else next[name] = parsed.value;
   }
-  return next as Partial<PlanLimits>;
+  return next;
 }
 
 export function registerOrgCommands(program: Command, io: CliIo): void {
@@ -50,13 +56,13 @@ export function registerOrgCommands(program: Command, io: CliIo): void {
     .option('--idempotency-key <key>', 'makes a retried create return the same organisation')
     .action(async (name: string, opts: CreateOpts, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
-      const body: Record<string, unknown> = { name };
-      if (opts.plan) body.plan = opts.plan;
-      if (opts.ipAllow) body.ipAllowlist = opts.ipAllow;
-      if (opts.planOverride) body.planOverrides = applyOverrides({}, opts.planOverride);
+      const json: CreateOrgBody = { name };
+      if (opts.plan) json.plan = opts.plan;
+      if (opts.ipAllow) json.ipAllowlist = opts.ipAllow;
+      if (opts.planOverride) json.planOverrides = applyOverrides({}, opts.planOverride);
       const client = await ctx.client();
-      const headers = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : undefined;
-      const created = await client.post<OrgView>('/orgs', body, headers);
+      const header = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {};
+      const created = await client.answer(client.typed().orgs.$post({ header, json }));
       if (ctx.json) return ctx.printJson(created);
       ctx.out(`Created organisation ${created.orgId}.\n\n${orgBlock(created)}`);
     });
@@ -66,7 +72,9 @@ export function registerOrgCommands(program: Command, io: CliIo): void {
     .description('list organisations')
     .action(async (_opts: unknown, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
-      const items = await (await ctx.client()).listAll<Org>('/orgs');
+      const client = await ctx.client();
+      const api = client.typed();
+      const items = await client.all((query) => api.orgs.$get({ query }));
       if (ctx.json) return ctx.printJson({ items });
       ctx.out(items.length === 0 ? 'No organisations.' : orgTable(items));
     });
@@ -77,7 +85,8 @@ export function registerOrgCommands(program: Command, io: CliIo): void {
     .argument('<orgId>')
     .action(async (orgId: string, _opts: unknown, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
-      const found = await (await ctx.client()).get<OrgView>(`/orgs/${seg(orgId)}`);
+      const client = await ctx.client();
+      const found = await client.answer(client.typed().orgs[':orgId'].$get({ param: { orgId } }));
       if (ctx.json) return ctx.printJson(found);
       ctx.out(orgBlock(found));
     });
@@ -95,22 +104,23 @@ export function registerOrgCommands(program: Command, io: CliIo): void {
     .action(async (orgId: string, opts: UpdateOpts, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       if (opts.ipAllow && opts.clearIpAllow) throw usageError('use either --ip-allow or --clear-ip-allow, not both');
-      const body: Record<string, unknown> = {};
-      if (opts.name !== undefined) body.name = opts.name;
-      if (opts.plan !== undefined) body.plan = opts.plan;
-      if (opts.ipAllow) body.ipAllowlist = opts.ipAllow;
-      if (opts.clearIpAllow) body.ipAllowlist = [];
+      const json: UpdateOrgBody = {};
+      if (opts.name !== undefined) json.name = opts.name;
+      if (opts.plan !== undefined) json.plan = opts.plan;
+      if (opts.ipAllow) json.ipAllowlist = opts.ipAllow;
+      if (opts.clearIpAllow) json.ipAllowlist = [];
       if (opts.planOverride) applyOverrides({}, opts.planOverride); // usage errors before any request
-      if (Object.keys(body).length === 0 && !opts.planOverride && !opts.clearPlanOverrides) {
+      if (Object.keys(json).length === 0 && !opts.planOverride && !opts.clearPlanOverrides) {
         throw usageError('nothing to update: pass --name, --plan, --ip-allow, --clear-ip-allow, --plan-override or --clear-plan-overrides');
       }
       const client = await ctx.client();
+      const org = client.typed().orgs[':orgId'];
       if (opts.planOverride || opts.clearPlanOverrides) {
         // The API replaces the overrides as a whole; the CLI merges into the current ones.
-        const base = opts.clearPlanOverrides ? {} : ((await client.get<Org>(`/orgs/${seg(orgId)}`)).planOverrides ?? {});
-        body.planOverrides = applyOverrides(base, opts.planOverride ?? []);
+        const base = opts.clearPlanOverrides ? {} : ((await client.answer(org.$get({ param: { orgId } }))).planOverrides ?? {});
+        json.planOverrides = applyOverrides(base, opts.planOverride ?? []);
       }
-      const updated = await client.patch<OrgView>(`/orgs/${seg(orgId)}`, body);
+      const updated = await client.answer(org.$patch({ param: { orgId }, json }));
       if (ctx.json) return ctx.printJson(updated);
       ctx.out(`Updated organisation ${updated.orgId}.\n\n${orgBlock(updated)}`);
     });

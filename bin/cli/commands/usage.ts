@@ -1,13 +1,16 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { UsagePoint, UsageReport } from '../../../lambda/core/analytics/usage-query';
-import { seg, USER_AGENT } from '../client';
+import type { UsageView } from '../client';
 import { CliContext, type CliIo } from '../context';
-import { ApiRequestError, CliError, usageError } from '../errors';
+import { usageError } from '../errors';
 import { table } from '../format';
 
 const GROUP_BYS = ['mcp', 'key', 'tool', 'resource', 'prompt'] as const;
 const GRANULARITIES = ['minute', 'hour', 'day'] as const;
 type GroupBy = (typeof GROUP_BYS)[number];
+type UsagePoint = UsageView['series'][number]['points'][number];
+
+/** The export can be long: it is read whole before it is printed (a cut transfer prints nothing). */
+const EXPORT_TIMEOUT_MS = 120_000;
 
 /** Series printed in text; the rest are counted (the API's --json has them all). */
 const MAX_PRINTED_SERIES = 10;
@@ -95,7 +98,7 @@ function pointsTable(points: readonly UsagePoint[], granularity: string): string
 }
 
 /** The text report: totals, then per series a chart of requests and p95 and a table of its non-empty points. */
-export function usageText(report: UsageReport, scope: string, width: number): string {
+export function usageText(report: UsageView, scope: string, width: number): string {
   const t = report.totals;
   const parts = [
     `Usage of ${scope}, ${report.granularity}ly from ${report.from} to ${report.to}:\n` +
@@ -168,49 +171,13 @@ export function registerUsageCommand(program: Command, io: CliIo): void {
       };
       const client = await ctx.client();
       if (opts.csv) {
-        io.stdout.write(await fetchText(ctx, `/orgs/${seg(orgId)}/usage/export`, { ...query, format: 'csv' }));
+        const usage = client.typed({ timeoutMs: EXPORT_TIMEOUT_MS }).orgs[':orgId'].usage;
+        io.stdout.write(await client.answerText(usage.export.$get({ param: { orgId }, query: { ...query, format: 'csv' } }, { headers: { accept: 'text/csv, application/json' } })));
         return;
       }
-      const report = await client.get<UsageReport>(`/orgs/${seg(orgId)}/usage`, query);
+      const report = await client.answer(client.typed().orgs[':orgId'].usage.$get({ param: { orgId }, query }));
       if (ctx.json) return ctx.printJson(report);
       const scope = filter ? `${filter.groupBy} ${filter.group} of org ${orgId}` : `org ${orgId}`;
       ctx.out(usageText(report, scope, io.columns ?? 80));
     });
-}
-
-/**
- * A non-JSON answer (the CSV export) as text. The JSON client (client.ts) parses every answer,
- * so this sends the same headers itself and reads error answers the same way.
- */
-async function fetchText(ctx: CliContext, path: string, query: Record<string, string | undefined>): Promise<string> {
-  const settings = await ctx.settings();
-  const url = new URL(settings.apiUrl + path);
-  for (const [name, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(name, value);
-  const fetchImpl = ctx.io.fetch ?? ((input: string, init: RequestInit) => fetch(input, init));
-  let res: Response;
-  try {
-    res = await fetchImpl(url.toString(), {
-      method: 'GET',
-      headers: { accept: 'text/csv, application/json', authorization: `Bearer ${settings.token ?? ''}`, 'user-agent': USER_AGENT },
-      redirect: 'manual',
-      signal: AbortSignal.timeout(120_000),
-    });
-  } catch (err) {
-    throw new CliError('unreachable', `cannot reach ${settings.apiUrl}: ${(err as Error).message}`);
-  }
-  const text = await res.text();
-  if (res.ok) return text;
-  let error: { code?: unknown; message?: unknown; requestId?: unknown } | undefined;
-  try {
-    error = (JSON.parse(text) as { error?: typeof error }).error;
-  } catch {
-    error = undefined;
-  }
-  throw new ApiRequestError(
-    res.status,
-    typeof error?.code === 'string' ? error.code : `http_${res.status}`,
-    typeof error?.message === 'string' ? error.message : `HTTP ${res.status}`,
-    [],
-    typeof error?.requestId === 'string' ? error.requestId : undefined,
-  );
 }
