@@ -60,6 +60,9 @@ beforeAll(async () => {
     AWS_ENDPOINT_URL_EVENTBRIDGE: fakeAws.endpoint,
     // What WebhookDelivery puts into the admin function's environment (the queue is not reached here).
     PLEXMCP_WEBHOOK_ENDPOINTS_TABLE: endpointsTable,
+    // As in a regional stack: endpoints are read and written in the primary's region (a second
+    // client from dynamodbFor; the engine answers for every region).
+    PLEXMCP_WEBHOOK_ENDPOINTS_REGION: 'eu-west-1',
     PLEXMCP_WEBHOOK_DELIVERIES_TABLE: deliveriesTable,
     PLEXMCP_WEBHOOK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/111111111111/plexmcp-asset-webhooks',
     PLEXMCP_KMS_KEY_ID: KEY_ARN,
