@@ -5,7 +5,7 @@
  */
 import { type ClientResponse, hc } from 'hono/client';
 import type { AdminApp } from '../../lambda/core/admin/app';
-import { ApiRequestError, CliError, type FieldProblem } from './errors';
+import { ApiRequestError, CliError, type FieldProblem, usageError } from './errors';
 
 /** The typed client's `/admin/v1` tree: `api.orgs[':orgId'].audit.$get({ param, query })`. */
 export type AdminApi = ReturnType<typeof hc<AdminApp>>['admin']['v1'];
@@ -141,8 +141,9 @@ export class AdminClient {
 /**
  * The typed client with every path parameter percent-encoded: hono/client puts `param` values
  * into the path as they are (honojs/hono#3933, "not a bug"), so `a/../b` would address another
- * route. Wraps hc's proxy: each step of the path is wrapped again, each call gets its `param`
- * encoded.
+ * route, and it drops the segment of an empty value (`key get ''` would list the keys). Wraps
+ * hc's proxy: each step of the path is wrapped again, each call gets its `param` encoded, and an
+ * empty one is a usage error before any request.
  */
 function encodingParams<T>(target: T): T {
   return new Proxy(target as unknown as (...args: unknown[]) => unknown, {
@@ -154,7 +155,12 @@ function encodingParams<T>(target: T): T {
       const [first, ...rest] = args;
       const param = (first as { param?: Record<string, unknown> } | undefined)?.param;
       if (!param) return Reflect.apply(fn, self, args);
-      const encoded = Object.fromEntries(Object.entries(param).map(([k, v]) => [k, typeof v === 'string' ? encodeURIComponent(v) : v]));
+      const encoded = Object.fromEntries(
+        Object.entries(param).map(([name, value]) => {
+          if (value === '') throw usageError(`${name} must not be empty`);
+          return [name, typeof value === 'string' ? encodeURIComponent(value) : value];
+        }),
+      );
       return Reflect.apply(fn, self, [{ ...(first as object), param: encoded }, ...rest]);
     },
   }) as unknown as T;

@@ -368,6 +368,33 @@ describe('requests and headers', () => {
     await cli(['org', 'get', 'a/../b?c']);
     expect(stub.requests[0].path).toBe('/admin/v1/orgs/a%2F..%2Fb%3Fc');
   });
+
+  test('every path parameter is encoded, however deep (the typed client inserts them raw)', async () => {
+    await cli(['key', 'get', 'x/../../y', '--org', ORG]);
+    await cli(['mcp', 'tools', 'gh#1', '--org', 'o/p']);
+    await cli(['webhook', 'remove', 'e?x=1', '--org', ORG]);
+    expect(stub.calls.map((q) => `${q.method} ${q.path}`)).toEqual([
+      `GET /admin/v1/orgs/${ORG}/keys/x%2F..%2F..%2Fy`,
+      'GET /admin/v1/orgs/o%2Fp/mcps/gh%231/tools',
+      `DELETE /admin/v1/orgs/${ORG}/webhooks/e%3Fx%3D1`,
+    ]);
+  });
+
+  test('an empty path parameter is a usage error, not a request to the parent route', async () => {
+    const r = await cli(['key', 'get', '', '--org', ORG]);
+    expect(r).toMatchObject({ code: 2, stdout: '', stderr: 'error usage: keyId must not be empty\n' });
+    expect(stub.calls).toHaveLength(0);
+  });
+
+  test('lists under an org follow nextCursor too, with the org in the path', async () => {
+    const second = { ...sampleKey, keyId: 'eeeeeeeeeeeeeeee', name: 'bot' };
+    stub.on('GET', `/admin/v1/orgs/${ORG}/keys`, (req) =>
+      req.query.cursor === 'k2' ? { body: { items: [second] } } : { body: { items: [sampleKey], nextCursor: 'k2' } },
+    );
+    const r = await cli(['key', 'list', '--org', ORG, '--json']);
+    expect(stub.calls.map((q) => [q.path, q.query])).toEqual([[`/admin/v1/orgs/${ORG}/keys`, {}], [`/admin/v1/orgs/${ORG}/keys`, { cursor: 'k2' }]]);
+    expect(JSON.parse(r.stdout).items.map((k: { keyId: string }) => k.keyId)).toEqual([sampleKey.keyId, 'eeeeeeeeeeeeeeee']);
+  });
 });
 
 describe('errors', () => {

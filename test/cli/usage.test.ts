@@ -134,6 +134,7 @@ describe('plexmcp usage', () => {
     expect(call.path).toBe(`/admin/v1/orgs/${ORG}/usage/export`);
     expect(call.query).toEqual({ from: '-24h', granularity: 'hour', groupBy: 'mcp', group: 'github', format: 'csv' });
     expect(call.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(call.headers.accept).toBe('text/csv, application/json');
   });
 
   test('an org admin key implies its org', async () => {
