@@ -17,14 +17,15 @@ import { DynamoDbWebhookEndpointStore } from '../adapters/dynamodb-webhook-endpo
 import { EventBridgePublisher } from '../adapters/eventbridge-publisher';
 import { KmsDataKeyProvider } from '../adapters/kms-data-keys';
 import { alertDeliveryFromEnv } from '../adapters/sns-alerts';
-import { parseQueueMessage, SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
+import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
+import { webhookConsumer } from '../adapters/webhook-consumer';
 import { WebhookSender } from '../adapters/webhook-sender';
 import { AlertService, type GetOrg, publishWithAlerts } from '../core/alert-service';
 import { EnvelopeCipher } from '../core/envelope';
 import type { PlexEventPublisher } from '../core/events/model';
-import type { DeliveryStore } from '../core/webhooks/deliveries';
 import { WebhookDispatcher } from '../core/webhooks/dispatcher';
-import { type CreateEndpointResult, limitFromPlan, type StoredWebhookEndpoint, type WebhookEndpointStore, WebhookService } from '../core/webhooks/endpoints';
+import { limitFromPlan, WebhookService } from '../core/webhooks/endpoints';
+import { ReplicaEndpointStore } from '../core/webhooks/replica-endpoints';
 
 /**
  * The webhook delivery function. Two triggers:
@@ -39,174 +40,6 @@ import { type CreateEndpointResult, limitFromPlan, type StoredWebhookEndpoint, t
  *   send — are queued again. The store is the truth, the queue only a wake-up.
  */
 
-export interface WebhookConsumerDeps {
-  readonly service: WebhookService;
-  readonly dispatcher: WebhookDispatcher;
-  readonly deliveries: DeliveryStore;
-  readonly queue: Pick<SqsWebhookQueue, 'schedule' | 'scheduleAll'>;
-  readonly now?: () => number;
-  /** A delivery due for longer than this without an attempt is swept. @default 120 s */
-  readonly sweepGraceMs?: number;
-  /** Deliveries queued per sweep at most. @default 100 */
-  readonly sweepLimit?: number;
-  readonly log?: (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>) => void;
-}
-
-export interface ConsumeSummary {
-  readonly events: number;
-  readonly attempts: number;
-  readonly requeued: number;
-  readonly dropped: number;
-  readonly failed: number;
-}
-
-export function webhookConsumer(deps: WebhookConsumerDeps) {
-  const now = deps.now ?? Date.now;
-  const log = deps.log ?? (() => undefined);
-  const graceMs = deps.sweepGraceMs ?? 120_000;
-  const sweepLimit = deps.sweepLimit ?? 100;
-
-  /** One delivery message: attempt it if due, then queue what comes next. */
-  async function delivery(deliveryId: string, counts: { attempts: number; requeued: number; dropped: number }): Promise<void> {
-    const current = await deps.deliveries.get(deliveryId);
-    if (!current || current.state !== 'pending') {
-      counts.dropped++; // final (or unknown): nothing to do
-      return;
-    }
-    if (current.nextAttemptAt > now()) {
-      // Not due yet: a wait longer than SQS's 15-minute delay, or a claim's lease.
-      await deps.queue.schedule(deliveryId, current.nextAttemptAt);
-      counts.requeued++;
-      return;
-    }
-    const recorded = await deps.dispatcher.attemptOne(deliveryId);
-    if (!recorded) {
-      // Another invocation claimed it (a duplicate message): that one queues the next attempt.
-      counts.dropped++;
-      return;
-    }
-    counts.attempts++;
-    const after = await deps.deliveries.get(deliveryId);
-    if (after?.state === 'pending') {
-      await deps.queue.schedule(deliveryId, after.nextAttemptAt);
-      counts.requeued++;
-    }
-  }
-
-  async function consume(event: SQSEvent): Promise<SQSBatchResponse & { summary: ConsumeSummary }> {
-    const counts = { events: 0, attempts: 0, requeued: 0, dropped: 0, failed: 0 };
-    const batchItemFailures: { itemIdentifier: string }[] = [];
-    await Promise.all(
-      event.Records.map(async (record) => {
-        const message = parseQueueMessage(record.body);
-        if (!message) {
-          // Not ours or malformed: retrying cannot help, and the DLQ is for failures.
-          counts.dropped++;
-          log('warn', 'webhooks: unreadable queue message dropped', { messageId: record.messageId });
-          return;
-        }
-        try {
-          if (message.kind === 'event') {
-            counts.events++;
-            // The EventBridge event id keys the deliveries: a redelivered message creates none anew.
-            await deps.service.fanOut(message.event, message.eventId);
-          } else {
-            await delivery(message.deliveryId, counts);
-          }
-        } catch (error) {
-          counts.failed++;
-          batchItemFailures.push({ itemIdentifier: record.messageId });
-          log('error', 'webhooks: queue message failed', { messageId: record.messageId, kind: message.kind, error: errorName(error) });
-        }
-      }),
-    );
-    return { batchItemFailures, summary: counts };
-  }
-
-  /** Queues deliveries that have been due for longer than the grace period. */
-  async function sweep(): Promise<{ queued: number }> {
-    const due = await deps.deliveries.due(now() - graceMs, sweepLimit);
-    if (due.length > 0) await deps.queue.scheduleAll(due.map((d) => ({ deliveryId: d.id, dueAt: now() })));
-    return { queued: due.length };
-  }
-
-  return { consume, sweep };
-}
-
-/**
- * The delivery function's view of the webhook endpoints global table. Reads go to this region's
- * replica: fan-out and signing cost no cross-region call and keep working while the writer region
- * is unreachable. Writes (the failure state and disabling, through `recordOutcome`) go to the
- * writer region, where the admin API makes every change: a conditional write decides within one
- * region only, and a global table resolves concurrent writes to one item in two regions by last
- * writer wins, so a write here could silently undo an admin change made there (its `replace` puts
- * the whole item).
- *
- * The replica lags the writer (typically under a second). Two reads therefore go to the writer:
- * - an endpoint the replica does not have: it may have just been created (a test event queued
- *   right after the create), and a miss would end its delivery as `gone`;
- * - any endpoint this instance wrote or failed to write within `writerReadsForMs`: after a lost
- *   race (the replica's version is behind the writer's) the next read must see the writer's item,
- *   or every retry of the read-change-write would lose again.
- * A list (fan-out) always reads the replica: an endpoint created a moment ago may miss an event
- * raised in another region at that moment, as with any replicated configuration.
- */
-export class ReplicaEndpointStore implements WebhookEndpointStore {
-  private readonly writerReadsUntil = new Map<string, number>();
-  private readonly now: () => number;
-  private readonly writerReadsForMs: number;
-
-  constructor(
-    private readonly replica: WebhookEndpointStore,
-    private readonly writer: WebhookEndpointStore,
-    options: { readonly now?: () => number; readonly writerReadsForMs?: number } = {},
-  ) {
-    this.now = options.now ?? Date.now;
-    this.writerReadsForMs = options.writerReadsForMs ?? 10_000;
-  }
-
-  async get(orgId: string, endpointId: string): Promise<StoredWebhookEndpoint | undefined> {
-    const key = `${orgId}/${endpointId}`;
-    const until = this.writerReadsUntil.get(key);
-    if (until !== undefined) {
-      if (until > this.now()) return this.writer.get(orgId, endpointId);
-      this.writerReadsUntil.delete(key);
-    }
-    return (await this.replica.get(orgId, endpointId)) ?? this.writer.get(orgId, endpointId);
-  }
-
-  list(orgId: string): Promise<StoredWebhookEndpoint[]> {
-    return this.replica.list(orgId);
-  }
-
-  async replace(endpoint: StoredWebhookEndpoint, expectedVersion: number): Promise<boolean> {
-    this.readFromWriter(endpoint.orgId, endpoint.endpointId);
-    return this.writer.replace(endpoint, expectedVersion);
-  }
-
-  async create(endpoint: StoredWebhookEndpoint, max: number): Promise<CreateEndpointResult> {
-    this.readFromWriter(endpoint.orgId, endpoint.endpointId);
-    return this.writer.create(endpoint, max);
-  }
-
-  async delete(orgId: string, endpointId: string): Promise<boolean> {
-    this.readFromWriter(orgId, endpointId);
-    return this.writer.delete(orgId, endpointId);
-  }
-
-  private readFromWriter(orgId: string, endpointId: string): void {
-    const now = this.now();
-    // Bounded: expired marks are dropped before the map grows past a warm instance's working set.
-    if (this.writerReadsUntil.size >= 1000) {
-      for (const [key, until] of this.writerReadsUntil) if (until <= now) this.writerReadsUntil.delete(key);
-    }
-    this.writerReadsUntil.set(`${orgId}/${endpointId}`, now + this.writerReadsForMs);
-  }
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
-}
 
 // ---- the Lambda function ----
 

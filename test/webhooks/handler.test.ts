@@ -19,7 +19,8 @@ import { parseEvent } from '../../lambda/core/events/catalog';
 import type { PlexEvent, PlexEventPublisher } from '../../lambda/core/events/model';
 import { WebhookDispatcher } from '../../lambda/core/webhooks/dispatcher';
 import { WebhookService } from '../../lambda/core/webhooks/endpoints';
-import { endpointEvents, webhookConsumer } from '../../lambda/webhooks/handler';
+import { webhookConsumer } from '../../lambda/adapters/webhook-consumer';
+import { endpointEvents } from '../../lambda/webhooks/handler';
 import { loopbackReceiver } from '../core/webhooks/loopback-receiver';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 

@@ -8,12 +8,12 @@ import { DynamoDbWebhookEndpointStore, ensureWebhookEndpointTable } from '../../
 import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
 import { EnvelopeCipher } from '../../lambda/core/envelope';
 import { WebhookService } from '../../lambda/core/webhooks/endpoints';
-import { ReplicaEndpointStore } from '../../lambda/webhooks/handler';
+import { ReplicaEndpointStore } from '../../lambda/core/webhooks/replica-endpoints';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 
 /**
  * The delivery function's view of the webhook endpoints global table in a replica region
- * (ReplicaEndpointStore, lambda/webhooks/handler.ts), on the real engine: two tables stand for
+ * (ReplicaEndpointStore, lambda/core/webhooks/replica-endpoints.ts), on the real engine: two tables stand for
  * the writer region's table and this region's replica, and "replication" is an explicit copy, so
  * the lag that a real global table has at some moment is here for as long as the test wants.
  */
