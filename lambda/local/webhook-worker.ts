@@ -264,7 +264,7 @@ export async function createLocalWebhooks(options: LocalWebhooksOptions): Promis
   ]);
   const deliveries = new DynamoDbDeliveryStore(options.client, options.deliveriesTable);
   // The service's queued deliveries wake the worker, which is made after it (it needs the service).
-  let worker: WebhookWorker | undefined;
+  const wake: { worker?: WebhookWorker } = {};
   const service: WebhookService = new WebhookService({
     endpoints: new DynamoDbWebhookEndpointStore(options.client, options.endpointsTable),
     deliveries,
@@ -273,7 +273,7 @@ export async function createLocalWebhooks(options: LocalWebhooksOptions): Promis
     limitFor: options.limitFor,
     events: options.alerts ? publishWithAlerts(options.bus, options.alerts) : options.bus,
     // Test sends and redeliveries made through the admin API wake the worker at once.
-    onEnqueued: async (delivery): Promise<void> => worker?.notify(delivery.nextAttemptAt),
+    onEnqueued: async (delivery): Promise<void> => wake.worker?.notify(delivery.nextAttemptAt),
     ...(options.log ? { log: options.log } : {}),
   });
   const sender = new WebhookSender({
@@ -281,7 +281,7 @@ export async function createLocalWebhooks(options: LocalWebhooksOptions): Promis
     resolve: options.urlPolicy.resolve,
     ...(options.attemptTimeoutMs !== undefined ? { timeoutMs: options.attemptTimeoutMs } : {}),
   });
-  worker = new WebhookWorker({
+  const worker = new WebhookWorker({
     bus: options.bus,
     service,
     deliveries,
@@ -290,12 +290,12 @@ export async function createLocalWebhooks(options: LocalWebhooksOptions): Promis
     ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
-  const started = worker;
-  started.start();
+  wake.worker = worker;
+  worker.start();
   let closing: Promise<void> | undefined;
   return {
     service,
-    worker: started,
-    close: () => (closing ??= started.stop().then(() => sender.close())),
+    worker,
+    close: () => (closing ??= worker.stop().then(() => sender.close())),
   };
 }
