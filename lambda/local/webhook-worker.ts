@@ -128,8 +128,9 @@ export class WebhookWorker {
   /** Sets the timer for the earliest known due time, or the safety-net poll. */
   private schedule(): void {
     const now = this.now();
-    for (const at of this.dueTimes) if (at <= now) this.dueTimes.delete(at);
+    // A time that passed while a tick ran wakes the worker at once; the wake-up covers every time up to it.
     const wakeAt = Math.min(now + this.pollIntervalMs, ...this.dueTimes);
+    for (const at of this.dueTimes) if (at <= wakeAt) this.dueTimes.delete(at);
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => this.kick(), Math.max(0, wakeAt - now));
     this.timer.unref();

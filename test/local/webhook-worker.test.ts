@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDbAlertStore } from '../../lambda/adapters/dynamodb-alert-store';
 import { ensureRegistryTable } from '../../lambda/adapters/dynamodb-registry-store';
@@ -103,6 +104,30 @@ test('an idle worker leaves the store alone; retries and new deliveries wake it 
   const test = await hooks.service.sendTest(ORG, created.endpoint.endpointId);
   await rx.waitFor(4, 3_000);
   expect(rx.received[3]!.id).toBe(test.deliveryId);
+});
+
+test('a retry that comes due while a slow attempt holds the worker is made right after it, not at the next poll', async () => {
+  const db = await engine();
+  cleanup.push(() => db.close());
+  // A receiver that takes connections and never answers: its attempts last the 2 s attempt timeout.
+  const sockets: Socket[] = [];
+  const hang = createServer((socket) => void sockets.push(socket));
+  await new Promise<void>((resolve) => hang.listen(0, '127.0.0.1', resolve));
+  cleanup.push(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => hang.close(() => resolve()));
+  });
+  const bus = new InProcessEventBus();
+  let secret = '';
+  const rx = await loopbackReceiver(() => [secret], (n) => (n <= 1 ? 500 : 200));
+  cleanup.push(() => rx.close());
+  const hooks = await webhooks(db, bus, [0, 30, 30], 60_000);
+  cleanup.push(() => hooks.close());
+  secret = (await hooks.service.create(ORG, { url: rx.url, eventTypes: ['key.revoked'] })).secret;
+  await hooks.service.create(ORG, { url: `http://127.0.0.1:${(hang.address() as AddressInfo).port}/hook`, eventTypes: ['key.revoked'] });
+  await bus.publish([keyRevoked('key_1')]);
+  // The retry (due 30 ms after the 500) passes while the hanging attempt holds the tick for 2 s.
+  await rx.waitFor(2, 8_000);
 });
 
 test('stopped with a delivery pending (between retries), a new worker over the restarted engine delivers it: nothing lost, nothing twice', async () => {
