@@ -3,7 +3,7 @@ import { ApiKeyAuthenticator, VerifiedKeyCache, verifySecret } from '../core/api
 import { EnvelopeCipher, type DataKeyProvider } from '../core/envelope';
 import { cachedSecretRevealer } from '../core/upstream-secrets';
 import { createGateway, type GatewayDeps } from '../core/gateway/gateway';
-import type { Gateway } from '../core/gateway/exchange';
+import type { Gateway, GatewayAnswer } from '../core/gateway/exchange';
 import { StoredHealthView } from '../core/health/health-view';
 import { DynamoDbHealthStore } from './dynamodb-health-store';
 import { LeasedLimiter, QuotaMeter, type QuotaThresholdsOptions } from '../core/gateway/limits';
@@ -12,7 +12,8 @@ import { DynamoDbOnceMarks } from './dynamodb-counters';
 import { SignedEventBridgePublisher } from './eventbridge-publisher';
 import { PassiveHealth } from '../core/gateway/passive-health';
 import { RegistryCache } from '../core/gateway/registry-cache';
-import { loadSessionKey } from '../core/gateway/session-key';
+import { healthAnswer, RegionHealth } from '../core/gateway/region-health';
+import { loadSessionKey, sessionKeyChecks } from '../core/gateway/session-key';
 import { SessionSealer } from '../core/gateway/sessions';
 import { GatewayError } from '../core/gateway/errors';
 import { bounded, guardStore } from '../core/gateway/store-guard';
@@ -77,6 +78,8 @@ export interface GatewayRuntime {
   drain(): Promise<void>;
   /** The health monitor saw the endpoint recover: end its passive cool-down now. */
   endpointRecovered(endpointId: string): void;
+  /** `GET /healthz`: 200 when this region can serve, 503 with the failing components (region-health.ts). */
+  healthz(requestId: string): Promise<GatewayAnswer>;
   close(): Promise<void>;
 }
 
@@ -120,6 +123,16 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
   // One conditional write per block of requests, not per request (limits.ts, docs/gateway.md).
   const limiter = new LeasedLimiter(counters);
   const streamSlots = new StreamSlots(counters, background);
+  const sessions = new SessionSealer(await loadSessionKey(store, options.dataKeys));
+  const regionHealth = new RegionHealth({
+    ...sessionKeyChecks(store, options.dataKeys),
+    // A write where requests write (a counter of its own, kept for an hour).
+    counters: () => counters.add(`healthz#${options.region}`, 1, Math.floor(Date.now() / 1000) + 3_600),
+    sessionKey: async () => {
+      const probe = { keyId: 'healthz', endpointId: 'healthz', upstreamSessionId: 'healthz', orgId: 'healthz', mcp: 'healthz', issuedAt: Math.floor(Date.now() / 1000) };
+      if (!sessions.open(sessions.seal(probe), probe, probe.issuedAt)) throw new Error('session key does not open its own seal');
+    },
+  });
   const handle = createGateway({
     authenticate: (presented) => keys.authenticate(presented),
     registry,
@@ -129,7 +142,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     quota,
     streamSlots: { take: guardStore((keyId: string, limit: number) => streamSlots.take(keyId, limit), 5_000) },
     upstream,
-    sessions: new SessionSealer(await loadSessionKey(store, options.dataKeys)),
+    sessions,
     passiveHealth,
     // Advisory: a health store that fails or hangs leaves routing to passive health alone.
     endpointStatuses: (mcp) => statuses(mcp).catch(() => new Map()),
@@ -150,6 +163,7 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
     handle,
     drain,
     endpointRecovered: (endpointId) => passiveHealth.markUp(endpointId),
+    healthz: async (requestId) => healthAnswer(await regionHealth.report(), options.region, requestId),
     close: async () => {
       await quota.flush().catch(() => undefined);
       await streamSlots.close();

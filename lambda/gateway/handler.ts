@@ -7,12 +7,15 @@ import { eventToGatewayRequest, writeStreamingAnswer, type ResponseStream } from
 import { GATEWAY_ERRORS } from '../core/gateway/errors';
 import type { GatewayAnswer } from '../core/gateway/exchange';
 import { jsonRpcCodeForStatus, jsonRpcErrorBody } from '../core/gateway/jsonrpc';
+import { healthAnswer } from '../core/gateway/region-health';
 
 /**
- * The gateway Lambda: API Gateway REST with response streaming (`/mcp/{slug}`). The runtime
+ * The gateway Lambda: API Gateway REST with response streaming (`/mcp/{slug}`, and `/healthz`:
+ * whether this region can serve, for Route 53's health checks). The runtime
  * (caches, pools, the session key) is created once per instance and reused.
  */
 let runtime: Promise<GatewayRuntime> | undefined;
+const region = process.env.AWS_REGION ?? 'unknown';
 /**
  * The handler's own log lines (Powertools, ~24 KB of the bundle). Usage records do not go through
  * it: they are bare JSON lines on stdout (gateway-runtime.ts), as the analytics pipeline reads them.
@@ -25,7 +28,7 @@ function getRuntime(): Promise<GatewayRuntime> {
     countersTable: requiredEnv('PLEXMCP_COUNTERS_TABLE'),
     dataKeys: new KmsDataKeyProvider(kms, requiredEnv('PLEXMCP_KMS_KEY_ID')),
     allowLoopback: process.env.PLEXMCP_MODE === 'local',
-    region: process.env.AWS_REGION ?? 'unknown',
+    region,
   }).catch((error: unknown) => {
     runtime = undefined; // retry the cold start on the next invocation
     throw error;
@@ -42,11 +45,18 @@ export async function handleStreaming(event: APIGatewayProxyEvent, responseStrea
   const requestId = event.requestContext?.requestId ?? crypto.randomUUID();
   const abort = new AbortController();
   let gateway: GatewayRuntime;
+  const healthCheck = event.resource === '/healthz';
   try {
     gateway = await getRuntime();
   } catch (error) {
     logger.error('gateway cold start failed', { requestId, error: (error as Error).name });
-    await writeStreamingAnswer(internalError(requestId), responseStream, abort);
+    // A region whose gateway cannot start (store or key unreachable) is not healthy either.
+    const answer = healthCheck ? healthAnswer({ ok: false, failing: ['startup'], checkedAt: Date.now() }, region, requestId) : internalError(requestId);
+    await writeStreamingAnswer(answer, responseStream, abort);
+    return;
+  }
+  if (healthCheck) {
+    await writeStreamingAnswer(await gateway.healthz(requestId), responseStream, abort);
     return;
   }
   const answer = await gateway.handle(eventToGatewayRequest(event, abort.signal), {

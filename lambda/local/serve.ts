@@ -257,7 +257,8 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     // Until the bound address is known the guard is on: fail closed.
     let boundToLoopback = true;
     root.use('*', loopbackHostGuard(() => boundToLoopback));
-    root.get('/healthz', (c) => c.json({ status: 'ok' }));
+    // Whether this server can serve (store readable and writable, keys usable): 200 or 503.
+    root.get('/healthz', async () => toWebResponse(await gateway.healthz(randomUUID())));
     // Plain /mcp/{slug} requests never reach Hono (gateway-front.ts); the others get the same core here.
     root.all('/mcp/:slug', async (c) =>
       toWebResponse(await gateway.handle(fromWebRequest(c.req.raw), { slug: c.req.param('slug'), sourceIp: getConnInfo(c).remote.address ?? '', requestId: randomUUID() })),

@@ -112,7 +112,9 @@ describe.each<[Exclude<ProxyMode, 'pass'>, string]>([
     expect(resultOf(last!, 'r').result.content[0].text).toBe('echo: back');
     const coldAgain = await call(url, cold.secret, initializeMessage('ci'));
     expect(coldAgain.status).toBe(200);
-  }, 30_000);
+    // And the region reports healthy again once its cached report (5 s) has expired.
+    expect(await eventually(async () => (await fetch(`${gw.baseUrl}/healthz`)).status === 200, 10_000, 200)).toBe(true);
+  }, 40_000);
 
   async function duringOutage(url: string, coldKey: string, forwardedBefore: number): Promise<void> {
     const [single, batch, handshake, stream, coldCall] = await Promise.all([
@@ -132,6 +134,16 @@ describe.each<[Exclude<ProxyMode, 'pass'>, string]>([
       expect(single.ms).toBeGreaterThanOrEqual(900);
     }
     expect(upstream.requests.length).toBe(forwardedBefore);
+
+    // The region says it cannot serve (once its cached report, at most 5 s old, has expired),
+    // naming the store components and nothing else.
+    let health: Response | undefined;
+    const unhealthy = await eventually(async () => (health = await fetch(`${gw.baseUrl}/healthz`)).status === 503, 10_000, 200);
+    const report = (await health!.json()) as { status: string; failing: string[] };
+    expect([unhealthy, report.status]).toEqual([true, 'unavailable']);
+    expect(report.failing).toEqual(expect.arrayContaining(['registry', 'counters', 'credentialsKey']));
+    expect(report.failing).not.toContain('sessionKey');
+    expect(JSON.stringify(report)).not.toMatch(new RegExp(secrets.map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')));
 
     // Still refused while it lasts (no state was left half-open by the first failures).
     expectStoreUnavailable(await timed(call(url, warm.apiKey, rpc('again', 'ping'), { session })), 'again');

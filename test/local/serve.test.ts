@@ -74,7 +74,8 @@ test('the admin API is bound to loopback only and answers health checks', async 
   const { gateway: g } = await start();
   expect(new URL(g.baseUrl).hostname).toBe('127.0.0.1');
   const res = await fetch(`${g.baseUrl}/healthz`);
-  expect(await res.json()).toEqual({ status: 'ok' });
+  expect([res.status, await res.json()]).toEqual([200, { status: 'ok', region: 'local' }]);
+  expect(res.headers.get('cache-control')).toBe('no-store');
 });
 
 test('--demo registers server-everything, issues keys, writes demo.json, and reuses them on restart', async () => {
@@ -157,7 +158,7 @@ describe('bound to loopback, only loopback Host names are served (DNS rebinding)
     const port = new URL(g.baseUrl).port;
     for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `127.1.2.3:${port}`, `[::1]:${port}`, `app.localhost:${port}`, 'LOCALHOST']) {
       const health = await rawRequest(g.baseUrl, { method: 'GET', path: '/healthz', headers: { host } });
-      expect({ host, status: health.status, text: health.text }).toEqual({ host, status: 200, text: '{"status":"ok"}' });
+      expect({ host, status: health.status, text: health.text }).toEqual({ host, status: 200, text: '{"status":"ok","region":"local"}' });
       const orgs = await rawRequest(g.baseUrl, { method: 'GET', path: '/admin/v1/orgs', headers: { host, authorization: `Bearer ${g.operatorToken}` } });
       expect({ host, status: orgs.status }).toEqual({ host, status: 200 });
     }

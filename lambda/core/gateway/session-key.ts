@@ -22,3 +22,23 @@ export async function loadSessionKey(
   if (stored.provider !== keys.name) throw new Error(`session key was wrapped by ${stored.provider}, not ${keys.name}`);
   return keys.decryptDataKey(stored.wrappedKey!, CONTEXT);
 }
+
+/**
+ * The two region health checks the session key gives (region-health.ts): the registry holds its
+ * wrapped copy (`registry`: readable), and the credentials key unwraps it (`credentialsKey`:
+ * KMS, or the local key file, answers).
+ */
+export function sessionKeyChecks(
+  store: Pick<RegistryStore, 'getConfig'>,
+  keys: DataKeyProvider,
+): { registry: () => Promise<unknown>; credentialsKey: () => Promise<unknown> } {
+  const wrapped = async () => {
+    const stored = await store.getConfig(CONFIG_NAME);
+    if (!stored?.wrappedKey) throw new Error('session key not found');
+    return stored.wrappedKey;
+  };
+  return {
+    registry: wrapped,
+    credentialsKey: async () => keys.decryptDataKey(await wrapped(), CONTEXT),
+  };
+}
