@@ -96,6 +96,11 @@ export interface ServeOptions {
   readonly webhookRetrySchedule?: readonly number[];
   /** How often the webhook worker looks for due deliveries. @default the worker's */
   readonly webhookPollIntervalMs?: number;
+  /**
+   * The region this server stands for (`/healthz`, usage records, health states): two servers
+   * over one store with two names are two regions (the local multi-region drill). @default 'local'
+   */
+  readonly region?: string;
   /** How often the audit digests are made and signed; 0 turns the timer off (runAuditDigests still works). @default daily */
   readonly auditDigestIntervalMs?: number;
 }
@@ -217,7 +222,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       dataKeys,
       events,
       allowLoopback: true,
-      region: 'local',
+      region: options.region ?? 'local',
       probeTimeoutMs: options.probeTimeoutMs,
       alert: async (batch) => void (await alerts.dispatch(batch)),
     });
@@ -237,7 +242,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       countersTable: DEFAULT_COUNTERS_TABLE_NAME,
       dataKeys,
       allowLoopback: true,
-      region: 'local',
+      region: options.region ?? 'local',
       usage: usageSink([analytics && ((r: UsageRecord) => analytics.record(r)), otlp && ((r: UsageRecord) => otlp.record(r)), options.logRequest]),
       keyCacheTtlMs: options.keyCacheTtlMs,
       registryCacheTtlMs: options.registryCacheTtlMs,

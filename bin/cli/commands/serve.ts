@@ -76,8 +76,9 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--dynamodb-endpoint <url>', 'use a running DynamoDB-compatible engine (env PLEXMCP_DYNAMODB_ENDPOINT) instead of the embedded one')
     .option('--log-requests', 'print one JSON line per request (admin requests and gateway usage records)')
     .option('--otlp-endpoint <url>', 'export the gateway metrics over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/metrics (env PLEXMCP_OTLP_ENDPOINT)')
+    .option('--region <name>', 'the name this server reports as its region (/healthz, usage records, health checks); default local')
     .option('--allowed-origin <origin...>', 'browser origins allowed to call the gateway and admin API (env PLEXMCP_ALLOWED_ORIGINS, comma-separated; default none)')
-    .action(async (opts: { port?: number; host?: string; demo?: boolean; dynamodbEndpoint?: string; logRequests?: boolean; allowedOrigin?: string[]; otlpEndpoint?: string }, cmd: Command) => {
+    .action(async (opts: { port?: number; host?: string; demo?: boolean; dynamodbEndpoint?: string; logRequests?: boolean; allowedOrigin?: string[]; otlpEndpoint?: string; region?: string }, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       let port = opts.port;
       if (port === undefined && nonEmpty(io.env.PLEXMCP_PORT)) {
@@ -107,6 +108,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
           logRequest: opts.logRequests ? (record) => io.stdout.write(`${JSON.stringify(record)}\n`) : undefined,
           allowedOrigins: origins,
           otlpEndpoint,
+          ...(opts.region === undefined ? {} : { region: regionName(opts.region) }),
         });
       } catch (err) {
         cancel.abort();
@@ -121,4 +123,10 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       await handle.close();
       ctx.out('Stopped.');
     });
+}
+
+/** `--region`: a name such as `eu-west-1` or `lab-a` (it appears in answers and records). */
+function regionName(value: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(value)) throw usageError(`--region must be 1-32 lower-case letters, digits or hyphens, not ${JSON.stringify(value)}`);
+  return value;
 }
