@@ -264,8 +264,11 @@ describe('no route can skip its guard or its audit entry', () => {
   test('strict mode fails a mutating route that records nothing (how a forgotten entry is caught)', async () => {
     app.post('/orgs/:orgId/forgetful', (c) => c.json({ ok: true }, 200));
     const orgId = await newOrg();
+    const logged = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     const res = await call('POST', `/orgs/${orgId}/forgetful`, OPERATOR, {});
-    expect(res.status).toBe(500);
+    expect([res.status, res.body.error.code]).toEqual([500, 'internal_error']);
+    expect(logged.mock.calls.map((args) => JSON.parse(String(args[0])))).toEqual([{ level: 'error', msg: 'admin request failed', requestId: expect.any(String), error: 'Error' }]);
+    logged.mockRestore();
   });
 
   test('every operation refuses a member key of another org with 403, before validation', async () => {
