@@ -14,3 +14,4 @@ export * from './analytics-export';
 export * from './analytics-dashboard';
 export * from './audit-log';
 export * from './webhook-delivery';
+export * from './region-domain';

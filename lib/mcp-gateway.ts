@@ -12,10 +12,25 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { PlexFunction, PROJECT_ROOT } from './lambda-defaults';
 import { nagResourceText } from './private/nag';
+import { type MethodThrottling, throttleMethod } from './private/stage';
 import { RegistryGrants } from './registry-tables';
 
 /** Path of the gateway routes below the stage URL: `mcp/{slug}`. */
 export const GATEWAY_BASE_PATH = 'mcp';
+
+/**
+ * Path of the region's deep health check, `GET /healthz`, answered by the gateway function
+ * (`event.resource === '/healthz'`): 200 when the region can serve, 503 naming the failing
+ * components. Route 53's health checks call it.
+ */
+export const HEALTHZ_PATH = '/healthz';
+
+/**
+ * Default throttling of `GET /healthz`. Route 53's ~16 checkers call it about every 2 s in all
+ * at the default 30 s interval (every 0.6 s at 10 s); the limit leaves room for operators and
+ * monitors while an unauthenticated caller cannot make it invoke the function more than this.
+ */
+export const DEFAULT_HEALTHZ_THROTTLING: MethodThrottling = { rateLimit: 20, burstLimit: 40 };
 
 /**
  * The longest a streamed response may last: API Gateway ends a REST response stream after
@@ -102,6 +117,21 @@ export interface McpGatewayProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Steady-state rate limit of `GET /healthz` in requests per second (its own method setting on
+   * the stage: the route is unauthenticated, so this bounds what anyone can spend through it).
+   *
+   * @default 20
+   */
+  readonly healthzThrottlingRateLimit?: number;
+
+  /**
+   * Burst limit of `GET /healthz`, in requests.
+   *
+   * @default 40
+   */
+  readonly healthzThrottlingBurstLimit?: number;
 }
 
 /** The CloudWatch alarms of an {@link McpGateway}. */
@@ -115,7 +145,8 @@ export interface McpGatewayAlarms {
 }
 
 /**
- * The MCP gateway (data plane) in one region: `ANY /mcp/{slug}` on the region's REST API as a
+ * The MCP gateway (data plane) in one region: `ANY /mcp/{slug}` (and the deep health check
+ * `GET /healthz`, unauthenticated and throttled on its own) on the region's REST API as a
  * Lambda proxy integration with response streaming (API Gateway calls the function through
  * `InvokeWithResponseStream`, so Server-Sent Events reach the agent unbuffered), in front of a
  * gateway function that authenticates the API key, authorizes, rate-limits and proxies to the
@@ -136,6 +167,9 @@ export class McpGateway extends Construct {
 
   /** The `ANY /mcp/{slug}` method. */
   public readonly method: apigateway.Method;
+
+  /** The `GET /healthz` method (unauthenticated, throttled on its own). */
+  public readonly healthzMethod: apigateway.Method;
 
   /** Base URL of the gateway: `<stage url>mcp/`; an MCP server's URL is this plus its slug. */
   public readonly gatewayUrl: string;
@@ -228,9 +262,7 @@ export class McpGateway extends Construct {
       validateRequestBody: true,
       validateRequestParameters: true,
     });
-    const route = props.api.root.addResource(GATEWAY_BASE_PATH).addResource('{slug}');
-    this.method = route.addMethod(
-      'ANY',
+    const streaming = () =>
       new apigateway.LambdaIntegration(fn, {
         // API Gateway invokes with InvokeWithResponseStream (URI .../response-streaming-invocations)
         // and passes the function's stream on as it arrives.
@@ -238,7 +270,11 @@ export class McpGateway extends Construct {
         timeout: STREAMING_TIMEOUT,
         // No permission for the console's test-invoke: one resource policy statement less.
         allowTestInvoke: false,
-      }),
+      });
+    const route = props.api.root.addResource(GATEWAY_BASE_PATH).addResource('{slug}');
+    this.method = route.addMethod(
+      'ANY',
+      streaming(),
       {
         requestValidator: validator,
         requestParameters: { 'method.request.path.slug': true },
@@ -251,6 +287,27 @@ export class McpGateway extends Construct {
       Validations.of(route).acknowledge({
         id: nagId,
         reason: 'The gateway function authenticates every request with the API key (Authorization: Bearer) checked with Argon2id against the registry, then authorizes it against the key\'s organisation, scopes and tool policy. There are no Cognito users; an API Gateway authorizer would duplicate that check with an extra Lambda call.',
+      });
+    }
+
+    // The region's deep health check, for Route 53 (which cannot authenticate) and operators. The
+    // same function and streaming integration as /mcp/{slug}: the handler tells the two apart by
+    // event.resource, so the check exercises the very runtime agents use. The stage's web ACL
+    // covers it like every route; its own throttle bounds the invocations anyone can cause.
+    const healthz = props.api.root.addResource(HEALTHZ_PATH.slice(1));
+    this.healthzMethod = healthz.addMethod('GET', streaming());
+    throttleMethod(
+      this.healthzMethod,
+      {
+        rateLimit: props.healthzThrottlingRateLimit ?? DEFAULT_HEALTHZ_THROTTLING.rateLimit,
+        burstLimit: props.healthzThrottlingBurstLimit ?? DEFAULT_HEALTHZ_THROTTLING.burstLimit,
+      },
+      'McpGateway',
+    );
+    for (const nagId of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
+      Validations.of(healthz).acknowledge({
+        id: nagId,
+        reason: 'GET /healthz is unauthenticated by design: Route 53 health checkers cannot send credentials. It answers only 200/503 with the region and the names of failing components (never details), is cached 5 s in the function, throttled on its own method setting and behind the stage\'s web ACL.',
       });
     }
 

@@ -115,6 +115,16 @@ export interface PlexApiProps {
    * @default ApiWebAcl.gatewayWaf() - a new {@link GatewayWaf} with its defaults
    */
   readonly webAcl?: ApiWebAcl;
+
+  /**
+   * Whether to turn off the default `https://<id>.execute-api.<region>.amazonaws.com` endpoint.
+   * Set it when the API is served through a custom domain ({@link RegionDomain}): the custom
+   * domain's TLS 1.3 policy protects only the custom domain, and the default endpoint (TLS 1.2)
+   * would otherwise remain a way around it. {@link url} then no longer answers.
+   *
+   * @default false
+   */
+  readonly disableExecuteApiEndpoint?: boolean;
 }
 
 /**
@@ -139,7 +149,7 @@ export class PlexApi extends Construct {
   /** ARN of the web ACL associated with the stage, if any. */
   public readonly webAclArn?: string;
 
-  /** The stage's base URL, ending in `/`. */
+  /** The stage's base URL, ending in `/` (not served when the default endpoint is disabled). */
   public readonly url: string;
 
   constructor(scope: Construct, id: string, props: PlexApiProps = {}) {
@@ -159,6 +169,7 @@ export class PlexApi extends Construct {
       // Retained: the role is an account-wide setting that other APIs in the region rely on.
       cloudWatchRoleRemovalPolicy: cloudWatchRole ? RemovalPolicy.RETAIN : undefined,
       failOnWarnings: true,
+      disableExecuteApiEndpoint: props.disableExecuteApiEndpoint,
       deployOptions: {
         stageName: props.stageName ?? 'prod',
         tracingEnabled: true,

@@ -15,6 +15,7 @@ import { CredentialsKey } from './credentials-key';
 import { HealthMonitor } from './health-monitor';
 import { McpGateway } from './mcp-gateway';
 import { PlexApi } from './plex-api';
+import { RegionDomain, type RegionDomainOptions } from './region-domain';
 import { RegistryTables } from './registry-tables';
 import { DEFAULT_WEBHOOK_ENDPOINTS_TABLE_NAME, WebhookDelivery } from './webhook-delivery';
 
@@ -122,6 +123,15 @@ export interface PlexMcpStackProps extends StackProps {
    * @default 'plexmcp-webhook-endpoints'
    */
   readonly webhookEndpointsTableName?: string;
+
+  /**
+   * The custom domain of this region (see {@link RegionDomain}): TLS 1.3 domains for the one name
+   * and `<region>.<name>`, the default execute-api endpoint disabled, and with a hosted zone the
+   * latency record and health check of this region. The same `domainName` in every region.
+   *
+   * @default - no custom domain: the API is served on its execute-api URL
+   */
+  readonly domain?: RegionDomainOptions;
 }
 
 /**
@@ -211,6 +221,9 @@ export class PlexMcpStack extends Stack {
   /** The region where webhook endpoints are written (the primary's). */
   public readonly webhookEndpointsRegion: string;
 
+  /** This region's custom domain, certificate and Route 53 records (with `domain`). */
+  public readonly domain?: RegionDomain;
+
   constructor(scope: Construct, id: string, props: PlexMcpStackProps) {
     super(scope, id, { ...props, crossRegionReferences: props.crossRegionReferences ?? true });
     if (props.primary !== undefined) {
@@ -291,7 +304,8 @@ export class PlexMcpStack extends Stack {
 
     // Everything below exists once in every region, the primary included.
     this.countersTable = new CountersTable(this, 'Counters').table;
-    this.api = new PlexApi(this, 'Api');
+    // With a custom domain, the default execute-api endpoint (TLS 1.2) would bypass its TLS 1.3 policy.
+    this.api = new PlexApi(this, 'Api', { disableExecuteApiEndpoint: props.domain !== undefined });
     this.healthMonitor = new HealthMonitor(this, 'HealthMonitor', {
       registryTable: this.registryTable,
       credentialsKey: this.credentialsKey,
@@ -317,6 +331,9 @@ export class PlexMcpStack extends Stack {
       // org.quota.threshold events go on the region's one bus (and from there to webhooks).
       eventBus: this.healthMonitor.eventBus,
     });
+    if (props.domain !== undefined) {
+      this.domain = new RegionDomain(this, 'Domain', { ...props.domain, api: this.api.api, operatorAlarmTopic: this.healthMonitor.operatorAlarmTopic });
+    }
 
     // The audit log. Its table is written in one region only (the primary's): the per-org
     // sequence claim is a conditional write, which a global table honours within a region only.
@@ -405,12 +422,22 @@ export class PlexMcpStack extends Stack {
 
     new CfnOutput(this, 'AdminApiUrl', {
       description: 'Base URL of the versioned admin API in this region',
-      value: this.adminApi.adminUrl,
+      value: this.domain?.regionalAdminUrl ?? this.adminApi.adminUrl,
     });
     new CfnOutput(this, 'GatewayUrl', {
       description: 'Base URL of the MCP gateway in this region: an MCP server is reached at this URL followed by its slug',
-      value: this.gateway.gatewayUrl,
+      value: this.domain?.regionalGatewayUrl ?? this.gateway.gatewayUrl,
     });
+    if (this.domain !== undefined) {
+      new CfnOutput(this, 'AgentUrl', {
+        description: 'The one URL of an MCP server for agents, in every region ({slug} is its slug): Route 53 answers with the nearest healthy region',
+        value: this.domain.agentUrl,
+      });
+      new CfnOutput(this, 'AdminUrl', {
+        description: 'Base URL of the admin API under the one name (nearest healthy region)',
+        value: this.domain.adminUrl,
+      });
+    }
     new CfnOutput(this, 'EventBusName', {
       description: 'Event bus of this region\'s health monitor: endpoint health and metadata change events, for EventBridge rules',
       value: this.healthMonitor.eventBus.eventBusName,
