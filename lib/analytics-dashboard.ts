@@ -7,6 +7,9 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { UsageAnalytics } from './analytics';
+import type { RegistryBackup } from './backups';
+import type { GatewayWaf } from './gateway-waf';
+import type { RegionalOperatorAlarms } from './operator-alarms';
 import { PLEX_METRICS_NAMESPACE } from './lambda-defaults';
 
 /**
@@ -64,6 +67,27 @@ export interface OperationsDashboardProps {
    * @default - the alarms are created without actions
    */
   readonly operatorAlarmTopic?: sns.ITopic;
+
+  /**
+   * The region's web ACL: allowed, blocked and counted requests, and its blocked-requests alarm.
+   *
+   * @default - no WAF section
+   */
+  readonly waf?: GatewayWaf;
+
+  /**
+   * The backup plan (the primary region's stack): jobs completed and failed, and its alarms.
+   *
+   * @default - no backup widgets
+   */
+  readonly backup?: RegistryBackup;
+
+  /**
+   * The region's further operator alarms, shown as one alarm status widget.
+   *
+   * @default - none
+   */
+  readonly operatorAlarms?: RegionalOperatorAlarms;
 }
 
 /** The alarms of an {@link OperationsDashboard}. */
@@ -245,6 +269,45 @@ export class OperationsDashboard extends Construct {
       }),
     ];
 
+    // Edge (WAF) and recovery (backups), and every other operator alarm of the region at a glance.
+    const edgeWidgets: cloudwatch.IWidget[] = [];
+    if (props.waf !== undefined) {
+      edgeWidgets.push(
+        new cloudwatch.GraphWidget({
+          title: 'WAF: allowed, blocked, counted requests',
+          left: [
+            props.waf.metric('AllowedRequests', { label: 'allowed' }),
+            props.waf.metric('BlockedRequests', { label: 'blocked' }),
+            props.waf.metric('CountedRequests', { label: 'counted' }),
+          ],
+          width: 8,
+        }),
+        new cloudwatch.AlarmWidget({ title: 'WAF blocked requests', alarm: props.waf.blockedRequestsAlarm, width: 8 }),
+      );
+    }
+    if (props.backup !== undefined) {
+      const backup = props.backup;
+      edgeWidgets.push(
+        new cloudwatch.GraphWidget({
+          title: `Backups (${backup.vault.vaultName}): jobs completed, failed; copies failed`,
+          left: [
+            backup.metric('NumberOfBackupJobsCompleted', { label: 'backups completed' }),
+            backup.metric('NumberOfBackupJobsFailed', { label: 'backups failed' }),
+            ...(backup.copyRegion === undefined ? [] : [backup.metric('NumberOfCopyJobsFailed', { label: `copies to ${backup.copyRegion} failed` })]),
+          ],
+          width: 8,
+        }),
+      );
+    }
+    const statusAlarms: cloudwatch.IAlarm[] = [
+      ...Object.values(props.operatorAlarms?.alarms ?? {}),
+      ...(props.backup === undefined ? [] : [props.backup.alarms.backupJobsFailed, ...(props.backup.alarms.copyJobsFailed === undefined ? [] : [props.backup.alarms.copyJobsFailed])]),
+    ];
+    const statusWidgets: cloudwatch.IWidget[] =
+      statusAlarms.length === 0
+        ? []
+        : [new cloudwatch.AlarmStatusWidget({ title: 'Operator alarms (latency, throttles, concurrency, DynamoDB, replication, backups)', alarms: statusAlarms, width: 24 })];
+
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(3),
       widgets: [
@@ -292,6 +355,9 @@ export class OperationsDashboard extends Construct {
         ],
         [new cloudwatch.TextWidget({ markdown: '## DynamoDB', width: 24, height: 1 })],
         tableWidgets,
+        ...(edgeWidgets.length + statusWidgets.length === 0
+          ? []
+          : [[new cloudwatch.TextWidget({ markdown: '## Edge (WAF), backups and operator alarms', width: 24, height: 1 })], edgeWidgets, statusWidgets]),
       ],
     });
   }

@@ -1,5 +1,9 @@
-import { ArnFormat, Duration, Names, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 
@@ -27,6 +31,16 @@ export const COMMON_RULE_SET_COUNT_RULES: readonly string[] = [
   // refused by the admin API's URL policy.
   'EC2MetaDataSSRF_BODY',
 ];
+
+/**
+ * Request headers that {@link GatewayWaf} redacts from its logs (WAF compares header names in
+ * lower case): the API key (`Authorization: Bearer`, also the operator token on the admin API)
+ * and `X-API-Key`, which clients send by habit. WAF writes `REDACTED` in their place.
+ */
+export const WAF_REDACTED_HEADERS: readonly string[] = ['authorization', 'x-api-key'];
+
+/** WAF delivers to CloudWatch Logs only into log groups whose names start with this. */
+export const WAF_LOG_GROUP_PREFIX = 'aws-waf-logs-';
 
 /**
  * How {@link GatewayWaf} uses one AWS managed rule group.
@@ -109,6 +123,32 @@ export interface GatewayWafOptions {
    * @default - derived from the construct path, unique in the app
    */
   readonly metricName?: string;
+
+  /**
+   * Retention of the WAF log group (every request the web ACL evaluated, with the rule that
+   * decided it; the {@link WAF_REDACTED_HEADERS} redacted).
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * What happens to the WAF log group when it leaves the stack. Its name is fixed (WAF needs the
+   * `aws-waf-logs-` prefix), so a retained group blocks a redeployment of the same stack until
+   * it is deleted by hand.
+   *
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+
+  /**
+   * Requests blocked in 5 minutes (all rules, the rate limit's 429s included) at or above which
+   * the blocked-requests alarm fires: an attack, a scanner, or a rule that started to block
+   * legitimate MCP traffic. A positive whole number.
+   *
+   * @default 1000
+   */
+  readonly blockedRequestsAlarmThreshold?: number;
 }
 
 /**
@@ -143,6 +183,25 @@ export class GatewayWaf extends Construct {
   /** ARN of the web ACL, to associate it with further resources. */
   public readonly webAclArn: string;
 
+  /**
+   * The web ACL's name and CloudWatch metric name (the same string: WAF's `WebACL` metric
+   * dimension is read as either in AWS's tooling, so they never differ here).
+   */
+  public readonly webAclName: string;
+
+  /** The log group WAF writes every evaluated request to (`aws-waf-logs-...`). */
+  public readonly logGroup: logs.LogGroup;
+
+  /** The WAF logging configuration (destination and redacted headers). */
+  public readonly loggingConfiguration: wafv2.CfnLoggingConfiguration;
+
+  /**
+   * Blocked requests (all rules) reached {@link GatewayWafOptions.blockedRequestsAlarmThreshold}
+   * in 5 minutes. Without actions until {@link notify} names a topic (the web ACL is created
+   * before the stack's operator topic).
+   */
+  public readonly blockedRequestsAlarm: cloudwatch.Alarm;
+
   constructor(scope: Construct, id: string, props: GatewayWafProps) {
     super(scope, id);
 
@@ -158,6 +217,12 @@ export class GatewayWaf extends Construct {
     if (!METRIC_NAME_PATTERN.test(metricName)) {
       throw new Error(`GatewayWaf: metricName must be 1-128 of A-Z a-z 0-9 - _, got ${JSON.stringify(metricName)}.`);
     }
+
+    const blockedThreshold = props.blockedRequestsAlarmThreshold ?? 1000;
+    if (!Number.isInteger(blockedThreshold) || blockedThreshold < 1) {
+      throw new Error(`GatewayWaf: blockedRequestsAlarmThreshold must be a whole number of at least 1, got ${blockedThreshold}.`);
+    }
+    this.webAclName = metricName;
 
     const visibility = (name: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
       metricName: name,
@@ -214,6 +279,7 @@ export class GatewayWaf extends Construct {
     }
 
     this.webAcl = new wafv2.CfnWebACL(this, 'WebAcl', {
+      name: metricName,
       scope: 'REGIONAL',
       description: 'PlexMCP REST API: AWS managed rules tuned for MCP traffic and a per-IP rate limit',
       defaultAction: { allow: {} },
@@ -225,6 +291,59 @@ export class GatewayWaf extends Construct {
     new wafv2.CfnWebACLAssociation(this, 'Association', {
       resourceArn: stageArnOf(props.stage),
       webAclArn: this.webAclArn,
+    });
+
+    // Logging: WAF writes one JSON record per evaluated request to CloudWatch Logs. The API key
+    // travels in a header, so the headers that can carry it are redacted before WAF writes the
+    // record (sampled requests in the console are not affected by redaction; they stay on, as
+    // the console shows them to IAM principals of the account only).
+    const logGroupName = `${WAF_LOG_GROUP_PREFIX}${Names.uniqueResourceName(this, { maxLength: 256 - WAF_LOG_GROUP_PREFIX.length, separator: '-' })}`;
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    this.loggingConfiguration = new wafv2.CfnLoggingConfiguration(this, 'Logging', {
+      resourceArn: this.webAclArn,
+      // WAF refuses the log group's `...:*` ARN (what GetAtt Arn returns): the bare group ARN.
+      logDestinationConfigs: [
+        Stack.of(this).formatArn({
+          service: 'logs',
+          resource: 'log-group',
+          resourceName: logGroupName,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      ],
+      redactedFields: WAF_REDACTED_HEADERS.map((name) => ({ singleHeader: { Name: name } })),
+    });
+
+    this.blockedRequestsAlarm = new cloudwatch.Alarm(this, 'BlockedRequestsAlarm', {
+      alarmDescription: `PlexMCP WAF: ${blockedThreshold} or more requests blocked in 5 minutes (all rules, the per-IP rate limit's 429s included): an attack or a scan, or a rule blocking legitimate MCP traffic. The WAF log group ${logGroupName} names the rule and the client address of each.`,
+      metric: this.metric('BlockedRequests'),
+      threshold: blockedThreshold,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      // WAF emits no data point for a period without blocked requests.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /** Sends the blocked-requests alarm's ALARM and OK transitions to `topic`. */
+  notify(topic: sns.ITopic): void {
+    const action = new cloudwatchActions.SnsAction(topic);
+    this.blockedRequestsAlarm.addAlarmAction(action);
+    this.blockedRequestsAlarm.addOkAction(action);
+  }
+
+  /** A WAF metric of the whole web ACL (`Rule` = `ALL`), 5-minute sums by default. */
+  metric(metricName: 'AllowedRequests' | 'BlockedRequests' | 'CountedRequests', props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: 'AWS/WAFV2',
+      metricName,
+      dimensionsMap: { WebACL: this.webAclName, Region: Stack.of(this).region, Rule: 'ALL' },
+      statistic: cloudwatch.Stats.SUM,
+      period: Duration.minutes(5),
+      ...props,
     });
   }
 }

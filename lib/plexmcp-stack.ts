@@ -10,10 +10,12 @@ import { AdminApi } from './admin-api';
 import { AuditLog, type AuditLogProps, denyAuditRewrites, grantAuditAppend } from './audit-log';
 import { UsageAnalytics, type UsageAnalyticsProps } from './analytics';
 import { OperationsDashboard } from './analytics-dashboard';
+import { BackupCopyVault, RegistryBackup, type RegistryBackupOptions } from './backups';
 import { CountersTable } from './counters-table';
 import { CredentialsKey } from './credentials-key';
 import { HealthMonitor } from './health-monitor';
 import { McpGateway } from './mcp-gateway';
+import { RegionalOperatorAlarms, type RegionalOperatorAlarmsProps } from './operator-alarms';
 import { PlexApi } from './plex-api';
 import { RegionDomain, type RegionDomainOptions } from './region-domain';
 import { RegistryTables } from './registry-tables';
@@ -132,6 +134,23 @@ export interface PlexMcpStackProps extends StackProps {
    * @default - no custom domain: the API is served on its execute-api URL
    */
   readonly domain?: RegionDomainOptions;
+
+  /**
+   * AWS Backup of the shared tables (the primary stack only; see {@link RegistryBackup}): daily,
+   * 35 days, a vault with its own KMS key. `copyRegion` defaults to the first replica region,
+   * whose stack creates the copy vault (a single-region deployment has no copy unless one is
+   * named; `null` turns the copy off).
+   *
+   * @default - the defaults of RegistryBackup, copied to the first replica region if there is one
+   */
+  readonly backup?: RegistryBackupOptions;
+
+  /**
+   * Thresholds of this region's operator alarms (see {@link RegionalOperatorAlarms}).
+   *
+   * @default - the defaults of RegionalOperatorAlarms
+   */
+  readonly operatorAlarms?: Omit<RegionalOperatorAlarmsProps, 'api' | 'stageName' | 'gatewayFunction' | 'tables' | 'replicatedTables' | 'operatorAlarmTopic'>;
 }
 
 /**
@@ -223,6 +242,15 @@ export class PlexMcpStack extends Stack {
 
   /** This region's custom domain, certificate and Route 53 records (with `domain`). */
   public readonly domain?: RegionDomain;
+
+  /** The backup plan and vault of the shared tables (primary stack only). */
+  public readonly backup?: RegistryBackup;
+
+  /** The vault the primary's backups are copied to (the stack of the primary's copy region only). */
+  public readonly backupCopyVault?: BackupCopyVault;
+
+  /** This region's further operator alarms (latency, throttles, concurrency, DynamoDB, replication). */
+  public readonly operatorAlarms: RegionalOperatorAlarms;
 
   constructor(scope: Construct, id: string, props: PlexMcpStackProps) {
     super(scope, id, { ...props, crossRegionReferences: props.crossRegionReferences ?? true });
@@ -409,6 +437,45 @@ export class PlexMcpStack extends Stack {
     if (this.adminApi.function instanceof lambda.Function) {
       this.adminApi.function.addEnvironment('PLEXMCP_ANALYTICS_TABLE', this.analytics.rollups.table.tableName);
     }
+    // Backups of the tables every region shares, in the primary; the copy vault in the copy region.
+    if (props.backup !== undefined && primary !== undefined) throw new Error(`PlexMcpStack ${id}: backup belongs to the primary stack.`);
+    if (primary === undefined) {
+      this.backup = new RegistryBackup(this, 'Backup', {
+        ...props.backup,
+        copyRegion: props.backup?.copyRegion === undefined ? this.replicaRegions[0] : props.backup.copyRegion,
+        tables: { registry: this.registryTable, audit: this.auditLog!.table, webhookEndpoints: this.webhooks.endpointsTable },
+        alarmTopic: this.healthMonitor.operatorAlarmTopic,
+      });
+    } else if (primary.backup?.copyRegion === this.region) {
+      this.backupCopyVault = new BackupCopyVault(this, 'BackupCopyVault', { vaultName: primary.backup.vault.vaultName, vaultLock: primary.backup.vaultLock });
+    }
+    this.api.gatewayWaf?.notify(this.healthMonitor.operatorAlarmTopic);
+    const otherRegions = primary === undefined ? [...this.replicaRegions] : [primary.region, ...primary.replicaRegions.filter((r) => r !== this.region)];
+    this.operatorAlarms = new RegionalOperatorAlarms(this, 'OperatorAlarms', {
+      ...props.operatorAlarms,
+      api: this.api.api,
+      stageName: this.api.stage.stageName,
+      gatewayFunction: this.gateway.function,
+      tables: {
+        registry: this.registryTable,
+        counters: this.countersTable,
+        analytics: this.analytics.rollups.table,
+        webhookEndpoints: this.webhooks.endpointsTable,
+        webhookDeliveries: this.webhooks.deliveriesTable,
+        ...(this.auditLog === undefined ? {} : { audit: this.auditLog.table }),
+      },
+      // Replication out of this region: every region writes the registry; only the primary writes audit entries and webhook endpoints.
+      replicatedTables:
+        otherRegions.length === 0
+          ? {}
+          : {
+              registry: { tableName: this.registryTableName, receivingRegions: otherRegions },
+              ...(primary === undefined
+                ? { audit: { tableName: this.auditTableName, receivingRegions: otherRegions }, webhookEndpoints: { tableName: this.webhookEndpointsTableName, receivingRegions: otherRegions } }
+                : {}),
+            },
+      operatorAlarmTopic: this.healthMonitor.operatorAlarmTopic,
+    });
     this.operations = new OperationsDashboard(this, 'Operations', {
       api: this.api.api,
       stageName: this.api.stage.stageName,
@@ -418,7 +485,14 @@ export class PlexMcpStack extends Stack {
       analytics: this.analytics,
       tables: { registry: this.registryTable, counters: this.countersTable, analytics: this.analytics.rollups.table },
       operatorAlarmTopic: this.healthMonitor.operatorAlarmTopic,
+      waf: this.api.gatewayWaf,
+      backup: this.backup,
+      operatorAlarms: this.operatorAlarms,
     });
+    if (this.backup !== undefined) {
+      new CfnOutput(this, 'BackupVaultName', { description: 'AWS Backup vault of the registry, audit and webhook endpoints tables (docs/dr.md)', value: this.backup.vault.vaultName });
+      new CfnOutput(this, 'BackupRoleArn', { description: 'IAM role for AWS Backup restores: aws backup start-restore-job --iam-role-arn <this> (docs/dr.md)', value: this.backup.role.roleArn });
+    }
 
     new CfnOutput(this, 'AdminApiUrl', {
       description: 'Base URL of the versioned admin API in this region',
