@@ -21,6 +21,16 @@ function build(props: Partial<McpGatewayProps> = {}, stack = testStack()) {
   return { stack, plexApi, gateway, template, ids };
 }
 
+/** The alarms on Lambda metrics (the gateway's own; the stage's web ACL brings an alarm of its own). */
+const lambdaAlarms = (template: Template) => Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { Namespace: 'AWS/Lambda' } }));
+
+/** The AWS::ApiGateway::Resource whose PathPart is `part`: its logical id. */
+const resourceId = (template: Template, part: string) => {
+  const resources = template.findResources('AWS::ApiGateway::Resource', { Properties: { PathPart: part } });
+  expect(Object.keys(resources)).toHaveLength(1);
+  return Object.keys(resources)[0];
+};
+
 describe('McpGateway', () => {
   test('the function: arm64, Node.js 22, 15-minute timeout, 1024 MB, tables, key and mode in its environment', () => {
     const { template, ids } = build();
@@ -56,7 +66,7 @@ describe('McpGateway', () => {
     expect(template.toJSON().Resources[ids.fn].Properties.ReservedConcurrentExecutions).toBeUndefined();
     expect(gateway.reservedConcurrentExecutions).toBeUndefined();
     expect(gateway.alarms.concurrency).toBeUndefined();
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    expect(lambdaAlarms(template)).toHaveLength(0);
   });
 
   test.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])('reserved concurrency %p is refused', (value) => {
@@ -69,7 +79,7 @@ describe('McpGateway', () => {
     const stack = testStack();
     const topic = new sns.Topic(stack, 'Alarms');
     const { template, ids, gateway } = build({ reservedConcurrentExecutions: 250, operatorAlarmTopic: topic }, stack);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 1);
+    expect(lambdaAlarms(template)).toHaveLength(1);
     const topicRef = { Ref: stack.getLogicalId(topic.node.defaultChild as CfnResource) };
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
@@ -90,7 +100,7 @@ describe('McpGateway', () => {
 
   test('without a topic the alarm has no actions; the default reservation sets its threshold', () => {
     const { template } = build();
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    const alarms = lambdaAlarms(template);
     expect(alarms).toHaveLength(1);
     expect(alarms[0].Properties).toMatchObject({ MetricName: 'ConcurrentExecutions', Threshold: 100 });
     expect(alarms[0].Properties.AlarmActions).toBeUndefined();
@@ -186,7 +196,7 @@ describe('McpGateway', () => {
     const slugId = Object.keys(resources).find((k) => resources[k].Properties.PathPart === '{slug}')!;
     expect(resources[slugId].Properties.ParentId).toEqual({ Ref: mcpId });
 
-    const methods = template.findResources('AWS::ApiGateway::Method');
+    const methods = template.findResources('AWS::ApiGateway::Method', { Properties: { ResourceId: { Ref: slugId } } });
     expect(Object.keys(methods)).toHaveLength(1);
     const method = Object.values(methods)[0].Properties;
     expect(method).toMatchObject({
@@ -204,7 +214,8 @@ describe('McpGateway', () => {
     const validators = template.findResources('AWS::ApiGateway::RequestValidator');
     expect(validators[method.RequestValidatorId.Ref].Properties).toMatchObject({ ValidateRequestParameters: true, RestApiId: { Ref: api } });
 
-    template.resourceCountIs('AWS::Lambda::Permission', 1);
+    // One invoke permission per route: ANY /mcp/* and GET /healthz.
+    template.resourceCountIs('AWS::Lambda::Permission', 2);
     template.hasResourceProperties('AWS::Lambda::Permission', {
       FunctionName: { 'Fn::GetAtt': [ids.fn, 'Arn'] },
       Principal: 'apigateway.amazonaws.com',
@@ -212,10 +223,38 @@ describe('McpGateway', () => {
     });
   });
 
-  test('the gateway route uses the stage-wide throttling (no method setting of its own)', () => {
-    const { template } = build();
-    const stage = Object.values(template.findResources('AWS::ApiGateway::Stage'))[0].Properties;
-    expect(stage.MethodSettings.map((s: { ResourcePath: string }) => s.ResourcePath)).toEqual(['/*']);
+  test('GET /healthz: at the root, unauthenticated, the same streaming integration with the gateway function', () => {
+    const { template, stack, plexApi, ids, gateway } = build();
+    const api = stack.getLogicalId(plexApi.api.node.defaultChild as CfnResource);
+    const healthzId = resourceId(template, 'healthz');
+    expect(template.toJSON().Resources[healthzId].Properties.ParentId).toEqual({ 'Fn::GetAtt': [api, 'RootResourceId'] });
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method', { Properties: { ResourceId: { Ref: healthzId } } }));
+    expect(methods).toHaveLength(1);
+    const method = methods[0].Properties;
+    expect(method).toMatchObject({
+      HttpMethod: 'GET',
+      AuthorizationType: 'NONE',
+      Integration: { Type: 'AWS_PROXY', IntegrationHttpMethod: 'POST', ResponseTransferMode: 'STREAM', TimeoutInMillis: 900_000 },
+    });
+    const uri = method.Integration.Uri['Fn::Join'][1] as unknown[];
+    expect(uri).toContainEqual({ 'Fn::GetAtt': [ids.fn, 'Arn'] });
+    expect(uri[uri.length - 1]).toMatch(/\/response-streaming-invocations$/);
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      FunctionName: { 'Fn::GetAtt': [ids.fn, 'Arn'] },
+      Principal: 'apigateway.amazonaws.com',
+      SourceArn: { 'Fn::Join': ['', Match.arrayWith(['/GET/healthz'])] },
+    });
+    // The handler recognises the check by event.resource, which API Gateway sets to this path.
+    expect(gateway.healthzMethod.resource.path).toBe('/healthz');
+  });
+
+  test('GET /healthz has its own throttle (20 rps, burst 40 by default), keeping the stage-wide logging; /mcp/{slug} uses the stage-wide one', () => {
+    const stageOf = (template: Template) => Object.values(template.findResources('AWS::ApiGateway::Stage'))[0].Properties;
+    const settings = stageOf(build().template).MethodSettings;
+    expect(settings.map((s: { ResourcePath: string }) => s.ResourcePath)).toEqual(['/*', '/~1healthz']);
+    expect(settings[1]).toEqual({ ...settings[0], ResourcePath: '/~1healthz', HttpMethod: 'GET', ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 });
+    const custom = stageOf(build({ healthzThrottlingRateLimit: 5, healthzThrottlingBurstLimit: 7 }).template).MethodSettings;
+    expect(custom[1]).toMatchObject({ ResourcePath: '/~1healthz', HttpMethod: 'GET', ThrottlingRateLimit: 5, ThrottlingBurstLimit: 7 });
   });
 
   test('gatewayUrl is the stage URL followed by mcp/', () => {

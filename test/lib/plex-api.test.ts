@@ -51,6 +51,11 @@ describe('PlexApi', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
   });
 
+  test('the default execute-api endpoint stays on unless disabled (for a custom domain, so that its TLS 1.3 policy cannot be bypassed)', () => {
+    build().template.hasResourceProperties('AWS::ApiGateway::RestApi', { DisableExecuteApiEndpoint: Match.absent() });
+    build({ disableExecuteApiEndpoint: true }).template.hasResourceProperties('AWS::ApiGateway::RestApi', { DisableExecuteApiEndpoint: true });
+  });
+
   test('url is the stage URL', () => {
     const { stack, plexApi } = build({ stageName: 'v1' });
     const joined = stack.resolve(plexApi.url)['Fn::Join'][1] as unknown[];
