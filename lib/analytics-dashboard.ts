@@ -282,7 +282,7 @@ export class OperationsDashboard extends Construct {
           ],
           width: 8,
         }),
-        new cloudwatch.AlarmWidget({ title: 'WAF blocked requests', alarm: props.waf.blockedRequestsAlarm, width: 8 }),
+        ...(props.waf.blockedRequestsAlarm === undefined ? [] : [new cloudwatch.AlarmWidget({ title: 'WAF blocked requests', alarm: props.waf.blockedRequestsAlarm, width: 8 })]),
       );
     }
     if (props.backup !== undefined) {

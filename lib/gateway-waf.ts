@@ -149,6 +149,15 @@ export interface GatewayWafOptions {
    * @default 1000
    */
   readonly blockedRequestsAlarmThreshold?: number;
+
+  /**
+   * The topic of the blocked-requests alarm (ALARM and OK). The alarm exists once it has a topic:
+   * this one, or the one given to {@link GatewayWaf.notify} later (PlexMcpStack creates the web
+   * ACL before its operator topic).
+   *
+   * @default - no alarm until notify() is called
+   */
+  readonly alarmTopic?: sns.ITopic;
 }
 
 /**
@@ -192,15 +201,22 @@ export class GatewayWaf extends Construct {
   /** The log group WAF writes every evaluated request to (`aws-waf-logs-...`). */
   public readonly logGroup: logs.LogGroup;
 
+  /** Its name (literal). */
+  public readonly logGroupName: string;
+
   /** The WAF logging configuration (destination and redacted headers). */
   public readonly loggingConfiguration: wafv2.CfnLoggingConfiguration;
 
   /**
    * Blocked requests (all rules) reached {@link GatewayWafOptions.blockedRequestsAlarmThreshold}
-   * in 5 minutes. Without actions until {@link notify} names a topic (the web ACL is created
-   * before the stack's operator topic).
+   * in 5 minutes; created with its topic ({@link GatewayWafOptions.alarmTopic} or {@link notify}).
    */
-  public readonly blockedRequestsAlarm: cloudwatch.Alarm;
+  public get blockedRequestsAlarm(): cloudwatch.Alarm | undefined {
+    return this.blockedAlarm;
+  }
+
+  private blockedAlarm?: cloudwatch.Alarm;
+  private readonly blockedThreshold: number;
 
   constructor(scope: Construct, id: string, props: GatewayWafProps) {
     super(scope, id);
@@ -223,6 +239,7 @@ export class GatewayWaf extends Construct {
       throw new Error(`GatewayWaf: blockedRequestsAlarmThreshold must be a whole number of at least 1, got ${blockedThreshold}.`);
     }
     this.webAclName = metricName;
+    this.blockedThreshold = blockedThreshold;
 
     const visibility = (name: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
       metricName: name,
@@ -298,6 +315,7 @@ export class GatewayWaf extends Construct {
     // record (sampled requests in the console are not affected by redaction; they stay on, as
     // the console shows them to IAM principals of the account only).
     const logGroupName = `${WAF_LOG_GROUP_PREFIX}${Names.uniqueResourceName(this, { maxLength: 256 - WAF_LOG_GROUP_PREFIX.length, separator: '-' })}`;
+    this.logGroupName = logGroupName;
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName,
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -317,22 +335,27 @@ export class GatewayWaf extends Construct {
       redactedFields: WAF_REDACTED_HEADERS.map((name) => ({ singleHeader: { Name: name } })),
     });
 
-    this.blockedRequestsAlarm = new cloudwatch.Alarm(this, 'BlockedRequestsAlarm', {
-      alarmDescription: `PlexMCP WAF: ${blockedThreshold} or more requests blocked in 5 minutes (all rules, the per-IP rate limit's 429s included): an attack or a scan, or a rule blocking legitimate MCP traffic. The WAF log group ${logGroupName} names the rule and the client address of each.`,
+    if (props.alarmTopic !== undefined) this.notify(props.alarmTopic);
+  }
+
+  /**
+   * Sends the blocked-requests alarm's ALARM and OK transitions to `topic`, creating the alarm on
+   * the first call. Returns the alarm.
+   */
+  notify(topic: sns.ITopic): cloudwatch.Alarm {
+    const alarm = (this.blockedAlarm ??= new cloudwatch.Alarm(this, 'BlockedRequestsAlarm', {
+      alarmDescription: `PlexMCP WAF: ${this.blockedThreshold} or more requests blocked in 5 minutes (all rules, the per-IP rate limit's 429s included): an attack or a scan, or a rule blocking legitimate MCP traffic. The WAF log group ${this.logGroupName} names the rule and the client address of each.`,
       metric: this.metric('BlockedRequests'),
-      threshold: blockedThreshold,
+      threshold: this.blockedThreshold,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
       // WAF emits no data point for a period without blocked requests.
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-  }
-
-  /** Sends the blocked-requests alarm's ALARM and OK transitions to `topic`. */
-  notify(topic: sns.ITopic): void {
+    }));
     const action = new cloudwatchActions.SnsAction(topic);
-    this.blockedRequestsAlarm.addAlarmAction(action);
-    this.blockedRequestsAlarm.addOkAction(action);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+    return alarm;
   }
 
   /** A WAF metric of the whole web ACL (`Rule` = `ALL`), 5-minute sums by default. */

@@ -1,6 +1,8 @@
-import { Duration } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { COMMON_RULE_SET_COUNT_RULES, GatewayWaf, GatewayWafOptions } from '../../lib';
 import { testStack } from './helpers';
@@ -147,7 +149,84 @@ describe('GatewayWaf', () => {
     ['a rule priority used twice', { additionalRules: [rule('Mine', 20)] }, /rule priorities must be unique; 20 used more than once/],
     ['a rule name used twice', { additionalRules: [rule('RateLimitPerIp', 99)] }, /rule names must be unique; RateLimitPerIp used more than once/],
     ['a metric name with a space', { metricName: 'plex mcp' }, /metricName must be 1-128 of A-Z a-z 0-9 - _/],
+    ['a blocked-requests threshold of 0', { blockedRequestsAlarmThreshold: 0 }, /blockedRequestsAlarmThreshold must be a whole number of at least 1, got 0/],
+    ['a fractional blocked-requests threshold', { blockedRequestsAlarmThreshold: 2.5 }, /blockedRequestsAlarmThreshold must be a whole number/],
   ])('rejects %s', (_name, options, error) => {
     expect(() => build(options)).toThrow(error);
+  });
+});
+
+describe('GatewayWaf logging and the blocked-requests alarm', () => {
+  test('the web ACL is named by its metric name (the WebACL dimension of its metrics)', () => {
+    const { webAcl, waf } = build({ metricName: 'plexmcp-prod' });
+    expect(webAcl.Name).toBe('plexmcp-prod');
+    expect(waf.webAclName).toBe('plexmcp-prod');
+  });
+
+  test('logs every request to an aws-waf-logs- log group (bare group ARN), with authorization and x-api-key redacted', () => {
+    const { template, stack, waf } = build();
+    const groups = template.findResources('AWS::Logs::LogGroup');
+    expect(Object.keys(groups)).toHaveLength(1);
+    const [groupId, group] = Object.entries(groups)[0];
+    expect(group.Properties.LogGroupName).toMatch(/^aws-waf-logs-[\w-]+$/);
+    expect(group.Properties.RetentionInDays).toBe(30);
+    expect(group.DeletionPolicy).toBe('Delete');
+    expect(groupId).toBe(stack.getLogicalId(waf.logGroup.node.defaultChild as logs.CfnLogGroup));
+    template.resourceCountIs('AWS::WAFv2::LoggingConfiguration', 1);
+    template.hasResourceProperties('AWS::WAFv2::LoggingConfiguration', {
+      ResourceArn: { 'Fn::GetAtt': [stack.getLogicalId(waf.webAcl), 'Arn'] },
+      LogDestinationConfigs: [
+        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:logs:us-east-1:123456789012:log-group:${group.Properties.LogGroupName}`]] },
+      ],
+      RedactedFields: [{ SingleHeader: { Name: 'authorization' } }, { SingleHeader: { Name: 'x-api-key' } }],
+    });
+    // Not the GetAtt Arn of the group, which ends in ':*' and is refused by WAF.
+    expect(JSON.stringify(template.findResources('AWS::WAFv2::LoggingConfiguration'))).not.toContain(groupId);
+  });
+
+  test('log retention and removal policy are props', () => {
+    const { template } = build({ logRetention: logs.RetentionDays.ONE_YEAR, logRemovalPolicy: RemovalPolicy.RETAIN });
+    const group = Object.values(template.findResources('AWS::Logs::LogGroup'))[0];
+    expect(group.Properties.RetentionInDays).toBe(365);
+    expect(group.DeletionPolicy).toBe('Retain');
+  });
+
+  test('no alarm without a topic; notify() creates it once, on BlockedRequests of the web ACL (all rules, this region), to the topic', () => {
+    expect(build().template.findResources('AWS::CloudWatch::Alarm')).toEqual({});
+    const stack = testStack();
+    const api = new apigateway.RestApi(stack, 'Api');
+    api.root.addMethod('GET', new apigateway.MockIntegration());
+    const waf = new GatewayWaf(stack, 'Waf', { stage: api.deploymentStage, metricName: 'plexmcp-prod' });
+    expect(waf.blockedRequestsAlarm).toBeUndefined();
+    const topic = new sns.Topic(stack, 'Ops');
+    const alarm = waf.notify(topic);
+    expect(waf.blockedRequestsAlarm).toBe(alarm);
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 1);
+    const topicRef = { Ref: stack.getLogicalId(topic.node.defaultChild as sns.CfnTopic) };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/WAFV2',
+      MetricName: 'BlockedRequests',
+      // Sorted by name in the template.
+      Dimensions: [{ Name: 'Region', Value: 'us-east-1' }, { Name: 'Rule', Value: 'ALL' }, { Name: 'WebACL', Value: 'plexmcp-prod' }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1000,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [topicRef],
+      OKActions: [topicRef],
+      AlarmDescription: Match.stringLikeRegexp('1000 or more requests blocked in 5 minutes.*aws-waf-logs-'),
+    });
+  });
+
+  test('alarmTopic and the threshold as props', () => {
+    const stack = testStack();
+    const api = new apigateway.RestApi(stack, 'Api');
+    api.root.addMethod('GET', new apigateway.MockIntegration());
+    const topic = new sns.Topic(stack, 'Ops');
+    const waf = new GatewayWaf(stack, 'Waf', { stage: api.deploymentStage, alarmTopic: topic, blockedRequestsAlarmThreshold: 50 });
+    expect(waf.blockedRequestsAlarm).toBeDefined();
+    Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'BlockedRequests', Threshold: 50 });
   });
 });
