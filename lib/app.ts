@@ -1,4 +1,4 @@
-import { App, ArnFormat, CfnOutput, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, ArnFormat, CfnOutput, CrossStackReferences, ReferenceStrength, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -354,6 +354,9 @@ function healthAlarmsStack(app: App, config: PlexMcpAppConfig, stacks: PlexMcpSt
     description: `PlexMCP: alarms on the Route 53 health checks of ${checked.map((s) => s.region).join(', ')} (Route 53 metrics exist in ${ROUTE53_METRICS_REGION} only)`,
     crossRegionReferences: true,
   });
+  // Strong, like the regional stacks' references: a region's stack cannot drop its health check
+  // while an alarm here still watches it. Set before the stack has children.
+  CrossStackReferences.of(stack).consume(ReferenceStrength.STRONG);
   const topic = stacks.find((s) => s.region === ROUTE53_METRICS_REGION)?.healthMonitor.operatorAlarmTopic ?? alarmTopic(stack);
   for (const regional of checked) {
     RegionDomain.addHealthCheckAlarm(stack, `HealthCheckAlarm-${regional.region}`, {
