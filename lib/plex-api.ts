@@ -204,11 +204,6 @@ export class PlexApi extends Construct {
         ),
       },
     });
-    if (props.disableExecuteApiEndpoint === true) {
-      // API Gateway applies the switch with the next deployment of the API: a new deployment
-      // (its logical id hashes this) makes turning a domain on close the default endpoint at once.
-      this.api.latestDeployment?.addToLogicalId({ disableExecuteApiEndpoint: true });
-    }
     this.stage = this.api.deploymentStage;
     this.url = this.api.url;
 
