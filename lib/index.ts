@@ -15,3 +15,5 @@ export * from './analytics-dashboard';
 export * from './audit-log';
 export * from './webhook-delivery';
 export * from './region-domain';
+export * from './backups';
+export * from './operator-alarms';

@@ -55,7 +55,7 @@ async function admin(method: string, path: string, body?: unknown): Promise<Reco
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   expect(res.status).toBeLessThan(300);
-  return res.json();
+  return (await res.json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 /** The routing rule: the lowest (here: configured) latency among the regions whose /healthz is 200. */

@@ -34,10 +34,12 @@ describe('PlexMcpStack', () => {
     }
     template.hasResourceProperties('AWS::DynamoDB::GlobalTable', { KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }], Replicas: [Match.objectLike({ Region: 'eu-west-1' })] });
     template.resourceCountIs('AWS::DynamoDB::Table', 0);
-    // Its only key of its own encrypts the health monitor's topics; the credentials key is a replica.
-    expect(Object.keys(template.findResources('AWS::KMS::Key'))).toEqual([
+    // Its keys of its own encrypt the health monitor's topics and (as the backup copy region) the
+    // copy vault; the credentials key is a replica.
+    expect(Object.keys(template.findResources('AWS::KMS::Key')).sort()).toEqual([
       regional.getLogicalId(regional.healthMonitor.topicKey!.node.defaultChild as CfnResource),
-    ]);
+      regional.getLogicalId(regional.backupCopyVault!.key.node.defaultChild as CfnResource),
+    ].sort());
     // The primary key ARN arrives through the cross-region reference reader.
     template.hasResourceProperties('AWS::KMS::ReplicaKey', {
       PrimaryKeyArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ExportsReader'), Match.stringLikeRegexp('CredentialsKey')] },
@@ -139,9 +141,12 @@ describe('PlexMcpStack', () => {
       template.resourceCountIs('AWS::Events::EventBus', 1);
       template.resourceCountIs('AWS::SNS::Topic', 2);
       // The health monitor's four, the gateway's concurrency alarm, the analytics consumer's three
-      // (errors, iterator age, dead letters), the dashboard's two (gateway 5xx rate, error rate) and
-      // the webhook queues' two (dead letters, oldest message).
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
+      // (errors, iterator age, dead letters), the dashboard's two (gateway 5xx rate, error rate),
+      // the webhook queues' two (dead letters, oldest message), WAF blocked requests, the operator
+      // alarms' four (API p99, throttles, account and gateway concurrency), DynamoDB throttles per
+      // table (6 / 5), replication latency per global table and receiving region (3 / 1) and, in
+      // the primary, backup and copy job failures (2).
+      template.resourceCountIs('AWS::CloudWatch::Alarm', stack === primary ? 28 : 23);
       const health = statementsOfRole(template, roleLogicalIdOf(template, stack, monitor.function));
       expect(health.filter((s) => JSON.stringify(s.Resource) === JSON.stringify(keyArn))).toEqual([{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn }]);
       expect(health.filter((s) => s.Action === 'dynamodb:Query')).toEqual([
