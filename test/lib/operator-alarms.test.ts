@@ -23,7 +23,8 @@ function build(options: Options = {}) {
   });
   const registry = new dynamodb.TableV2(stack, 'Registry', { tableName: 'plexmcp-registry', partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
   const topic = new sns.Topic(stack, 'Ops');
-  const { reserved: _reserved, ...props } = options;
+  const { reserved, ...props } = options;
+  void reserved; // given to the function above, not a prop of the alarms
   const alarms = new RegionalOperatorAlarms(stack, 'Alarms', {
     stageName: 'prod',
     tables: { registry },
