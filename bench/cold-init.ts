@@ -346,7 +346,8 @@ export async function measureColdInit(options: ColdInitOptions = {}): Promise<Co
         const fnEnv: Record<FunctionName, Record<string, string>> = {
           // Local mode: the upstream is on loopback.
           gateway: { PLEXMCP_REGISTRY_TABLE: seeded.registryTable, PLEXMCP_COUNTERS_TABLE: seeded.countersTable, PLEXMCP_MODE: 'local' },
-          admin: { PLEXMCP_REGISTRY_TABLE: seeded.registryTable, PLEXMCP_OPERATOR_SECRET_ARN: OPERATOR_SECRET, PLEXMCP_MODE: 'aws' },
+          // The measured request is a read: the audit table (required since issue 10) is not touched.
+          admin: { PLEXMCP_REGISTRY_TABLE: seeded.registryTable, PLEXMCP_AUDIT_TABLE: 'cold-init-audit', PLEXMCP_OPERATOR_SECRET_ARN: OPERATOR_SECRET, PLEXMCP_MODE: 'aws' },
           health: { PLEXMCP_REGISTRY_TABLE: seeded.registryTable, PLEXMCP_EVENT_BUS_NAME: 'cold-init' },
         };
         const fnEvent: Record<FunctionName, unknown> = {
