@@ -25,6 +25,7 @@ const BASE = '/admin/v1';
 
 let db: TestDynamoDb;
 let audit: DynamoDbAuditStore;
+let auditTable: string;
 let app: ReturnType<typeof createAdminApp>;
 let deps: Parameters<typeof createAdminApp>[0];
 let published: PlexEvent[];
@@ -41,7 +42,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   const table = await db.newRegistryTable();
-  const auditTable = `audit-${randomUUID()}`;
+  auditTable = `audit-${randomUUID()}`;
   await ensureAuditTable(db.client, auditTable);
   audit = new DynamoDbAuditStore(db.client, auditTable);
   const store = new DynamoDbRegistryStore(db.client, table);
@@ -192,6 +193,16 @@ describe('every change through the admin API is in the org audit chain', () => {
     expect((await call('PATCH', `/orgs/${orgId}/mcps/nope`, OPERATOR, { displayName: 'x' })).status).toBe(404);
     expect((await call('PATCH', `/orgs/${orgId}`, OPERATOR, { name: 'Acme 2' })).status).toBe(200);
     expect((await entries(orgId)).map((e) => e.action)).toEqual(['org.created', 'org.updated']);
+  });
+
+  test('while another writer holds the org\'s lock past the wait, a change is refused with 503 audit_busy and not made', async () => {
+    const orgId = await newOrg();
+    const impatient = new DynamoDbAuditStore(db.client, auditTable, { lockWaitMs: 100 });
+    app = createAdminApp({ ...deps, audit: impatient });
+    await impatient.begin(orgId, { time: new Date(clock).toISOString(), actor: { kind: 'operator' }, sourceIp: '203.0.113.1', requestId: 'other', action: 'org.updated', target: { type: 'org', id: orgId } });
+    const res = await app.request(`${BASE}/orgs/${orgId}`, { method: 'PATCH', headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Not now' }) });
+    expect([res.status, res.headers.get('retry-after'), ((await res.json()) as { error: { code: string } }).error.code]).toEqual([503, '1', 'audit_busy']);
+    expect((await call('GET', `/orgs/${orgId}`, OPERATOR)).body.name).toBe('Acme');
   });
 
   test('concurrent changes of one org get gapless sequence numbers, each old value the previous new one', async () => {

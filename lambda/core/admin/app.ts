@@ -7,7 +7,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { AlertService } from '../alert-service';
 import type { RollupReader } from '../analytics/model';
 import { looksLikeApiKey } from '../api-keys';
-import type { AuditJournal } from '../audit/journal';
+import { AuditBusyError, type AuditJournal } from '../audit/journal';
 import { ApiError, forbidden, unauthorized } from '../errors';
 import type { PlexEventPublisher } from '../events/model';
 import type { HealthStore } from '../health/store';
@@ -233,6 +233,10 @@ function errorResponse(c: Context<AdminEnv>, error: Error): Response {
     };
     const code = HTTP_EXCEPTION_CODES[error.status]!;
     apiError = new ApiError(error.status, code, messages[code]!);
+  } else if (error instanceof AuditBusyError) {
+    // The change was not made (the lock was never taken): the client retries.
+    c.header('Retry-After', '1');
+    apiError = new ApiError(503, 'audit_busy', 'Another change of this organisation is still being recorded; retry');
   } else {
     apiError = new ApiError(500, 'internal_error', 'Something went wrong; quote the request id when reporting it');
     console.error(JSON.stringify({ level: 'error', msg: 'admin request failed', requestId: c.get('requestId'), error: error.name }));
