@@ -135,18 +135,8 @@ export class DynamoDbDeliveryStore implements DeliveryStore {
     return out.Item ? deliveryOf(out.Item) : undefined;
   }
 
-  async list(endpointId: string, limit = 50): Promise<Delivery[]> {
-    const out = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: ENDPOINT_INDEX,
-        KeyConditionExpression: 'endpointId = :ep',
-        ExpressionAttributeValues: { ':ep': endpointId },
-        ScanIndexForward: false,
-        Limit: limit,
-      }),
-    );
-    return (out.Items ?? []).map(deliveryOf);
+  list(endpointId: string, limit = 50): Promise<Delivery[]> {
+    return this.listPage(endpointId, { limit });
   }
 
   async listPage(endpointId: string, page: { limit: number; before?: number; beforeId?: string }): Promise<Delivery[]> {
