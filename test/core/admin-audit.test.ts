@@ -316,6 +316,14 @@ describe('refused requests in the system chain', () => {
     expect((await entries(SYSTEM_AUDIT_SCOPE)).at(-1)).toMatchObject({ action: 'auth.refused', target: { id: 'invalid_api_key' } });
   });
 
+  test('with the audit store down, a refusal is still answered at once (401) and the failure is only reported', async () => {
+    const warnings: string[] = [];
+    const down = { ...audit, append: async () => Promise.reject(Object.assign(new Error('x'), { name: 'ResourceNotFoundException' })) } as unknown as DynamoDbAuditStore;
+    app = createAdminApp({ ...deps, audit: down, warn: (message) => void warnings.push(message) });
+    for (let i = 0; i < 3; i++) expect((await call('GET', '/whoami', 'pmop_wrong-token')).status).toBe(401);
+    expect(warnings).toEqual(['refusal not recorded']); // the first of the window tried; the rest counted
+  });
+
   test('a key reaching into another org is recorded with the key as actor; the operator reads the system chain, org admins may not', async () => {
     const orgA = await newOrg();
     const orgB = await newOrg();
