@@ -5,6 +5,7 @@
  */
 import { type ClientResponse, hc } from 'hono/client';
 import type { AdminApp } from '../../lambda/core/admin/app';
+import { encodingParams } from '../../lambda/core/admin/encoded-params';
 import { ApiRequestError, CliError, type FieldProblem, usageError } from './errors';
 
 /** The typed client's `/admin/v1` tree: `api.orgs[':orgId'].audit.$get({ param, query })`. */
@@ -65,7 +66,7 @@ export class AdminClient {
         // hono/client hands its headers over as a Headers object (content-type for JSON bodies).
         this.send(input instanceof Request ? input.url : String(input), init?.method ?? 'GET', Object.fromEntries(new Headers(init?.headers).entries()), init?.body as string | undefined, timeoutMs),
     });
-    return encodingParams(client.admin.v1);
+    return encodingParams(client.admin.v1, (name) => usageError(`${name} must not be empty`));
   }
 
   /** The success body of a typed call, or the API's error as ApiRequestError. */
@@ -136,34 +137,6 @@ export class AdminClient {
     }
     if (!res.ok) throw toApiError(res, text);
   }
-}
-
-/**
- * The typed client with every path parameter percent-encoded: hono/client puts `param` values
- * into the path as they are (honojs/hono#3933, "not a bug"), so `a/../b` would address another
- * route, and it drops the segment of an empty value (`key get ''` would list the keys). Wraps
- * hc's proxy: each step of the path is wrapped again, each call gets its `param` encoded, and an
- * empty one is a usage error before any request.
- */
-function encodingParams<T>(target: T): T {
-  return new Proxy(target as unknown as (...args: unknown[]) => unknown, {
-    get(obj, key) {
-      const next: unknown = Reflect.get(obj, key);
-      return typeof next === 'function' ? encodingParams(next) : next;
-    },
-    apply(fn, self, args: unknown[]) {
-      const [first, ...rest] = args;
-      const param = (first as { param?: Record<string, unknown> } | undefined)?.param;
-      if (!param) return Reflect.apply(fn, self, args);
-      const encoded = Object.fromEntries(
-        Object.entries(param).map(([name, value]) => {
-          if (value === '') throw usageError(`${name} must not be empty`);
-          return [name, typeof value === 'string' ? encodeURIComponent(value) : value];
-        }),
-      );
-      return Reflect.apply(fn, self, [{ ...(first as object), param: encoded }, ...rest]);
-    },
-  }) as unknown as T;
 }
 
 function toApiError(res: AnyResponse, text: string): ApiRequestError {

@@ -61,6 +61,8 @@ export interface AdminRuntimeOptions {
   readonly maxExportBytes?: number;
   /** Browser origins allowed to call the admin API (CORS, DNS-rebinding defence). @default none */
   readonly allowedOrigins?: readonly string[];
+  /** The origin the web console is served from for a request (the admin app's `ownOrigin`). @default none */
+  readonly ownOrigin?: (c: Context) => string | undefined;
   /** The request id of a request (API Gateway's in AWS). @default a random UUID */
   readonly requestId?: (c: Context) => string;
   /** The caller's address for audit entries (API Gateway's source IP in AWS, the socket's locally). @default 'unknown' */
@@ -121,6 +123,7 @@ export function createAdminRuntime(options: AdminRuntimeOptions): AdminRuntime {
     usage: options.usage,
     maxExportBytes: options.maxExportBytes,
     allowedOrigins: options.allowedOrigins,
+    ownOrigin: options.ownOrigin,
     requestId: options.requestId,
     log: options.log,
   });

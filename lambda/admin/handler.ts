@@ -7,7 +7,11 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { Hono } from 'hono';
 import { handle } from 'hono/aws-lambda';
+import { join } from 'node:path';
+import { loadConsoleAssets } from '../adapters/console-assets';
+import { consoleRoutes } from '../core/console/console-app';
 import { createAdminRuntime } from '../adapters/admin-runtime';
 import { dynamodb, dynamodbFor, kms, readSecretString, requiredEnv } from '../adapters/aws-clients';
 import { systemResolver } from '../adapters/dns-resolver';
@@ -80,6 +84,12 @@ const { app } = createAdminRuntime({
   // type such as NDJSON adds a third): a larger export is a clear 413, not a dropped response.
   maxExportBytes: 4 * 1024 * 1024,
   allowedOrigins: listEnv('PLEXMCP_ADMIN_ALLOWED_ORIGINS'),
+  // The console is served by this function on the domain the caller used (the custom domain, or
+  // the execute-api name): API Gateway's record of it, not the client's Host header.
+  ownOrigin: (c) => {
+    const domain = (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.domainName;
+    return domain ? `https://${domain}` : undefined;
+  },
   requestId: (c) => (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.requestId ?? crypto.randomUUID(),
   // API Gateway's view of the caller (after any proxies it trusts), never a client-sent header.
   sourceIp: (c) => (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.identity?.sourceIp ?? 'unknown',
@@ -186,7 +196,10 @@ function internalErrors(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyRe
   };
 }
 
-const honoHandler = handle(app) as unknown as (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+// The web console's files, which the function's bundling builds beside index.js (lib/admin-api.ts).
+const root = new Hono().route('/', consoleRoutes(loadConsoleAssets(join(__dirname, 'console')))).route('/', app);
+
+const honoHandler = handle(root) as unknown as (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
 // Middleware order: the Logger's context first (cold start, request id on every line), the
 // metrics flush after the response (one EMF line per invocation), the error answer innermost.

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -12,6 +12,8 @@ import { EnvelopeCipher } from '../core/envelope';
 import { limitFromPlan } from '../core/webhooks/endpoints';
 import { alertOnDisabledEndpoints, createLocalWebhooks } from './webhook-worker';
 import { ADMIN_BASE_PATH } from '../core/admin/app';
+import { CONSOLE_BASE_PATH, consoleRoutes } from '../core/console/console-app';
+import { loadConsoleAssets } from '../adapters/console-assets';
 import { createAdminRuntime } from '../adapters/admin-runtime';
 import { DEFAULT_REGISTRY_TABLE_NAME } from '../core/registry-table';
 import { RegistryService } from '../core/registry-service';
@@ -103,11 +105,18 @@ export interface ServeOptions {
   readonly region?: string;
   /** How often the audit digests are made and signed; 0 turns the timer off (runAuditDigests still works). @default daily */
   readonly auditDigestIntervalMs?: number;
+  /**
+   * The built web console (scripts/build-console.cjs), served at `/console/`.
+   * @default `console/` beside the running bundle (`dist/console`, which `npm start` builds), else the repository's `dist/console`
+   */
+  readonly consoleDir?: string;
 }
 
 export interface LocalGateway {
   readonly adminUrl: string;
   readonly baseUrl: string;
+  /** The web console (`<baseUrl>/console/`). */
+  readonly consoleUrl: string;
   /** Health and tool-change events (the local stand-in for the EventBridge bus). */
   readonly events: InProcessEventBus;
   /** Runs one health-check cycle now (also what the timer does). */
@@ -181,6 +190,9 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       pollIntervalMs: options.webhookPollIntervalMs,
     });
     cleanups.push(() => webhooks.close());
+    // Whether the server is bound to loopback (the Host guard's switch). Until the bound address is
+    // known the guard is on: fail closed.
+    let boundToLoopback = true;
     const { app: admin, service, store, alerts, audit } = createAdminRuntime({
       dynamodb: engine.client,
       registryTable: DEFAULT_REGISTRY_TABLE_NAME,
@@ -197,6 +209,10 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       alertDelivery: new LocalAlertDelivery(log),
       usage: rollups,
       allowedOrigins: options.allowedOrigins,
+      // The console's own origin: this server under the loopback name the browser used (the host
+      // guard has checked it). Bound elsewhere, a Host header proves nothing (DNS rebinding), so
+      // the console's origin must be listed in allowedOrigins.
+      ownOrigin: (c) => (boundToLoopback ? `http://${c.req.header('host') ?? ''}` : undefined),
       log: options.logRequest,
     });
     // A webhook endpoint that delivery disabled is emailed (logged, locally) to the org's alert
@@ -259,8 +275,6 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     const operator = loadOrCreateOperatorToken(operatorTokenPath);
 
     const root = new Hono();
-    // Until the bound address is known the guard is on: fail closed.
-    let boundToLoopback = true;
     root.use('*', loopbackHostGuard(() => boundToLoopback));
     // Whether this server can serve (store readable and writable, keys usable): 200 or 503.
     root.get('/healthz', async () => toWebResponse(await gateway.healthz(randomUUID())));
@@ -268,6 +282,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     root.all('/mcp/:slug', async (c) =>
       toWebResponse(await gateway.handle(fromWebRequest(c.req.raw), { slug: c.req.param('slug'), sourceIp: getConnInfo(c).remote.address ?? '', requestId: randomUUID() })),
     );
+    root.route('/', consoleRoutes(loadConsoleAssets(options.consoleDir ?? defaultConsoleDir())));
     root.route('/', admin);
     const honoListener = getRequestListener(root.fetch);
     const listener = gatewayFront({
@@ -284,8 +299,10 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const baseUrl = `http://${host}:${address.port}`;
     const adminUrl = `${baseUrl}${ADMIN_BASE_PATH}`;
+    const consoleUrl = `${baseUrl}${CONSOLE_BASE_PATH}/`;
 
     log(`PlexMCP gateway listening on ${baseUrl}/mcp/{slug}, admin API on ${adminUrl} (data in ${dataDir})`);
+    log(`Web console: ${consoleUrl} (sign in with an org admin key or the operator token)`);
     if (operator.created) {
       log(`First run: operator token (also saved to ${operatorTokenPath}, mode 0600):`);
       log(`  ${operator.token}`);
@@ -305,7 +322,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       cleanups.push(timer.stop);
     }
     const flushAnalytics = async () => analytics?.flush();
-    return { adminUrl, baseUrl, operatorToken: operator.token, service, events, runHealthCycle, runAuditDigests: () => digests.run(), demo, flushAnalytics, close: closeAll };
+    return { adminUrl, baseUrl, consoleUrl, operatorToken: operator.token, service, events, runHealthCycle, runAuditDigests: () => digests.run(), demo, flushAnalytics, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;
@@ -363,6 +380,15 @@ function listen(listener: RequestListener, port: number, hostname: string): Prom
     server.once('error', reject);
     server.listen(port, hostname, () => resolveServer(server));
   });
+}
+
+/**
+ * The console build beside the running code: `dist/console` next to `dist/plexmcp.cjs` (npm
+ * start), or the repository's `dist/console` when running from source (tsx).
+ */
+function defaultConsoleDir(): string {
+  const beside = join(__dirname, 'console');
+  return existsSync(join(beside, 'index.html')) ? beside : join(__dirname, '..', '..', 'dist', 'console');
 }
 
 /** A running DynamoDB-compatible engine elsewhere: closing only lets go of the client's sockets. */

@@ -75,6 +75,14 @@ export interface AdminAppDeps {
    * requests without one (the CLI, SDKs, curl) are not affected. @default none
    */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * The origin this deployment serves the web console from, for a request (`https://<the domain
+   * API Gateway was called on>` in AWS; `http://<loopback Host>` locally): the console's own calls
+   * carry it as their `Origin` (browsers send one on every POST, PATCH and DELETE) and it is
+   * admitted like an allowed origin, without CORS (same origin). It must come from what the host
+   * verified, never from a client header alone. @default none
+   */
+  readonly ownOrigin?: (c: Context) => string | undefined;
   /** Request id for a request; API Gateway's id in AWS. @default a random UUID */
   readonly requestId?: (c: Context) => string;
   /** The caller's address, for audit entries (API Gateway's source IP in AWS, the socket's locally). @default 'unknown' */
@@ -105,7 +113,7 @@ export function createAdminApp(deps: AdminAppDeps) {
   });
 
   base.use('*', requestContext(deps, refusals));
-  base.use('*', originCheck(deps.allowedOrigins ?? []));
+  base.use('*', originCheck(deps.allowedOrigins ?? [], deps.ownOrigin));
   if ((deps.allowedOrigins ?? []).length > 0) base.use('*', corsFor(deps.allowedOrigins!));
   base.use('*', bodyLimit({ maxSize: ADMIN_MAX_BODY_BYTES, onError: () => { throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${ADMIN_MAX_BODY_BYTES} bytes`); } }));
   base.use('*', authenticate(deps));
@@ -195,9 +203,11 @@ function authenticate(deps: AdminAppDeps): MiddlewareHandler<AdminEnv> {
  * Answers 403 `origin_not_allowed` for a request whose `Origin` is present and not allowed (the
  * MCP transport's DNS-rebinding rule, applied to the admin API too). First, before credentials.
  */
-function originCheck(allowedOrigins: readonly string[]): MiddlewareHandler<AdminEnv> {
+function originCheck(allowedOrigins: readonly string[], ownOrigin: AdminAppDeps['ownOrigin']): MiddlewareHandler<AdminEnv> {
   return async (c, next) => {
-    if (!originAllowed(c.req.header('origin') ?? null, allowedOrigins)) {
+    const origin = c.req.header('origin') ?? null;
+    const own = origin === null ? undefined : ownOrigin?.(c);
+    if (!originAllowed(origin, own === undefined ? allowedOrigins : [...allowedOrigins, own])) {
       throw forbidden('origin_not_allowed', 'Requests from this Origin are not allowed; the operator lists the allowed origins');
     }
     await next();

@@ -1,0 +1,5 @@
+import { PageHeader } from '../ui';
+
+export function ConnectPage() {
+  return <PageHeader title="ConnectPage" ></PageHeader>;
+}

@@ -1,0 +1,5 @@
+import { PageHeader } from '../ui';
+
+export function FleetPage() {
+  return <PageHeader title="FleetPage" ></PageHeader>;
+}
