@@ -42,9 +42,9 @@
  * Targets are reported, never asserted: the bench exits 0 unless it could not run.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import type { Pool } from 'undici';
 import { startChild, stopChildren } from './children';
@@ -635,6 +635,16 @@ async function main(): Promise<void> {
     '',
     '',
   ]);
+  // The web console, as buildLocal built it beside the gateway child (scripts/build-console.cjs).
+  const consoleGzip = consoleGzipBytes(join(dirname(gatewayBundle), 'console'));
+  targetRows.push([
+    'web console (page, script, stylesheet), gzipped',
+    '≤ 200 KB',
+    Number.isNaN(consoleGzip) ? 'n/a' : `${(consoleGzip / 1024).toFixed(1)} KB`,
+    Number.isNaN(consoleGzip) ? 'not measured' : consoleGzip <= 200 * 1024 ? 'met' : `MISSED by ${((consoleGzip - 200 * 1024) / 1024).toFixed(0)} KB`,
+    '',
+    '',
+  ]);
   const coldNow = gatewayTree?.totalMs;
   const coldBefore = gatewayBase?.totalMs;
   const coldShare = coldNow !== undefined && coldBefore !== undefined ? (coldNow / coldBefore) * 100 : NaN;
@@ -702,3 +712,12 @@ main()
     process.exitCode = 1;
   })
   .finally(() => stopChildren());
+
+/** The console build's gzipped size from its manifest; NaN when it was not built. */
+function consoleGzipBytes(dir: string): number {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { gzipBytes: number }).gzipBytes;
+  } catch {
+    return NaN;
+  }
+}

@@ -5,6 +5,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type { ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -69,6 +70,20 @@ export interface AdminApiProps {
   readonly throttlingBurstLimit?: number;
 
   /**
+   * Serve the web console at `/console/` from the admin function (same origin as the admin API).
+   *
+   * @default true
+   */
+  readonly console?: boolean;
+
+  /**
+   * Steady-state request rate limit of the console's routes (static files), in requests per second.
+   *
+   * @default 20
+   */
+  readonly consoleThrottlingRateLimit?: number;
+
+  /**
    * Retention of the function's logs.
    *
    * @default logs.RetentionDays.ONE_MONTH
@@ -85,6 +100,12 @@ export interface AdminApiProps {
  * organisation alerts topic, subscription management on that topic.
  */
 export class AdminApi extends Construct {
+  /** The `GET /console/{proxy+}` method, when the console is served. */
+  public readonly consoleMethod?: apigateway.Method;
+
+  /** URL of the web console: `<stage url>console/`, when it is served. */
+  public readonly consoleUrl?: string;
+
   /** The function behind every admin route. */
   public readonly function: lambda.IFunction;
 
@@ -118,8 +139,12 @@ export class AdminApi extends Construct {
       });
     }
 
+    const withConsole = props.console ?? true;
     const fn = new PlexFunction(this, 'Function', {
       entry: path.join(PROJECT_ROOT, 'lambda', 'admin', 'handler.ts'),
+      // The console's static files are built into the asset beside index.js, where the handler
+      // reads them at cold start (a few hundred kilobytes).
+      commandHooks: withConsole ? consoleBuildHooks() : undefined,
       description: 'PlexMCP admin API',
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       environment: {
@@ -206,5 +231,46 @@ export class AdminApi extends Construct {
     }
 
     this.adminUrl = props.api.deploymentStage.urlForPath(`/${ADMIN_API_BASE_PATH}`);
+
+    if (withConsole) {
+      this.consoleMethod = this.addConsoleRoutes(props, fn);
+      this.consoleUrl = props.api.deploymentStage.urlForPath('/console/');
+    }
   }
+
+  /**
+   * `GET /console` (a redirect to `console/`) and `GET /console/{proxy+}` to the admin function,
+   * which serves the page and its two files with the console's security headers
+   * (lambda/core/console/console-app.ts). Why the function rather than S3 behind the API: one
+   * origin and one set of headers (CSP, frame-ancestors) for the local server and AWS from the
+   * same code, no bucket, integration role or deployment custom resource, and the files are
+   * versioned with the function that serves the API they call. The files are immutable (hashed
+   * names) and cached by browsers, so the function sees about one request per visit.
+   */
+  private addConsoleRoutes(props: AdminApiProps, fn: lambda.IFunction): apigateway.Method {
+    const integration = new apigateway.LambdaIntegration(fn, { allowTestInvoke: false });
+    const consoleResource = props.api.root.addResource('console');
+    const rootMethod = consoleResource.addMethod('GET', integration);
+    const filesMethod = consoleResource.addResource('{proxy+}').addMethod('GET', integration, { requestParameters: { 'method.request.path.proxy': true } });
+    const throttling = { rateLimit: props.consoleThrottlingRateLimit ?? 20, burstLimit: 2 * (props.consoleThrottlingRateLimit ?? 20) };
+    throttleMethod(rootMethod, throttling, 'AdminApi');
+    throttleMethod(filesMethod, throttling, 'AdminApi');
+    for (const nagId of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
+      Validations.of(consoleResource).acknowledge({
+        id: nagId,
+        reason: 'The console routes serve the web console\'s static page, script and stylesheet, which hold no data and no secret; the page signs in against the admin API, whose every route authenticates in the function.',
+      });
+    }
+    return filesMethod;
+  }
+}
+
+/** Builds the web console (scripts/build-console.cjs) into the admin function's asset, as `console/`. */
+function consoleBuildHooks(): ICommandHooks {
+  const script = path.join(PROJECT_ROOT, 'scripts', 'build-console.cjs');
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (_inputDir: string, outputDir: string) => [`"${process.execPath}" "${script}" "${path.join(outputDir, 'console')}"`],
+  };
 }

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type ICommandHooks, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
@@ -171,6 +171,14 @@ export interface PlexFunctionProps {
    * @default - `package-lock.json` in {@link projectRoot}
    */
   readonly depsLockFilePath?: string;
+
+  /**
+   * Commands run around the bundling, e.g. to build static files into the asset beside `index.js`
+   * (the admin function's web console).
+   *
+   * @default - none
+   */
+  readonly commandHooks?: ICommandHooks;
 }
 
 /**
@@ -223,7 +231,7 @@ export class PlexFunction extends NodejsFunction {
         POWERTOOLS_METRICS_NAMESPACE: PLEX_METRICS_NAMESPACE,
         ...props.environment,
       },
-      bundling: PLEX_BUNDLING,
+      bundling: props.commandHooks === undefined ? PLEX_BUNDLING : { ...PLEX_BUNDLING, commandHooks: props.commandHooks },
     });
 
     // Node.js 22 is the project's baseline (package.json engines, esbuild target, CI). cdk-nag's

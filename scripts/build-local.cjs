@@ -9,7 +9,7 @@
  * argon2 (a native addon), dynalite (the embedded store: its LevelDB backend is native), and
  * server-everything (the `--demo` upstream, started as its own process by path). The demo
  * upstream's preload (lambda/local/loopback-only.cjs) is copied beside the bundle, where the
- * bundled demo code looks for it.
+ * bundled demo code looks for it, and the web console is built into `dist/console`.
  *
  * `node scripts/build-local.cjs` builds; `require('./build-local.cjs').buildLocal(options)` is the
  * same build for the benchmark's gateway child.
@@ -17,6 +17,8 @@
 require('../bin/node-version.cjs');
 const { copyFileSync, mkdirSync } = require('node:fs');
 const { dirname, join, resolve } = require('node:path');
+
+const { buildConsole } = require('./build-console.cjs');
 
 const ROOT = resolve(__dirname, '..');
 
@@ -54,6 +56,8 @@ async function buildLocal(entry = 'bin/plexmcp.ts', outfile = 'dist/plexmcp.cjs'
   const out = join(ROOT, outfile);
   mkdirSync(dirname(out), { recursive: true });
   copyFileSync(join(ROOT, 'lambda/local/loopback-only.cjs'), join(dirname(out), 'loopback-only.cjs'));
+  // The web console, which the bundled server serves from `console/` beside itself.
+  await buildConsole(join(dirname(out), 'console'));
   return out;
 }
 

@@ -51,7 +51,7 @@ test('the page is served with a strict CSP, no framing, nosniff and no referrer;
 test('an org admin key signs in, is kept in sessionStorage only, and signing out forgets it', async () => {
   await signIn(page, stack, stack.demo.orgAdminKey);
   await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
-  const storage = await page.evaluate(() => ({ session: { ...sessionStorage }, local: { ...localStorage }, cookie: document.cookie }));
+  const storage = await page.evaluate(() => ({ session: { ...sessionStorage }, local: { ...localStorage }, cookie: (globalThis as unknown as { document: { cookie: string } }).document.cookie }));
   expect(Object.values(storage.session)).toContain(stack.demo.orgAdminKey);
   expect(storage.local).toEqual({});
   expect(storage.cookie).toBe('');
@@ -89,4 +89,18 @@ test('the operator signs in to the fleet view and picks an org', async () => {
   await page.getByLabel('Organisation').selectOption(stack.demo.orgId);
   await page.getByRole('link', { name: 'Overview' }).click();
   await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+});
+
+test("the admin API admits the console's own origin (this loopback server) and refuses any other", async () => {
+  const url = `${stack.gateway.adminUrl}/whoami`;
+  const auth = { authorization: `Bearer ${stack.demo.orgAdminKey}` };
+  const own = await fetch(url, { headers: { ...auth, origin: new URL(stack.gateway.baseUrl).origin } });
+  expect(own.status).toBe(200);
+  const other = await fetch(url, { headers: { ...auth, origin: 'http://evil.test' } });
+  expect(other.status).toBe(403);
+  expect(((await other.json()) as { error: { code: string } }).error.code).toBe('origin_not_allowed');
+  // Another loopback port is another origin.
+  const port = Number(new URL(stack.gateway.baseUrl).port);
+  const otherPort = await fetch(url, { headers: { ...auth, origin: `http://127.0.0.1:${port === 1 ? 2 : port - 1}` } });
+  expect(otherPort.status).toBe(403);
 });

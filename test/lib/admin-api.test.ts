@@ -131,6 +131,9 @@ describe('AdminApi', () => {
       // The gateway's routes get the stage-wide limits; the control plane gets its own.
       { ...stageWide, ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 },
       { ...stageWide, HttpMethod: 'ANY', ResourcePath: '/~1admin~1{proxy+}', ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      // The console's static files: a lower limit of their own.
+      { ...stageWide, HttpMethod: 'GET', ResourcePath: '/~1console', ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+      { ...stageWide, HttpMethod: 'GET', ResourcePath: '/~1console~1{proxy+}', ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
     ]);
   });
 
@@ -165,11 +168,12 @@ describe('AdminApi', () => {
     const resources = template.findResources('AWS::ApiGateway::Resource');
     const adminId = Object.keys(resources).find((k) => resources[k].Properties.PathPart === 'admin')!;
     expect(resources[adminId].Properties.ParentId).toEqual({ 'Fn::GetAtt': [api, 'RootResourceId'] });
-    const proxyId = Object.keys(resources).find((k) => resources[k].Properties.PathPart === '{proxy+}')!;
-    expect(resources[proxyId].Properties.ParentId).toEqual({ Ref: adminId });
+    const proxyId = Object.keys(resources).find((k) => resources[k].Properties.PathPart === '{proxy+}' && resources[k].Properties.ParentId.Ref === adminId)!;
+    expect(proxyId).toBeDefined();
 
     const fnId = stack.getLogicalId(admin.function.node.defaultChild as CfnResource);
-    template.resourceCountIs('AWS::ApiGateway::Method', 1);
+    // ANY /admin/{proxy+}, GET /console and GET /console/{proxy+}.
+    template.resourceCountIs('AWS::ApiGateway::Method', 3);
     template.hasResourceProperties('AWS::ApiGateway::Method', {
       HttpMethod: 'ANY',
       ResourceId: { Ref: proxyId },
@@ -183,12 +187,48 @@ describe('AdminApi', () => {
       },
     });
     template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true, ValidateRequestParameters: true });
-    // allowTestInvoke: false -> only the stage's permission, no test-invoke-stage one.
-    template.resourceCountIs('AWS::Lambda::Permission', 1);
+    // allowTestInvoke: false -> only the stage's permission per method, no test-invoke-stage one.
+    template.resourceCountIs('AWS::Lambda::Permission', 3);
     template.hasResourceProperties('AWS::Lambda::Permission', {
       FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
       Principal: 'apigateway.amazonaws.com',
       SourceArn: { 'Fn::Join': ['', Match.arrayWith(['/*/admin/*'])] },
+    });
+  });
+
+  test('the console: GET /console and GET /console/{proxy+} go to the admin function, unauthenticated at the API (static files)', () => {
+    const { template, stack, admin } = build();
+    const resources = template.findResources('AWS::ApiGateway::Resource');
+    const consoleId = Object.keys(resources).find((k) => resources[k].Properties.PathPart === 'console')!;
+    const filesId = Object.keys(resources).find((k) => resources[k].Properties.PathPart === '{proxy+}' && resources[k].Properties.ParentId.Ref === consoleId)!;
+    const fnId = stack.getLogicalId(admin.function.node.defaultChild as CfnResource);
+    for (const resourceId of [consoleId, filesId]) {
+      template.hasResourceProperties('AWS::ApiGateway::Method', {
+        HttpMethod: 'GET',
+        ResourceId: { Ref: resourceId },
+        AuthorizationType: 'NONE',
+        Integration: { Type: 'AWS_PROXY', Uri: { 'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [fnId, 'Arn'] }])] } },
+      });
+    }
+    for (const path of ['/GET/console', '/GET/console/*']) {
+      template.hasResourceProperties('AWS::Lambda::Permission', { SourceArn: { 'Fn::Join': ['', Match.arrayWith([path])] } });
+    }
+    const joined = stack.resolve(admin.consoleUrl)['Fn::Join'][1] as unknown[];
+    expect(joined[joined.length - 1]).toBe('/console/');
+    expect(admin.consoleMethod?.httpMethod).toBe('GET');
+  });
+
+  test('console: false serves no console routes', () => {
+    const { template, admin } = build({ console: false });
+    template.resourceCountIs('AWS::ApiGateway::Method', 1);
+    expect(Object.values(template.findResources('AWS::ApiGateway::Resource')).some((r) => r.Properties.PathPart === 'console')).toBe(false);
+    expect(admin.consoleUrl).toBeUndefined();
+  });
+
+  test('the console throttling is configurable', () => {
+    const { template } = build({ consoleThrottlingRateLimit: 3 });
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      MethodSettings: Match.arrayWith([Match.objectLike({ ResourcePath: '/~1console~1{proxy+}', ThrottlingRateLimit: 3, ThrottlingBurstLimit: 6 })]),
     });
   });
 

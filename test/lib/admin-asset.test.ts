@@ -88,14 +88,15 @@ afterAll(async () => {
 });
 
 let counter = 0;
-async function invoke(method: string, path: string, token?: string, body?: unknown) {
+async function invoke(method: string, path: string, token?: string, body?: unknown, extra: { origin?: string; resource?: string; raw?: boolean } = {}) {
   const headers: Record<string, string> = { host: 'abc123.execute-api.us-east-1.amazonaws.com' };
   if (token) headers.authorization = `Bearer ${token}`;
+  if (extra.origin) headers.origin = extra.origin;
   if (body !== undefined) headers['content-type'] = 'application/json';
   const [rawPath, query] = path.split('?');
   const requestId = `req-${++counter}`;
   const event = {
-    resource: '/admin/{proxy+}',
+    resource: extra.resource ?? '/admin/{proxy+}',
     path: rawPath,
     httpMethod: method,
     headers,
@@ -106,11 +107,11 @@ async function invoke(method: string, path: string, token?: string, body?: unkno
     stageVariables: null,
     body: body === undefined ? null : JSON.stringify(body),
     isBase64Encoded: false,
-    requestContext: { requestId, stage: 'v1', path: `/v1${rawPath}`, httpMethod: method, identity: { sourceIp: '203.0.113.9' } },
+    requestContext: { requestId, stage: 'v1', path: `/v1${rawPath}`, httpMethod: method, identity: { sourceIp: '203.0.113.9' }, domainName: 'plexmcp.example.com' },
   } as unknown as APIGatewayProxyEvent;
   const result = await handler(event, { awsRequestId: requestId, functionName: 'PlexMcp-Admin' } as Context);
   const responseHeaders = { ...(result.headers ?? {}), ...Object.fromEntries(Object.entries(result.multiValueHeaders ?? {}).map(([k, v]) => [k, String(v[0])])) };
-  return { status: result.statusCode, headers: responseHeaders, body: result.body ? JSON.parse(result.body) : undefined, requestId };
+  return { status: result.statusCode, headers: responseHeaders, body: result.body && !extra.raw ? JSON.parse(result.body) : result.body, requestId };
 }
 
 test('the asset holds the bundle and argon2 with its linux-arm64 binary', () => {
@@ -287,4 +288,30 @@ test('the webhook routes work over the tables in the environment; the secret is 
   const dataKeyCalls = fakeAws.calls.filter((c) => c.target === 'TrentService.GenerateDataKey' && (c.body.EncryptionContext as Record<string, string>).orgId === orgId);
   expect(dataKeyCalls).toHaveLength(1);
   expect(dataKeyCalls[0]!.body.KeyId).toBe(KEY_ARN);
+});
+
+test('the bundled function serves the web console built into its asset, with its security headers', async () => {
+  expect(existsSync(join(assetDir, 'console', 'index.html'))).toBe(true);
+  const page = await invoke('GET', '/console/', undefined, undefined, { resource: '/console/{proxy+}', raw: true });
+  expect(page.status).toBe(200);
+  expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+  expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+  const script = /src="\.\/(app-[A-Z0-9]+\.js)"/.exec(String(page.body))![1]!;
+  const asset = await invoke('GET', `/console/${script}`, undefined, undefined, { resource: '/console/{proxy+}', raw: true });
+  expect([asset.status, asset.headers['content-type']]).toEqual([200, 'text/javascript; charset=utf-8']);
+  expect(String(asset.body)).toBe(readFileSync(join(assetDir, 'console', script), 'utf8'));
+  const redirect = await invoke('GET', '/console', undefined, undefined, { resource: '/console', raw: true });
+  expect([redirect.status, redirect.headers.location]).toEqual([308, 'console/']);
+});
+
+test("the admin API admits the console's own origin (the domain API Gateway was called on), and no other", async () => {
+  const own = await invoke('POST', '/admin/v1/orgs', OPERATOR_TOKEN, { name: 'Console Org', plan: 'team' }, { origin: 'https://plexmcp.example.com' });
+  expect(own.status).toBe(201);
+  // Same origin: no CORS headers are needed or sent.
+  expect(own.headers['access-control-allow-origin']).toBeUndefined();
+  const other = await invoke('POST', '/admin/v1/orgs', OPERATOR_TOKEN, { name: 'Evil Org', plan: 'team' }, { origin: 'https://evil.example' });
+  expect([other.status, other.body.error.code]).toEqual([403, 'origin_not_allowed']);
+  // The Host header is the client's; only API Gateway's domain name counts.
+  const spoofed = await invoke('POST', '/admin/v1/orgs', OPERATOR_TOKEN, { name: 'Evil Org', plan: 'team' }, { origin: 'https://abc123.execute-api.us-east-1.amazonaws.com' });
+  expect(spoofed.status).toBe(403);
 });
