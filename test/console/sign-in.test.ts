@@ -86,7 +86,7 @@ test('a wrong key is refused as not valid', async () => {
 test('the operator signs in to the fleet view and picks an org', async () => {
   await signIn(page, stack, stack.gateway.operatorToken);
   await page.getByRole('heading', { level: 1, name: 'Fleet' }).waitFor();
-  await page.getByLabel('Organisation').selectOption(stack.demo.orgId);
+  await page.getByLabel('Organisation', { exact: true }).selectOption(stack.demo.orgId);
   await page.getByRole('link', { name: 'Overview' }).click();
   await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
 });
