@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'preact/hooks';
+import { useCallback, useMemo, useState } from 'preact/hooks';
 import { all, type AdminApi, type Whoami } from './api';
 import { AuditPage } from './pages/audit';
 import { ConnectPage } from './pages/connect';
@@ -64,11 +64,11 @@ function Console({ signedIn, onSignOut }: { signedIn: SignedIn; onSignOut: () =>
   const route = useRoute(isOperator ? FLEET_PAGE.id : 'overview');
   const [pickedOrg, setPickedOrg] = useState<string | undefined>(() => sessionStorage.getItem(ORG_STORAGE_KEY) ?? undefined);
   const orgId = signedIn.whoami.principal === 'key' ? signedIn.whoami.orgId : pickedOrg;
-  const session = useMemo<ConsoleSession>(() => ({ api: signedIn.api, whoami: signedIn.whoami, orgId, isOperator, token: signedIn.token }), [signedIn, orgId, isOperator]);
-  const pickOrg = (id: string) => {
+  const pickOrg = useCallback((id: string) => {
     sessionStorage.setItem(ORG_STORAGE_KEY, id);
     setPickedOrg(id);
-  };
+  }, []);
+  const session = useMemo<ConsoleSession>(() => ({ api: signedIn.api, whoami: signedIn.whoami, orgId, isOperator, pickOrg }), [signedIn, orgId, isOperator, pickOrg]);
   const main = useFocusHeading(route.page);
   const pages: { id: PageId; title: string }[] = [...(isOperator ? [FLEET_PAGE] : []), ...PAGES];
   return (

@@ -9,8 +9,8 @@ export interface ConsoleSession {
   /** The org the pages show: the key's own org, or the one the operator picked (undefined: none yet). */
   readonly orgId: string | undefined;
   readonly isOperator: boolean;
-  /** The bearer token, for the Connect page's snippets only when it is an org key (never the operator token). */
-  readonly token: string;
+  /** The operator picks the org the pages show (the switcher and the Fleet page call it); a key's org is fixed. */
+  readonly pickOrg: (orgId: string) => void;
 }
 
 export const SessionContext = createContext<ConsoleSession | null>(null);
