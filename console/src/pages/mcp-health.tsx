@@ -71,7 +71,7 @@ export function HealthSection({ mcp }: { mcp: McpServer }) {
       <Loaded state={health}>
         {(h) => (
           <>
-            <table>
+            <table aria-label="Endpoint health">
               <thead>
                 <tr>
                   <th scope="col">URL</th>
@@ -121,7 +121,7 @@ export function HealthSection({ mcp }: { mcp: McpServer }) {
             {h.history.length === 0 ? (
               <p class="muted">No status changes recorded.</p>
             ) : (
-              <table>
+              <table aria-label="Status changes">
                 <thead>
                   <tr>
                     <th scope="col">When</th>
