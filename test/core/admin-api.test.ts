@@ -595,7 +595,8 @@ describe('protocol hygiene', () => {
         '/orgs/{orgId}/mcps', '/orgs/{orgId}/mcps/{slug}', '/orgs/{orgId}/mcps/{slug}/health', '/orgs/{orgId}/mcps/{slug}/tools',
         '/orgs/{orgId}/alerts', '/orgs/{orgId}/alerts/{subscriptionId}', '/plans', '/whoami', '/events',
         '/orgs/{orgId}/usage', '/orgs/{orgId}/usage/export', '/usage',
-        '/orgs/{orgId}/audit', '/orgs/{orgId}/audit/head', '/orgs/{orgId}/audit/digests', '/audit', '/audit/head', '/audit/digests',
+        '/orgs/{orgId}/audit', '/orgs/{orgId}/audit/head', '/orgs/{orgId}/audit/digests', '/orgs/{orgId}/audit/verification',
+        '/audit', '/audit/head', '/audit/digests', '/audit/verification',
         '/orgs/{orgId}/webhooks', '/orgs/{orgId}/webhooks/{endpointId}', '/orgs/{orgId}/webhooks/{endpointId}/rotate-secret',
         '/orgs/{orgId}/webhooks/{endpointId}/test', '/orgs/{orgId}/webhooks/{endpointId}/deliveries', '/orgs/{orgId}/webhooks/deliveries/{deliveryId}/redeliver',
       ].map((p) => BASE + p).sort(),
@@ -605,6 +606,7 @@ describe('protocol hygiene', () => {
     expect(schemaOf('/orgs/{orgId}/mcps/{slug}/tools', 'get', '200')).toBe('#/components/schemas/McpTools');
     expect(schemaOf('/orgs/{orgId}/alerts', 'post', '201')).toBe('#/components/schemas/AlertSubscription');
     expect(schemaOf('/orgs/{orgId}/alerts', 'get', '200')).toBe('#/components/schemas/AlertSubscriptionList');
+    expect(schemaOf('/orgs/{orgId}/audit/verification', 'get', '200')).toBe('#/components/schemas/AuditVerification');
     expect(doc.paths[`${BASE}/orgs/{orgId}/alerts`].post.responses['501']).toBeDefined();
     expect(doc.components.schemas.CreateAlertSubscription).toMatchObject({
       required: ['type', 'address'],

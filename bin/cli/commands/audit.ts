@@ -2,7 +2,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { AuditEntry } from '../../../lambda/core/audit/entry';
-import { type ExportVerifyReport, verifyExport } from '../../../lambda/core/audit/export-verify';
+import type { ExportVerifyReport } from '../../../lambda/core/audit/export-verify';
+import { verifyAuditLog } from '../../../lambda/core/audit/log-verify';
 import type { StoredDigest } from '../../../lambda/core/audit/digest-producer';
 import type { AdminApi, AdminClient } from '../client';
 import { CliContext, type CliIo } from '../context';
@@ -165,26 +166,19 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       ? (JSON.parse(await readFile(resolve(ctx.cwd, opts.digests), 'utf8')) as DigestFile)
       : await fetchDigests(client!, scope!);
 
-    let report: ExportVerifyReport;
-    if (digests && digests.items.length > 0) {
-      const fromDigest = opts.fromDigest === undefined ? 0 : digests.items.findIndex((d) => d.n === opts.fromDigest);
+    let fromDigest: number | undefined;
+    if (digests && digests.items.length > 0 && opts.fromDigest !== undefined) {
+      fromDigest = digests.items.findIndex((d) => d.n === opts.fromDigest);
       if (fromDigest < 0) throw usageError(`there is no digest ${opts.fromDigest} (digests 1..${digests.items.length})`, 'bad_from_digest');
-      report = await verifyExport({ entriesNdjson: text, digests: digests.items, publicKeyPem: digests.publicKeyPem, fromDigest });
-    } else {
-      // No digest yet: the chain is checked on its own (from the genesis), without signatures.
-      report = await verifyExport({ entriesNdjson: text, digests: [], publicKeyPem: digests?.publicKeyPem ?? '' });
     }
-    const entries = text.split('\n').filter((line) => line.trim() !== '');
-    const last = entries.length > 0 ? (JSON.parse(entries.at(-1)!) as AuditEntry) : undefined;
-    // Online, the export must also reach the store's head: a removed tail after the last digest shows here.
-    const head = !offline && report.ok ? await fetchHead(client!, scope!) : undefined;
-    const headProblem = head && (head.seq !== (last?.seq ?? 0) || (last !== undefined && head.hash !== last.hash));
-    const ok = report.ok && !headProblem;
+    // Online, the export must also reach the store's head: a removed tail after the last digest shows there.
+    const verified = await verifyAuditLog({ entriesNdjson: text, digests, fromDigest, head: offline ? undefined : () => fetchHead(client!, scope!) });
+    const { report, ok, head, last } = verified;
     if (ctx.json) {
       ctx.printJson({ ...report, ok, ...(head ? { head } : {}) });
     } else if (!report.ok) {
       io.stderr.write(`FAILED: ${problemText(report)}.\n`);
-    } else if (headProblem) {
+    } else if (verified.headMismatch) {
       io.stderr.write(`FAILED: the chain ends at entry ${last?.seq ?? 0} but the store's head is entry ${head!.seq}: entries after ${last?.seq ?? 0} were removed.\n`);
     } else {
       const signed = report.signedThroughSeq === undefined ? 'no signed digest covers it yet' : `signed through entry ${report.signedThroughSeq} by ${report.digestsChecked} digest${report.digestsChecked === 1 ? '' : 's'}`;

@@ -75,3 +75,35 @@ export const AuditDigestListSchema = z
     items: z.array(AuditDigestSchema),
   })
   .openapi('AuditDigestList');
+
+const ChainPointSchema = z.object({ seq: z.number().int().nonnegative(), hash: z.string() });
+
+export const AuditVerificationSchema = z
+  .object({
+    ok: z.boolean().openapi({ description: 'The whole chain verified: every entry intact and linked, every digest valid, and the walk ends at the store’s head' }),
+    entries: z.number().int().nonnegative().openapi({ description: 'Entries walked' }),
+    lastSeq: z.number().int().nonnegative().openapi({ description: 'The seq of the last entry walked (0 for an empty chain)' }),
+    head: ChainPointSchema.openapi({ description: 'The store’s head, read after the walk' }),
+    truncated: z.boolean().openapi({ description: 'The chain is longer than this API walks at once: only its first `entries` (and the digests within them) were checked, and `ok` is false. `plexmcp audit verify` checks the whole chain.' }),
+    problem: z
+      .object({
+        kind: z.enum(['altered', 'removed', 'reordered', 'inserted', 'broken-link', 'bad-signature', 'hash-mismatch', 'range-gap', 'chain-break', 'malformed', 'head-mismatch']),
+        seq: z.number().int().nonnegative().optional().openapi({ description: 'The entry the problem is about' }),
+        digest: z.number().int().positive().optional().openapi({ description: 'The digest (its number n) the problem is about' }),
+        position: z.number().int().positive().optional().openapi({ description: 'For `malformed`: the position of the unreadable item in the walk' }),
+      })
+      .optional()
+      .openapi({ description: 'The first problem found' }),
+    digests: z.union([
+      z.object({ available: z.literal(false) }).openapi({ description: 'This deployment makes no signed digests: the chain was checked on its own' }),
+      z.object({
+        available: z.literal(true),
+        checked: z.number().int().nonnegative().openapi({ description: 'Digests whose signature and link were checked against the public key' }),
+        valid: z.boolean().openapi({ description: 'No digest problem' }),
+        signedThroughSeq: z.number().int().nonnegative().optional().openapi({ description: 'The highest seq a valid signed digest vouches for' }),
+        latest: z.object({ n: z.number().int().positive(), toSeq: z.number().int().nonnegative(), createdAt: z.string() }).optional(),
+      }),
+    ]),
+    verifiedAt: z.string().openapi({ example: '2026-12-02T10:00:00.000Z' }),
+  })
+  .openapi('AuditVerification');

@@ -2,11 +2,12 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { DigestStore } from '../../audit/digest-producer';
 import { GENESIS_HASH, SYSTEM_AUDIT_SCOPE } from '../../audit/entry';
 import type { AuditJournal } from '../../audit/journal';
+import { verifyStoredChain } from '../../audit/stored-verify';
 import { ApiError } from '../../errors';
 import { operatorOnly, orgAdmin } from '../guards';
 import { bearer, errors, json, orgParams, routeModule } from '../openapi';
 import { ErrorSchema } from '../schemas';
-import { type AuditEntrySchema, AuditDigestListSchema, AuditHeadSchema, AuditPageSchema, AuditQuerySchema } from '../audit-schemas';
+import { type AuditEntrySchema, AuditDigestListSchema, AuditHeadSchema, AuditPageSchema, AuditQuerySchema, AuditVerificationSchema } from '../audit-schemas';
 
 /** The signed digests, and the public key that verifies them. */
 export interface AuditDigestSource {
@@ -42,6 +43,17 @@ export function auditRoutes(journal: AuditJournal, digestSource?: AuditDigestSou
   const head = async (scope: string) => {
     const h = await journal.head(scope);
     return h ? { seq: h.seq, hash: h.hash } : { seq: 0, hash: GENESIS_HASH };
+  };
+  const verification = async (scope: string) => {
+    const result = await verifyStoredChain(scope, {
+      journal,
+      digests: digestSource && (async () => {
+        const [items, publicKeyPem] = await Promise.all([digestSource.store.list(scope), digestSource.publicKeyPem()]);
+        return { items, publicKeyPem };
+      }),
+    });
+    // The schema's types are mutable; the report is only read.
+    return result as unknown as z.infer<typeof AuditVerificationSchema>;
   };
   const app = routeModule();
   app.use('/orgs/:orgId/audit', orgAdmin);
@@ -79,6 +91,22 @@ export function auditRoutes(journal: AuditJournal, digestSource?: AuditDigestSou
         responses: { 200: json(AuditHeadSchema, 'The system chain head'), ...errors },
       }),
       async (c) => c.json(await head(SYSTEM_AUDIT_SCOPE), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/orgs/{orgId}/audit/verification', ...bearer, request: { params: orgParams },
+        description: 'Verifies the org’s chain as stored, as `plexmcp audit verify` does: every entry’s hash and link, every signed digest against the public key, and that the chain ends at the head.',
+        responses: { 200: json(AuditVerificationSchema, 'The verification result (also when it found a problem)'), ...errors },
+      }),
+      async (c) => c.json(await verification(c.req.valid('param').orgId), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/audit/verification', ...bearer,
+        description: 'Verifies the system chain as stored (see `/orgs/{orgId}/audit/verification`). Operator only.',
+        responses: { 200: json(AuditVerificationSchema, 'The verification result (also when it found a problem)'), ...errors },
+      }),
+      async (c) => c.json(await verification(SYSTEM_AUDIT_SCOPE), 200),
     )
     .openapi(
       createRoute({
