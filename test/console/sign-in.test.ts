@@ -104,3 +104,19 @@ test("the admin API admits the console's own origin (this loopback server) and r
   const otherPort = await fetch(url, { headers: { ...auth, origin: `http://127.0.0.1:${port === 1 ? 2 : port - 1}` } });
   expect(otherPort.status).toBe(403);
 });
+
+test('the browser enforces the CSP: an inline script injected into the page does not run, and the violation is reported', async () => {
+  await page.goto(stack.gateway.consoleUrl);
+  await page.getByLabel('Admin key or operator token').waitFor();
+  const ran = await page.evaluate(() => {
+    const g = globalThis as unknown as { document: { createElement(tag: string): { textContent: string }; head: { appendChild(node: unknown): void } }; __inlineRan?: boolean };
+    const script = g.document.createElement('script');
+    script.textContent = 'globalThis.__inlineRan = true';
+    g.document.head.appendChild(script);
+    return g.__inlineRan === true;
+  });
+  expect(ran).toBe(false);
+  // The violation is reported as a console error (bounded wait: 50 × 100 ms).
+  for (let i = 0; i < 50 && !stack.problems.some((p) => p.includes('Content Security Policy')); i++) await page.waitForTimeout(100);
+  expect(stack.problems.splice(0)).toEqual([expect.stringContaining("violates the following Content Security Policy directive 'script-src 'self''")]);
+});
