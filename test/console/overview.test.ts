@@ -104,6 +104,33 @@ test('the Overview shows the usage API’s totals, the charts and the top MCP se
   }
   await screenshot(page, 'overview-month');
 
+  // The charts follow their container: a narrower window gives one column of wider charts.
+  const chartWidth = () => page.locator('.chart canvas').first().evaluate((canvas) => canvas.getBoundingClientRect().width);
+  const before = await chartWidth();
+  await page.setViewportSize({ width: 1000, height: 860 });
+  await page.waitForFunction(
+    (was) => {
+      // Runs in the page; the test's TypeScript has no DOM types, so the little it reads is typed here.
+      type Box = { getBoundingClientRect(): { width: number } };
+      const doc = (globalThis as unknown as { document: { querySelector(selector: string): (Box & { clientWidth: number; querySelector(selector: string): Box | null }) | null } }).document;
+      const container = doc.querySelector('.chart');
+      const canvas = container?.querySelector('canvas');
+      return !!container && !!canvas && Math.abs(canvas.getBoundingClientRect().width - container.clientWidth) <= 1 && Math.abs(container.clientWidth - was) > 20;
+    },
+    before,
+    { timeout: 5_000 },
+  );
+  // Leaving the page destroys the plots: resizing afterwards must not reach them (no page error).
+  await page.getByRole('link', { name: 'Connect' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Connect' }).waitFor();
+  expect(await page.locator('.uplot').count()).toBe(0);
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await page.getByText('Usage of the last 24 hours, per hour').waitFor();
+  expect(await page.locator('.uplot').count()).toBe(2);
+  await page.getByRole('button', { name: 'Month' }).click();
+  await page.getByText('Usage of the last 30 days, per day').waitFor();
+
   // The text alternative: the data table holds every bucket.
   await page.getByText('Data table').first().click();
   const dataTable = page.locator('.chart-data table').first();
