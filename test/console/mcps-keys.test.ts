@@ -30,10 +30,17 @@ afterEach(async () => {
 });
 
 /** The admin API as the demo org admin, outside the browser: what the page did, checked at the source. */
-async function admin(path: string): Promise<{ status: number; body: any }> {
+async function admin<T = unknown>(path: string): Promise<{ status: number; body: T }> {
   const res = await fetch(`${stack.gateway.adminUrl}/orgs/${stack.demo.orgId}${path}`, { headers: { authorization: `Bearer ${stack.demo.orgAdminKey}` } });
   const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+interface McpView {
+  endpoints: { id: string; url: string; weight: number }[];
+  upstreamAuth: { type: string };
+  hasUpstreamSecret: boolean;
+  toolPolicy: { allow: string[]; deny: string[] };
 }
 
 /** The error message a Field shows under the input labelled `label`. */
@@ -72,13 +79,14 @@ test('an MCP server is created with two endpoints, a bad URL is shown on its fie
   expect(await page.getByLabel('Endpoint 1 URL', { exact: true }).getAttribute('aria-invalid')).toBeNull();
   expect((await admin('/mcps/console-made')).status).toBe(404);
   expectedFailures(stack.problems, 400);
+  await screenshot(page, 'mcp-form-error');
 
   await page.getByLabel('Endpoint 2 URL', { exact: true }).fill(secondUrl);
   await page.getByRole('button', { name: 'Create MCP server' }).click();
   await page.getByRole('heading', { level: 1, name: 'Made in the console' }).waitFor();
-  const created = await admin('/mcps/console-made');
+  const created = await admin<McpView>('/mcps/console-made');
   expect(created.status).toBe(200);
-  expect(created.body.endpoints.map((e: { url: string; weight: number }) => [e.url, e.weight])).toEqual([
+  expect(created.body.endpoints.map((e) => [e.url, e.weight])).toEqual([
     [upstreamUrl, 300],
     [secondUrl, 100],
   ]);
@@ -96,10 +104,10 @@ test('an MCP server is created with two endpoints, a bad URL is shown on its fie
   await page.getByLabel('Denied tools', { exact: true }).fill('delete_*\nadmin_*');
   await page.getByRole('button', { name: 'Save changes' }).click();
   await page.getByText('deny delete_*, admin_*', { exact: true }).waitFor();
-  const edited = await admin('/mcps/console-made');
-  expect(edited.body.endpoints.map((e: { weight: number }) => e.weight)).toEqual([300, 250]);
+  const edited = await admin<McpView>('/mcps/console-made');
+  expect(edited.body.endpoints.map((e) => e.weight)).toEqual([300, 250]);
   // Unchanged URLs keep their endpoint ids.
-  expect(edited.body.endpoints.map((e: { id: string }) => e.id)).toEqual(created.body.endpoints.map((e: { id: string }) => e.id));
+  expect(edited.body.endpoints.map((e) => e.id)).toEqual(created.body.endpoints.map((e) => e.id));
   expect(edited.body.toolPolicy).toEqual({ allow: [], deny: ['delete_*', 'admin_*'] });
   expect(edited.body.upstreamAuth).toEqual({ type: 'bearer' });
   expect(edited.body.hasUpstreamSecret).toBe(true);
@@ -115,10 +123,10 @@ test('an MCP server is created with two endpoints, a bad URL is shown on its fie
 
 test("the demo MCP's page lists its discovered tools and the health of its endpoint", async () => {
   await stack.gateway.runHealthCycle();
-  const tools = await admin('/mcps/everything/tools');
+  const tools = await admin<{ tools: { name: string }[] }>('/mcps/everything/tools');
   expect(tools.status).toBe(200);
   expect(tools.body.tools.length).toBeGreaterThan(0);
-  const health = await admin('/mcps/everything/health');
+  const health = await admin<{ endpoints: { status: string; region: string }[] }>('/mcps/everything/health');
   expect(health.body.endpoints.length).toBeGreaterThan(0);
 
   await signIn(page, stack, stack.demo.orgAdminKey, '#/mcps');
@@ -129,10 +137,10 @@ test("the demo MCP's page lists its discovered tools and the health of its endpo
 
   await page.goto(`${stack.gateway.consoleUrl}#/mcps/everything`);
   const toolTable = page.getByRole('table', { name: 'Tools' });
-  for (const tool of tools.body.tools as { name: string }[]) await toolTable.getByText(tool.name, { exact: true }).waitFor();
+  for (const tool of tools.body.tools) await toolTable.getByText(tool.name, { exact: true }).waitFor();
   expect(await toolTable.locator('tbody tr').count()).toBe(tools.body.tools.length);
   const endpointTable = page.getByRole('table', { name: 'Endpoint health' });
-  for (const state of health.body.endpoints as { status: string; region: string }[]) {
+  for (const state of health.body.endpoints) {
     const row = endpointTable.getByRole('row', { name: new RegExp(state.region) });
     await row.locator(`.badge.${state.status}`).waitFor();
     expect(await row.getByText(/^\d+ ms$/).count()).toBe(1);
@@ -156,7 +164,7 @@ test('a new key is shown once, works at the gateway, is gone after a reload, and
   expect(secret.length).toBeGreaterThan(20);
   await screenshot(page, 'key-created');
 
-  const keys = (await admin('/keys')).body.items as { keyId: string; name: string; role: string; scopes: unknown }[];
+  const keys = (await admin<{ items: { keyId: string; name: string; role: string; scopes: unknown }[] }>('/keys')).body.items;
   const made = keys.find((k) => k.name === 'console agent')!;
   expect(made.role).toBe('member');
   expect(made.scopes).toEqual({ mcps: ['everything'], tools: { everything: { allow: [], deny: ['delete_*'] } } });
@@ -165,8 +173,8 @@ test('a new key is shown once, works at the gateway, is gone after a reload, and
   expect((await call(mcpUrl, secret, initializeMessage())).status).toBe(200);
 
   // The secret lives in the page's state only: no storage, no URL …
-  const kept = await page.evaluate(() => ({ session: JSON.stringify({ ...sessionStorage }), local: JSON.stringify({ ...localStorage }), url: location.href, cookie: document.cookie }));
-  for (const place of Object.values(kept)) expect(place).not.toContain(secret);
+  const storage = await page.evaluate(() => ({ session: JSON.stringify({ ...sessionStorage }), local: JSON.stringify({ ...localStorage }) }));
+  for (const place of [storage.session, storage.local, page.url(), JSON.stringify(await page.context().cookies())]) expect(place).not.toContain(secret);
   // … so a reload does not show it again.
   await page.reload();
   const row = page.getByRole('row', { name: /console agent/ });
