@@ -16,6 +16,8 @@ interface FleetData {
   readonly report: UsageReport;
   /** Each org's totals over the range (only orgs with traffic). */
   readonly byOrg: ReadonlyMap<string, Partial<UsageTotals> & { requests: number; errors: number; costUsd: number }>;
+  /** Orgs with traffic (only the busiest P95_ORGS have a p95). */
+  readonly busyOrgs: number;
 }
 
 async function loadFleet(api: AdminApi): Promise<FleetData> {
@@ -33,7 +35,7 @@ async function loadFleet(api: AdminApi): Promise<FleetData> {
     });
   }
   await Promise.all(busy.slice(0, P95_ORGS).map(async (s) => byOrg.set(s.group, (await fleet(s.group)).totals)));
-  return { orgs, report, byOrg };
+  return { orgs, report, byOrg, busyOrgs: busy.length };
 }
 
 export function FleetPage() {
@@ -119,6 +121,7 @@ function FleetView({ data }: { data: FleetData }) {
         </tbody>
       </table>
       {data.orgs.length === 0 ? <p class="muted">No organisations yet.</p> : null}
+      {data.busyOrgs > P95_ORGS ? <p class="muted">p95 is shown for the {P95_ORGS} busiest organisations.</p> : null}
     </>
   );
 }
