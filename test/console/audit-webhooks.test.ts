@@ -2,7 +2,7 @@
  * The Webhooks & alerts and Audit log pages in a real browser against `serve --demo`: a webhook
  * to a loopback receiver added in the page (after the plan refused it, then the operator raised
  * the limit), its secret shown once and verifying the deliveries with the `standardwebhooks`
- * package, a test event delivered, a failed one redelivered, the secret rotated; an alert
+ * package, a test event delivered, a failed one redelivered, the secret rotated, then deleted; an alert
  * subscription added and removed; then the audit entries of those changes, filtered and paged,
  * and the chain verified by the server.
  */
@@ -173,6 +173,11 @@ describe('Webhooks & alerts', () => {
     expect(await endpointCard().getByRole('button', { name: 'Send test event' }).isDisabled()).toBe(true);
     await endpointCard().getByRole('button', { name: 'Enable' }).click();
     await endpointCard().getByText('enabled', { exact: true }).waitFor();
+
+    // Delete (after the confirm dialog): gone from the page and the API.
+    await endpointCard().getByRole('button', { name: 'Delete' }).click();
+    await page.getByText('No webhook endpoints yet.').waitFor();
+    expect(await asOperator('GET', `/orgs/${orgId}/webhooks`)).toMatchObject({ body: { items: [] } });
   }, 60_000);
 
   test('an alert subscription is added and removed', async () => {
@@ -216,7 +221,7 @@ describe('Audit log', () => {
     await webhookCreated.getByText('changed (secret: value not recorded)').waitFor();
     await webhookCreated.getByText(/url .*127\.0\.0\.1/).waitFor();
     await webhookCreated.getByText(/key \w+ \(demo org admin\)/).waitFor();
-    for (const action of ['webhook.tested', 'webhook.redelivered', 'webhook.secret.rotated', 'webhook.updated', 'alert.created', 'alert.deleted']) {
+    for (const action of ['webhook.deleted', 'webhook.tested', 'webhook.redelivered', 'webhook.secret.rotated', 'webhook.updated', 'alert.created', 'alert.deleted']) {
       const found = await rows.filter({ hasText: action }).count();
       expect([action, found > 0]).toEqual([action, true]);
     }
