@@ -97,7 +97,7 @@ function Console({ signedIn, onSignOut }: { signedIn: SignedIn; onSignOut: () =>
           </button>
         </nav>
         <main id="main" ref={main} class="content">
-          {route.page !== FLEET_PAGE.id && orgId === undefined ? (
+          {needsOrg(route.page, isOperator) && orgId === undefined ? (
             <p>Pick an organisation first (the list at the top of the menu), or open the Fleet page.</p>
           ) : (
             <Page id={route.page} rest={route.rest} />
@@ -106,6 +106,11 @@ function Console({ signedIn, onSignOut }: { signedIn: SignedIn; onSignOut: () =>
       </div>
     </SessionContext.Provider>
   );
+}
+
+/** Every page shows one org, but the operator's Fleet and Audit log (the system chain without an org). */
+function needsOrg(page: PageId, isOperator: boolean): boolean {
+  return !(page === FLEET_PAGE.id || (isOperator && page === 'audit'));
 }
 
 function Page({ id, rest }: { id: PageId; rest: readonly string[] }) {

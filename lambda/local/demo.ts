@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ApiKeyAuthenticator } from '../core/api-keys';
+import { claudeDesktopConfig } from '../core/claude-desktop-config';
 import type { RegistryStore } from '../core/registry-store';
 import type { RegistryService } from '../core/registry-service';
 
@@ -110,22 +111,6 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   }
 }
 
-/** A Claude Desktop entry that reaches the gateway through the `mcp-remote` stdio bridge. */
-export function claudeDesktopConfig(gatewayUrl: string, apiKey: string) {
-  const args = ['-y', 'mcp-remote@0.15.1', gatewayUrl, '--header', 'Authorization:${PLEXMCP_AUTH_HEADER}', '--transport', 'http-only'];
-  if (gatewayUrl.startsWith('http://')) args.push('--allow-http');
-  return {
-    mcpServers: {
-      'plexmcp-everything': {
-        command: 'npx',
-        args,
-        // In env rather than args: Claude Desktop on Windows mangles spaces inside args.
-        env: { PLEXMCP_AUTH_HEADER: `Bearer ${apiKey}` },
-      },
-    },
-  };
-}
-
 function readDemoFile(path: string): DemoFile | undefined {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as DemoFile;
@@ -194,3 +179,6 @@ function stop(child: ChildProcess): Promise<void> {
     setTimeout(() => child.kill('SIGKILL'), 3_000).unref();
   });
 }
+
+/** Re-exported for the tests and scripts that build the demo's configuration. */
+export { claudeDesktopConfig };

@@ -153,6 +153,13 @@ test('the operator’s Fleet lists every org with its last-24-hours usage as GET
   expect(await figure(demoRow.getByTestId('org-requests'))).toBe(demoRequests);
   expect(await figure(page.getByTestId('fleet-requests'))).toBe(fleet.totals.requests);
   await screenshot(page, 'fleet');
+
+  // Opening the org picks it for the other pages: its overview shows its own total.
+  await demoRow.getByRole('button', { name: 'Open Demo' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  expect(await page.getByLabel('Organisation', { exact: true }).inputValue()).toBe(stack.demo.orgId);
+  await page.getByTestId('total-requests').waitFor();
+  expect(await figure(page.getByTestId('total-requests'))).toBe(demoRequests);
 });
 
 test('Connect shows a Claude Desktop configuration for the picked MCP server that parses, with the gateway URL and a key placeholder', async () => {

@@ -5,6 +5,7 @@
  */
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
+import { claudeDesktopConfig } from '../../../lambda/core/claude-desktop-config';
 import { all, gatewayBase } from '../api';
 import { useSession } from '../session-context';
 import { CopyButton, describedBy, Field, Loaded, PageHeader, useAsync } from '../ui';
@@ -12,26 +13,6 @@ import { CopyButton, describedBy, Field, Loaded, PageHeader, useAsync } from '..
 /** What the user replaces with their key (`pmcp_<keyId>_<secret>`, api-keys.ts). */
 export function keyPlaceholder(keyId: string | undefined): string {
   return keyId ? `pmcp_${keyId}_…your secret…` : 'pmcp_…your key…';
-}
-
-/**
- * The Claude Desktop entry in the shape `plexmcp serve --demo` prints (claudeDesktopConfig in
- * lambda/local/demo.ts, which this copies: that module needs Node and cannot be bundled here):
- * the mcp-remote stdio bridge with the Authorization header from env.
- */
-export function claudeDesktopConfig(slug: string, gatewayUrl: string, apiKey: string) {
-  const args = ['-y', 'mcp-remote@0.15.1', gatewayUrl, '--header', 'Authorization:${PLEXMCP_AUTH_HEADER}', '--transport', 'http-only'];
-  if (gatewayUrl.startsWith('http://')) args.push('--allow-http');
-  return {
-    mcpServers: {
-      [`plexmcp-${slug}`]: {
-        command: 'npx',
-        args,
-        // In env rather than args: Claude Desktop on Windows mangles spaces inside args.
-        env: { PLEXMCP_AUTH_HEADER: `Bearer ${apiKey}` },
-      },
-    },
-  };
 }
 
 /** A POSIX shell single-quoted word. */
@@ -101,7 +82,7 @@ function ConnectForm({ mcps, keys }: { mcps: readonly McpChoice[]; keys: readonl
   if (mcps.length === 0) return <p>This organisation has no MCP servers yet: add one on the MCP servers page.</p>;
   const gatewayUrl = `${gatewayBase()}/mcp/${encodeURIComponent(slug)}`;
   const placeholder = keyPlaceholder(key?.keyId);
-  const claude = JSON.stringify(claudeDesktopConfig(slug, gatewayUrl, placeholder), null, 2);
+  const claude = JSON.stringify(claudeDesktopConfig(gatewayUrl, placeholder, `plexmcp-${slug}`), null, 2);
   return (
     <>
       <div class="row">

@@ -4,6 +4,7 @@
  */
 import { all, answer, type AdminApi } from '../api';
 import { useSession } from '../session-context';
+import { href } from '../router';
 import { Loaded, PageHeader, useAsync } from '../ui';
 import { formatCount, formatMs, formatRate, formatUsd, type UsageReport, type UsageTotals } from '../usage-format';
 
@@ -56,14 +57,19 @@ export function FleetPage() {
 }
 
 function FleetView({ data }: { data: FleetData }) {
+  const { pickOrg } = useSession();
+  const open = (orgId: string) => {
+    pickOrg(orgId);
+    location.hash = href('overview');
+  };
   const { totals } = data.report;
   // Busiest first, then by name; orgs without traffic last.
   const rows = [...data.orgs].sort((a, b) => (data.byOrg.get(b.orgId)?.requests ?? 0) - (data.byOrg.get(a.orgId)?.requests ?? 0) || a.name.localeCompare(b.name));
   return (
     <>
       <p class="muted">
-        Usage of the last 24 hours ({new Date(data.report.from).toLocaleString()} to {new Date(data.report.to).toLocaleString()}). To open an org’s pages, pick it in the
-        Organisation list in the menu.
+        Usage of the last 24 hours ({new Date(data.report.from).toLocaleString()} to {new Date(data.report.to).toLocaleString()}). Open an org to see its pages (or pick it
+        in the Organisation list in the menu).
       </p>
       <h2>Fleet totals</h2>
       <dl class="stats">
@@ -99,6 +105,9 @@ function FleetView({ data }: { data: FleetData }) {
             <th scope="col" class="num">Errors</th>
             <th scope="col" class="num">p95</th>
             <th scope="col" class="num">Cost</th>
+            <th scope="col">
+              <span class="visually-hidden">Open</span>
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -115,6 +124,11 @@ function FleetView({ data }: { data: FleetData }) {
                 <td class="num">{formatCount(usage?.errors ?? 0)}</td>
                 <td class="num">{formatMs(usage?.p95Ms)}</td>
                 <td class="num">{formatUsd(usage?.costUsd ?? 0)}</td>
+                <td>
+                  <button type="button" class="secondary" aria-label={`Open ${org.name}`} onClick={() => open(org.orgId)}>
+                    Open
+                  </button>
+                </td>
               </tr>
             );
           })}
