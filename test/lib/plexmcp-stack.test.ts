@@ -89,7 +89,7 @@ describe('PlexMcpStack', () => {
       template.resourceCountIs('AWS::ApiGateway::RestApi', 1);
       const apiId = stack.getLogicalId(stack.api.api.node.defaultChild as CfnResource);
       const paths = Object.values(template.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties.PathPart);
-      expect(paths.sort()).toEqual(['admin', 'healthz', 'mcp', '{proxy+}', '{slug}']);
+      expect(paths.sort()).toEqual(['admin', 'console', 'healthz', 'mcp', '{proxy+}', '{proxy+}', '{slug}']);
       for (const method of Object.values(template.findResources('AWS::ApiGateway::Method'))) {
         expect(method.Properties.RestApiId).toEqual({ Ref: apiId });
       }
