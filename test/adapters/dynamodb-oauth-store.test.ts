@@ -1,4 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { fork, type ChildProcess } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import {
@@ -7,6 +12,7 @@ import {
   DynamoDbOAuthStore,
   ensureOAuthTable,
   OAuthItemConsumedError,
+  type OAuthModelAdapter,
 } from '../../lambda/adapters/dynamodb-oauth-store';
 import { DEFAULT_OAUTH_TABLE_NAME, OAUTH_TABLE } from '../../lambda/core/oauth/table';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
@@ -290,5 +296,226 @@ describe('AccessTokenReader', () => {
 
     await store.adapterFor('Session').destroy(sessionId);
     expect(await store.find(accessTokenHash(token))).toBeUndefined();
+  });
+});
+
+/**
+ * oidc-provider itself on this store: it is ESM only, which Jest's CommonJS runtime cannot load
+ * on Node 22, so the Provider runs in a child Node process whose adapter forwards every call over
+ * IPC to the store under test here. What the provider writes and reads is exactly what it would
+ * write and read in-process; only the transport between them differs.
+ */
+describe('a real oidc-provider on the store', () => {
+  const PROVIDER_SCRIPT = `
+import { createServer } from 'node:http';
+import { Provider } from ${JSON.stringify(pathToFileURL(join(__dirname, '../../node_modules/oidc-provider/lib/index.js')).href)};
+
+const pending = new Map();
+let calls = 0;
+process.on('message', ({ n, value, error }) => {
+  const { resolve, reject } = pending.get(n);
+  pending.delete(n);
+  if (error) reject(Object.assign(new Error(error.message), error)); else resolve(value);
+});
+const call = (model, method, args) => new Promise((resolve, reject) => {
+  calls += 1;
+  pending.set(calls, { resolve, reject });
+  process.send({ n: calls, model, method, args });
+});
+const METHODS = ['upsert', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId'];
+const adapter = (model) => Object.fromEntries(METHODS.map((method) => [method, (...args) => call(model, method, args)]));
+
+const server = createServer();
+server.listen(0, '127.0.0.1', () => {
+  const issuer = 'http://127.0.0.1:' + server.address().port;
+  const provider = new Provider(issuer, {
+    adapter,
+    cookies: { keys: ['cookie-signing-key-for-the-test'] },
+    scopes: ['mcp:tools', 'mcp:resources', 'mcp:prompts'],
+    features: {
+      registration: { enabled: true },
+      registrationManagement: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => issuer + '/mcp/github',
+        useGrantedResource: () => true,
+        getResourceServerInfo: () => ({ scope: 'mcp:tools mcp:resources mcp:prompts', accessTokenFormat: 'opaque', accessTokenTTL: 600 }),
+      },
+    },
+    pkce: { required: () => true },
+    rotateRefreshToken: true,
+    issueRefreshToken: () => true,
+    extraTokenClaims: () => ({ orgId: 'org_aaaaaaaaaaaaaaaa', iss: issuer }),
+  });
+  server.on('request', provider.callback());
+  process.send({ ready: issuer });
+});
+`;
+
+  let child: ChildProcess;
+  let issuer: string;
+  let dir: string;
+
+  beforeEach(async () => {
+    // The provider keeps real time: so does the store it uses.
+    store = new DynamoDbOAuthStore(db.client, table);
+    jar.clear();
+    dir = await mkdtemp(join(tmpdir(), 'oauth-provider-'));
+    await writeFile(join(dir, 'provider.mjs'), PROVIDER_SCRIPT);
+    // Its stderr (oidc-provider's warnings about the dev login pages) is kept for a failed start.
+    child = fork(join(dir, 'provider.mjs'), [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    issuer = await new Promise<string>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`the provider process exited (${code}): ${stderr}`)));
+      child.on('message', (message: { ready?: string; n?: number; model?: string; method?: keyof OAuthModelAdapter; args?: unknown[] }) => {
+        if (message.ready) return resolve(message.ready);
+        const { n, model, method, args } = message;
+        const adapter = store.adapterFor(model!) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+        adapter[method!]!(...args!).then(
+          (value) => child.send({ n, value }),
+          (error: Error & Record<string, unknown>) =>
+            child.send({ n, error: { message: error.message, name: error.name, status: error.status, statusCode: error.statusCode, expose: error.expose, error_description: error.error_description } }),
+        );
+      });
+    });
+  });
+  afterEach(async () => {
+    child.removeAllListeners('exit');
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill();
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A minimal cookie jar: the provider's cookies are scoped by path, which the flow below always matches. */
+  const jar = new Map<string, string>();
+  const cookieHeader = () => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
+  const remember = (response: Response) => {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const [name, value] = [pair!.slice(0, pair!.indexOf('=')), pair!.slice(pair!.indexOf('=') + 1)];
+      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(line)) jar.delete(name);
+      else jar.set(name, value);
+    }
+  };
+  const request = async (url: string, init: RequestInit = {}) => {
+    const response = await fetch(new URL(url, issuer), { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: cookieHeader() } });
+    remember(response);
+    return response;
+  };
+  const form = (fields: Record<string, string>) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  });
+  /** Follows the provider's redirects until one leaves it (to the client's redirect_uri) or a page answers. */
+  const follow = async (response: Response): Promise<Response | URL> => {
+    for (let hops = 0; hops < 10; hops++) {
+      const location = response.headers.get('location');
+      if (location === null) return response;
+      const next = new URL(location, issuer);
+      if (next.origin !== issuer) return next;
+      response = await request(next.href);
+    }
+    throw new Error('too many redirects');
+  };
+
+  interface RegisteredClient {
+    readonly client_id: string;
+    readonly registration_access_token: string;
+    readonly registration_client_uri: string;
+  }
+
+  const register = async (): Promise<RegisteredClient> => {
+    const registration = await request('/reg', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: ['http://127.0.0.1/callback'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], client_name: 'Test client' }),
+    });
+    expect(registration.status).toBe(201);
+    return (await registration.json()) as RegisteredClient;
+  };
+
+  /** Authorize with PKCE (the dev login and consent pages of oidc-provider): the code and its verifier. */
+  const authorizationCode = async (client: RegisteredClient) => {
+    const verifier = randomUUID() + randomUUID();
+    const authorize = new URLSearchParams({
+      client_id: client.client_id,
+      response_type: 'code',
+      redirect_uri: 'http://127.0.0.1/callback',
+      scope: 'mcp:tools',
+      resource: `${issuer}/mcp/github`,
+      state: 'state-1',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    });
+    const login = await follow(await request(`/auth?${authorize}`));
+    if (login instanceof URL) throw new Error(`expected the login page, was sent to ${login.href}`);
+    const loginUid = new URL(login.url).pathname.split('/').pop()!;
+    const consent = await follow(await request(`/interaction/${loginUid}`, form({ prompt: 'login', login: 'key_aaaaaaaaaaaaaaaa', password: 'any' })));
+    if (consent instanceof URL) throw new Error(`expected the consent page, was sent to ${consent.href}`);
+    const consentUid = new URL(consent.url).pathname.split('/').pop()!;
+    const callback = await follow(await request(`/interaction/${consentUid}`, form({ prompt: 'consent' })));
+    if (!(callback instanceof URL)) throw new Error(`expected the redirect to the client, got ${callback.status} ${await callback.text()}`);
+    expect(callback.searchParams.get('state')).toBe('state-1');
+    expect(callback.searchParams.get('iss')).toBe(issuer);
+    const code = callback.searchParams.get('code')!;
+    return { code, exchange: { grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1/callback', code_verifier: verifier, client_id: client.client_id } };
+  };
+
+  test('DCR, authorization code with PKCE and a resource, token, refresh rotation, replays refused; the gateway reads the token; no credential in the table', async () => {
+    const client = await register();
+    expect((await store.adapterFor('Client').find(client.client_id))?.client_name).toBe('Test client');
+    const read = await request(client.registration_client_uri, { headers: { authorization: `Bearer ${client.registration_access_token}` } });
+    expect(read.status).toBe(200);
+    const resource = `${issuer}/mcp/github`;
+    const { code, exchange } = await authorizationCode(client);
+
+    const tokenResponse = await request('/token', form(exchange));
+    expect(tokenResponse.status).toBe(200);
+    const tokens = (await tokenResponse.json()) as { access_token: string; refresh_token: string; scope: string };
+    const record = await store.find(accessTokenHash(tokens.access_token));
+    expect(record).toMatchObject({ keyId: 'key_aaaaaaaaaaaaaaaa', orgId: 'org_aaaaaaaaaaaaaaaa', clientId: client.client_id, scope: 'mcp:tools', resource, issuer });
+    expect(record!.expiresAt).toBeGreaterThan(Date.now() / 1000);
+
+    // Nothing in the table works as a credential.
+    const stored = JSON.stringify(await scanAll());
+    for (const secret of [code, tokens.access_token, tokens.refresh_token, client.registration_access_token, ...jar.values()]) expect(stored).not.toContain(secret);
+
+    // Refresh rotates; the old refresh token replayed revokes the family.
+    const refreshed = await request('/token', form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: client.client_id }));
+    expect(refreshed.status).toBe(200);
+    const rotated = (await refreshed.json()) as { access_token: string; refresh_token: string };
+    expect(rotated.refresh_token).not.toBe(tokens.refresh_token);
+    expect(await store.find(accessTokenHash(rotated.access_token))).toBeDefined();
+    const replayedRefresh = await request('/token', form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: client.client_id }));
+    expect(replayedRefresh.status).toBe(400);
+    expect(((await replayedRefresh.json()) as { error: string }).error).toBe('invalid_grant');
+    expect(await store.find(accessTokenHash(rotated.access_token))).toBeUndefined();
+    expect(await store.find(accessTokenHash(tokens.access_token))).toBeUndefined();
+
+    // The code replayed is refused.
+    const replayedCode = await request('/token', form(exchange));
+    expect(replayedCode.status).toBe(400);
+    expect(((await replayedCode.json()) as { error: string }).error).toBe('invalid_grant');
+
+    // Deleting the registration destroys the Client through the adapter.
+    const deleted = await request(client.registration_client_uri, { method: 'DELETE', headers: { authorization: `Bearer ${client.registration_access_token}` } });
+    expect(deleted.status).toBe(204);
+    expect(await store.adapterFor('Client').find(client.client_id)).toBeUndefined();
+  });
+
+  // The two requests race: when both read the code before either consumes it, only the
+  // conditional write in consume() stops the second, whose error the provider answers as 400.
+  test('two concurrent exchanges of one code: one gets tokens, the other invalid_grant', async () => {
+    const client = await register();
+    const { exchange } = await authorizationCode(client);
+    const responses = await Promise.all([request('/token', form(exchange)), request('/token', form(exchange))]);
+    const statuses = responses.map((response) => response.status).sort();
+    expect(statuses).toEqual([200, 400]);
+    const refused = responses.find((response) => response.status === 400)!;
+    expect(((await refused.json()) as { error: string }).error).toBe('invalid_grant');
   });
 });
