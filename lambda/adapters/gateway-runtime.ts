@@ -25,6 +25,9 @@ import type { StoredMcpServer } from '../core/model';
 import { SignedDynamoDbCounters } from './signed-dynamodb-counters';
 import { DynamoDbRegistryStore } from './dynamodb-registry-store';
 import { UndiciUpstreamClient } from './undici-upstream';
+import type { AccessTokenReader } from '../core/oauth/access-tokens';
+import { OAuthTokenAuthenticator } from '../core/oauth/token-authenticator';
+import type { RequestHeaders } from '../core/gateway/exchange';
 
 export interface GatewayRuntimeOptions {
   readonly dynamodb: DynamoDBClient;
@@ -47,6 +50,16 @@ export interface GatewayRuntimeOptions {
   readonly endpointStatuses?: GatewayDeps['endpointStatuses'];
   /** Browser origins allowed to call the gateway (DNS-rebinding defence). @default none */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * The OAuth access tokens the gateway accepts (the authorization server's token store, read by
+   * token hash). @default none: a bearer value that is not an API key is refused (401 invalid_token)
+   */
+  readonly accessTokens?: AccessTokenReader;
+  /**
+   * The public base URL of a request that does not bring one (`GatewayRequestInfo.baseUrl`): the
+   * local server's, from the `Host` it has checked. @default none
+   */
+  readonly publicBaseUrl?: (headers: RequestHeaders) => string | undefined;
   /**
    * Where `org.quota.threshold` events go (local mode: the in-process bus).
    * @default the EventBridge bus `eventBusName`, when there is one; else no threshold events
@@ -102,11 +115,23 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
   // not the queue: waiting for a turn is not a store outage.
   const busy = () => new GatewayError('authentication_busy', { 'Retry-After': '1' });
   const readKey = guardStore((keyId: string) => store.getKey(keyId));
-  const keys = new ApiKeyAuthenticator({ getKey: bounded(readKey, CONCURRENT_KEY_READS, QUEUED_KEY_READS, busy), touchKey: (keyId, at) => store.touchKey(keyId, at) }, {
-    cache: new VerifiedKeyCache({ ttlMs: options.keyCacheTtlMs ?? 60_000 }),
+  const getKey = bounded(readKey, CONCURRENT_KEY_READS, QUEUED_KEY_READS, busy);
+  const keyCacheTtlMs = options.keyCacheTtlMs ?? 60_000;
+  const keys = new ApiKeyAuthenticator({ getKey, touchKey: (keyId, at) => store.touchKey(keyId, at) }, {
+    cache: new VerifiedKeyCache({ ttlMs: keyCacheTtlMs }),
     defer: background,
     verify: bounded(verifySecret, CONCURRENT_VERIFICATIONS, QUEUED_VERIFICATIONS, busy),
   });
+  // Access tokens: a record read by token hash, then the backing key, both bounded like key reads
+  // (a flood of made-up tokens costs bounded store reads, no CPU); verified tokens are trusted no
+  // longer than verified keys are, so a revoked grant stops within the same bound.
+  const tokenAuthenticator = options.accessTokens
+    ? new OAuthTokenAuthenticator({
+        tokens: { find: bounded(guardStore((tokenHash: string) => options.accessTokens!.find(tokenHash)), CONCURRENT_KEY_READS, QUEUED_KEY_READS, busy) },
+        getKey,
+        ttlMs: keyCacheTtlMs,
+      })
+    : undefined;
   // Store deadlines sit under the caches, on misses only: a warm request arms no timer for them.
   const revealSecret = cachedSecretRevealer({ decrypt: guardStore((...args: Parameters<EnvelopeCipher['decrypt']>) => cipher.decrypt(...args)) });
   const upstream = new UndiciUpstreamClient({ allowLoopback: options.allowLoopback });
@@ -135,6 +160,8 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
   });
   const handle = createGateway({
     authenticate: (presented) => keys.authenticate(presented),
+    authenticateToken: tokenAuthenticator && ((token, target) => tokenAuthenticator.authenticate(token, target)),
+    publicBaseUrl: options.publicBaseUrl,
     registry,
     revealSecret,
     // The counter client bounds its own calls (2 × 1 s at most); the guard maps what else fails.

@@ -130,6 +130,12 @@ export interface ApiKey {
   readonly revokedAt?: string;
   readonly createdAt: string;
   readonly lastUsedAt?: string;
+  /**
+   * Set on the backing key of an OAuth grant (a grant is a key, so every key rule applies): the client it
+   * was approved for and the grant. Such a key has no presentable secret; access tokens of that
+   * grant act as it.
+   */
+  readonly oauth?: { readonly clientId: string; readonly clientName: string; readonly grantId: string };
 }
 
 /** What the store holds for a key: the public record plus the Argon2id hash of its secret. */

@@ -8,10 +8,13 @@ import { GATEWAY_ERRORS } from '../core/gateway/errors';
 import type { GatewayAnswer } from '../core/gateway/exchange';
 import { jsonRpcCodeForStatus, jsonRpcErrorBody } from '../core/gateway/jsonrpc';
 import { healthAnswer } from '../core/gateway/region-health';
+import { PROTECTED_RESOURCE_WELL_KNOWN, protectedResourceAnswer } from '../core/gateway/protected-resource';
+import { apiGatewayBaseUrl, checkedBaseUrl } from '../core/gateway/public-url';
 
 /**
- * The gateway Lambda: API Gateway REST with response streaming (`/mcp/{slug}`, and `/healthz`:
- * whether this region can serve, for Route 53's health checks). The runtime
+ * The gateway Lambda: API Gateway REST with response streaming (`/mcp/{slug}`; `/healthz`:
+ * whether this region can serve, for Route 53's health checks; and the OAuth protected resource
+ * metadata, `/.well-known/oauth-protected-resource` and `…/{proxy+}` below it). The runtime
  * (caches, pools, the session key) is created once per instance and reused.
  */
 let runtime: Promise<GatewayRuntime> | undefined;
@@ -46,6 +49,15 @@ export async function handleStreaming(event: APIGatewayProxyEvent, responseStrea
   const abort = new AbortController();
   let gateway: GatewayRuntime;
   const healthCheck = event.resource === '/healthz';
+  const baseUrl = publicBaseUrl(event);
+  // The metadata is a pure function of the base URL and the path: it needs no runtime (and so
+  // answers even while the store is down, which is when a client may be rediscovering).
+  if (event.resource?.startsWith(PROTECTED_RESOURCE_WELL_KNOWN)) {
+    const proxy = event.pathParameters?.proxy;
+    const path = proxy === undefined ? PROTECTED_RESOURCE_WELL_KNOWN : `${PROTECTED_RESOURCE_WELL_KNOWN}/${proxy}`;
+    await writeStreamingAnswer(protectedResourceAnswer(event.httpMethod, path, baseUrl, requestId), responseStream, abort);
+    return;
+  }
   try {
     gateway = await getRuntime();
   } catch (error) {
@@ -63,10 +75,22 @@ export async function handleStreaming(event: APIGatewayProxyEvent, responseStrea
     slug: event.pathParameters?.slug ?? '',
     sourceIp: event.requestContext?.identity?.sourceIp ?? '',
     requestId,
+    baseUrl,
   });
   await writeStreamingAnswer(answer, responseStream, abort);
   // Quota flushes and lastUsedAt writes finish before the instance may be frozen.
   await gateway.drain();
+}
+
+/**
+ * This deployment's public base URL: PLEXMCP_PUBLIC_BASE_URL when set (a custom domain with a
+ * base path mapping, which the event does not reveal), else the domain the request came to, with
+ * the stage on the default execute-api host name.
+ */
+function publicBaseUrl(event: APIGatewayProxyEvent): string | undefined {
+  const configured = process.env.PLEXMCP_PUBLIC_BASE_URL;
+  if (configured) return checkedBaseUrl(configured.replace(/\/+$/, ''));
+  return apiGatewayBaseUrl(event.requestContext?.domainName, event.requestContext?.stage);
 }
 
 function internalError(requestId: string): GatewayAnswer {

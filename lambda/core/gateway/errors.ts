@@ -7,6 +7,8 @@ export const GATEWAY_ERRORS = {
   malformed_json: { status: 400, message: 'The request body is not valid JSON' },
   invalid_request: { status: 400, message: 'The request is not a valid MCP JSON-RPC message' },
   invalid_api_key: { status: 401, message: 'The API key is missing, malformed, unknown, expired or revoked' },
+  invalid_token: { status: 401, message: 'The access token is unknown, expired, revoked or not for this MCP server' },
+  insufficient_scope: { status: 403, message: 'The access token lacks a scope this request needs' },
   forbidden_mcp: { status: 403, message: 'This API key may not use this MCP server' },
   forbidden_tool: { status: 403, message: 'This API key may not call this tool' },
   ip_not_allowed: { status: 403, message: "The caller's address is not in the organisation's IP allowlist" },

@@ -43,6 +43,12 @@ export interface GatewayRequestInfo {
   /** The caller's address as the network saw it (never X-Forwarded-For from the client). */
   readonly sourceIp: string;
   readonly requestId: string;
+  /**
+   * This deployment's public base URL as the client reached it (`https://<domain>[/<stage>]`,
+   * `http://127.0.0.1:8787`; public-url.ts): OAuth resource URIs and challenges are built on it.
+   * @default GatewayDeps.publicBaseUrl of the request's headers
+   */
+  readonly baseUrl?: string;
 }
 
 /** The data plane for one request (gateway.ts). */

@@ -10,10 +10,13 @@ import type { ApiKey, Plan, StoredMcpServer } from '../model';
 import type { PlanLimits } from '../plans';
 import { admit, costOf, type Admission } from './admit';
 import { shapeAnswer } from './answer';
-import { authenticateCaller, FailedKeyCache } from './authenticate';
+import { authenticateCaller, FailedKeyCache, presentedCredential, type Caller } from './authenticate';
 import { authorizeMessages, resolveTarget } from './authorize';
 import { GatewayError, StoreUnavailableError } from './errors';
-import { type Gateway, type GatewayAnswer, type GatewayRequest, type GatewayRequestInfo } from './exchange';
+import { type Gateway, type GatewayAnswer, type GatewayRequest, type GatewayRequestInfo, type RequestHeaders } from './exchange';
+import { insufficientScopeChallenge, unauthorizedChallenge } from '../oauth/resource-metadata';
+import { MCP_SCOPES, missingScopes, scopesNeeded } from '../oauth/scopes';
+import type { TokenCaller, TokenTarget } from '../oauth/token-authenticator';
 import { jsonRpcCodeForStatus, jsonRpcErrorBody, PARSE_ERROR, type InspectedMessage, type JsonRpcId } from './jsonrpc';
 import { HEADER_MISMATCH, type ParamHeader } from './mcp-headers';
 import type { PerMinuteLimiter, QuotaMeter } from './limits';
@@ -35,6 +38,17 @@ export type { Gateway, GatewayAnswer, GatewayRequest, GatewayRequestInfo } from 
 export interface GatewayDeps {
   /** Verifies a presented API key (cached); throws ApiError 401 for a bad one. */
   readonly authenticate: (presented: string) => Promise<ApiKey>;
+  /**
+   * Verifies an OAuth access token presented at `target` (oauth/token-authenticator.ts); throws
+   * TokenRefusedError for a bad one. @default none: every access token is refused (401 invalid_token)
+   */
+  readonly authenticateToken?: (token: string, target: TokenTarget) => Promise<TokenCaller>;
+  /**
+   * The public base URL of a request whose host did not put one in `GatewayRequestInfo.baseUrl`
+   * (the local server derives it from the checked `Host`). Asked only when needed: for an access
+   * token and for a 401 or 403 challenge. @default none: no resource metadata URL in challenges
+   */
+  readonly publicBaseUrl?: (headers: RequestHeaders) => string | undefined;
   readonly registry: Pick<RegistryCache, 'getOrg' | 'getMcp'>;
   /** The upstream credential in plaintext (cached per MCP version). */
   readonly revealSecret: (mcp: StoredMcpServer) => Promise<string | undefined>;
@@ -73,6 +87,10 @@ export interface GatewayDeps {
 /** What is known about a request so far: what its usage record and error answer may report. */
 interface Known {
   httpMethod: string;
+  /** Whether the request carried a credential (a refused one is challenged with `error="invalid_token"`). */
+  credentialPresented?: boolean;
+  /** The request's headers, to work out the public base URL of a challenge only when one is sent. */
+  headers?: RequestHeaders;
   key?: ApiKey;
   messages?: readonly InspectedMessage[];
   rpcId: JsonRpcId;
@@ -99,12 +117,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
   async function proxy(request: GatewayRequest, info: GatewayRequestInfo, known: Known, started: number): Promise<GatewayAnswer> {
     const { method } = checkRequestLine(request, allowedOrigins);
     const clientHeaders = request.headers;
-    const key = await authenticateCaller(clientHeaders, deps.authenticate, failedKeys);
+    const presented = presentedCredential(clientHeaders);
+    known.credentialPresented = presented !== undefined;
+    const caller: Caller = await authenticateCaller(presented, deps.authenticate, failedKeys, verifyToken(info, clientHeaders));
+    const key = caller.key;
     known.key = key;
     const read = await readMessages(request, method, bodyLimits);
     known.messages = read.messages;
     known.rpcId = read.rpcId;
     known.bytesIn = read.body.length;
+    if (caller.scopes) checkScopes(read.messages, caller.scopes, info, clientHeaders);
     const { org, mcp, plan } = await resolveTarget(deps.registry, deps.plans, key, info.slug, info.sourceIp);
     const access = authorizeMessages(read.messages, mcp, key);
     const tool = toolNeedingDeclarations(clientHeaders, read);
@@ -160,9 +182,46 @@ export function createGateway(deps: GatewayDeps): Gateway {
     });
   }
 
+  /** Token verification bound to the request's resource, or undefined when this gateway takes no tokens. */
+  function verifyToken(info: GatewayRequestInfo, headers: RequestHeaders): ((token: string) => Promise<Caller>) | undefined {
+    const authenticateToken = deps.authenticateToken;
+    if (!authenticateToken) return undefined;
+    return (token) => authenticateToken(token, { baseUrl: baseUrlOf(info, headers), slug: info.slug });
+  }
+
+  /**
+   * OAuth scopes (oauth/scopes.ts): a token may do what its scopes allow, and its grant's
+   * policies decide within that afterwards, as for a key. A missing scope is 403
+   * `insufficient_scope` naming what the request needs and what the token has, in one challenge
+   * (so that one step-up authorization covers both).
+   */
+  function checkScopes(messages: readonly InspectedMessage[], granted: ReadonlySet<string>, info: GatewayRequestInfo, headers: RequestHeaders): void {
+    const needed = scopesNeeded(messages);
+    if (missingScopes(needed, granted).length === 0) return;
+    const baseUrl = baseUrlOf(info, headers);
+    const wanted = MCP_SCOPES.filter((scope) => needed.includes(scope) || granted.has(scope));
+    throw new GatewayError('insufficient_scope', baseUrl === undefined ? { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${wanted.join(' ')}"` } : { 'WWW-Authenticate': insufficientScopeChallenge(baseUrl, info.slug, wanted) });
+  }
+
+  function baseUrlOf(info: GatewayRequestInfo, headers: RequestHeaders | undefined): string | undefined {
+    return info.baseUrl ?? (headers && deps.publicBaseUrl?.(headers));
+  }
+
+  /**
+   * `WWW-Authenticate` of a 401 (RFC 6750, RFC 9728): where the resource metadata is and every
+   * scope, for API-key callers too (harmless to them, and how an OAuth client discovers the
+   * authorization server); `error="invalid_token"` when a credential was presented and refused.
+   */
+  function challenge(info: GatewayRequestInfo, known: Known): string {
+    const refused = known.credentialPresented ? 'invalid_token' : undefined;
+    const baseUrl = baseUrlOf(info, known.headers);
+    if (baseUrl === undefined) return refused ? 'Bearer error="invalid_token"' : 'Bearer';
+    return unauthorizedChallenge(baseUrl, info.slug, refused);
+  }
+
   return async (request, info) => {
     const started = now();
-    const known: Known = { httpMethod: request.method.toUpperCase(), rpcId: null, bytesIn: 0 };
+    const known: Known = { httpMethod: request.method.toUpperCase(), rpcId: null, bytesIn: 0, headers: request.headers };
     try {
       return await proxy(request, info, known, started);
     } catch (error) {
@@ -180,7 +239,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     for (const name in error.headers) headers[name.toLowerCase()] = error.headers[name]!;
     headers['content-type'] = 'application/json';
     headers['x-request-id'] = info.requestId;
-    if (error.status === 401) headers['www-authenticate'] = 'Bearer realm="plexmcp", error="invalid_token"';
+    if (error.status === 401) headers['www-authenticate'] = challenge(info, known);
     headers['content-length'] = String(bytesOut);
     if (recording) {
       const { endpointId, gatewayMs, upstreamFirstByteMs } = known;
