@@ -3,6 +3,7 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { dynamodb, kms, requiredEnv } from '../adapters/aws-clients';
 import { createGatewayRuntime, type GatewayRuntime } from '../adapters/gateway-runtime';
 import { KmsDataKeyProvider } from '../adapters/kms-data-keys';
+import { DynamoDbOAuthStore } from '../adapters/dynamodb-oauth-store';
 import { eventToGatewayRequest, writeStreamingAnswer, type ResponseStream } from '../adapters/lambda-streaming';
 import { GATEWAY_ERRORS } from '../core/gateway/errors';
 import type { GatewayAnswer } from '../core/gateway/exchange';
@@ -32,6 +33,8 @@ function getRuntime(): Promise<GatewayRuntime> {
     dataKeys: new KmsDataKeyProvider(kms, requiredEnv('PLEXMCP_KMS_KEY_ID')),
     allowLoopback: process.env.PLEXMCP_MODE === 'local',
     region,
+    // OAuth access tokens, read by hash from the authorization server's table (when deployed with one).
+    accessTokens: process.env.PLEXMCP_OAUTH_TABLE ? new DynamoDbOAuthStore(dynamodb, process.env.PLEXMCP_OAUTH_TABLE) : undefined,
   }).catch((error: unknown) => {
     runtime = undefined; // retry the cold start on the next invocation
     throw error;

@@ -552,9 +552,15 @@ describe('refusing cheaply (the store reached through a counting proxy)', () => 
   const madeUpKey = () => `pmcp_${'abcdefghijklmnop'.split('').sort(() => Math.random() - 0.5).join('')}_${'A'.repeat(43)}`;
 
   test('without a valid key, a POST declaring 4 MiB of which only 64 KiB were sent is answered 401 (id null) without waiting for the rest', async () => {
-    for (const headers of [{}, { authorization: `Bearer ${madeUpKey()}` }, { authorization: 'Bearer not-a-key' }] as Record<string, string>[]) {
+    // A bearer value without the key prefix is an OAuth access token: refused as invalid_token, as early.
+    const attempts: [Record<string, string>, 'invalid_api_key' | 'invalid_token'][] = [
+      [{}, 'invalid_api_key'],
+      [{ authorization: `Bearer ${madeUpKey()}` }, 'invalid_api_key'],
+      [{ authorization: 'Bearer not-a-key' }, 'invalid_token'],
+    ];
+    for (const [headers, code] of attempts) {
       const answer = await postUnfinished(url(), headers, FOUR_MIB, 64 * 1024, 5_000);
-      expectGatewayError(answer, 'invalid_api_key', null, secrets);
+      expectGatewayError(answer, code, null, secrets);
       expect(answer.ms).toBeLessThan(5_000);
     }
     // The same request with a valid key is read to its end, i.e. waited for: the 401s above did not.

@@ -117,22 +117,23 @@ describe('invalid_api_key (401, WWW-Authenticate)', () => {
 
   test('missing, malformed and unknown keys are refused before anything reaches the upstream', async () => {
     const before = main.requests.length;
-    const attempts: { headers: Record<string, string>; id: number }[] = [
+    // A bearer value without the key prefix is taken for an OAuth access token: refused as invalid_token.
+    const attempts: { headers: Record<string, string>; id: number; code?: 'invalid_token' }[] = [
       { headers: {}, id: 1 },
       { headers: { authorization: 'Bearer' }, id: 2 },
-      { headers: { authorization: 'Bearer not-a-plexmcp-key' }, id: 3 },
+      { headers: { authorization: 'Bearer not-a-plexmcp-key' }, id: 3, code: 'invalid_token' },
       { headers: { authorization: 'Bearer pmcp_short' }, id: 4 },
       { headers: { authorization: `Basic ${Buffer.from(`x:${org.apiKey}`).toString('base64')}` }, id: 5 },
       { headers: { authorization: `Bearer ${org.apiKey}x` }, id: 6 }, // one character too many
       { headers: { authorization: `Bearer ${validShape()}` }, id: 7 }, // well-formed, unknown key id
       { headers: { authorization: `Bearer ${org.apiKey.slice(0, -4)}AAAA` }, id: 8 }, // right key id, wrong secret
-      { headers: { authorization: `Bearer ${gw.gateway.operatorToken}` }, id: 9 }, // the operator token is not an API key
+      { headers: { authorization: `Bearer ${gw.gateway.operatorToken}` }, id: 9, code: 'invalid_token' }, // the operator token is not an API key
       { headers: { 'x-api-key': 'pmcp_garbage' }, id: 10 },
       { headers: { 'x-api-key': validShape() }, id: 11 },
     ];
-    for (const { headers, id } of attempts) {
+    for (const { headers, id, code } of attempts) {
       const answer = await call(url('alpha'), undefined, initializeMessage(id), { headers });
-      expectGatewayError(answer, 'invalid_api_key', id, [...secrets, gw.gateway.operatorToken]);
+      expectGatewayError(answer, code ?? 'invalid_api_key', id, [...secrets, gw.gateway.operatorToken]);
     }
     // An unknown slug without a key is also 401: nothing about the org is revealed unauthenticated.
     expectGatewayError(await call(url('no-such-mcp'), undefined, rpc('s', 'ping')), 'invalid_api_key', 's', secrets);

@@ -185,11 +185,17 @@ export function expectGatewayError(answer: Answer, code: GatewayErrorCode, id: R
   const body = JSON.parse(answer.text);
   expect(body).toEqual({
     jsonrpc: '2.0',
-    // A caller without a valid key is refused from the headers, before its body is read.
-    id: code === 'invalid_api_key' ? null : id,
+    // A caller without a valid key or token is refused from the headers, before its body is read.
+    id: code === 'invalid_api_key' || code === 'invalid_token' ? null : id,
     error: { code: jsonRpcCodeFor(code), message: GATEWAY_ERRORS[code].message, data: { code, requestId: answer.headers['x-request-id'] } },
   });
-  if (answer.status === 401) expect(answer.headers['www-authenticate']).toBe('Bearer realm="plexmcp", error="invalid_token"');
+  // A 401 challenges as an OAuth resource server (RFC 9728), for API-key callers too; a refused
+  // credential says invalid_token, a missing one says nothing more. Only 401 and 403 insufficient_scope challenge.
+  if (answer.status === 401) {
+    expect(answer.headers['www-authenticate']).toMatch(
+      /^Bearer (error="invalid_token", )?resource_metadata="http:\/\/[^"\s]+\/\.well-known\/oauth-protected-resource(\/mcp\/[a-z0-9-]+)?", scope="mcp:tools mcp:resources mcp:prompts"$/,
+    );
+  } else if (code === 'insufficient_scope') expect(answer.headers['www-authenticate']).toMatch(/^Bearer error="insufficient_scope", scope="[^"]+", resource_metadata="[^"]+"/);
   else expect(answer.headers['www-authenticate']).toBeUndefined();
   return body;
 }

@@ -1,5 +1,3 @@
-import { hash } from 'node:crypto';
-
 /**
  * What the gateway knows of an OAuth access token: the record the authorization server stored
  * for it, found by the token's SHA-256 (the store never holds a token itself).
@@ -25,10 +23,5 @@ export interface AccessTokenReader {
   find(tokenHash: string): Promise<AccessTokenRecord | undefined>;
 }
 
-/**
- * What a token is stored and looked up under: its SHA-256, base64url (no padding). The store
- * never holds a token itself, so reading the table yields nothing a client could present.
- */
-export function accessTokenHash(token: string): string {
-  return hash('sha256', token, 'base64url');
-}
+/** SHA-256 of a token, base64url: what a record is found by (one definition, with the OAuth table's layout). */
+export { accessTokenHash } from './table';
