@@ -134,10 +134,10 @@ test('no credential: 401 with the challenge; the metadata it names is served (pe
     resource_name: 'PlexMCP gateway',
   });
   const root = await fetch(`${base}/.well-known/oauth-protected-resource`);
-  expect((await root.json()).resource).toBe(`${base}/mcp`);
+  expect(((await root.json()) as { resource: string }).resource).toBe(`${base}/mcp`);
   const unknown = await fetch(`${base}/.well-known/oauth-protected-resource/not/a/resource`);
   expect(unknown.status).toBe(404);
-  expect((await unknown.json()).error).toBe('not_found');
+  expect(((await unknown.json()) as { error: string }).error).toBe('not_found');
 });
 
 test('a valid token: initialize, tools/list, tools/call work as its backing key; the upstream never sees the token', async () => {
