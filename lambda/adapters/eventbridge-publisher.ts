@@ -15,6 +15,7 @@ export const EVENT_SOURCES: Readonly<Record<string, string>> = {
   'mcp.tools.changed': 'plexmcp.health',
   'mcp.': 'plexmcp.admin',
   'key.': 'plexmcp.admin',
+  'grant.': 'plexmcp.oauth',
   'org.quota.': 'plexmcp.quota',
   'audit.': 'plexmcp.audit',
   'webhook.': 'plexmcp.webhooks',

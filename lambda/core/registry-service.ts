@@ -205,7 +205,11 @@ export class RegistryService {
    * Issues a key. An org admin's key may not have a `rateLimitPerMinute` above the plan's (403
    * `plan_limit_reached`); the operator's may, and is marked `rateLimitSetByOperator`.
    */
-  async createKey(orgId: string, input: CreateKeyInput, idempotencyKey?: string, actor: Actor = 'operator'): Promise<{ key: ApiKey; secret: string }> {
+  /**
+   * Issues a key. `oauth` makes it the backing key of an OAuth grant (lambda/core/oauth/grants.ts):
+   * the consent page passes it, never the admin API.
+   */
+  async createKey(orgId: string, input: CreateKeyInput, idempotencyKey?: string, actor: Actor = 'operator', oauth?: ApiKey['oauth']): Promise<{ key: ApiKey; secret: string }> {
     const plan = effectivePlan(await this.getOrg(orgId));
     const rate = input.rateLimitPerMinute;
     if (rate !== undefined && actor !== 'operator' && rate > plan.requestsPerMinute) {
@@ -234,6 +238,7 @@ export class RegistryService {
         rateLimitSetByOperator: rate !== undefined && actor === 'operator' ? true : undefined,
         expiresAt: input.expiresAt === undefined ? undefined : new Date(input.expiresAt).toISOString(),
         createdAt: now.toISOString(),
+        ...(oauth ? { oauth } : {}),
         secretHash: generated.secretHash,
       },
       requestHash,

@@ -8,7 +8,12 @@ export const OPERATOR_TOKEN_PREFIX = 'pmop_';
  * later runs. `created` tells the caller to print it once.
  */
 export function loadOrCreateOperatorToken(path: string): { token: string; created: boolean } {
-  const fresh = OPERATOR_TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  return loadOrCreateSecretFile(path, () => OPERATOR_TOKEN_PREFIX + randomBytes(32).toString('base64url'));
+}
+
+/** A secret kept in a file of the data dir: made by `generate` on first run (mode 0600, atomically), read after. */
+export function loadOrCreateSecretFile(path: string, generate: () => string): { token: string; created: boolean } {
+  const fresh = generate();
   try {
     writeFileSync(path, fresh + '\n', { mode: 0o600, flag: 'wx' });
     return { token: fresh, created: true };

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { LocalKeyFileProvider } from '../adapters/local-key-file';
 import { DynamoDbRegistryStore, ensureRegistryTable } from '../adapters/dynamodb-registry-store';
 import { systemResolver } from '../adapters/dns-resolver';
@@ -27,8 +27,11 @@ import { LOCAL_DIGEST_KEY_FILE, loadOrCreateDigestSigner } from '../adapters/loc
 import { createGatewayRuntime } from '../adapters/gateway-runtime';
 import { DEFAULT_COUNTERS_TABLE_NAME } from '../core/registry-table';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { randomUUID } from 'node:crypto';
-import { loadOrCreateOperatorToken } from './operator-token';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { loadOrCreateOperatorToken, loadOrCreateSecretFile } from './operator-token';
+import { createOAuthRuntime } from '../adapters/oauth-runtime';
+import { isAuthorizationServerPath } from '../core/oauth/authorization-server';
+import { isLoopbackHost } from '../core/origin-policy';
 import { startDemo, type Demo } from './demo';
 import { InProcessEventBus } from './event-bus';
 import { createHealthRuntime } from '../adapters/health-runtime';
@@ -36,14 +39,19 @@ import type { CycleReport } from '../core/health/checker';
 import type { HealthEvent } from '../core/health/model';
 import type { StoredMcpServer } from '../core/model';
 import { LocalAlertDelivery } from '../adapters/sns-alerts';
-import { isLoopbackAddress, loopbackHostGuard } from './host-check';
-import { gatewayFront } from './gateway-front';
+import { hostNotAllowedAnswer, isLoopbackAddress, loopbackHostGuard } from './host-check';
+import { gatewayFront, NodeRequestHeaders } from './gateway-front';
 import { DISCARD_USAGE, type EndpointStatuses } from '../core/gateway/gateway';
 import { OtlpUsageMetrics } from '../core/analytics/otlp-metrics';
 import { fromWebRequest, toWebResponse } from '../core/gateway/exchange';
 import { DEFAULT_ANALYTICS_TABLE_NAME, DynamoDbRollups, ensureAnalyticsTable } from '../adapters/dynamodb-rollups';
 import { LocalAnalytics } from '../core/analytics/local-aggregator';
 import type { UsageRecord } from '../core/gateway/usage';
+import { ensureOAuthTable } from '../adapters/dynamodb-oauth-store';
+import { DEFAULT_OAUTH_TABLE_NAME } from '../core/oauth/table';
+import { PROTECTED_RESOURCE_WELL_KNOWN, protectedResourceAnswer } from '../core/gateway/protected-resource';
+import { checkedBaseUrl, hostBaseUrl } from '../core/gateway/public-url';
+import type { RequestHeaders } from '../core/gateway/exchange';
 
 export interface ServeOptions {
   /** @default 8787 */
@@ -110,6 +118,8 @@ export interface ServeOptions {
    * @default `console/` beside the running bundle (`dist/console`, which `npm start` builds), else the repository's `dist/console`
    */
   readonly consoleDir?: string;
+  /** Extra CA certificates (PEM) trusted when fetching OAuth client metadata documents (tests on loopback https). @default none */
+  readonly oauthMetadataCa?: string;
 }
 
 export interface LocalGateway {
@@ -131,6 +141,9 @@ export interface LocalGateway {
   flushAnalytics(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The key that signs the authorization server's cookies and consent forms, in the data dir. */
+export const OAUTH_COOKIE_KEY_FILE = 'oauth-cookie.key';
 
 /** The webhook tables in the embedded store. */
 export const LOCAL_WEBHOOK_ENDPOINTS_TABLE = 'plexmcp-webhook-endpoints';
@@ -156,6 +169,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     await ensureCountersTable(engine.client, DEFAULT_COUNTERS_TABLE_NAME);
     await ensureAnalyticsTable(engine.client, DEFAULT_ANALYTICS_TABLE_NAME);
     await ensureAuditTable(engine.client, DEFAULT_AUDIT_TABLE_NAME);
+    await ensureOAuthTable(engine.client, DEFAULT_OAUTH_TABLE_NAME);
     // Usage analytics in-process: every usage record is aggregated here and flushed to the
     // rollups every 5 s and on close (a crash loses at most the records since the last flush).
     // Closed after the server and gateway (cleanups run in reverse), before the engine.
@@ -215,6 +229,20 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       ownOrigin: (c) => (boundToLoopback ? `http://${c.req.header('host') ?? ''}` : undefined),
       log: options.logRequest,
     });
+    // The OAuth authorization server (the same origin as the gateway): its cookies and consent
+    // forms are signed with a key kept in the data dir.
+    const oauth = createOAuthRuntime({
+      dynamodb: engine.client,
+      oauthTable: DEFAULT_OAUTH_TABLE_NAME,
+      registry: { service, store },
+      auditTable: DEFAULT_AUDIT_TABLE_NAME,
+      events,
+      cookieKeys: [loadOrCreateSecretFile(join(dataDir, OAUTH_COOKIE_KEY_FILE), () => randomBytes(32).toString('base64url')).token],
+      allowLoopback: true,
+      metadataCa: options.oauthMetadataCa,
+      sourceIp: (req) => req.socket.remoteAddress ?? '',
+      requestId: () => randomUUID(),
+    });
     // A webhook endpoint that delivery disabled is emailed (logged, locally) to the org's alert
     // subscribers; health events are dispatched by the health monitor itself, not from the bus.
     const stopDisabledAlerts = alertOnDisabledEndpoints(events, alerts, (record) => log(JSON.stringify(record)));
@@ -252,6 +280,11 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       return view;
     };
 
+    // The public base URL of a request (OAuth resource URIs, challenges, token issuers): the
+    // loopback name the client used (the Host guard has checked it), or the bound address when
+    // not bound to loopback (a Host header proves nothing then).
+    const bound: { baseUrl?: string } = {}; // known once listening
+    const publicBaseUrl = (headers: RequestHeaders) => (boundToLoopback ? hostBaseUrl(headers.get('host')) : checkedBaseUrl(bound.baseUrl));
     const gateway = await createGatewayRuntime({
       dynamodb: engine.client,
       registryTable: DEFAULT_REGISTRY_TABLE_NAME,
@@ -266,6 +299,9 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       allowedOrigins: options.allowedOrigins,
       // org.quota.threshold at 80 % and 100 % of the monthly quota, from the quota flushes.
       events,
+      // OAuth access tokens, by hash, from the authorization server's table.
+      accessTokens: oauth.store,
+      publicBaseUrl,
     });
     cleanups.push(() => gateway.close());
     // A recovery seen by the monitor ends the gateway's own cool-down for that endpoint at once.
@@ -282,13 +318,29 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     root.all('/mcp/:slug', async (c) =>
       toWebResponse(await gateway.handle(fromWebRequest(c.req.raw), { slug: c.req.param('slug'), sourceIp: getConnInfo(c).remote.address ?? '', requestId: randomUUID() })),
     );
+    // OAuth protected resource metadata (RFC 9728), root form and per MCP (core/gateway/protected-resource.ts).
+    const protectedResource = (c: Context) =>
+      toWebResponse(protectedResourceAnswer(c.req.method, c.req.path, publicBaseUrl(c.req.raw.headers), randomUUID()));
+    root.all(PROTECTED_RESOURCE_WELL_KNOWN, protectedResource);
+    root.all(`${PROTECTED_RESOURCE_WELL_KNOWN}/*`, protectedResource);
     root.route('/', consoleRoutes(loadConsoleAssets(options.consoleDir ?? defaultConsoleDir())));
     root.route('/', admin);
     const honoListener = getRequestListener(root.fetch);
     const listener = gatewayFront({
       gateway: gateway.handle,
-      // Hono's listener answers its own failures (500) and never rejects.
-      fallback: (req, res) => void honoListener(req, res),
+      // Hono's listener answers its own failures (500) and never rejects. The authorization
+      // server's paths go to oidc-provider (a Node listener of its own), after the same Host check.
+      fallback: (req, res) => {
+        if (!isAuthorizationServerPath(req.url ?? '')) return void honoListener(req, res);
+        const host = req.headers.host ?? null;
+        const issuer = publicBaseUrl(new NodeRequestHeaders(req));
+        if ((boundToLoopback && !isLoopbackHost(host)) || issuer === undefined) {
+          const answer = hostNotAllowedAnswer(randomUUID(), false);
+          res.writeHead(answer.status, answer.headers).end(answer.body);
+          return;
+        }
+        oauth.listenerFor(issuer)(req, res);
+      },
       loopbackOnly: () => boundToLoopback,
     });
 
@@ -298,6 +350,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
     boundToLoopback = isLoopbackAddress(address.address);
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const baseUrl = `http://${host}:${address.port}`;
+    bound.baseUrl = baseUrl;
     const adminUrl = `${baseUrl}${ADMIN_BASE_PATH}`;
     const consoleUrl = `${baseUrl}${CONSOLE_BASE_PATH}/`;
 

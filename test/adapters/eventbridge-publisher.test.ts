@@ -65,6 +65,8 @@ describe('any PlexEvent, with the source of its family', () => {
     ['key.created', 'plexmcp.admin'],
     ['key.revoked', 'plexmcp.admin'],
     ['key.expiring', 'plexmcp.admin'],
+    ['grant.created', 'plexmcp.oauth'],
+    ['grant.revoked', 'plexmcp.oauth'],
     ['org.quota.threshold', 'plexmcp.quota'],
     ['audit.digest.created', 'plexmcp.audit'],
     ['webhook.endpoint.disabled', 'plexmcp.webhooks'],

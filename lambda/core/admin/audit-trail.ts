@@ -59,6 +59,49 @@ export function actorOf(principal: Principal | undefined): AuditActor {
   return principal.kind === 'operator' ? { kind: 'operator' } : { kind: 'key', keyId: principal.key.keyId, name: principal.key.name };
 }
 
+/** Who makes a change, from where, in which request: what every entry of it records. */
+export interface ChangeContext {
+  readonly actor: AuditActor;
+  readonly sourceIp: string;
+  readonly requestId: string;
+}
+
+/**
+ * Makes a change under the org's audit lock and records it (the admin API's routes through
+ * `c.get('audit').change`, and the OAuth consent page for the grants it makes). A change refused
+ * with a 4xx ApiError wrote nothing: the lock is released without an entry. Any other failure may
+ * have happened after the write, so the entry is recorded with outcome 'unknown'.
+ */
+export async function recordChange<T>(
+  options: Pick<AuditTrailOptions, 'journal' | 'events' | 'now' | 'warn'>,
+  context: ChangeContext,
+  spec: ChangeSpec,
+  apply: () => Promise<ChangeResult<T>>,
+): Promise<T> {
+  const intent = { time: new Date(options.now()).toISOString(), ...context, action: spec.action, target: spec.target };
+  const lock = await options.journal.begin(spec.orgId, intent);
+  let outcome: ChangeResult<T>;
+  try {
+    outcome = await apply();
+  } catch (error) {
+    if (error instanceof ApiError && error.status < 500) await options.journal.release(lock);
+    else await options.journal.commit(lock, { ...intent, time: new Date(options.now()).toISOString(), changes: [], outcome: 'unknown' });
+    throw error;
+  }
+  if (outcome.changed === false) {
+    await options.journal.release(lock);
+    return outcome.result;
+  }
+  await options.journal.commit(lock, { ...intent, time: new Date(options.now()).toISOString(), target: outcome.target ?? intent.target, changes: outcome.changes });
+  if (outcome.events?.length && options.events) {
+    // The change and its entry are committed: an event that does not go out is reported, not undone.
+    await options.events.publish(outcome.events).catch((error: unknown) =>
+      options.warn('event not published', { requestId: context.requestId, types: outcome.events!.map((e) => e.type), error: (error as Error).name }),
+    );
+  }
+  return outcome.result;
+}
+
 /** Installs the request's AuditRecorder and checks, after a mutating route, that it recorded. */
 export function auditTrail(options: AuditTrailOptions): MiddlewareHandler<AdminEnv> {
   return async (c, next) => {
@@ -67,38 +110,13 @@ export function auditTrail(options: AuditTrailOptions): MiddlewareHandler<AdminE
       get recorded() {
         return recorded;
       },
-      change: async (spec, apply) => {
-        const intent = {
-          time: new Date(options.now()).toISOString(),
-          actor: actorOf(c.get('principal')),
-          sourceIp: c.get('sourceIp'),
-          requestId: c.get('requestId'),
-          action: spec.action,
-          target: spec.target,
-        };
-        const lock = await options.journal.begin(spec.orgId, intent);
-        let outcome: ChangeResult<unknown>;
-        try {
-          outcome = await apply();
-        } catch (error) {
-          if (error instanceof ApiError && error.status < 500) await options.journal.release(lock);
-          else await options.journal.commit(lock, { ...intent, time: new Date(options.now()).toISOString(), changes: [], outcome: 'unknown' });
-          throw error;
-        }
-        recorded++;
-        if (outcome.changed === false) {
-          await options.journal.release(lock);
-          return outcome.result as never;
-        }
-        await options.journal.commit(lock, { ...intent, time: new Date(options.now()).toISOString(), target: outcome.target ?? intent.target, changes: outcome.changes });
-        if (outcome.events?.length && options.events) {
-          // The change and its entry are committed: an event that does not go out is reported, not undone.
-          await options.events.publish(outcome.events).catch((error: unknown) =>
-            options.warn('event not published', { requestId: c.get('requestId'), types: outcome.events!.map((e) => e.type), error: (error as Error).name }),
-          );
-        }
-        return outcome.result as never;
-      },
+      change: (spec, apply) =>
+        recordChange(options, { actor: actorOf(c.get('principal')), sourceIp: c.get('sourceIp'), requestId: c.get('requestId') }, spec, async () => {
+          const outcome = await apply();
+          // A replay (changed: false) counts as recorded: it was deliberately skipped.
+          recorded++;
+          return outcome;
+        }),
     };
     c.set('audit', recorder);
     await next();

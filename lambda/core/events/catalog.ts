@@ -76,6 +76,17 @@ const EVENT_SCHEMA_LIST = [
   event('mcp.deleted', 'An MCP server was deleted (admin API or CLI).', { mcp: slug }),
   event('key.created', 'An API key was created.', { keyId, name: z.string(), role: z.enum(KEY_ROLES) }),
   event('key.revoked', 'An API key was revoked.', { keyId, name: z.string(), role: z.enum(KEY_ROLES) }),
+  event('grant.created', 'An org admin approved an OAuth client for the org on the consent page (a grant, backed by a key).', {
+    grantId: z.string().min(1),
+    clientId: z.string().min(1).describe('The client: a registered client id or its metadata document URL'),
+    clientName: z.string(),
+    keyId: keyId.describe("The grant's backing key"),
+  }),
+  event('grant.revoked', 'An OAuth grant was revoked: its backing key and every token of it.', {
+    grantId: z.string().min(1),
+    clientId: z.string().min(1),
+    keyId,
+  }),
   event('key.expiring', 'An API key expires within 7 days (sent once per key).', {
     keyId,
     name: z.string(),
@@ -129,6 +140,8 @@ export type McpDeletedEvent = EventOf<'mcp.deleted'>;
 export type KeyCreatedEvent = EventOf<'key.created'>;
 export type KeyRevokedEvent = EventOf<'key.revoked'>;
 export type KeyExpiringEvent = EventOf<'key.expiring'>;
+export type GrantCreatedEvent = EventOf<'grant.created'>;
+export type GrantRevokedEvent = EventOf<'grant.revoked'>;
 export type QuotaThresholdEvent = EventOf<'org.quota.threshold'>;
 export type AuditDigestCreatedEvent = EventOf<'audit.digest.created'>;
 export type WebhookEndpointDisabledEvent = EventOf<'webhook.endpoint.disabled'>;

@@ -28,7 +28,7 @@ const ajv = new Ajv2020({ strict: true, allErrors: true });
 addFormats(ajv);
 
 describe('the catalog', () => {
-  test('has every type of issue 10, each once', () => {
+  test('has every type of issues 10 and 13, each once', () => {
     expect([...EVENT_TYPES].sort()).toEqual(
       [
         'mcp.endpoint.status.changed',
@@ -39,6 +39,8 @@ describe('the catalog', () => {
         'key.created',
         'key.revoked',
         'key.expiring',
+        'grant.created',
+        'grant.revoked',
         'org.quota.threshold',
         'audit.digest.created',
         'webhook.endpoint.disabled',
