@@ -195,7 +195,9 @@ export class ApiKeyAuthenticator {
 
     const record = entry.key;
     entry.expiresAtMs ??= record.expiresAt === undefined ? Infinity : Date.parse(record.expiresAt);
-    if (record.revokedAt !== undefined || entry.expiresAtMs <= now) {
+    // A grant's backing key (lambda/core/oauth/grants.ts) works only through its OAuth tokens:
+    // its secret is never shown, and it is refused here even if it were presented.
+    if (record.revokedAt !== undefined || entry.expiresAtMs <= now || record.oauth !== undefined) {
       this.cache.delete(presented);
       throw invalidKey();
     }

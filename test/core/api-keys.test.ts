@@ -255,6 +255,14 @@ describe('ApiKeyAuthenticator', () => {
     expect(store.touches).toHaveLength(0);
   });
 
+  it("refuses an OAuth grant's backing key even with its right secret: it works through tokens only", async () => {
+    const store = new MemoryKeys();
+    const key = await storedKey(store, { oauth: { clientId: 'https://client.example/meta.json', clientName: 'Client', grantId: 'grant-1' } });
+    const auth = new ApiKeyAuthenticator(store);
+    await expectInvalidKey(auth.authenticate(key.fullKey));
+    expect(store.touches).toHaveLength(0);
+  });
+
   it('refuses a key at and after its expiry, accepts it just before', async () => {
     const expiresAt = '2026-06-01T00:00:00.000Z';
     const store = new MemoryKeys();
