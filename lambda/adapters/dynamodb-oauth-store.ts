@@ -81,6 +81,11 @@ export interface DynamoDbOAuthStoreOptions {
   readonly clockToleranceSeconds?: number;
   /** Items of a grant read per page while revoking it (at most 25: one BatchWriteItem each). @default 25 */
   readonly revocationPageSize?: number;
+  /**
+   * A registered client (DCR) not used for this many seconds is forgotten (the client registers
+   * again); each use pushes its expiry out (at most once per half of it). @default 30 days
+   */
+  readonly idleClientSeconds?: number;
 }
 
 interface StoredItem {
@@ -110,6 +115,7 @@ export class DynamoDbOAuthStore implements AccessTokenReader {
   private readonly now: () => number;
   private readonly clockToleranceSeconds: number;
   private readonly revocationPageSize: number;
+  private readonly idleClientSeconds: number;
 
   constructor(
     client: DynamoDBClient,
@@ -120,6 +126,7 @@ export class DynamoDbOAuthStore implements AccessTokenReader {
     this.now = options.now ?? Date.now;
     this.clockToleranceSeconds = options.clockToleranceSeconds ?? 0;
     this.revocationPageSize = Math.min(BATCH_WRITE_LIMIT, Math.max(1, options.revocationPageSize ?? BATCH_WRITE_LIMIT));
+    this.idleClientSeconds = options.idleClientSeconds ?? 30 * 24 * 3600;
   }
 
   /** The Adapter oidc-provider uses for `modelName` (AccessToken, Client, Session, …). */
@@ -170,7 +177,9 @@ export class DynamoDbOAuthStore implements AccessTokenReader {
     } while (startKey !== undefined);
   }
 
-  private async upsert(model: string, id: string, payload: OAuthPayload, expiresIn: number | undefined): Promise<void> {
+  private async upsert(model: string, id: string, payload: OAuthPayload, givenExpiresIn: number | undefined): Promise<void> {
+    // oidc-provider gives registered clients no lifetime: an idle one expires here.
+    const expiresIn = givenExpiresIn ?? (model === 'Client' ? this.idleClientSeconds : undefined);
     const grantId = GRANT_MEMBER_MODELS.has(model) && typeof payload.grantId === 'string' ? payload.grantId : undefined;
     const uid = model === 'Session' && typeof payload.uid === 'string' ? payload.uid : undefined;
     const item: StoredItem = {
@@ -188,7 +197,27 @@ export class DynamoDbOAuthStore implements AccessTokenReader {
   private async findItem(model: string, id: string): Promise<OAuthPayload | undefined> {
     const item = await this.getLive(oauthItemKey(model, accessTokenHash(id)));
     if (item === undefined) return undefined;
+    if (model === 'Client') await this.keepClient(item);
     return payloadOf(item, id);
+  }
+
+  /** A client in use: its idle expiry is pushed out once less than half of it is left. */
+  private async keepClient(item: StoredItem): Promise<void> {
+    const now = this.nowSeconds();
+    if (typeof item.expiresAt !== 'number' || item.expiresAt - now > this.idleClientSeconds / 2) return;
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { [PK]: item.pk },
+        UpdateExpression: 'SET #expiresAt = :expiresAt',
+        ConditionExpression: 'attribute_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': PK, '#expiresAt': 'expiresAt' },
+        ExpressionAttributeValues: { ':expiresAt': now + this.idleClientSeconds },
+      }),
+    ).catch((error: unknown) => {
+      // Deleted meanwhile: nothing to keep.
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    });
   }
 
   private async findByUid(model: string, uid: string): Promise<OAuthPayload | undefined> {

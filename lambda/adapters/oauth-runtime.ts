@@ -7,6 +7,7 @@ import type { PlexEventPublisher } from '../core/events/model';
 import { authorizationServerListener, createProvider, type NodeListener } from '../core/oauth/authorization-server';
 import { consentHandler, isConsentPath } from '../core/oauth/consent';
 import { GrantService } from '../core/oauth/grants';
+import { RegistrationLimit, type RegistrationLimitOptions } from '../core/oauth/registration-limit';
 import type { RegistryService } from '../core/registry-service';
 import { clientMetadataFetch } from './client-metadata-fetch';
 import { DynamoDbAuditStore } from './dynamodb-audit-store';
@@ -30,6 +31,8 @@ export interface OAuthRuntimeOptions {
   readonly sourceIp: (req: IncomingMessage) => string;
   readonly requestId: (req: IncomingMessage) => string;
   readonly warn?: (message: string, fields: Record<string, unknown>) => void;
+  /** Dynamic client registrations allowed per address and in total. @default RegistrationLimit's */
+  readonly registrationLimit?: RegistrationLimitOptions;
 }
 
 export interface OAuthRuntime {
@@ -66,6 +69,8 @@ export function createOAuthRuntime(options: OAuthRuntimeOptions): OAuthRuntime {
   const fetch = clientMetadataFetch({ allowLoopback: options.allowLoopback, ca: options.metadataCa });
   const warn = options.warn ?? ((message, fields) => console.error(JSON.stringify({ level: 'warn', msg: message, ...fields })));
   const listeners = new Map<string, NodeListener>();
+  // One limit for every name the deployment answers under.
+  const registrations = new RegistrationLimit(options.registrationLimit);
 
   const build = (issuer: string): NodeListener => {
     const provider: Provider = createProvider({ issuer, adapter: (model) => store.adapterFor(model) as never, cookieKeys: options.cookieKeys, backingKey, fetch: fetch as never });
@@ -84,7 +89,9 @@ export function createOAuthRuntime(options: OAuthRuntimeOptions): OAuthRuntime {
       sourceIp: options.sourceIp,
       requestId: options.requestId,
     });
-    return authorizationServerListener(provider, { handles: isConsentPath, handle: consent }, (error) => warn('oauth consent failed', { error: (error as Error).name }));
+    return authorizationServerListener(provider, { handles: isConsentPath, handle: consent }, { limit: registrations, sourceIp: options.sourceIp }, (error) =>
+      warn('oauth consent failed', { error: (error as Error).name }),
+    );
   };
 
   return {

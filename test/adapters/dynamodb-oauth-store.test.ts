@@ -98,10 +98,28 @@ test('an item past its expiresAt is not found, though nothing has deleted it yet
   expect(await adapter.find(id)).toBeUndefined();
   expect(await scanAll()).toHaveLength(1); // still stored: TTL deletes lazily
 
-  const clients = store.adapterFor('Client');
-  await clients.upsert('client-1', { client_id: 'client-1', redirect_uris: ['http://127.0.0.1/callback'] }, undefined);
+  const grants = store.adapterFor('Grant');
+  await grants.upsert('grant-1', { jti: 'grant-1', kind: 'Grant' }, undefined);
   clock += 365 * 86_400_000;
-  expect(await clients.find('client-1')).toEqual({ client_id: 'client-1', redirect_uris: ['http://127.0.0.1/callback'] });
+  expect(await grants.find('grant-1')).toEqual({ jti: 'grant-1', kind: 'Grant' });
+});
+
+test('a registered client expires after 30 idle days; each use (at most once per 15 days) pushes that out', async () => {
+  const clients = store.adapterFor('Client');
+  const client = { client_id: 'client-1', redirect_uris: ['http://127.0.0.1/callback'] };
+  await clients.upsert('client-1', client, undefined);
+  // Used on day 20 (less than half of the idle time left): kept until day 50.
+  clock += 20 * 86_400_000;
+  expect(await clients.find('client-1')).toEqual(client);
+  clock += 29 * 86_400_000;
+  expect(await clients.find('client-1')).toEqual(client);
+  // Then idle for 30 days: gone (as if it never registered; it registers again).
+  clock += 31 * 86_400_000;
+  expect(await clients.find('client-1')).toBeUndefined();
+  const other = new DynamoDbOAuthStore(db.client, table, { now: () => clock, idleClientSeconds: 60 });
+  await other.adapterFor('Client').upsert('client-2', client, undefined);
+  clock += 61_000;
+  expect(await other.adapterFor('Client').find('client-2')).toBeUndefined();
 });
 
 test('no id is stored anywhere: not in keys, not in payloads (jti, the Interaction returnTo), and the Session id copied into an Interaction is dropped', async () => {

@@ -220,3 +220,19 @@ test('a token of the demo org does not reach an MCP server of another org', asyn
   // Issued for /mcp/everything: the audience does not match.
   expect(answer.status).toBe(401);
 });
+
+test('dynamic client registration is rate-limited per address: past 10 a minute, 429 with Retry-After', async () => {
+  let refused: Response | undefined;
+  for (let i = 0; i < 12 && refused === undefined; i++) {
+    const res = await fetch(found.server.registration_endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: `flood ${i}`, redirect_uris: [receiver.url] }),
+    });
+    if (res.status === 429) refused = res;
+    else expect(res.status).toBe(201);
+  }
+  expect(refused?.status).toBe(429);
+  expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThan(0);
+  expect(((await refused!.json()) as { error: string }).error).toBe('rate_limited');
+});

@@ -11,6 +11,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, interactionPolicy, Provider, type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ApiKey } from '../model';
+import type { RegistrationLimit } from './registration-limit';
 import { MCP_SCOPES } from './scopes';
 import { slugOfResource } from './resource-metadata';
 
@@ -210,10 +211,20 @@ export function isAuthorizationServerPath(url: string): boolean {
 export function authorizationServerListener(
   provider: Provider,
   consent: { handles: (url: string) => boolean; handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> },
+  registrations: { limit: RegistrationLimit; sourceIp: (req: IncomingMessage) => string },
   onError: (error: unknown) => void,
 ): NodeListener {
   const engine = provider.callback();
   return (req, res) => {
+    if (req.method === 'POST' && (req.url ?? '').split('?')[0] === OAUTH_ROUTES.registration) {
+      const taken = registrations.limit.take(registrations.sourceIp(req));
+      if (!taken.ok) {
+        res.writeHead(429, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Retry-After': String(taken.retryAfterSeconds) });
+        res.end(JSON.stringify({ error: 'rate_limited', error_description: 'Too many client registrations; retry after the indicated time' }));
+        req.resume();
+        return;
+      }
+    }
     if (!consent.handles(req.url ?? '')) return void engine(req, res);
     consent.handle(req, res).catch((error: unknown) => {
       onError(error);
