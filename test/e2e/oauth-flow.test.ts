@@ -221,6 +221,18 @@ test('a token of the demo org does not reach an MCP server of another org', asyn
   expect(answer.status).toBe(401);
 });
 
+test('a client registered with loopback redirects is native: its redirect matches on any port; a client asking for a secret gets none', async () => {
+  const registered = await register({ redirect_uris: ['http://127.0.0.1:9/callback'], token_endpoint_auth_method: 'client_secret_post' });
+  expect(registered).toMatchObject({ application_type: 'native', token_endpoint_auth_method: 'none' });
+  expect(registered).not.toHaveProperty('client_secret');
+  // Authorized with the receiver's own port, not the registered one.
+  const { verifier, query } = await authorize({ clientId: registered.client_id });
+  expect((await exchange(registered.client_id, query.get('code')!, verifier)).status).toBe(200);
+  // A web client (https redirect) must match exactly.
+  const web = await register({ redirect_uris: ['https://agent.example/callback'] });
+  expect(web).toMatchObject({ application_type: 'web' });
+});
+
 test('dynamic client registration is rate-limited per address: past 10 a minute, 429 with Retry-After', async () => {
   let refused: Response | undefined;
   for (let i = 0; i < 12 && refused === undefined; i++) {

@@ -155,13 +155,25 @@ export function createProvider(options: AuthorizationServerOptions): Provider {
   return provider;
 }
 
+const LOOPBACK_REDIRECT = /^http:\/\/(?:127\.0\.0\.1|\[::1\]|localhost)(?::\d{1,5})?\//;
+
+function withDefaults(metadata: Record<string, unknown>): Record<string, unknown> {
+  const redirects = metadata.redirect_uris;
+  const allLoopback = Array.isArray(redirects) && redirects.length > 0 && redirects.every((uri) => typeof uri === 'string' && LOOPBACK_REDIRECT.test(uri));
+  return { ...metadata, token_endpoint_auth_method: 'none', ...(allLoopback && metadata.application_type === undefined ? { application_type: 'native' } : {}) };
+}
+
 /** Largest client registration read (oidc-provider's own body limit). */
 const MAX_REGISTRATION_BYTES = 56 * 1024;
 
 /**
- * Every client is public (PKCE, no secret): a registration asking for a client secret gets
- * `token_endpoint_auth_method: none` instead (RFC 7591 lets the server replace requested
- * metadata), since oidc-provider would keep a client secret in the store as it is.
+ * Registration defaults (RFC 7591 lets the server replace requested metadata):
+ * - every client is public (PKCE, no secret): a registration asking for a client secret gets
+ *   `token_endpoint_auth_method: none`, since oidc-provider would keep a client secret in the
+ *   store as it is;
+ * - a client whose redirect URIs are all loopback (a CLI, a desktop app) is a native one unless
+ *   it says otherwise, so that its redirect matches on any port (OAuth 2.1 §8.4.2): such clients
+ *   pick a free port per sign-in.
  */
 async function publicClientsOnly(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
   if (ctx.method === 'POST' && ctx.path === OAUTH_ROUTES.registration && ctx.is('application/json')) {
@@ -180,8 +192,7 @@ async function publicClientsOnly(ctx: KoaContextWithOIDC, next: () => Promise<vo
       body = undefined;
     }
     // oidc-provider reads a body that was already read from `req.body` (a string is parsed by it).
-    (ctx.req as IncomingMessage & { body?: unknown }).body =
-      body !== null && typeof body === 'object' && !Array.isArray(body) ? { ...body, token_endpoint_auth_method: 'none' } : text;
+    (ctx.req as IncomingMessage & { body?: unknown }).body = body !== null && typeof body === 'object' && !Array.isArray(body) ? withDefaults(body as Record<string, unknown>) : text;
   }
   await next();
 }
