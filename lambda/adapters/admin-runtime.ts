@@ -7,6 +7,7 @@ import type { RollupReader } from '../core/analytics/model';
 import { ApiKeyAuthenticator } from '../core/api-keys';
 import { EnvelopeCipher, type DataKeyProvider } from '../core/envelope';
 import type { PlexEventPublisher } from '../core/events/model';
+import type { GrantService } from '../core/oauth/grants';
 import type { WebhookService } from '../core/webhooks/endpoints';
 import { RegistryService } from '../core/registry-service';
 import { systemResolver } from './dns-resolver';
@@ -40,6 +41,12 @@ export interface AdminRuntimeOptions {
   readonly webhooks?: WebhookService;
   /** Where admin changes are announced (EventBridge in AWS, the in-process bus locally). @default none */
   readonly events?: PlexEventPublisher;
+  /**
+   * The org's OAuth grants, or a lookup of them: the OAuth runtime is built from this runtime's
+   * registry, so a host passes `() => oauth.grants` and builds it afterwards. Without them the
+   * grant routes answer 501 `oauth_unavailable`. @default none
+   */
+  readonly grants?: GrantService | (() => GrantService | undefined);
   readonly dataKeys: DataKeyProvider;
   /** Local mode: loopback upstream URLs are accepted. In AWS only public https endpoints. */
   readonly allowLoopback: boolean;
@@ -110,6 +117,7 @@ export function createAdminRuntime(options: AdminRuntimeOptions): AdminRuntime {
     service,
     audit,
     webhooks: options.webhooks,
+    grants: options.grants,
     auditDigests: options.digestPublicKeyPem
       ? { store: new DynamoDbAuditDigests(options.auditDynamodb ?? options.dynamodb, options.auditTable), publicKeyPem: options.digestPublicKeyPem }
       : undefined,

@@ -214,6 +214,8 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       digestPublicKeyPem: async () => digestSigner.publicKeyPem,
       events,
       webhooks: webhooks.service,
+      // The OAuth runtime below is built from this runtime's registry: looked up per request.
+      grants: () => oauth.grants,
       dataKeys,
       allowLoopback: true,
       sourceIp: (c) => getConnInfo(c).remote.address ?? '',

@@ -599,6 +599,7 @@ describe('protocol hygiene', () => {
         '/audit', '/audit/head', '/audit/digests', '/audit/verification',
         '/orgs/{orgId}/webhooks', '/orgs/{orgId}/webhooks/{endpointId}', '/orgs/{orgId}/webhooks/{endpointId}/rotate-secret',
         '/orgs/{orgId}/webhooks/{endpointId}/test', '/orgs/{orgId}/webhooks/{endpointId}/deliveries', '/orgs/{orgId}/webhooks/deliveries/{deliveryId}/redeliver',
+        '/orgs/{orgId}/grants', '/orgs/{orgId}/grants/{grantId}', '/orgs/{orgId}/grants/{grantId}/revoke',
       ].map((p) => BASE + p).sort(),
     );
     const schemaOf = (path: string, method: string, status: string) => doc.paths[BASE + path][method].responses[status].content['application/json'].schema.$ref;
@@ -608,6 +609,10 @@ describe('protocol hygiene', () => {
     expect(schemaOf('/orgs/{orgId}/alerts', 'get', '200')).toBe('#/components/schemas/AlertSubscriptionList');
     expect(schemaOf('/orgs/{orgId}/audit/verification', 'get', '200')).toBe('#/components/schemas/AuditVerification');
     expect(doc.paths[`${BASE}/orgs/{orgId}/alerts`].post.responses['501']).toBeDefined();
+    expect(schemaOf('/orgs/{orgId}/grants', 'get', '200')).toBe('#/components/schemas/OAuthGrantPage');
+    expect(schemaOf('/orgs/{orgId}/grants/{grantId}/revoke', 'post', '200')).toBe('#/components/schemas/OAuthGrant');
+    expect(doc.paths[`${BASE}/orgs/{orgId}/grants`].get.responses['501']).toBeDefined();
+    expect(doc.components.schemas.ApiKey.properties.oauth.required).toEqual(['clientId', 'clientName', 'grantId']);
     expect(doc.components.schemas.CreateAlertSubscription).toMatchObject({
       required: ['type', 'address'],
       properties: { address: { format: 'email' }, events: { items: { enum: ['mcp.endpoint.status.changed', 'mcp.tools.changed', 'webhook.endpoint.disabled'] } } },

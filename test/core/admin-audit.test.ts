@@ -3,6 +3,7 @@ import { DynamoDbAlertStore } from '../../lambda/adapters/dynamodb-alert-store';
 import { DynamoDbAuditStore, ensureAuditTable } from '../../lambda/adapters/dynamodb-audit-store';
 import { DynamoDbDeliveryStore, ensureDeliveryTable } from '../../lambda/adapters/dynamodb-delivery-store';
 import { DynamoDbHealthStore } from '../../lambda/adapters/dynamodb-health-store';
+import { DynamoDbOAuthStore, ensureOAuthTable } from '../../lambda/adapters/dynamodb-oauth-store';
 import { DynamoDbWebhookEndpointStore, ensureWebhookEndpointTable } from '../../lambda/adapters/dynamodb-webhook-endpoints';
 import { DynamoDbRegistryStore } from '../../lambda/adapters/dynamodb-registry-store';
 import { LocalKeyFileProvider } from '../../lambda/adapters/local-key-file';
@@ -14,6 +15,7 @@ import { type AuditEntry, SYSTEM_AUDIT_SCOPE } from '../../lambda/core/audit/ent
 import { verifyChain } from '../../lambda/core/audit/verify';
 import { EnvelopeCipher } from '../../lambda/core/envelope';
 import { parseEvent } from '../../lambda/core/events/catalog';
+import { GrantService } from '../../lambda/core/oauth/grants';
 import type { PlexEvent } from '../../lambda/core/events/model';
 import { RegistryService } from '../../lambda/core/registry-service';
 import { limitFromPlan, WebhookService } from '../../lambda/core/webhooks/endpoints';
@@ -33,6 +35,7 @@ let clock: number;
 let sourceIp: string;
 let webhookService: WebhookService;
 let deliveryStore: DynamoDbDeliveryStore;
+let grantService: GrantService;
 
 beforeAll(async () => {
   db = await startTestDynamoDb();
@@ -67,6 +70,17 @@ beforeEach(async () => {
     now: () => new Date(clock),
   });
   const keys = new ApiKeyAuthenticator(store, { alwaysReadRecord: true });
+  const oauthTable = `oauth-${randomUUID()}`;
+  await ensureOAuthTable(db.client, oauthTable);
+  // The grants the consent page makes, in the same audit log and on the same bus.
+  grantService = new GrantService({
+    service,
+    journal: audit,
+    tokens: new DynamoDbOAuthStore(db.client, oauthTable),
+    events: { publish: async (events) => void published.push(...events) },
+    now: () => clock,
+    warn: () => undefined,
+  });
   published = [];
   clock = Date.UTC(2026, 11, 2, 9, 0, 0);
   sourceIp = '203.0.113.9';
@@ -82,6 +96,7 @@ beforeEach(async () => {
     }),
     audit,
     webhooks,
+    grants: grantService,
     events: { publish: async (events) => void published.push(...events) },
     strictAudit: true,
     now: () => clock,
@@ -230,6 +245,8 @@ describe('no route can skip its guard or its audit entry', () => {
     const alert = await call('POST', `/orgs/${orgId}/alerts`, OPERATOR, { type: 'email', address: 'first@example.com' });
     const hook = (await call('POST', `/orgs/${orgId}/webhooks`, OPERATOR, { url: 'https://hooks.example.com/a' })).body.endpoint.endpointId as string;
     const other = (await call('POST', `/orgs/${orgId}/webhooks`, OPERATOR, { url: 'https://hooks.example.com/b' })).body.endpoint.endpointId as string;
+    const grantId = 'grant-of-the-audit-test';
+    await grantService.create({ orgId, grantId, clientId: 'client-1', clientName: 'Client', scopes: { mcps: '*', tools: {} } }, { actor: { kind: 'operator' }, sourceIp: '203.0.113.1', requestId: 'consent' });
     return {
       'post /orgs': () => call('POST', '/orgs', OPERATOR, { name: 'Other', plan: 'free' }),
       'patch /orgs/{orgId}': () => call('PATCH', `/orgs/${orgId}`, OPERATOR, { name: 'Renamed' }),
@@ -245,6 +262,7 @@ describe('no route can skip its guard or its audit entry', () => {
       'post /orgs/{orgId}/webhooks/{endpointId}/rotate-secret': () => call('POST', `/orgs/${orgId}/webhooks/${hook}/rotate-secret`, OPERATOR, {}),
       'post /orgs/{orgId}/webhooks/{endpointId}/test': () => call('POST', `/orgs/${orgId}/webhooks/${hook}/test`, OPERATOR),
       'delete /orgs/{orgId}/webhooks/{endpointId}': () => call('DELETE', `/orgs/${orgId}/webhooks/${other}`, OPERATOR),
+      'post /orgs/{orgId}/grants/{grantId}/revoke': () => call('POST', `/orgs/${orgId}/grants/${grantId}/revoke`, OPERATOR),
       'post /orgs/{orgId}/webhooks/deliveries/{deliveryId}/redeliver': async () => {
         // A delivery that failed for good: redelivered as a new series.
         const failed = await failedDelivery(orgId, hook);
@@ -287,7 +305,7 @@ describe('no route can skip its guard or its audit entry', () => {
     const orgB = await newOrg();
     const outsider = (await call('POST', `/orgs/${orgB}/keys`, OPERATOR, { name: 'b admin', role: 'admin' })).body.secret as string;
     const params: Record<string, string> = {
-      orgId: orgA, slug: 'tools', keyId: 'aaaaaaaaaaaaaaaa', subscriptionId: 'al_aaaaaaaaaaaaaaaa', endpointId: 'whe_aaaaaaaaaaaaaaaa', deliveryId: `msg_${'a'.repeat(32)}`,
+      orgId: orgA, slug: 'tools', keyId: 'aaaaaaaaaaaaaaaa', subscriptionId: 'al_aaaaaaaaaaaaaaaa', endpointId: 'whe_aaaaaaaaaaaaaaaa', deliveryId: `msg_${'a'.repeat(32)}`, grantId: 'a'.repeat(22),
     };
     const ops = (await operations()).filter((op) => !['/whoami', '/plans', '/events'].includes(op.path));
     expect(ops.length).toBeGreaterThan(20);

@@ -20,6 +20,7 @@ import { ADMIN_MAX_BODY_BYTES, type AdminEnv, type Principal } from './openapi';
 import type { OperatorCredential } from './operator-credential';
 import { alertRoutes } from './routes/alerts';
 import { type AuditDigestSource, auditRoutes } from './routes/audit';
+import { type GrantSource, grantRoutes } from './routes/grants';
 import { identityRoutes } from './routes/identity';
 import { keyRoutes } from './routes/keys';
 import { mcpRoutes } from './routes/mcps';
@@ -54,6 +55,12 @@ export interface AdminAppDeps {
   readonly audit: AuditJournal;
   /** Webhook endpoints and deliveries; without them the webhook routes answer 501 `webhooks_unavailable`. */
   readonly webhooks?: WebhookService;
+  /**
+   * The org's OAuth grants (lambda/core/oauth/grants.ts), or a lookup of them for a host that
+   * builds the OAuth runtime after the admin app (it needs the admin's registry). Without them the
+   * grant routes answer 501 `oauth_unavailable`, and a grant's backing key is revoked as a key.
+   */
+  readonly grants?: GrantSource;
   /** The signed digests the audit routes serve; without them those routes answer 501 `digests_unavailable`. */
   readonly auditDigests?: AuditDigestSource;
   /** Where admin changes are announced (`mcp.created`, `key.revoked`, …). @default none */
@@ -124,7 +131,7 @@ export function createAdminApp(deps: AdminAppDeps) {
     info: {
       title: 'PlexMCP admin API',
       version: '1.0.0',
-      description: 'Manage organisations, MCP servers and API keys; read endpoint health and discovered tools; subscribe to alerts; read usage analytics and the audit log.',
+      description: 'Manage organisations, MCP servers, API keys and OAuth grants; read endpoint health and discovered tools; subscribe to alerts; read usage analytics and the audit log.',
     },
   });
 
@@ -132,7 +139,8 @@ export function createAdminApp(deps: AdminAppDeps) {
     .route('/', identityRoutes())
     .route('/', orgRoutes(deps.service))
     .route('/', mcpRoutes(deps.service, deps.health, now))
-    .route('/', keyRoutes(deps.service))
+    .route('/', keyRoutes(deps.service, deps.grants))
+    .route('/', grantRoutes(deps.grants))
     .route('/', alertRoutes(deps.alerts))
     .route('/', usageRoutes({ reader: deps.usage, now, maxExportBytes: deps.maxExportBytes }))
     .route('/', webhookRoutes(deps.webhooks))

@@ -294,6 +294,10 @@ export const ApiKeySchema = z
     revokedAt: z.string().optional(),
     createdAt: z.string(),
     lastUsedAt: z.string().optional(),
+    oauth: z
+      .object({ clientId: z.string(), clientName: z.string(), grantId: z.string() })
+      .optional()
+      .openapi({ description: 'Set on the backing key of an OAuth grant (it counts against maxApiKeys, works only through the grant\'s tokens, and is revoked with the grant: /orgs/{orgId}/grants)' }),
   })
   .openapi('ApiKey');
 

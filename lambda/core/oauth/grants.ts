@@ -5,7 +5,7 @@
  * quota, policies, analytics, revocation — holds for the grant. Creating and revoking one is
  * recorded in the org's audit chain and announced as `grant.created` / `grant.revoked`.
  */
-import { type ChangeContext, diffFields, recordChange } from '../admin/audit-trail';
+import { type ChangeContext, type ChangeResult, type ChangeSpec, diffFields, recordChange } from '../admin/audit-trail';
 import type { AuditJournal } from '../audit/journal';
 import { notFound } from '../errors';
 import type { GrantCreatedEvent, GrantRevokedEvent } from '../events/catalog';
@@ -40,6 +40,8 @@ export interface NewGrant {
 
 /** Longest key name the registry takes. */
 const MAX_NAME = 100;
+/** Key pages one grant list page reads at most (an org with many keys and few grants). */
+const MAX_KEY_PAGES = 10;
 
 export class GrantService {
   private readonly now: () => number;
@@ -66,10 +68,22 @@ export class GrantService {
     });
   }
 
-  /** The org's grants (its keys that back one), newest first as keys are listed. */
+  /**
+   * The org's grants (its keys that back one), in the order keys are listed. Key pages are read
+   * until `limit` grants are found (each read asks for no more keys than grants still wanted, so
+   * the cursor never skips one) or MAX_KEY_PAGES reads; a page may then be short, with a cursor.
+   */
   async list(orgId: string, page: PageRequest): Promise<Page<ApiKey>> {
-    const keys = await this.deps.service.listKeys(orgId, page);
-    return { ...keys, items: keys.items.filter((key) => key.oauth !== undefined) };
+    const { limit } = page;
+    const items: ApiKey[] = [];
+    let cursor = page.cursor;
+    for (let reads = 0; reads < MAX_KEY_PAGES && items.length < limit; reads++) {
+      const keys = await this.deps.service.listKeys(orgId, { limit: limit - items.length, cursor });
+      items.push(...keys.items.filter((key) => key.oauth !== undefined));
+      cursor = keys.nextCursor;
+      if (!cursor) break;
+    }
+    return { items, ...(cursor ? { nextCursor: cursor } : {}) };
   }
 
   async get(orgId: string, grantId: string): Promise<ApiKey> {
@@ -87,19 +101,35 @@ export class GrantService {
    * Revokes a grant: its backing key (the gateway refuses its tokens within the key cache TTL),
    * then every token of it (no refresh either). Revoking twice records nothing the second time.
    */
-  async revoke(orgId: string, grantId: string, context: ChangeContext): Promise<ApiKey> {
-    const before = await this.get(orgId, grantId);
-    return recordChange(this.auditOptions(), context, { orgId, action: 'grant.revoked', target: { type: 'grant', id: grantId } }, async () => {
+  revoke(orgId: string, grantId: string, context: ChangeContext): Promise<ApiKey> {
+    const { spec, apply } = this.revocation(orgId, grantId);
+    return recordChange(this.auditOptions(), context, spec, apply);
+  }
+
+  /**
+   * The revocation of a grant, unrecorded: for a caller that records it itself (the admin API's
+   * routes, through `c.get('audit').change(spec, apply)`, which counts it as the request's entry).
+   * `revoke` records the same through recordChange: one code path for both. `keyId` (the backing
+   * key, when the caller has it) saves the search for the grant among the org's keys.
+   */
+  revocation(orgId: string, grantId: string, keyId?: string): { spec: ChangeSpec; apply: () => Promise<ChangeResult<ApiKey>> } {
+    const spec: ChangeSpec = { orgId, action: 'grant.revoked', target: { type: 'grant', id: grantId } };
+    const apply = async (): Promise<ChangeResult<ApiKey>> => {
+      // Read under the org's audit lock: the entry's old values are the ones this change replaced.
+      const before = keyId === undefined ? await this.get(orgId, grantId) : await this.deps.service.getKey(orgId, keyId);
+      if (before.oauth?.grantId !== grantId) throw notFound('OAuth grant');
       const after = await this.deps.service.revokeKey(orgId, before.keyId);
+      // Also when the key was already revoked: a token that outlived an earlier failure goes now.
       await this.deps.tokens.revokeByGrantId(grantId);
-      const event: GrantRevokedEvent = { type: 'grant.revoked', orgId, at: after.revokedAt ?? new Date(this.now()).toISOString(), grantId, clientId: before.oauth!.clientId, keyId: before.keyId };
+      const event: GrantRevokedEvent = { type: 'grant.revoked', orgId, at: after.revokedAt ?? new Date(this.now()).toISOString(), grantId, clientId: before.oauth.clientId, keyId: before.keyId };
       return {
         result: after,
         changed: before.revokedAt === undefined,
         changes: diffFields({ ...before }, { ...after }, { ignore: ['lastUsedAt'] }),
         events: [event],
       };
-    });
+    };
+    return { spec, apply };
   }
 
   private auditOptions() {

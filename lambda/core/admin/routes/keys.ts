@@ -2,12 +2,17 @@ import { createRoute } from '@hono/zod-openapi';
 import type { KeyCreatedEvent, KeyRevokedEvent } from '../../events/catalog';
 import type { RegistryService } from '../../registry-service';
 import { diffFields } from '../audit-trail';
+import { type GrantSource, grantsOf } from './grants';
 import { orgAdmin } from '../guards';
 import { bearer, body, errors, idempotencyHeader, json, keyParams, orgParams, routeModule } from '../openapi';
 import { ApiKeySchema, CreatedKeySchema, CreateKeySchema, pageOf, PageQuerySchema } from '../schemas';
 
-/** API keys of an org (never their secrets, except once at creation). Org admins and the operator. */
-export function keyRoutes(service: RegistryService) {
+/**
+ * API keys of an org (never their secrets, except once at creation). Org admins and the operator.
+ * The backing keys of OAuth grants are listed too (marked `oauth`: they count against maxApiKeys);
+ * revoking one revokes its grant, tokens included, as the grant route does.
+ */
+export function keyRoutes(service: RegistryService, grantSource?: GrantSource) {
   const app = routeModule();
   app.use('/orgs/:orgId/keys', orgAdmin);
   app.use('/orgs/:orgId/keys/*', orgAdmin);
@@ -57,6 +62,15 @@ export function keyRoutes(service: RegistryService) {
       createRoute({ method: 'post', path: '/orgs/{orgId}/keys/{keyId}/revoke', ...bearer, request: { params: keyParams }, responses: { 200: json(ApiKeySchema, 'Revoked'), ...errors } }),
       async (c) => {
         const { orgId, keyId } = c.req.valid('param');
+        const grants = grantsOf(grantSource);
+        const found = grants ? await service.getKey(orgId, keyId) : undefined;
+        if (grants && found?.oauth) {
+          // A grant's backing key: the grant's revocation (its tokens go too), recorded as `grant.revoked`.
+          const { spec, apply } = grants.revocation(orgId, found.oauth.grantId, keyId);
+          return c.json(await c.get('audit').change(spec, apply), 200);
+        }
+        // Without OAuth in this deployment a backing key is revoked as a key: its tokens are
+        // refused all the same (the gateway and the token endpoint check the backing key).
         const key = await c.get('audit').change({ orgId, action: 'key.revoked', target: { type: 'key', id: keyId } }, async () => {
           const before = await service.getKey(orgId, keyId);
           const after = await service.revokeKey(orgId, keyId);
