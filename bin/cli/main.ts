@@ -7,6 +7,7 @@ import packageJson from '../../package.json';
 import { registerAccountCommands } from './commands/account';
 import { registerAlertCommands } from './commands/alerts';
 import { registerAuditCommands } from './commands/audit';
+import { registerGrantCommands } from './commands/grants';
 import { registerKeyCommands } from './commands/keys';
 import { registerMcpCommands } from './commands/mcps';
 import { registerOrgCommands } from './commands/orgs';
@@ -22,7 +23,7 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('plexmcp');
   const width = io.columns ?? 80;
   program
-    .description('Operate a PlexMCP gateway: organisations, MCP servers, API keys, health, alerts, webhooks, usage, the audit log, and the local server.')
+    .description('Operate a PlexMCP gateway: organisations, MCP servers, API keys, OAuth grants, health, alerts, webhooks, usage, the audit log, and the local server.')
     .version(packageJson.version, '-V, --version')
     .option('--url <adminBaseUrl>', 'admin API base URL (env PLEXMCP_URL, config file, default http://127.0.0.1:8787)')
     .option('--token <token>', 'operator token or org admin key (env PLEXMCP_TOKEN, config file, local operator-token file)')
@@ -61,6 +62,7 @@ export function buildProgram(io: CliIo): Command {
   registerOrgCommands(program, io);
   registerMcpCommands(program, io);
   registerKeyCommands(program, io);
+  registerGrantCommands(program, io);
   registerAlertCommands(program, io);
   registerUsageCommand(program, io);
   registerAuditCommands(program, io);
