@@ -17,3 +17,4 @@ export * from './webhook-delivery';
 export * from './region-domain';
 export * from './backups';
 export * from './operator-alarms';
+export * from './oauth-server';

@@ -15,6 +15,7 @@ import { CountersTable } from './counters-table';
 import { CredentialsKey } from './credentials-key';
 import { HealthMonitor } from './health-monitor';
 import { McpGateway } from './mcp-gateway';
+import { DEFAULT_OAUTH_COOKIE_SECRET_NAME, OAuthServer, type OAuthServerProps } from './oauth-server';
 import { RegionalOperatorAlarms, type RegionalOperatorAlarmsProps } from './operator-alarms';
 import { PlexApi } from './plex-api';
 import { RegionDomain, type RegionDomainOptions } from './region-domain';
@@ -151,6 +152,16 @@ export interface PlexMcpStackProps extends StackProps {
    * @default - the defaults of RegionalOperatorAlarms
    */
   readonly operatorAlarms?: Omit<RegionalOperatorAlarmsProps, 'api' | 'stageName' | 'gatewayFunction' | 'tables' | 'replicatedTables' | 'operatorAlarmTopic'>;
+
+  /**
+   * Options of the OAuth authorization server (see {@link OAuthServer}). `tableName`,
+   * `deletionProtection` and `cookieSecretName` belong to the primary stack, which owns the OAuth
+   * global table and the cookie-key secret (both replicated to every replica region); the others
+   * apply to this region.
+   *
+   * @default - the defaults of OAuthServer (table 'plexmcp-oauth', secret 'plexmcp/oauth-cookie-keys')
+   */
+  readonly oauth?: Pick<OAuthServerProps, 'tableName' | 'deletionProtection' | 'cookieSecretName' | 'publicBaseUrl' | 'throttling' | 'metadataThrottling'>;
 }
 
 /**
@@ -252,6 +263,21 @@ export class PlexMcpStack extends Stack {
   /** This region's further operator alarms (latency, throttles, concurrency, DynamoDB, replication). */
   public readonly operatorAlarms: RegionalOperatorAlarms;
 
+  /**
+   * This region's OAuth authorization server (its function and routes) and the protected resource
+   * metadata routes of the gateway; the OAuth table is the primary's global table.
+   */
+  public readonly oauthServer: OAuthServer;
+
+  /** Physical name of the OAuth table, the same in every region. */
+  public readonly oauthTableName: string;
+
+  /** The region where the OAuth table is written (the primary's). */
+  public readonly oauthRegion: string;
+
+  /** Name of the OAuth cookie-key secret, the same in every region. */
+  public readonly oauthCookieSecretName: string;
+
   constructor(scope: Construct, id: string, props: PlexMcpStackProps) {
     super(scope, id, { ...props, crossRegionReferences: props.crossRegionReferences ?? true });
     if (props.primary !== undefined) {
@@ -305,6 +331,9 @@ export class PlexMcpStack extends Stack {
         throw new Error(
           `PlexMcpStack ${id}: replicaRegions, registryTableName, registryDeletionProtection, audit, operatorSecretName and webhookEndpointsTableName belong to the primary stack.`,
         );
+      }
+      if (props.oauth?.tableName !== undefined || props.oauth?.deletionProtection !== undefined || props.oauth?.cookieSecretName !== undefined) {
+        throw new Error(`PlexMcpStack ${id}: oauth.tableName, oauth.deletionProtection and oauth.cookieSecretName belong to the primary stack.`);
       }
       if (!primary.isPrimary) {
         throw new Error(`PlexMcpStack ${id}: primary ${primary.stackName} is itself a regional stack.`);
@@ -395,6 +424,33 @@ export class PlexMcpStack extends Stack {
       this.adminApi.function.addEnvironment('PLEXMCP_AUDIT_REGION', this.auditRegion);
       this.adminApi.function.addEnvironment('PLEXMCP_DIGEST_KEY_ID', this.digestKeyArn);
     }
+
+    // The OAuth authorization server, on the same REST API (one origin with /mcp/{slug}). Its
+    // table is the primary's global table: written in the primary region only (single-use codes
+    // and refresh-token rotation are conditional writes), read by each gateway in its own region.
+    // Grants are audited like admin changes, in the audit region; the cookie keys are one
+    // secret, replicated under its name.
+    this.oauthServer = new OAuthServer(this, 'OAuth', {
+      api: this.api.api,
+      registryTable: this.registryTable,
+      gatewayFunction: this.gateway.function,
+      audit: { tableName: this.auditTableName, region: this.auditRegion, ...(this.auditLog ? { tableArn: this.auditLog.table.tableArn } : {}) },
+      eventBus: this.healthMonitor.eventBus,
+      publicBaseUrl: props.oauth?.publicBaseUrl,
+      throttling: props.oauth?.throttling,
+      metadataThrottling: props.oauth?.metadataThrottling,
+      ...(primary === undefined
+        ? { tableName: props.oauth?.tableName, deletionProtection: props.oauth?.deletionProtection, cookieSecretName: props.oauth?.cookieSecretName, replicaRegions: [...this.replicaRegions] }
+        : {
+            tableName: primary.oauthTableName,
+            writerRegion: primary.oauthRegion,
+            // The primary's secret replicated to this region, under the same name (as the operator secret).
+            cookieSecret: secretsmanager.Secret.fromSecretNameV2(this, 'OAuthCookieSecret', primary.oauthCookieSecretName),
+          }),
+    });
+    this.oauthTableName = this.oauthServer.tableName;
+    this.oauthRegion = this.oauthServer.writerRegion;
+    this.oauthCookieSecretName = primary === undefined ? (props.oauth?.cookieSecretName ?? DEFAULT_OAUTH_COOKIE_SECRET_NAME) : primary.oauthCookieSecretName;
 
     // Admin events (mcp.created|updated|deleted, key.created|revoked) go on the region's bus.
     this.healthMonitor.eventBus.grantPutEventsTo(this.adminApi.function);

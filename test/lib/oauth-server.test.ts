@@ -1,0 +1,304 @@
+import { Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { PlexFunction } from '../../lib/lambda-defaults';
+import { OAuthServer, type OAuthServerProps } from '../../lib/oauth-server';
+import { PlexApi } from '../../lib/plex-api';
+import { ACCOUNT, actionsOf, roleLogicalIdOf, statementsOfRole, testApp, testStack, type Statement } from './helpers';
+
+/** The construct with the fixtures it is given (a REST API, a registry table, a gateway function, a bus). */
+function build(props: Partial<OAuthServerProps> = {}, stack: Stack = testStack()) {
+  const api = new PlexApi(stack, 'Api');
+  const registryTable = new dynamodb.TableV2(stack, 'Registry', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING }, sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING } });
+  const gatewayFunction = new PlexFunction(stack, 'Gateway', { entry: 'lambda/gateway/handler.ts' });
+  const eventBus = new events.EventBus(stack, 'Bus');
+  const oauth = new OAuthServer(stack, 'OAuth', {
+    api: api.api,
+    registryTable,
+    gatewayFunction,
+    audit: { tableName: 'plexmcp-audit', region: stack.region },
+    eventBus,
+    ...props,
+  });
+  return { stack, api, registryTable, gatewayFunction, eventBus, oauth };
+}
+
+const ref = (stack: Stack, construct: { node: { defaultChild?: unknown } }) => stack.resolve((construct.node.defaultChild as { ref: string }).ref);
+const arnOf = (stack: Stack, table: dynamodb.ITableV2) => stack.resolve(table.tableArn);
+const indexArn = (stack: Stack, tableArn: string, index: string) => stack.resolve(`${tableArn}/index/${index}`);
+const statementsOf = (template: Template, stack: Stack, fn: lambda.IFunction) => statementsOfRole(template, roleLogicalIdOf(template, stack, fn));
+/** The statements of a role, without the ones every PlexFunction has (logs, X-Ray). */
+const dataStatements = (statements: Statement[]) => statements.filter((s) => !actionsOf(s).some((a) => a.startsWith('logs:') || a.startsWith('xray:')));
+
+describe('OAuthServer', () => {
+  test('the OAuth table: pk only, byGrant and bySessionUid KEYS_ONLY, TTL expiresAt, on-demand, PITR and deletion protection on every replica, retained', () => {
+    const { stack } = build({ replicaRegions: ['eu-west-1'] });
+    Template.fromStack(stack).hasResource('AWS::DynamoDB::GlobalTable', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: {
+        TableName: 'plexmcp-oauth',
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'grantId', AttributeType: 'S' },
+          { AttributeName: 'uid', AttributeType: 'S' },
+        ],
+        GlobalSecondaryIndexes: [
+          { IndexName: 'byGrant', KeySchema: [{ AttributeName: 'grantId', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } },
+          { IndexName: 'bySessionUid', KeySchema: [{ AttributeName: 'uid', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } },
+        ],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        BillingMode: 'PAY_PER_REQUEST',
+        StreamSpecification: Match.anyValue(),
+        Replicas: [
+          Match.objectLike({ Region: 'eu-west-1', DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }),
+          Match.objectLike({ Region: 'us-east-1', DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }),
+        ],
+      },
+    });
+  });
+
+  test('tableName, deletionProtection and removalPolicy are passed through', () => {
+    const { stack } = build({ tableName: 'other-oauth', deletionProtection: false, removalPolicy: RemovalPolicy.DESTROY });
+    Template.fromStack(stack).hasResource('AWS::DynamoDB::GlobalTable', {
+      DeletionPolicy: 'Delete',
+      Properties: Match.objectLike({ TableName: 'other-oauth', Replicas: [Match.objectLike({ Region: 'us-east-1', DeletionProtectionEnabled: false })] }),
+    });
+  });
+
+  test('the cookie-key secret: generated 64 characters without punctuation, its fixed name, replicated with the table', () => {
+    const { stack } = build({ replicaRegions: ['eu-west-1', 'ap-southeast-2'] });
+    Template.fromStack(stack).hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'plexmcp/oauth-cookie-keys',
+      GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true },
+      ReplicaRegions: [{ Region: 'eu-west-1' }, { Region: 'ap-southeast-2' }],
+    });
+  });
+
+  test('the function: the handler, arm64 Node 22, its environment (tables, regions, secret, bus)', () => {
+    const { stack, oauth, registryTable, eventBus } = build();
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^PlexMCP OAuth authorization server'),
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      Timeout: 29,
+      Environment: {
+        Variables: {
+          POWERTOOLS_SERVICE_NAME: 'plexmcp-oauth',
+          POWERTOOLS_METRICS_NAMESPACE: 'PlexMCP',
+          PLEXMCP_MODE: 'aws',
+          PLEXMCP_REGISTRY_TABLE: stack.resolve(registryTable.tableName),
+          PLEXMCP_OAUTH_TABLE: 'plexmcp-oauth',
+          PLEXMCP_OAUTH_REGION: 'us-east-1',
+          PLEXMCP_AUDIT_TABLE: 'plexmcp-audit',
+          PLEXMCP_AUDIT_REGION: 'us-east-1',
+          PLEXMCP_OAUTH_COOKIE_SECRET_ARN: ref(stack, oauth.cookieSecret),
+          PLEXMCP_EVENT_BUS_NAME: stack.resolve(eventBus.eventBusName),
+        },
+      },
+    });
+  });
+
+  test('least privilege: exactly these statements on the OAuth table, registry, audit table, bus and secret; no KMS, no Scan', () => {
+    const { stack, oauth, registryTable, eventBus } = build();
+    const template = Template.fromStack(stack);
+    const tableArn = arnOf(stack, oauth.table);
+    const registryArn = arnOf(stack, registryTable);
+    const auditArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:us-east-1:${ACCOUNT}:table/plexmcp-audit`]] };
+    const statements = dataStatements(statementsOf(template, stack, oauth.function));
+    const nullKey = { Null: { 'dynamodb:LeadingKeys': 'false' } };
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'], Resource: tableArn },
+        { Effect: 'Allow', Action: 'dynamodb:Query', Resource: [indexArn(stack, oauth.table.tableArn, 'byGrant'), indexArn(stack, oauth.table.tableArn, 'bySessionUid')] },
+        { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: registryArn },
+        { Effect: 'Allow', Action: 'dynamodb:Query', Resource: indexArn(stack, registryTable.tableArn, 'gsi1') },
+        {
+          Effect: 'Allow',
+          Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          Resource: registryArn,
+          Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['KEY#*'] }, ...nullKey },
+        },
+        {
+          Effect: 'Allow',
+          Action: 'dynamodb:UpdateItem',
+          Resource: registryArn,
+          Condition: {
+            'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['ORG#*'] },
+            'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'entity', 'mcpServers', 'apiKeys', 'version', 'changedAt', 'inFlight'] },
+            ...nullKey,
+          },
+        },
+        { Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: auditArn, Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['ORG#*'] } } },
+        { Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: auditArn, Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['HEAD#*'] } } },
+        { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: auditArn },
+        { Effect: 'Allow', Action: 'events:PutEvents', Resource: stack.resolve(eventBus.eventBusArn) },
+        { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: ref(stack, oauth.cookieSecret) },
+      ]),
+    );
+    expect(statements).toHaveLength(11);
+    const actions = statements.flatMap(actionsOf);
+    expect(actions.filter((a) => a.startsWith('kms:') || a === 'dynamodb:Scan' || a.startsWith('dynamodb:PartiQL'))).toEqual([]);
+  });
+
+  test('the gateway function: PLEXMCP_OAUTH_TABLE, GetItem on the table and Query on bySessionUid only', () => {
+    const { stack, oauth, gatewayFunction } = build({ publicBaseUrl: 'https://mcp.example.com' });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      Description: Match.absent(),
+      Environment: { Variables: Match.objectLike({ PLEXMCP_OAUTH_TABLE: 'plexmcp-oauth', PLEXMCP_PUBLIC_BASE_URL: 'https://mcp.example.com' }) },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^PlexMCP OAuth'),
+      Environment: { Variables: Match.objectLike({ PLEXMCP_PUBLIC_BASE_URL: 'https://mcp.example.com' }) },
+    });
+    expect(dataStatements(statementsOf(template, stack, gatewayFunction))).toEqual([
+      { Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: arnOf(stack, oauth.table) },
+      { Effect: 'Allow', Action: 'dynamodb:Query', Resource: indexArn(stack, oauth.table.tableArn, 'bySessionUid') },
+    ]);
+  });
+
+  test('routes: ANY /oauth/{proxy+} and GET|OPTIONS /.well-known/oauth-authorization-server to the OAuth function; the protected resource metadata (GET|HEAD|OPTIONS) to the gateway, streamed', () => {
+    const { stack, oauth, gatewayFunction } = build();
+    const template = Template.fromStack(stack);
+    const resources = template.findResources('AWS::ApiGateway::Resource');
+    const pathOf = (logicalId: string): string => {
+      const props = resources[logicalId]!.Properties as { PathPart: string; ParentId: { Ref?: string } };
+      const parent = props.ParentId.Ref;
+      return parent !== undefined && resources[parent] ? `${pathOf(parent)}/${props.PathPart}` : `/${props.PathPart}`;
+    };
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).map((m) => {
+      const p = m.Properties as { HttpMethod: string; ResourceId: { Ref: string }; Integration: { Type: string; Uri: unknown; ResponseTransferMode?: string } };
+      return { path: pathOf(p.ResourceId.Ref), method: p.HttpMethod, type: p.Integration.Type, uri: JSON.stringify(p.Integration.Uri), mode: p.Integration.ResponseTransferMode };
+    });
+    const oauthFnId = stack.getLogicalId(oauth.function.node.defaultChild as lambda.CfnFunction);
+    const gatewayFnId = stack.getLogicalId(gatewayFunction.node.defaultChild as lambda.CfnFunction);
+    const to = (fnId: string, streamed: boolean) => (m: (typeof methods)[number]) =>
+      m.type === 'AWS_PROXY' && m.uri.includes(fnId) && m.uri.includes(streamed ? 'response-streaming-invocations' : '/invocations') && (streamed ? m.mode === 'STREAM' : m.mode !== 'STREAM');
+    const summary = (filter: (m: (typeof methods)[number]) => boolean) => methods.filter(filter).map((m) => `${m.method} ${m.path}`).sort();
+    expect(summary(to(oauthFnId, false))).toEqual(['ANY /oauth/{proxy+}', 'GET /.well-known/oauth-authorization-server', 'OPTIONS /.well-known/oauth-authorization-server'].sort());
+    expect(summary(to(gatewayFnId, true))).toEqual(
+      [
+        'GET /.well-known/oauth-protected-resource',
+        'HEAD /.well-known/oauth-protected-resource',
+        'OPTIONS /.well-known/oauth-protected-resource',
+        'GET /.well-known/oauth-protected-resource/{proxy+}',
+        'HEAD /.well-known/oauth-protected-resource/{proxy+}',
+        'OPTIONS /.well-known/oauth-protected-resource/{proxy+}',
+      ].sort(),
+    );
+    template.hasResourceProperties('AWS::ApiGateway::Method', { HttpMethod: 'ANY', RequestParameters: { 'method.request.path.proxy': true }, AuthorizationType: 'NONE' });
+  });
+
+  test('every route has its own throttle on the stage (defaults 20/s, burst 40; props override)', () => {
+    const { stack } = build({ throttling: { rateLimit: 7, burstLimit: 9 }, metadataThrottling: { rateLimit: 3, burstLimit: 5 } });
+    const stage = Object.values(Template.fromStack(stack).findResources('AWS::ApiGateway::Stage'))[0]!;
+    const settings = (stage.Properties as { MethodSettings: Array<{ ResourcePath: string; HttpMethod: string; ThrottlingRateLimit?: number; ThrottlingBurstLimit?: number }> }).MethodSettings;
+    const of = (resourcePath: string, httpMethod: string) => settings.filter((s) => s.ResourcePath === resourcePath && s.HttpMethod === httpMethod).map((s) => [s.ThrottlingRateLimit, s.ThrottlingBurstLimit]);
+    expect(of('/~1oauth~1{proxy+}', 'ANY')).toEqual([[7, 9]]);
+    expect(of('/~1.well-known~1oauth-authorization-server', 'GET')).toEqual([[7, 9]]);
+    expect(of('/~1.well-known~1oauth-authorization-server', 'OPTIONS')).toEqual([[7, 9]]);
+    for (const method of ['GET', 'HEAD', 'OPTIONS']) {
+      expect(of('/~1.well-known~1oauth-protected-resource', method)).toEqual([[3, 5]]);
+      expect(of('/~1.well-known~1oauth-protected-resource~1{proxy+}', method)).toEqual([[3, 5]]);
+    }
+    const defaults = Object.values(Template.fromStack(build().stack).findResources('AWS::ApiGateway::Stage'))[0]!;
+    const defaultOauth = (defaults.Properties as { MethodSettings: Array<{ ResourcePath: string; ThrottlingRateLimit?: number; ThrottlingBurstLimit?: number }> }).MethodSettings.find((s) => s.ResourcePath === '/~1oauth~1{proxy+}');
+    expect([defaultOauth?.ThrottlingRateLimit, defaultOauth?.ThrottlingBurstLimit]).toEqual([20, 40]);
+  });
+
+  test('a regional construct: no table or secret of its own; it writes the writer region\'s table, the gateway reads the local replica', () => {
+    const stack = testStack(testApp(), 'Regional', 'eu-west-1');
+    const cookieSecret = secretsmanager.Secret.fromSecretNameV2(stack, 'Cookies', 'plexmcp/oauth-cookie-keys');
+    const { oauth, gatewayFunction } = build({ writerRegion: 'us-east-1', cookieSecret, audit: { tableName: 'plexmcp-audit', region: 'us-east-1' } }, stack);
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::DynamoDB::GlobalTable', 1); // the Registry fixture only
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    const arn = (region: string, suffix = '') => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:${region}:${ACCOUNT}:table/plexmcp-oauth${suffix}`]] });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^PlexMCP OAuth'),
+      Environment: { Variables: Match.objectLike({ PLEXMCP_OAUTH_REGION: 'us-east-1', PLEXMCP_AUDIT_REGION: 'us-east-1', PLEXMCP_OAUTH_TABLE: 'plexmcp-oauth' }) },
+    });
+    const statements = dataStatements(statementsOf(template, stack, oauth.function));
+    expect(statements).toEqual(expect.arrayContaining([
+      { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'], Resource: arn('us-east-1') },
+      { Effect: 'Allow', Action: 'dynamodb:Query', Resource: [arn('us-east-1', '/index/byGrant'), arn('us-east-1', '/index/bySessionUid')] },
+    ]));
+    expect(JSON.stringify(statements)).not.toContain(':dynamodb:eu-west-1:123456789012:table/plexmcp-oauth');
+    expect(dataStatements(statementsOf(template, stack, gatewayFunction))).toEqual([
+      { Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: arn('eu-west-1') },
+      { Effect: 'Allow', Action: 'dynamodb:Query', Resource: arn('eu-west-1', '/index/bySessionUid') },
+    ]);
+  });
+
+  const imported = (stack: Stack) => lambda.Function.fromFunctionArn(stack, 'Imported', `arn:aws:lambda:us-east-1:${ACCOUNT}:function:other`);
+  test.each<[string, (stack: Stack) => Partial<OAuthServerProps>, string]>([
+    ['a bad table name', () => ({ tableName: 'a b' }), 'tableName must be a literal DynamoDB table name'],
+    ['a token table name', () => ({ tableName: Lazy.string({ produce: () => 'plexmcp-oauth' }) }), 'tableName must be a literal DynamoDB table name'],
+    ['an http public base URL', () => ({ publicBaseUrl: 'http://mcp.example.com' }), 'publicBaseUrl must be https://'],
+    ['a public base URL with a trailing slash', () => ({ publicBaseUrl: 'https://mcp.example.com/' }), 'publicBaseUrl must be https://'],
+    ['a zero rate limit', () => ({ throttling: { rateLimit: 0, burstLimit: 10 } }), 'throttling needs a rateLimit above 0'],
+    ['a fractional metadata burst', () => ({ metadataThrottling: { rateLimit: 5, burstLimit: 1.5 } }), 'metadataThrottling needs a rateLimit above 0'],
+    ['its own region as a replica', () => ({ replicaRegions: ['us-east-1'] }), 'replicaRegions must be distinct regions'],
+    ['a replica region twice', () => ({ replicaRegions: ['eu-west-1', 'eu-west-1'] }), 'replicaRegions must be distinct regions'],
+    ['replicas with a writer region', () => ({ writerRegion: 'eu-west-1', replicaRegions: ['ap-southeast-2'] }), 'belong to the construct that owns the OAuth table'],
+    ['deletion protection with a writer region', () => ({ writerRegion: 'eu-west-1', deletionProtection: true }), 'belong to the construct that owns the OAuth table'],
+    ['a cookie secret name with a writer region', () => ({ writerRegion: 'eu-west-1', cookieSecretName: 'x' }), 'belong to the construct that owns the OAuth table'],
+    ['its own region as the writer region', (stack) => ({ writerRegion: 'us-east-1', cookieSecret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 'x') }), 'writerRegion must be a literal region other than'],
+    ['a writer region without the cookie secret', () => ({ writerRegion: 'eu-west-1' }), 'with writerRegion, pass cookieSecret'],
+    ['a cookie secret name ending like an ARN suffix', () => ({ cookieSecretName: 'plexmcp/oauth-abcdef' }), 'cookieSecretName must be a literal Secrets Manager name'],
+    ['a cookie secret name with a space', () => ({ cookieSecretName: 'a b' }), 'cookieSecretName must be a literal Secrets Manager name'],
+    ['an imported gateway function', (stack) => ({ gatewayFunction: imported(stack) }), 'gatewayFunction must be a function defined in this app'],
+  ])('refuses %s', (_label, props, message) => {
+    const stack = testStack();
+    expect(() => build(props(stack), stack)).toThrow(message);
+  });
+
+  test('replicaRegions need a stack with a concrete region', () => {
+    const stack = new Stack(testApp(), 'Agnostic');
+    expect(() => build({ replicaRegions: ['eu-west-1'] }, stack)).toThrow('replicaRegions need a stack with a concrete region');
+  });
+
+  // Only the construct's own resources count: the fixtures (API, registry, gateway, bus) are checked by their own tests.
+  const fixtures = ['/Api/', '/Registry/', '/Gateway', '/Bus/'];
+  const oauthFindings = (stack: Stack) =>
+    new AwsSolutionsChecks()
+      .validateScope(stack)
+      .violations.map((v) => ({ rule: v.ruleName, paths: v.violatingResources.map((r) => r.constructPath ?? '').filter((p) => !fixtures.some((f) => p.includes(f)) || p.includes('/OAuth/')) }))
+      .filter((v) => v.paths.length > 0);
+
+  test('cdk-nag AwsSolutions: no findings, in the owner and in a regional construct', () => {
+    expect(oauthFindings(build({ replicaRegions: ['eu-west-1'] }).stack)).toEqual([]);
+    const regional = testStack(testApp(), 'Regional', 'eu-west-1');
+    build({ writerRegion: 'us-east-1', cookieSecret: secretsmanager.Secret.fromSecretNameV2(regional, 'Cookies', 'plexmcp/oauth-cookie-keys') }, regional);
+    expect(oauthFindings(regional)).toEqual([]);
+  });
+
+  test('cdk-nag check above is not vacuous: a plain queue inside the construct is reported', () => {
+    const { stack, oauth } = build();
+    new sqs.Queue(oauth, 'Probe');
+    expect(oauthFindings(stack).map((f) => f.rule)).toContain('AwsSolutions-SQS4');
+  });
+
+  test('the API resources are under the root: /oauth and /.well-known once each', () => {
+    const { stack, api } = build();
+    const template = Template.fromStack(stack);
+    const rootId = stack.resolve((api.api as apigateway.RestApi).restApiRootResourceId);
+    const topLevel = Object.values(template.findResources('AWS::ApiGateway::Resource'))
+      .filter((r) => JSON.stringify((r.Properties as { ParentId: unknown }).ParentId) === JSON.stringify(rootId))
+      .map((r) => (r.Properties as { PathPart: string }).PathPart)
+      .sort();
+    expect(topLevel).toEqual(expect.arrayContaining(['.well-known', 'oauth']));
+    expect(topLevel.filter((p) => p === '.well-known' || p === 'oauth')).toHaveLength(2);
+  });
+});
