@@ -1,5 +1,6 @@
 /**
- * API keys (`#/keys`): the org's keys (never their secrets), a form for a new one, and revoking.
+ * API keys (`#/keys`): the org's keys (never their secrets), a form for a new one, and revoking;
+ * then the org's OAuth grants (grants.tsx), whose backing keys are marked in the keys list.
  * A new key's secret is shown once, from this component's state only: it is in no storage and no
  * URL, so a reload or leaving the page loses it, as the API does.
  */
@@ -8,6 +9,7 @@ import { type AdminApi, all, answer, type AnswerOf, type PageItem } from '../api
 import { policySummary } from '../policy-fields';
 import { useSession } from '../session-context';
 import { ConfirmButton, CopyButton, ErrorNote, Loaded, PageHeader, Time, useAction, useAsync } from '../ui';
+import { GrantsSection } from './grants';
 import { type CreatedKey, KeyForm } from './key-form';
 
 type ApiKey = PageItem<AnswerOf<AdminApi['orgs'][':orgId']['keys']['$get']>>;
@@ -18,9 +20,12 @@ export function KeysPage(_props: { rest: readonly string[] }) {
   const [keys, reload] = useAsync(() => all((query) => api.orgs[':orgId'].keys.$get({ param: { orgId: orgId! }, query })), [api, orgId]);
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<CreatedKey | undefined>(undefined);
+  // Bumped when a key is revoked here: a grant's backing key revokes the grant, listed below.
+  const [keysChanged, setKeysChanged] = useState(0);
   const revoke = useAction(async (keyId: string) => {
     await answer(api.orgs[':orgId'].keys[':keyId'].revoke.$post({ param: { orgId: orgId!, keyId } }));
     reload();
+    setKeysChanged((n) => n + 1);
   });
   const ownKeyId = whoami.principal === 'key' ? whoami.keyId : undefined;
   return (
@@ -80,6 +85,7 @@ export function KeysPage(_props: { rest: readonly string[] }) {
           )
         }
       </Loaded>
+      <GrantsSection changed={keysChanged} onRevoked={reload} />
     </>
   );
 }
@@ -124,6 +130,7 @@ function KeyRow({ apiKey: key, own, busy, onRevoke }: { apiKey: ApiKey; own: boo
       <td>
         {key.name}
         {own ? <span class="muted"> (this session)</span> : null}
+        {key.oauth ? <span class="muted"> (OAuth grant)</span> : null}
       </td>
       <td>
         <code>{key.keyId}</code>
@@ -157,7 +164,13 @@ function KeyRow({ apiKey: key, own, busy, onRevoke }: { apiKey: ApiKey; own: boo
       <td>
         {status === 'revoked' ? null : (
           <ConfirmButton
-            question={own ? `Revoke ${key.name}? It is the key this console is signed in with: the console stops working until you sign in with another.` : `Revoke the key ${key.name} (${key.keyId})? Agents using it are refused from now on.`}
+            question={
+              own
+                ? `Revoke ${key.name}? It is the key this console is signed in with: the console stops working until you sign in with another.`
+                : key.oauth
+                  ? `Revoke the key ${key.name} (${key.keyId})? It backs the OAuth grant of ${key.oauth.clientName}: the grant is revoked with it, its tokens refused from now on.`
+                  : `Revoke the key ${key.name} (${key.keyId})? Agents using it are refused from now on.`
+            }
             onConfirm={onRevoke}
             disabled={busy}
           >
