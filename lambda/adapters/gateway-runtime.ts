@@ -130,6 +130,8 @@ export async function createGatewayRuntime(options: GatewayRuntimeOptions): Prom
         tokens: { find: bounded(guardStore((tokenHash: string) => options.accessTokens!.find(tokenHash)), CONCURRENT_KEY_READS, QUEUED_KEY_READS, busy) },
         getKey,
         ttlMs: keyCacheTtlMs,
+        touchKey: (keyId, at) => store.touchKey(keyId, at),
+        defer: background,
       })
     : undefined;
   // Store deadlines sit under the caches, on misses only: a warm request arms no timer for them.

@@ -54,6 +54,15 @@ export interface OAuthTokenAuthenticatorOptions {
   readonly maxEntries?: number;
   /** @default Date.now */
   readonly now?: () => number;
+  /**
+   * Records that the grant's backing key was used (its `lastUsedAt`, which the grant list shows),
+   * at most once per `touchIntervalMs` per key, through `defer` (off the request path). @default none
+   */
+  readonly touchKey?: (keyId: string, at: string) => Promise<void>;
+  /** @default 60_000 */
+  readonly touchIntervalMs?: number;
+  /** Where the touch write goes (the gateway's background work). @default awaited */
+  readonly defer?: (work: Promise<void>) => void;
 }
 
 interface Verified {
@@ -103,7 +112,22 @@ export class OAuthTokenAuthenticator {
     const resource = verified.record.resource;
     // A token for the gateway as a whole (the root resource) reaches every MCP its key may use.
     if (resource !== resourceUri(baseUrl, target.slug) && resource !== `${baseUrl}/mcp`) throw new TokenRefusedError('wrong_audience');
+    await this.touch(verified.caller.key.keyId, now);
     return verified.caller;
+  }
+
+  private readonly touchedAt = new LRUCache<string, number>({ max: 10_000 });
+
+  private async touch(keyId: string, now: number): Promise<void> {
+    const { touchKey } = this.options;
+    if (!touchKey) return;
+    const last = this.touchedAt.get(keyId);
+    if (last !== undefined && now - last < (this.options.touchIntervalMs ?? 60_000)) return;
+    // Noted first, so concurrent requests do not all write it; informational, so a failed write is dropped.
+    this.touchedAt.set(keyId, now);
+    const writing = touchKey(keyId, new Date(now).toISOString()).catch(() => undefined);
+    if (this.options.defer) this.options.defer(writing);
+    else await writing;
   }
 
   private verify(tokenHash: string): Promise<Verified> {

@@ -41,7 +41,7 @@ function fixture() {
     ...overrides,
   });
   const issue = (token: string, overrides: Partial<AccessTokenRecord> = {}) => records.set(accessTokenHash(token), record(overrides));
-  const authenticator = (options: { ttlMs?: number; failedTtlMs?: number } = {}) =>
+  const authenticator = (options: { ttlMs?: number; failedTtlMs?: number; touchKey?: (keyId: string, at: string) => Promise<void> } = {}) =>
     new OAuthTokenAuthenticator({
       tokens,
       getKey: async (keyId) => {
@@ -186,4 +186,22 @@ test('concurrent first requests with one token share one read; store failures pr
   await expect(flaky.authenticate('tok-burst', { baseUrl: BASE, slug: 'github' })).rejects.toThrow('store down');
   failing = false;
   await expect(flaky.authenticate('tok-burst', { baseUrl: BASE, slug: 'github' })).resolves.toBeDefined();
+});
+
+test("a token's use is recorded on its backing key (lastUsedAt), at most once a minute per key", async () => {
+  const { issue, authenticator, clock } = fixture();
+  issue('tok-1');
+  issue('tok-2');
+  const touches: [string, string][] = [];
+  const auth = authenticator({ touchKey: async (keyId, at) => void touches.push([keyId, at]) });
+  const target = { baseUrl: BASE, slug: 'github' };
+  await auth.authenticate('tok-1', target);
+  await auth.authenticate('tok-2', target); // the same grant's key: not again
+  clock.now += 59_000;
+  await auth.authenticate('tok-1', target);
+  expect(touches).toEqual([['key_grant_1', new Date(NOW).toISOString()]]);
+  clock.now += 1_000;
+  await auth.authenticate('tok-1', target);
+  expect(touches).toHaveLength(2);
+  expect(touches[1]).toEqual(['key_grant_1', new Date(NOW + 60_000).toISOString()]);
 });
