@@ -89,7 +89,11 @@ describe('PlexMcpStack', () => {
       template.resourceCountIs('AWS::ApiGateway::RestApi', 1);
       const apiId = stack.getLogicalId(stack.api.api.node.defaultChild as CfnResource);
       const paths = Object.values(template.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties.PathPart);
-      expect(paths.sort()).toEqual(['admin', 'console', 'healthz', 'mcp', '{proxy+}', '{proxy+}', '{slug}']);
+      // The OAuth routes too: /oauth/{proxy+}, /.well-known/oauth-authorization-server and
+      // /.well-known/oauth-protected-resource[/{proxy+}] (lib/oauth-server.ts).
+      expect(paths.sort()).toEqual(
+        ['.well-known', 'admin', 'console', 'healthz', 'mcp', 'oauth', 'oauth-authorization-server', 'oauth-protected-resource', '{proxy+}', '{proxy+}', '{proxy+}', '{proxy+}', '{slug}'].sort(),
+      );
       for (const method of Object.values(template.findResources('AWS::ApiGateway::Method'))) {
         expect(method.Properties.RestApiId).toEqual({ Ref: apiId });
       }
@@ -200,7 +204,9 @@ describe('PlexMcpStack', () => {
   test('the primary creates the one operator secret, named, generated, and replicated to every replica region', () => {
     const { primary } = twoRegions();
     const template = Template.fromStack(primary);
-    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    // The operator token and the OAuth cookie keys (lib/oauth-server.ts), both replicated.
+    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'plexmcp/oauth-cookie-keys', ReplicaRegions: [{ Region: 'eu-west-1' }] });
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
       Name: 'plexmcp/operator-token',
       GenerateSecretString: { PasswordLength: 48, ExcludePunctuation: true, SecretStringTemplate: Match.absent() },
