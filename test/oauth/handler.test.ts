@@ -169,6 +169,26 @@ describe('the OAuth Lambda', () => {
     expect(lines.join('\n')).not.toContain('auth_callback');
   });
 
+  test('on a stage URL the authorization redirects to the consent page under the stage, and the page writes its URLs under it', async () => {
+    const handler = loadHandler();
+    const issuer = `https://${EXECUTE_API}/prod`;
+    const body = JSON.stringify({ client_name: 'Stage client', redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] });
+    const registered = await invoke(handler, apiEvent({ method: 'POST', path: '/oauth/register', resource: '/oauth/{proxy+}', domainName: EXECUTE_API, body, headers: { 'Content-Type': 'application/json' } }));
+    const clientId = (JSON.parse(registered.body) as { client_id: string }).client_id;
+    const query = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: 'https://claude.ai/api/mcp/auth_callback', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', resource: `${issuer}/mcp/github`, state: 's' });
+    const authorize = apiEvent({ method: 'GET', path: '/oauth/authorize', resource: '/oauth/{proxy+}', domainName: EXECUTE_API });
+    const answer = await invoke(handler, { ...authorize, queryStringParameters: Object.fromEntries(query), multiValueQueryStringParameters: Object.fromEntries([...query].map(([k, v]) => [k, [v]])) });
+    expect(answer.statusCode).toBe(303);
+    const location = String(answer.headers?.location ?? answer.multiValueHeaders?.location?.[0]);
+    expect(location).toMatch(/^\/prod\/oauth\/consent\/[A-Za-z0-9_-]+$/);
+    const cookies = (answer.multiValueHeaders?.['set-cookie'] ?? []).map((c) => String(c).split(';')[0]).join('; ');
+    const uid = location.split('/').pop()!;
+    const page = await invoke(handler, apiEvent({ method: 'GET', path: `/oauth/consent/${uid}`, resource: '/oauth/{proxy+}', domainName: EXECUTE_API, headers: { Cookie: cookies } }));
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain(`action="/prod/oauth/consent/${uid}/login"`);
+    expect(page.body).toContain('href="/prod/oauth/consent.css"');
+  });
+
   test('the cookie keys are read once per bound; a failed re-read keeps the current keys, a failed first read is a 500 without detail', async () => {
     const cached = loadHandler();
     const before = secretReads();

@@ -93,7 +93,7 @@ export function createProvider(options: AuthorizationServerOptions): Provider {
     enabledJWA: { idTokenSigningAlgValues: ['ES256'] },
     pkce: { required: () => true },
     cookies: { keys: [...options.cookieKeys], long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
-    interactions: { url: (_ctx, interaction) => `${OAUTH_ROUTES.consent}/${interaction.uid}`, policy: alwaysConsentPolicy() },
+    interactions: { url: (_ctx, interaction) => `${mountPath(issuer)}${OAUTH_ROUTES.consent}/${interaction.uid}`, policy: alwaysConsentPolicy() },
     features: {
       devInteractions: { enabled: false },
       registration: { enabled: true, initialAccessToken: false, issueRegistrationAccessToken: false },
@@ -209,6 +209,14 @@ export function errorPage(error: string, description?: string): string {
 }
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The issuer's path (an API Gateway stage: `/prod`), which every URL the server writes into a page
+ * or a redirect starts with; `''` for an issuer at the root of its host.
+ */
+export function mountPath(issuer: string): string {
+  return new URL(issuer).pathname.replace(/\/$/, '');
+}
 
 /** Whether a request path is the authorization server's (its endpoints, metadata and consent page). */
 export function isAuthorizationServerPath(url: string): boolean {

@@ -16,7 +16,7 @@ import { html, raw } from 'hono/html';
 import type { Provider } from 'oidc-provider';
 import { ApiError } from '../errors';
 import type { ApiKey, KeyScopes } from '../model';
-import { OAUTH_ROUTES } from './authorization-server';
+import { mountPath, OAUTH_ROUTES } from './authorization-server';
 import type { GrantService } from './grants';
 import { resourceUri, slugOfResource } from './resource-metadata';
 import { MCP_SCOPES } from './scopes';
@@ -77,12 +77,12 @@ export function consentHandler(deps: ConsentDeps) {
     try {
       details = await deps.provider.interactionDetails(req, res);
     } catch {
-      return page(res, 400, undefined, html`<h1>This sign-in has expired</h1><p>Go back to the application and connect again.</p>`);
+      return page(res, 400, undefined, html`<h1>This sign-in has expired</h1><p>Go back to the application and connect again.</p>`, mountPath(deps.issuer));
     }
-    if (details.uid !== path.uid) return page(res, 400, undefined, html`<h1>This sign-in has expired</h1><p>Go back to the application and connect again.</p>`);
+    if (details.uid !== path.uid) return page(res, 400, undefined, html`<h1>This sign-in has expired</h1><p>Go back to the application and connect again.</p>`, mountPath(deps.issuer));
     const params = details.params as Record<string, string | undefined>;
     const client = await deps.provider.Client.find(params.client_id ?? '');
-    if (!client) return page(res, 400, undefined, html`<h1>Unknown application</h1>`);
+    if (!client) return page(res, 400, undefined, html`<h1>Unknown application</h1>`, mountPath(deps.issuer));
     const view: ClientView = {
       uid: path.uid,
       clientId: client.clientId,
@@ -91,6 +91,7 @@ export function consentHandler(deps: ConsentDeps) {
       requestedSlug: params.resource ? slugOfResource(deps.issuer, params.resource) : undefined,
       requestedScopes: (params.scope ?? MCP_SCOPES.join(' ')).split(' ').filter((s) => (MCP_SCOPES as readonly string[]).includes(s)),
       csrf: csrfFor(path.uid),
+      mount: mountPath(deps.issuer),
     };
 
     if (req.method === 'GET' && path.action === 'show') return page(res, 200, view, signInForm(view));
@@ -165,6 +166,8 @@ interface ClientView {
   readonly requestedSlug: string | undefined;
   readonly requestedScopes: readonly string[];
   readonly csrf: string;
+  /** The issuer's path, in front of every URL the page writes (a stage path in AWS). */
+  readonly mount: string;
 }
 
 const SCOPE_LABELS: Record<(typeof MCP_SCOPES)[number], string> = {
@@ -185,7 +188,7 @@ function clientSummary(view: ClientView) {
 function signInForm(view: ClientView, problem?: string) {
   return html`<h1>Connect ${view.clientName}</h1>
     ${clientSummary(view)}
-    <form method="post" action="${OAUTH_ROUTES.consent}/${view.uid}/login">
+    <form method="post" action="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/login">
       <input type="hidden" name="csrf" value="${view.csrf}">
       <div class="field${problem ? ' invalid' : ''}">
         <label for="key">Org admin API key</label>
@@ -194,7 +197,7 @@ function signInForm(view: ClientView, problem?: string) {
       </div>
       <button type="submit">Sign in</button>
     </form>
-    <form method="post" action="${OAUTH_ROUTES.consent}/${view.uid}/deny">
+    <form method="post" action="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/deny">
       <input type="hidden" name="csrf" value="${view.csrf}">
       <button type="submit" class="secondary">Deny</button>
     </form>`;
@@ -205,7 +208,7 @@ function approvalForm(view: ClientView, admin: ApiKey, mcps: readonly { slug: st
     ${clientSummary(view)}
     <p class="muted">Signed in with key ${admin.name} (${admin.keyId}).</p>
     ${problem ? html`<p class="error" role="alert">${problem}</p>` : ''}
-    <form method="post" action="${OAUTH_ROUTES.consent}/${view.uid}/confirm">
+    <form method="post" action="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/confirm">
       <input type="hidden" name="csrf" value="${view.csrf}">
       <input type="hidden" name="signin" value="${signin}">
       <fieldset>
@@ -228,7 +231,7 @@ function approvalForm(view: ClientView, admin: ApiKey, mcps: readonly { slug: st
       </details>
       <button type="submit">Approve</button>
     </form>
-    <form method="post" action="${OAUTH_ROUTES.consent}/${view.uid}/deny">
+    <form method="post" action="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/deny">
       <input type="hidden" name="csrf" value="${view.csrf}">
       <button type="submit" class="secondary">Deny</button>
     </form>`;
@@ -260,10 +263,10 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefin
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-function page(res: ServerResponse, status: number, view: ClientView | undefined, body: unknown): void {
+function page(res: ServerResponse, status: number, view: ClientView | undefined, body: unknown, mount = view?.mount ?? ''): void {
   // No script; forms post to this origin, and the approval's redirect goes on to the client's.
   const formAction = view ? `'self' ${view.redirectOrigin}` : "'self'";
-  const document = html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>PlexMCP — connect an application</title><link rel="icon" href="data:,"><link rel="stylesheet" href="${CONSENT_STYLESHEET_PATH}"></head><body><main class="consent">${body}</main></body></html>`;
+  const document = html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>PlexMCP — connect an application</title><link rel="icon" href="data:,"><link rel="stylesheet" href="${mount}${CONSENT_STYLESHEET_PATH}"></head><body><main class="consent">${body}</main></body></html>`;
   res.setHeader('Content-Security-Policy', `default-src 'none'; style-src 'self'; img-src 'self' data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`);
   res.setHeader('X-Frame-Options', 'DENY');
   // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with the
