@@ -431,4 +431,16 @@ export class OAuthServer extends Construct {
       }
     }
   }
+
+  /**
+   * Lets `grantee` (the admin API, which lists and revokes grants) delete the tokens of a grant:
+   * Query of the byGrant index and deletes of what it finds, in the writer region's table (where
+   * every token is written); with the table's name and region in its environment.
+   */
+  public grantTokenRevocation(grantee: lambda.Function): void {
+    grantee.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.writerTableArn}/index/${OAUTH_TABLE.grantIndex.name}`] }));
+    grantee.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'], resources: [this.writerTableArn] }));
+    grantee.addEnvironment('PLEXMCP_OAUTH_TABLE', this.tableName);
+    grantee.addEnvironment('PLEXMCP_OAUTH_REGION', this.writerRegion);
+  }
 }

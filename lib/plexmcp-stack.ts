@@ -448,6 +448,8 @@ export class PlexMcpStack extends Stack {
             cookieSecret: secretsmanager.Secret.fromSecretNameV2(this, 'OAuthCookieSecret', primary.oauthCookieSecretName),
           }),
     });
+    // The admin API lists and revokes grants: revoking one deletes its tokens.
+    if (this.adminApi.function instanceof lambda.Function) this.oauthServer.grantTokenRevocation(this.adminApi.function);
     this.oauthTableName = this.oauthServer.tableName;
     this.oauthRegion = this.oauthServer.writerRegion;
     this.oauthCookieSecretName = primary === undefined ? (props.oauth?.cookieSecretName ?? DEFAULT_OAUTH_COOKIE_SECRET_NAME) : primary.oauthCookieSecretName;

@@ -28,6 +28,8 @@ import type { AdminRequestLog } from '../core/admin/app';
 import { EnvelopeCipher } from '../core/envelope';
 import type { PlexEventPublisher } from '../core/events/model';
 import { limitFromPlan, WebhookService } from '../core/webhooks/endpoints';
+import { GrantService } from '../core/oauth/grants';
+import { DynamoDbOAuthStore } from '../adapters/dynamodb-oauth-store';
 
 // Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE
 // (set by the construct); the fallbacks keep a bare invocation (tests) meaningful.
@@ -63,7 +65,12 @@ const events: PlexEventPublisher | undefined = eventBusName
   ? new EventBridgePublisher(new EventBridgeClient({ requestHandler: { requestTimeout: 3_000, connectionTimeout: 1_000, throwOnRequestTimeout: true } }), eventBusName)
   : undefined;
 
-const { app } = createAdminRuntime({
+// OAuth grants (listed and revoked here): their tokens are in PLEXMCP_OAUTH_TABLE, written in
+// PLEXMCP_OAUTH_REGION (the primary's); without the table the grant routes answer 501.
+let grants: GrantService | undefined;
+
+const { app, service, audit } = createAdminRuntime({
+  grants: () => grants,
   dynamodb,
   registryTable,
   auditTable: requiredEnv('PLEXMCP_AUDIT_TABLE'),
@@ -95,6 +102,17 @@ const { app } = createAdminRuntime({
   sourceIp: (c) => (c.env as { event?: APIGatewayProxyEvent } | undefined)?.event?.requestContext?.identity?.sourceIp ?? 'unknown',
   log: logAdminRequest,
 });
+
+const oauthTable = process.env.PLEXMCP_OAUTH_TABLE || undefined;
+if (oauthTable) {
+  grants = new GrantService({
+    service,
+    journal: audit,
+    tokens: new DynamoDbOAuthStore(dynamodbFor(process.env.PLEXMCP_OAUTH_REGION || undefined), oauthTable),
+    events,
+    warn: (message, fields) => logger.warn(message, fields),
+  });
+}
 
 /**
  * The webhook routes' service over the tables and queue that WebhookDelivery

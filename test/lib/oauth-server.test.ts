@@ -168,6 +168,22 @@ describe('OAuthServer', () => {
     ]);
   });
 
+  test('grantTokenRevocation: the admin function may query byGrant and delete items in the writer table, with its name and region', () => {
+    const { stack, oauth } = build();
+    const admin = new PlexFunction(stack, 'Admin', { entry: 'lambda/admin/handler.ts' });
+    oauth.grantTokenRevocation(admin);
+    const template = Template.fromStack(stack);
+    expect(dataStatements(statementsOf(template, stack, admin))).toEqual([
+      { Effect: 'Allow', Action: 'dynamodb:Query', Resource: indexArn(stack, oauth.writerTableArn, 'byGrant') },
+      { Effect: 'Allow', Action: ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'], Resource: stack.resolve(oauth.writerTableArn) },
+    ]);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.absent(),
+      Handler: 'index.handler',
+      Environment: { Variables: Match.objectLike({ PLEXMCP_OAUTH_TABLE: 'plexmcp-oauth', PLEXMCP_OAUTH_REGION: stack.resolve(oauth.writerRegion) }) },
+    });
+  });
+
   test('routes: ANY /oauth/{proxy+} and GET|OPTIONS /.well-known/oauth-authorization-server to the OAuth function; the protected resource metadata (GET|HEAD|OPTIONS) to the gateway, streamed', () => {
     const { stack, oauth, gatewayFunction } = build();
     const template = Template.fromStack(stack);

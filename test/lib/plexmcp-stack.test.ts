@@ -66,8 +66,11 @@ describe('PlexMcpStack', () => {
     const onRegistry = statements.filter((s) => JSON.stringify(s.Resource).includes('plexmcp-registry'));
     expect(statementWith(onRegistry, 'dynamodb:PutItem').Resource).toEqual(arn(''));
     // The index ARN matters: the admin function queries gsi1, which fromTableName knows nothing of.
+    // And the OAuth table's byGrant index, in the primary region where tokens are written (revoking a grant).
+    const oauthGrantIndex = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:dynamodb:us-east-1:${ACCOUNT}:table/plexmcp-oauth/index/byGrant`]] };
     expect(statements.filter((s) => s.Action === 'dynamodb:Query')).toEqual([
       { Effect: 'Allow', Action: 'dynamodb:Query', Resource: arn('/index/gsi1') },
+      { Effect: 'Allow', Action: 'dynamodb:Query', Resource: oauthGrantIndex },
     ]);
     expect(statementWith(statements, 'kms:Decrypt').Resource).toEqual({ 'Fn::GetAtt': [replicaKeyId, 'Arn'] });
   });

@@ -96,8 +96,11 @@ export function createProvider(options: AuthorizationServerOptions): Provider {
     interactions: { url: (_ctx, interaction) => `${mountPath(issuer)}${OAUTH_ROUTES.consent}/${interaction.uid}`, policy: alwaysConsentPolicy() },
     features: {
       devInteractions: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
+      dPoP: { enabled: false },
       registration: { enabled: true, initialAccessToken: false, issueRegistrationAccessToken: false },
-      revocation: { enabled: true },
+      // A client revokes only its own tokens.
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: false },
       rpInitiatedLogout: { enabled: false },
       clientIdMetadataDocument: { enabled: true, ack: 'draft-02' } as never,
@@ -152,6 +155,7 @@ export function createProvider(options: AuthorizationServerOptions): Provider {
   // headers are not trusted.
   provider.proxy = false;
   provider.use(publicClientsOnly);
+  provider.use(mcpScopes);
   return provider;
 }
 
@@ -160,7 +164,11 @@ const LOOPBACK_REDIRECT = /^http:\/\/(?:127\.0\.0\.1|\[::1\]|localhost)(?::\d{1,
 function withDefaults(metadata: Record<string, unknown>): Record<string, unknown> {
   const redirects = metadata.redirect_uris;
   const allLoopback = Array.isArray(redirects) && redirects.length > 0 && redirects.every((uri) => typeof uri === 'string' && LOOPBACK_REDIRECT.test(uri));
-  return { ...metadata, token_endpoint_auth_method: 'none', ...(allLoopback && metadata.application_type === undefined ? { application_type: 'native' } : {}) };
+  // A registration's `scope` is dropped: MCP scopes are resource scopes, granted per MCP server
+  // at consent, and oidc-provider refuses any scope that is not one of its (OpenID) scopes.
+  const requested = { ...metadata };
+  delete requested.scope;
+  return { ...requested, token_endpoint_auth_method: 'none', ...(allLoopback && metadata.application_type === undefined ? { application_type: 'native' } : {}) };
 }
 
 /** Largest client registration read (oidc-provider's own body limit). */
@@ -195,6 +203,27 @@ async function publicClientsOnly(ctx: KoaContextWithOIDC, next: () => Promise<vo
     (ctx.req as IncomingMessage & { body?: unknown }).body = body !== null && typeof body === 'object' && !Array.isArray(body) ? withDefaults(body as Record<string, unknown>) : text;
   }
   await next();
+}
+
+/**
+ * MCP scopes where oidc-provider knows only its OpenID scopes: an authorization request naming no
+ * MCP scope asks for all of them (the consent page then picks; oidc-provider would otherwise end
+ * an approved request with access_denied, "no scope was granted"), and the metadata's
+ * `scopes_supported` lists them (oidc-provider's own value, ["openid"], wins over `discovery`).
+ */
+async function mcpScopes(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  if (ctx.method === 'GET' && ctx.path === OAUTH_ROUTES.authorization) {
+    const query = new URLSearchParams(ctx.querystring);
+    const requested = (query.get('scope') ?? '').split(' ').filter(Boolean);
+    if (!requested.some((s) => (MCP_SCOPES as readonly string[]).includes(s))) {
+      query.set('scope', [...requested, ...MCP_SCOPES].join(' '));
+      ctx.querystring = query.toString();
+    }
+  }
+  await next();
+  if (ctx.path === AUTHORIZATION_SERVER_WELL_KNOWN && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+    (ctx.body as Record<string, unknown>).scopes_supported = [...MCP_SCOPES];
+  }
 }
 
 function signingJwk() {
