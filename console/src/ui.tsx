@@ -118,6 +118,21 @@ export function Time({ at }: { at: string | undefined }) {
   return <time dateTime={at} title={at}>{Number.isNaN(date.getTime()) ? at : date.toLocaleString()}</time>;
 }
 
+/** A table cell with a status badge and, once revoked, when (keys and grants). */
+export function StatusCell({ status, revokedAt }: { status: string; revokedAt: string | undefined }) {
+  return (
+    <td>
+      <span class={`badge ${status}`}>{status}</span>
+      {revokedAt ? (
+        <>
+          {' '}
+          <Time at={revokedAt} />
+        </>
+      ) : null}
+    </td>
+  );
+}
+
 /** Moves focus to the page's heading when the page changes (screen readers announce it). */
 export function useFocusHeading(key: string) {
   const ref = useRef<HTMLElement>(null);

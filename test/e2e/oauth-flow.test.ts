@@ -5,42 +5,28 @@
  * headless Chromium, the token, MCP calls through the gateway, refresh, revocation — and the
  * refusals the spec and RFCs call for.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { DemoFile } from '../../lambda/local/demo';
-import { serve, type LocalGateway } from '../../lambda/local/serve';
+import type { LocalGateway } from '../../lambda/local/serve';
 import { call, initializeMessage, resultOf, rpc, toolCall } from './gateway-expect';
-import { approveInBrowser, challengeParams, discover, type Discovered, launchBrowser, pkce, startMetadataHost, startRedirectReceiver, tokenRequest } from './oauth-support';
+import { approveInBrowser, challengeParams, discover, type Discovered, type OAuthStack, pkce, startOAuthStack, tokenRequest } from './oauth-support';
 
-let dataDir: string;
 let gateway: LocalGateway;
 let demo: DemoFile;
 let browser: Browser;
 let page: Page;
-let receiver: Awaited<ReturnType<typeof startRedirectReceiver>>;
-let metadataHost: Awaited<ReturnType<typeof startMetadataHost>>;
+let receiver: OAuthStack['receiver'];
+let metadataHost: OAuthStack['metadataHost'];
 let mcpUrl: string;
 let found: Discovered;
+let stack: OAuthStack;
 
 beforeAll(async () => {
-  metadataHost = await startMetadataHost();
-  dataDir = mkdtempSync(join(tmpdir(), 'plexmcp-oauth-'));
-  gateway = await serve({ port: 0, dataDir, demo: true, healthIntervalMs: 0, auditDigestIntervalMs: 0, keyCacheTtlMs: 500, log: () => undefined, oauthMetadataCa: metadataHost.ca });
-  demo = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as DemoFile;
-  mcpUrl = `${gateway.baseUrl}/mcp/everything`;
-  receiver = await startRedirectReceiver();
-  browser = await launchBrowser();
+  stack = await startOAuthStack();
+  ({ gateway, demo, mcpUrl, receiver, metadataHost, browser } = stack);
   found = await discover(mcpUrl);
 }, 90_000);
-afterAll(async () => {
-  await browser?.close();
-  await receiver?.close();
-  await metadataHost?.close();
-  await gateway?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(async () => stack?.close());
 beforeEach(async () => {
   page = await (await browser.newContext()).newPage();
 });

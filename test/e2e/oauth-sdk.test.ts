@@ -6,46 +6,33 @@
  * org admin approves in headless Chromium, MCP calls, a refresh when the gateway refuses its
  * access token, and a new authorization once its refresh token family was revoked.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Browser } from 'playwright-core';
 import type { DemoFile } from '../../lambda/local/demo';
-import { serve, type LocalGateway } from '../../lambda/local/serve';
+import type { LocalGateway } from '../../lambda/local/serve';
 import { call, eventually, initializeMessage } from './gateway-expect';
 import { RecordingOAuthProvider } from './oauth-sdk-support';
-import { approveInBrowser, launchBrowser, startMetadataHost, startRedirectReceiver, tokenRequest } from './oauth-support';
+import { approveInBrowser, type OAuthStack, startOAuthStack, tokenRequest } from './oauth-support';
 
 const ALL_SCOPES = 'mcp:tools mcp:resources mcp:prompts';
 
-let dataDir: string;
 let gateway: LocalGateway;
 let demo: DemoFile;
 let browser: Browser;
-let receiver: Awaited<ReturnType<typeof startRedirectReceiver>>;
-let metadataHost: Awaited<ReturnType<typeof startMetadataHost>>;
+let receiver: OAuthStack['receiver'];
+let metadataHost: OAuthStack['metadataHost'];
 let mcpUrl: string;
 const openClients: Client[] = [];
 
+let stack: OAuthStack;
+
 beforeAll(async () => {
-  metadataHost = await startMetadataHost();
-  dataDir = mkdtempSync(join(tmpdir(), 'plexmcp-oauth-sdk-'));
-  gateway = await serve({ port: 0, dataDir, demo: true, healthIntervalMs: 0, auditDigestIntervalMs: 0, keyCacheTtlMs: 500, log: () => undefined, oauthMetadataCa: metadataHost.ca });
-  demo = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as DemoFile;
-  mcpUrl = `${gateway.baseUrl}/mcp/everything`;
-  receiver = await startRedirectReceiver();
-  browser = await launchBrowser();
+  stack = await startOAuthStack();
+  ({ gateway, demo, mcpUrl, receiver, metadataHost, browser } = stack);
 }, 90_000);
-afterAll(async () => {
-  await browser?.close();
-  await receiver?.close();
-  await metadataHost?.close();
-  await gateway?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(async () => stack?.close());
 afterEach(async () => {
   await Promise.all(openClients.splice(0).map((client) => client.close()));
 });

@@ -14,6 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import type { DemoFile } from '../../lambda/local/demo';
+import { serve, type LocalGateway } from '../../lambda/local/serve';
 import { CHROMIUM_PATH } from '../console/browser';
 
 export interface Pkce {
@@ -154,4 +156,43 @@ export async function tokenRequest(endpoint: string, form: Record<string, string
   const res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+export interface OAuthStack {
+  readonly gateway: LocalGateway;
+  readonly demo: DemoFile;
+  /** `<base>/mcp/everything`, the demo's MCP server. */
+  readonly mcpUrl: string;
+  readonly receiver: Awaited<ReturnType<typeof startRedirectReceiver>>;
+  readonly metadataHost: Awaited<ReturnType<typeof startMetadataHost>>;
+  readonly browser: Browser;
+  close(): Promise<void>;
+}
+
+/**
+ * What the OAuth end-to-end tests start: `serve --demo` (a 500 ms key cache, so revocations show
+ * quickly) trusting the loopback metadata host's certificate, a redirect receiver and Chromium.
+ */
+export async function startOAuthStack(): Promise<OAuthStack> {
+  const metadataHost = await startMetadataHost();
+  const dataDir = mkdtempSync(join(tmpdir(), 'plexmcp-oauth-'));
+  const gateway = await serve({ port: 0, dataDir, demo: true, healthIntervalMs: 0, auditDigestIntervalMs: 0, keyCacheTtlMs: 500, log: () => undefined, oauthMetadataCa: metadataHost.ca });
+  const demo = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as DemoFile;
+  const receiver = await startRedirectReceiver();
+  const browser = await launchBrowser();
+  return {
+    gateway,
+    demo,
+    mcpUrl: `${gateway.baseUrl}/mcp/everything`,
+    receiver,
+    metadataHost,
+    browser,
+    async close() {
+      await browser.close();
+      await receiver.close();
+      await metadataHost.close();
+      await gateway.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -5,7 +5,7 @@
  */
 import { type AdminApi, all, answer, type AnswerOf, ApiFailure, type PageItem } from '../api';
 import { useSession } from '../session-context';
-import { ConfirmButton, ErrorNote, Loaded, Time, useAction, useAsync } from '../ui';
+import { ConfirmButton, ErrorNote, Loaded, Time, useAction, useAsync, StatusCell } from '../ui';
 
 type Grant = PageItem<AnswerOf<AdminApi['orgs'][':orgId']['grants']['$get']>>;
 
@@ -86,15 +86,7 @@ function GrantRow({ grant, busy, onRevoke }: { grant: Grant; busy: boolean; onRe
       <td>
         <Time at={grant.lastUsedAt} />
       </td>
-      <td>
-        <span class={`badge ${status}`}>{status}</span>
-        {grant.revokedAt ? (
-          <>
-            {' '}
-            <Time at={grant.revokedAt} />
-          </>
-        ) : null}
-      </td>
+      <StatusCell status={status} revokedAt={grant.revokedAt} />
       <td>
         {grant.revokedAt ? null : (
           <ConfirmButton question={`Revoke the OAuth grant of ${grant.clientName} (${grant.clientId})? Its tokens are refused from now on and cannot be refreshed.`} onConfirm={onRevoke} disabled={busy}>

@@ -8,7 +8,7 @@ import { useState } from 'preact/hooks';
 import { type AdminApi, all, answer, type AnswerOf, type PageItem } from '../api';
 import { policySummary } from '../policy-fields';
 import { useSession } from '../session-context';
-import { ConfirmButton, CopyButton, ErrorNote, Loaded, PageHeader, Time, useAction, useAsync } from '../ui';
+import { ConfirmButton, CopyButton, ErrorNote, Loaded, PageHeader, Time, useAction, useAsync, StatusCell } from '../ui';
 import { GrantsSection } from './grants';
 import { type CreatedKey, KeyForm } from './key-form';
 
@@ -149,15 +149,7 @@ function KeyRow({ apiKey: key, own, busy, onRevoke }: { apiKey: ApiKey; own: boo
         )}
       </td>
       <td>{key.expiresAt ? <Time at={key.expiresAt} /> : <span class="muted">never</span>}</td>
-      <td>
-        <span class={`badge ${status}`}>{status}</span>
-        {key.revokedAt ? (
-          <>
-            {' '}
-            <Time at={key.revokedAt} />
-          </>
-        ) : null}
-      </td>
+      <StatusCell status={status} revokedAt={key.revokedAt} />
       <td>
         <Time at={key.lastUsedAt} />
       </td>
