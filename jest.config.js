@@ -8,6 +8,6 @@ module.exports = {
   },
   // @middy/core 7 and commander 15 are ESM-only; ts-jest turns them into CommonJS (see TOOLCHAIN.md).
   moduleNameMapper: { '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js' },
-  transformIgnorePatterns: ['/node_modules/(?!(@middy|commander|oidc-provider|jose|koa|@koa|quick-lru|eta)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@middy|commander|oidc-provider|openid-client|oauth4webapi|jose|koa|@koa|quick-lru|eta)/)'],
   testTimeout: 30000,
 };

@@ -6,6 +6,7 @@ import { ApiError } from '../core/errors';
 import type { PlexEventPublisher } from '../core/events/model';
 import { authorizationServerListener, createProvider, type NodeListener } from '../core/oauth/authorization-server';
 import { consentHandler, isConsentPath } from '../core/oauth/consent';
+import { type ConsentIdentityProvider, ExternalSignIn } from '../core/oauth/external-sign-in';
 import { GrantService } from '../core/oauth/grants';
 import { RegistrationLimit, type RegistrationLimitOptions } from '../core/oauth/registration-limit';
 import type { RegistryService } from '../core/registry-service';
@@ -31,6 +32,8 @@ export interface OAuthRuntimeOptions {
   readonly sourceIp: (req: IncomingMessage) => string;
   readonly requestId: (req: IncomingMessage) => string;
   readonly warn?: (message: string, fields: Record<string, unknown>) => void;
+  /** An identity provider org admins may sign in with on the consent page, beside their keys. @default none */
+  readonly identityProvider?: ConsentIdentityProvider;
   /** Dynamic client registrations allowed per address and in total. @default RegistrationLimit's */
   readonly registrationLimit?: RegistrationLimitOptions;
 }
@@ -72,12 +75,20 @@ export function createOAuthRuntime(options: OAuthRuntimeOptions): OAuthRuntime {
   // One limit for every name the deployment answers under.
   const registrations = new RegistrationLimit(options.registrationLimit);
 
+  // One client of the identity provider for every issuer (its discovery document read once); a
+  // plain-http provider only where loopback is allowed (local mode).
+  const externalSignIn = options.identityProvider
+    ? new ExternalSignIn({ provider: options.identityProvider, signingKey: options.cookieKeys[0]!, allowInsecure: options.allowLoopback })
+    : undefined;
+
   const build = (issuer: string): NodeListener => {
     const provider: Provider = createProvider({ issuer, adapter: (model) => store.adapterFor(model) as never, cookieKeys: options.cookieKeys, backingKey, fetch: fetch as never });
     const consent = consentHandler({
       provider,
       issuer,
       formKey: options.cookieKeys[0]!,
+      externalSignIn,
+      orgExists: async (orgId) => (await registryStore.getOrg(orgId)) !== undefined,
       authenticateAdmin: async (presented) => {
         const key = await adminKeys.authenticate(presented);
         if (key.role !== 'admin' || key.oauth) throw new ApiError(403, 'admin_role_required', 'An org admin key is needed');

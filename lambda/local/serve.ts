@@ -31,6 +31,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { loadOrCreateOperatorToken, loadOrCreateSecretFile } from './operator-token';
 import { createOAuthRuntime } from '../adapters/oauth-runtime';
 import { isAuthorizationServerPath } from '../core/oauth/authorization-server';
+import type { ConsentIdentityProvider } from '../core/oauth/external-sign-in';
 import { isLoopbackHost } from '../core/origin-policy';
 import { startDemo, type Demo } from './demo';
 import { InProcessEventBus } from './event-bus';
@@ -120,6 +121,12 @@ export interface ServeOptions {
   readonly consoleDir?: string;
   /** Extra CA certificates (PEM) trusted when fetching OAuth client metadata documents (tests on loopback https). @default none */
   readonly oauthMetadataCa?: string;
+  /**
+   * An OpenID Provider org admins may sign in with on the OAuth consent page, beside their keys
+   * (its client's redirect URI: `<baseUrl>/oauth/signin/callback`).
+   * @default none - org admin keys only
+   */
+  readonly identityProvider?: ConsentIdentityProvider;
 }
 
 export interface LocalGateway {
@@ -242,6 +249,7 @@ export async function serve(options: ServeOptions): Promise<LocalGateway> {
       cookieKeys: [loadOrCreateSecretFile(join(dataDir, OAUTH_COOKIE_KEY_FILE), () => randomBytes(32).toString('base64url')).token],
       allowLoopback: true,
       metadataCa: options.oauthMetadataCa,
+      identityProvider: options.identityProvider,
       sourceIp: (req) => req.socket.remoteAddress ?? '',
       requestId: () => randomUUID(),
     });

@@ -117,3 +117,33 @@ test('--otlp-endpoint (or PLEXMCP_OTLP_ENDPOINT) is passed to the server; anythi
   });
   expect(d.calls).toHaveLength(0);
 });
+
+test('--idp-* configure the consent page identity provider (secret from PLEXMCP_IDP_CLIENT_SECRET only); incomplete or bad flags are usage errors', async () => {
+  const a = fakeServe();
+  const flags = ['--idp-issuer', 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123', '--idp-client-id', 'gateway', '--idp-org-claim', 'cognito:groups'];
+  await run(['serve', ...flags, '--idp-org', 'admins-acme=acme', '--idp-org', 'a=b=beta', '--idp-name', 'Acme SSO'], { env: { PLEXMCP_IDP_CLIENT_SECRET: 's3cret' }, serve: a.serve, untilShutdown: a.untilShutdown });
+  expect(a.calls[0]!.identityProvider).toEqual({
+    issuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123',
+    clientId: 'gateway',
+    clientSecret: 's3cret',
+    orgClaim: 'cognito:groups',
+    orgs: { 'admins-acme': 'acme', 'a=b': 'beta' },
+    displayName: 'Acme SSO',
+  });
+  const b = fakeServe();
+  await run(['serve', '--idp-issuer', 'http://127.0.0.1:9000', '--idp-client-id', 'gateway', '--idp-org-claim', 'org'], { env: {}, serve: b.serve, untilShutdown: b.untilShutdown });
+  expect(b.calls[0]!.identityProvider).toEqual({ issuer: 'http://127.0.0.1:9000', clientId: 'gateway', orgClaim: 'org' });
+  const c = fakeServe();
+  await run(['serve'], { env: { PLEXMCP_IDP_CLIENT_SECRET: 'unused' }, serve: c.serve, untilShutdown: c.untilShutdown });
+  expect(c.calls[0]!.identityProvider).toBeUndefined();
+
+  const d = fakeServe();
+  const refused = async (args: string[], stderr: string) => expect(await run(['serve', ...args], { env: {}, serve: d.serve, untilShutdown: d.untilShutdown })).toMatchObject({ code: 2, stderr: `error usage: ${stderr}\n` });
+  await refused(['--idp-client-id', 'gateway'], '--idp-client-id, --idp-org-claim, --idp-org and --idp-name need --idp-issuer');
+  await refused(['--idp-issuer', 'https://idp.example.com'], '--idp-issuer needs --idp-client-id and --idp-org-claim');
+  await refused(['--idp-issuer', 'http://idp.example.com', '--idp-client-id', 'g', '--idp-org-claim', 'o'], '--idp-issuer: "http://idp.example.com" must be an https URL without query or fragment (http only on a loopback address)');
+  await refused(['--idp-issuer', 'https://idp.example.com/?tenant=1', '--idp-client-id', 'g', '--idp-org-claim', 'o'], '--idp-issuer: "https://idp.example.com/?tenant=1" must be an https URL without query or fragment (http only on a loopback address)');
+  await refused(['--idp-issuer', 'idp', '--idp-client-id', 'g', '--idp-org-claim', 'o'], '--idp-issuer: "idp" is not a URL (expected e.g. https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123)');
+  await refused([...flags, '--idp-org', 'acme'], '--idp-org: "acme" is not <claim value>=<org id>');
+  expect(d.calls).toHaveLength(0);
+});

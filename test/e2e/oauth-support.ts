@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { DemoFile } from '../../lambda/local/demo';
-import { serve, type LocalGateway } from '../../lambda/local/serve';
+import { serve, type LocalGateway, type ServeOptions } from '../../lambda/local/serve';
 import { CHROMIUM_PATH } from '../console/browser';
 
 export interface Pkce {
@@ -171,12 +171,13 @@ export interface OAuthStack {
 
 /**
  * What the OAuth end-to-end tests start: `serve --demo` (a 500 ms key cache, so revocations show
- * quickly) trusting the loopback metadata host's certificate, a redirect receiver and Chromium.
+ * quickly, and `serveOptions`) trusting the loopback metadata host's certificate, a redirect
+ * receiver and Chromium.
  */
-export async function startOAuthStack(): Promise<OAuthStack> {
+export async function startOAuthStack(serveOptions: Partial<ServeOptions> = {}): Promise<OAuthStack> {
   const metadataHost = await startMetadataHost();
   const dataDir = mkdtempSync(join(tmpdir(), 'plexmcp-oauth-'));
-  const gateway = await serve({ port: 0, dataDir, demo: true, healthIntervalMs: 0, auditDigestIntervalMs: 0, keyCacheTtlMs: 500, log: () => undefined, oauthMetadataCa: metadataHost.ca });
+  const gateway = await serve({ port: 0, dataDir, demo: true, healthIntervalMs: 0, auditDigestIntervalMs: 0, keyCacheTtlMs: 500, log: () => undefined, oauthMetadataCa: metadataHost.ca, ...serveOptions });
   const demo = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as DemoFile;
   const receiver = await startRedirectReceiver();
   const browser = await launchBrowser();

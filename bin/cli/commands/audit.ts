@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { AuditEntry } from '../../../lambda/core/audit/entry';
+import { actorText } from '../../../lambda/core/audit/actor-text';
 import type { ExportVerifyReport } from '../../../lambda/core/audit/export-verify';
 import { verifyAuditLog } from '../../../lambda/core/audit/log-verify';
 import type { StoredDigest } from '../../../lambda/core/audit/digest-producer';
@@ -74,10 +75,6 @@ async function fetchHead(client: AdminClient, scope: Scope): Promise<{ seq: numb
 
 const ndjson = (entries: readonly AuditEntry[]) => entries.map((e) => `${JSON.stringify(e)}\n`).join('');
 
-function actorText(actor: AuditEntry['actor']): string {
-  if (actor.kind === 'key') return `key ${actor.keyId} (${actor.name})`;
-  return actor.kind;
-}
 
 function changedText(entry: AuditEntry): string {
   if (entry.outcome === 'unknown') return '(outcome unknown: the writer stopped)';

@@ -5,6 +5,7 @@ import { CliContext, type CliIo, type ServeFn, type ServeHandle } from '../conte
 import { usageError } from '../errors';
 import { intParser } from '../parse';
 import { normalizeOrigin } from '../../../lambda/core/origin-policy';
+import type { ConsentIdentityProvider } from '../../../lambda/core/oauth/external-sign-in';
 
 export const DEFAULT_PORT = 8787;
 const portParser = intParser(0, 65_535);
@@ -52,6 +53,52 @@ function otlpUrl(value: string | undefined): string | undefined {
   return url.href;
 }
 
+interface IdpFlags {
+  readonly idpIssuer?: string;
+  readonly idpClientId?: string;
+  readonly idpOrgClaim?: string;
+  readonly idpOrg?: string[];
+  readonly idpName?: string;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/**
+ * `--idp-*`: the OpenID Provider of the consent page, or undefined without `--idp-issuer`. Its
+ * client secret comes from PLEXMCP_IDP_CLIENT_SECRET only (a flag would show in the process list).
+ */
+function identityProvider(flags: IdpFlags, clientSecret: string | undefined): ConsentIdentityProvider | undefined {
+  const { idpIssuer: issuer, idpClientId: clientId, idpOrgClaim: orgClaim } = flags;
+  if (issuer === undefined) {
+    if (clientId !== undefined || orgClaim !== undefined || flags.idpOrg !== undefined || flags.idpName !== undefined) throw usageError('--idp-client-id, --idp-org-claim, --idp-org and --idp-name need --idp-issuer');
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw usageError(`--idp-issuer: ${JSON.stringify(issuer)} is not a URL (expected e.g. https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123)`);
+  }
+  if (!(url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) || url.search !== '' || url.hash !== '') {
+    throw usageError(`--idp-issuer: ${JSON.stringify(issuer)} must be an https URL without query or fragment (http only on a loopback address)`);
+  }
+  if (!clientId || !orgClaim) throw usageError('--idp-issuer needs --idp-client-id and --idp-org-claim');
+  const orgs: Record<string, string> = {};
+  for (const entry of flags.idpOrg ?? []) {
+    const at = entry.lastIndexOf('=');
+    if (at <= 0 || at === entry.length - 1) throw usageError(`--idp-org: ${JSON.stringify(entry)} is not <claim value>=<org id>`);
+    orgs[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  return {
+    issuer,
+    clientId,
+    orgClaim,
+    ...(clientSecret ? { clientSecret } : {}),
+    ...(flags.idpName ? { displayName: flags.idpName } : {}),
+    ...(flags.idpOrg ? { orgs } : {}),
+  };
+}
+
 /** The first SIGINT or SIGTERM (a second one then kills the process as usual). */
 function untilSignal(cancel: AbortSignal): Promise<NodeJS.Signals | undefined> {
   return new Promise((resolve) => {
@@ -78,7 +125,12 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--otlp-endpoint <url>', 'export the gateway metrics over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/metrics (env PLEXMCP_OTLP_ENDPOINT)')
     .option('--region <name>', 'the name this server reports as its region (/healthz, usage records, health checks); default local')
     .option('--allowed-origin <origin...>', 'browser origins allowed to call the gateway and admin API (env PLEXMCP_ALLOWED_ORIGINS, comma-separated; default none)')
-    .action(async (opts: { port?: number; host?: string; demo?: boolean; dynamodbEndpoint?: string; logRequests?: boolean; allowedOrigin?: string[]; otlpEndpoint?: string; region?: string }, cmd: Command) => {
+    .option('--idp-issuer <url>', 'an OpenID Provider org admins may sign in with on the OAuth consent page (its redirect URI: <base URL>/oauth/signin/callback)')
+    .option('--idp-client-id <id>', "the gateway's client id at that provider (a confidential client's secret: env PLEXMCP_IDP_CLIENT_SECRET)")
+    .option('--idp-org-claim <claim>', 'the ID token claim that names the org the user administers (a string, or an array such as a groups claim)')
+    .option('--idp-org <value=orgId...>', 'map a claim value to an org id (without any, the claim value is the org id)')
+    .option('--idp-name <label>', 'the name on the consent page\'s "Sign in with …" button (default: the issuer\'s host)')
+    .action(async (opts: { port?: number; host?: string; demo?: boolean; dynamodbEndpoint?: string; logRequests?: boolean; allowedOrigin?: string[]; otlpEndpoint?: string; region?: string } & IdpFlags, cmd: Command) => {
       const ctx = CliContext.of(io, cmd);
       let port = opts.port;
       if (port === undefined && nonEmpty(io.env.PLEXMCP_PORT)) {
@@ -91,6 +143,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       port ??= DEFAULT_PORT;
       const origins = allowedOrigins(opts.allowedOrigin, io.env.PLEXMCP_ALLOWED_ORIGINS);
       const otlpEndpoint = otlpUrl(opts.otlpEndpoint ?? nonEmpty(io.env.PLEXMCP_OTLP_ENDPOINT));
+      const idp = identityProvider(opts, nonEmpty(io.env.PLEXMCP_IDP_CLIENT_SECRET));
       const dataDir = resolveDataDir(ctx.globals.dataDir, io.env, ctx.cwd);
       const serve = io.serve ?? loadServe();
       // Listen for Ctrl-C before starting, so an early one is not lost.
@@ -109,6 +162,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
           allowedOrigins: origins,
           otlpEndpoint,
           ...(opts.region === undefined ? {} : { region: regionName(opts.region) }),
+          ...(idp ? { identityProvider: idp } : {}),
         });
       } catch (err) {
         cancel.abort();

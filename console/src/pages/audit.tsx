@@ -8,6 +8,7 @@ import { answer, type AdminApi, type AnswerOf, type ApiFailure, type PageItem } 
 import { useSession } from '../session-context';
 import { asFailure, describedBy, ErrorNote, Field, PageHeader, Time, useAction } from '../ui';
 import { VerificationResult, type AuditVerification } from './audit-verification';
+import { actorText } from '../../../lambda/core/audit/actor-text';
 
 type AuditPage = AnswerOf<AdminApi['orgs'][':orgId']['audit']['$get']>;
 type AuditEntry = PageItem<AuditPage>;
@@ -198,10 +199,6 @@ function EntryTable({ entries, filtered }: { entries: readonly AuditEntry[]; fil
   );
 }
 
-function actorText(actor: AuditEntry['actor']): string {
-  if (actor.kind === 'key') return `key ${actor.keyId} (${actor.name})`;
-  return actor.kind === 'operator' ? 'operator' : 'anonymous';
-}
 
 /** A value as text: strings as they are, anything else as JSON. */
 function valueText(value: unknown): string {

@@ -14,6 +14,7 @@ export const AuditEntrySchema = z
     actor: z.union([
       z.object({ kind: z.literal('operator') }),
       z.object({ kind: z.literal('key'), keyId: z.string(), name: z.string() }),
+      z.object({ kind: z.literal('user'), issuer: z.string(), subject: z.string(), name: z.string() }).openapi({ description: 'An org admin signed in at the identity provider (OAuth consent)' }),
       z.object({ kind: z.literal('anonymous') }),
     ]),
     sourceIp: z.string(),

@@ -4,12 +4,14 @@ import { createHash } from 'node:crypto';
 export type AuditValue = string | number | boolean | null | readonly AuditValue[] | { readonly [key: string]: AuditValue };
 
 /**
- * Who made the change: the deployment operator, or an org admin acting with an API key; for a
- * refused request whose credential proved nothing, `anonymous`.
+ * Who made the change: the deployment operator, an org admin acting with an API key, or an org
+ * admin signed in at the organisation's identity provider (the OAuth consent page: `issuer` and
+ * `subject` of their ID token); for a refused request whose credential proved nothing, `anonymous`.
  */
 export type AuditActor =
   | { readonly kind: 'operator' }
   | { readonly kind: 'key'; readonly keyId: string; readonly name: string }
+  | { readonly kind: 'user'; readonly issuer: string; readonly subject: string; readonly name: string }
   | { readonly kind: 'anonymous' };
 
 /** The chain of entries that belong to no org: refused requests, and operator actions on the deployment. */

@@ -23,6 +23,8 @@ export const OAUTH_ROUTES = {
   revocation: '/oauth/revoke',
   jwks: '/oauth/jwks',
   consent: '/oauth/consent',
+  /** Where an identity provider sends an org admin back to (external-sign-in.ts). */
+  signInCallback: '/oauth/signin/callback',
 } as const;
 export const AUTHORIZATION_SERVER_WELL_KNOWN = '/.well-known/oauth-authorization-server';
 

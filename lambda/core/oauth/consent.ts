@@ -1,22 +1,27 @@
 /**
  * The consent page of the authorization server: where an org admin signs in (with an org admin
- * API key) and approves an MCP client for their org — which MCP servers, which scopes, and
- * optionally which tools — or denies it. The page is server-rendered HTML with no script at all
+ * API key, or — when one is configured — at the organisation's identity provider, whose ID token
+ * names the org: external-sign-in.ts) and approves an MCP client for their org — which MCP
+ * servers, which scopes, and optionally which tools — or denies it. The page is server-rendered HTML with no script at all
  * (its CSP allows none), every client-supplied value escaped, and each form protected twice:
  * a token bound to the interaction (HMAC with the provider's cookie key) and the browser's
  * `Origin`, which must be the gateway's own.
  *
- * Two steps, no server-side state between them: the sign-in form posts the key; the answer is
- * the approval form, carrying a signed, short-lived proof of that sign-in (never the key) that
- * the approval posts back.
+ * Two steps, no server-side state between them: the sign-in form posts the key (or the provider
+ * sends the browser back to the callback, which sets a cookie on this interaction's path and
+ * returns to the page); the answer is the approval form, carrying a signed, short-lived proof of
+ * that sign-in (never the key) that the approval posts back.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { html, raw } from 'hono/html';
+import { parse as parseCookies, serialize as serializeCookie } from 'hono/utils/cookie';
 import type { Provider } from 'oidc-provider';
+import type { AuditActor } from '../audit/entry';
 import { ApiError } from '../errors';
 import type { ApiKey, KeyScopes } from '../model';
 import { mountPath, OAUTH_ROUTES } from './authorization-server';
+import { type ExternalSignIn, safeEqual, type SignedInUser, type SignInRefusal } from './external-sign-in';
 import type { GrantService } from './grants';
 import { resourceUri, slugOfResource } from './resource-metadata';
 import { MCP_SCOPES } from './scopes';
@@ -30,6 +35,10 @@ export interface ConsentDeps {
   readonly authenticateAdmin: (presented: string) => Promise<ApiKey>;
   /** A signed-in admin's key again by id at approval (it may have been revoked meanwhile). */
   readonly adminKey: (keyId: string) => Promise<ApiKey | undefined>;
+  /** Sign-in at the organisation's identity provider, beside the key. @default none - org admin keys only */
+  readonly externalSignIn?: ExternalSignIn;
+  /** Whether an org exists (one an identity provider's claim names). */
+  readonly orgExists: (orgId: string) => Promise<boolean>;
   /** The org's MCP servers to choose from. */
   readonly listMcps: (orgId: string) => Promise<readonly { slug: string; name?: string }[]>;
   readonly grants: GrantService;
@@ -45,44 +54,72 @@ const SIGN_IN_VALID_MS = 10 * 60_000;
 const MAX_FORM_BYTES = 16 * 1024;
 const MAX_PATTERNS = 50;
 const PATTERN = /^[A-Za-z0-9_.\-/:*]{1,128}$/;
+/** The cookie the identity provider's callback leaves on the interaction's path: the sign-in proof. */
+const SIGN_IN_COOKIE = 'plexmcp_signin';
 
 export const CONSENT_STYLESHEET_PATH = `${OAUTH_ROUTES.consent}.css`;
 
+type ConsentAction = 'show' | 'login' | 'idp' | 'confirm' | 'deny';
+
 /** `/oauth/consent/<uid>[/<action>]`, or undefined. */
-function parsePath(url: string): { uid: string; action: 'show' | 'login' | 'confirm' | 'deny' } | undefined {
-  const match = /^\/oauth\/consent\/([A-Za-z0-9_-]{1,128})(?:\/(login|confirm|deny))?(?:\?|$)/.exec(url);
+function parsePath(url: string): { uid: string; action: ConsentAction } | undefined {
+  const match = /^\/oauth\/consent\/([A-Za-z0-9_-]{1,128})(?:\/(login|idp|confirm|deny))?(?:\?|$)/.exec(url);
   if (!match) return undefined;
-  return { uid: match[1]!, action: (match[2] as 'login' | 'confirm' | 'deny' | undefined) ?? 'show' };
+  return { uid: match[1]!, action: (match[2] as ConsentAction | undefined) ?? 'show' };
+}
+
+function isSignInCallback(url: string): boolean {
+  return url === OAUTH_ROUTES.signInCallback || url.startsWith(`${OAUTH_ROUTES.signInCallback}?`);
 }
 
 /** Whether `url` is a consent page path this handler answers. */
 export function isConsentPath(url: string): boolean {
-  return url === CONSENT_STYLESHEET_PATH || parsePath(url) !== undefined;
+  return url === CONSENT_STYLESHEET_PATH || isSignInCallback(url) || parsePath(url) !== undefined;
 }
+
+/** Who signed in on the consent page: an org admin key, or a user the identity provider vouched for. */
+type Approver = { readonly kind: 'key'; readonly key: ApiKey } | { readonly kind: 'user'; readonly user: SignedInUser };
+
+const orgOf = (approver: Approver) => (approver.kind === 'key' ? approver.key.orgId : approver.user.orgId);
+
+/** What the proof of a sign-in names: the key's id (read again at approval), or the user as vouched for. */
+type SignedInAs = { readonly keyId: string } | { readonly user: SignedInUser };
+
+const REFUSALS: Record<SignInRefusal, { status: number; message: (provider: string) => string }> = {
+  sign_in_expired: { status: 400, message: () => 'This sign-in could not be matched to this browser, or it expired.' },
+  provider_refused: { status: 401, message: (provider) => `${provider} did not sign you in.` },
+  provider_failed: { status: 502, message: (provider) => `The answer of ${provider} could not be verified.` },
+  no_org: { status: 403, message: (provider) => `Your account at ${provider} is not an admin of an organisation on this gateway.` },
+  several_orgs: { status: 403, message: (provider) => `Your account at ${provider} names several organisations; ask the operator to map it to one.` },
+};
 
 export function consentHandler(deps: ConsentDeps) {
   const now = deps.now ?? Date.now;
+  const mount = mountPath(deps.issuer);
+  const secure = deps.issuer.startsWith('https:');
   const sign = (value: string) => createHmac('sha256', deps.formKey).update(value).digest('base64url');
   const csrfFor = (uid: string) => sign(`csrf\n${uid}`);
   const sameOrigin = (req: IncomingMessage) => {
     const origin = req.headers.origin;
     return origin === undefined || origin === new URL(deps.issuer).origin;
   };
+  const expiredPage = (res: ServerResponse) => page(res, 400, undefined, html`<h1>This sign-in has expired</h1><p>Go back to the application and connect again.</p>`, mount);
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = req.url ?? '';
     if (url === CONSENT_STYLESHEET_PATH) return send(res, 200, STYLESHEET, 'text/css; charset=utf-8');
+    if (isSignInCallback(url)) return signInCallback(req, res);
     const path = parsePath(url)!;
     let details: Awaited<ReturnType<Provider['interactionDetails']>>;
     try {
       details = await deps.provider.interactionDetails(req, res);
     } catch {
-      return page(res, 400, undefined, html`<h1>This sign-in has expired</h1><p>Go back to the application and connect again.</p>`, mountPath(deps.issuer));
+      return expiredPage(res);
     }
-    if (details.uid !== path.uid) return page(res, 400, undefined, html`<h1>This sign-in has expired</h1><p>Go back to the application and connect again.</p>`, mountPath(deps.issuer));
+    if (details.uid !== path.uid) return expiredPage(res);
     const params = details.params as Record<string, string | undefined>;
     const client = await deps.provider.Client.find(params.client_id ?? '');
-    if (!client) return page(res, 400, undefined, html`<h1>Unknown application</h1>`, mountPath(deps.issuer));
+    if (!client) return page(res, 400, undefined, html`<h1>Unknown application</h1>`, mount);
     const view: ClientView = {
       uid: path.uid,
       clientId: client.clientId,
@@ -91,11 +128,19 @@ export function consentHandler(deps: ConsentDeps) {
       requestedSlug: params.resource ? slugOfResource(deps.issuer, params.resource) : undefined,
       requestedScopes: (params.scope ?? MCP_SCOPES.join(' ')).split(' ').filter((s) => (MCP_SCOPES as readonly string[]).includes(s)),
       csrf: csrfFor(path.uid),
-      mount: mountPath(deps.issuer),
+      mount,
+      provider: deps.externalSignIn?.displayName,
     };
 
-    if (req.method === 'GET' && path.action === 'show') return page(res, 200, view, signInForm(view));
-    if (req.method !== 'POST' || path.action === 'show') return send(res, 405, 'Method not allowed', 'text/plain; charset=utf-8');
+    if (req.method === 'GET' && path.action === 'show') {
+      // Back from the identity provider: its sign-in, as a cookie on this interaction's path.
+      const proof = parseCookies(req.headers.cookie ?? '', SIGN_IN_COOKIE)[SIGN_IN_COOKIE];
+      const approver = proof ? await signedIn(proof, path.uid) : undefined;
+      if (approver) return page(res, 200, view, approvalForm(view, approver, await deps.listMcps(orgOf(approver)), proof!));
+      return page(res, 200, view, signInForm(view));
+    }
+    if (req.method === 'GET' && path.action === 'idp' && deps.externalSignIn) return beginExternalSignIn(res, view, deps.externalSignIn);
+    if (req.method !== 'POST' || path.action === 'show' || path.action === 'idp') return send(res, 405, 'Method not allowed', 'text/plain; charset=utf-8');
     const form = await readForm(req);
     if (!form || !sameOrigin(req) || !safeEqual(form.get('csrf') ?? '', view.csrf)) {
       return page(res, 403, view, html`<h1>This form could not be accepted</h1><p>Start again from the application.</p>`);
@@ -115,28 +160,32 @@ export function consentHandler(deps: ConsentDeps) {
         return page(res, 401, view, signInForm(view, message));
       }
       const mcps = await deps.listMcps(admin.orgId);
-      const proof = `${path.uid}.${admin.keyId}.${now() + SIGN_IN_VALID_MS}`;
-      return page(res, 200, view, approvalForm(view, admin, mcps, `${proof}.${sign(proof)}`));
+      return page(res, 200, view, approvalForm(view, { kind: 'key', key: admin }, mcps, proofOf(path.uid, { keyId: admin.keyId })));
     }
 
     // confirm
-    const admin = await signedInAdmin(form.get('signin') ?? '', path.uid);
-    if (!admin) return page(res, 401, view, signInForm(view, 'Your sign-in expired: sign in again.'));
-    const available = new Set((await deps.listMcps(admin.orgId)).map((m) => m.slug));
+    const approver = await signedIn(form.get('signin') ?? '', path.uid);
+    if (!approver) return page(res, 401, view, signInForm(view, 'Your sign-in expired: sign in again.'));
+    const orgId = orgOf(approver);
+    const available = new Set((await deps.listMcps(orgId)).map((m) => m.slug));
     const mcps = form.getAll('mcp').filter((slug) => available.has(slug));
     const scopes = form.getAll('scope').filter((s) => (MCP_SCOPES as readonly string[]).includes(s));
     const tools = patterns(form.get('allowTools') ?? '');
     const deniedTools = patterns(form.get('denyTools') ?? '');
     if (mcps.length === 0 || scopes.length === 0 || tools === undefined || deniedTools === undefined) {
-      const mcpList = await deps.listMcps(admin.orgId);
+      const mcpList = await deps.listMcps(orgId);
       const problem = mcps.length === 0 ? 'Choose at least one MCP server.' : scopes.length === 0 ? 'Choose at least one permission.' : 'Tool patterns are letters, digits, _ . - / : and *, one per line.';
-      return page(res, 400, view, approvalForm(view, admin, mcpList, form.get('signin')!, problem));
+      return page(res, 400, view, approvalForm(view, approver, mcpList, form.get('signin')!, problem));
     }
     const keyScopes: KeyScopes = { mcps, tools: tools.length || deniedTools.length ? { '*': { allow: tools, deny: deniedTools } } : {} };
     const grantId = randomBytes(16).toString('base64url');
+    const actor: AuditActor =
+      approver.kind === 'key'
+        ? { kind: 'key', keyId: approver.key.keyId, name: approver.key.name }
+        : { kind: 'user', issuer: approver.user.issuer, subject: approver.user.subject, name: approver.user.name };
     const backing = await deps.grants.create(
-      { orgId: admin.orgId, grantId, clientId: view.clientId, clientName: view.clientName, scopes: keyScopes },
-      { actor: { kind: 'key', keyId: admin.keyId, name: admin.name }, sourceIp: deps.sourceIp(req), requestId: deps.requestId(req) },
+      { orgId, grantId, clientId: view.clientId, clientName: view.clientName, scopes: keyScopes },
+      { actor, sourceIp: deps.sourceIp(req), requestId: deps.requestId(req) },
     );
     // oidc-provider's grant, under the same id: the resources (each approved server, and the
     // root resource of a client that found the gateway's root metadata) with the approved scopes.
@@ -145,16 +194,70 @@ export function consentHandler(deps: ConsentDeps) {
     for (const slug of mcps) grant.addResourceScope(resourceUri(deps.issuer, slug), scope);
     grant.addResourceScope(`${deps.issuer}/mcp`, scope);
     await grant.save();
+    if (approver.kind === 'user') res.appendHeader('Set-Cookie', signInCookie(path.uid, '', 0));
     await deps.provider.interactionFinished(req, res, { login: { accountId: backing.keyId, remember: false }, consent: { grantId } }, { mergeWithLastSubmission: false });
   };
 
-  async function signedInAdmin(token: string, uid: string): Promise<ApiKey | undefined> {
-    const [tokenUid, keyId, expires, mac] = token.split('.');
-    if (!tokenUid || !keyId || !expires || !mac) return undefined;
-    if (tokenUid !== uid || !safeEqual(mac, sign(`${tokenUid}.${keyId}.${expires}`)) || Number(expires) < now()) return undefined;
-    const key = await deps.adminKey(keyId);
+  /** A signed proof that `who` signed in for interaction `uid`, valid SIGN_IN_VALID_MS. */
+  function proofOf(uid: string, who: SignedInAs): string {
+    const body = `${uid}.${Buffer.from(JSON.stringify(who)).toString('base64url')}.${now() + SIGN_IN_VALID_MS}`;
+    return `${body}.${sign(`sign-in\n${body}`)}`;
+  }
+
+  /** Who a proof says signed in for `uid`: a key only while it is still a live org admin key. */
+  async function signedIn(proof: string, uid: string): Promise<Approver | undefined> {
+    const [proofUid, who, expires, mac] = proof.split('.');
+    if (!proofUid || !who || !expires || !mac) return undefined;
+    if (proofUid !== uid || !safeEqual(mac, sign(`sign-in\n${proofUid}.${who}.${expires}`)) || Number(expires) < now()) return undefined;
+    const as = JSON.parse(Buffer.from(who, 'base64url').toString('utf8')) as SignedInAs;
+    if ('user' in as) return deps.externalSignIn ? { kind: 'user', user: as.user } : undefined;
+    const key = await deps.adminKey(as.keyId);
     const live = key && key.role === 'admin' && !key.revokedAt && !key.oauth && !(key.expiresAt && Date.parse(key.expiresAt) <= now());
-    return live ? key : undefined;
+    return live ? { kind: 'key', key } : undefined;
+  }
+
+  // Lax: the provider's redirect back is a top-level navigation from another site.
+  function signInCookie(uid: string, value: string, maxAge: number): string {
+    return serializeCookie(SIGN_IN_COOKIE, value, { path: `${mount}${OAUTH_ROUTES.consent}/${uid}`, httpOnly: true, secure, sameSite: 'Lax', maxAge });
+  }
+
+  function callbackCookie(name: string, value: string, maxAge: number): string {
+    return serializeCookie(name, value, { path: `${mount}${OAUTH_ROUTES.signInCallback}`, httpOnly: true, secure, sameSite: 'Lax', maxAge });
+  }
+
+  /** "Sign in with <provider>": to the provider, with the cookie that lets only this browser come back. */
+  async function beginExternalSignIn(res: ServerResponse, view: ClientView, signIn: ExternalSignIn): Promise<void> {
+    let start: Awaited<ReturnType<ExternalSignIn['begin']>>;
+    try {
+      start = await signIn.begin(view.uid, `${deps.issuer}${OAUTH_ROUTES.signInCallback}`);
+    } catch {
+      return page(res, 503, view, signInForm(view, undefined, `${signIn.displayName} cannot be reached; try again, or sign in with an org admin key.`));
+    }
+    res.appendHeader('Set-Cookie', callbackCookie(start.cookie.name, start.cookie.value, start.cookie.maxAgeSeconds));
+    redirect(res, start.location);
+  }
+
+  /**
+   * The identity provider's answer: with this browser's sign-in cookie, the user's org from the ID
+   * token, then back to the consent page with the sign-in proof as a cookie on its path.
+   */
+  async function signInCallback(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const signIn = deps.externalSignIn;
+    if (!signIn || req.method !== 'GET') return send(res, 404, 'Not found', 'text/plain; charset=utf-8');
+    const callbackUrl = new URL(`${deps.issuer}${req.url}`);
+    const cookieName = signIn.cookieNameFor(callbackUrl.searchParams.get('state'));
+    const cookie = cookieName ? parseCookies(req.headers.cookie ?? '', cookieName)[cookieName] : undefined;
+    const outcome = await signIn.complete(callbackUrl, cookie);
+    if (cookieName) res.appendHeader('Set-Cookie', callbackCookie(cookieName, '', 0));
+    const refuse = (uid: string | undefined, refusal: SignInRefusal) => {
+      const { status, message } = REFUSALS[refusal];
+      const back = uid ? html`<p><a href="${mount}${OAUTH_ROUTES.consent}/${uid}">Back to the sign-in</a></p>` : html`<p>Start again from the application.</p>`;
+      page(res, status, undefined, html`<h1>Not signed in</h1><p>${message(signIn.displayName)}</p>${back}`, mount);
+    };
+    if (!outcome.ok) return refuse(outcome.uid, outcome.refusal);
+    if (!(await deps.orgExists(outcome.user.orgId))) return refuse(outcome.uid, 'no_org');
+    res.appendHeader('Set-Cookie', signInCookie(outcome.uid, proofOf(outcome.uid, { user: outcome.user }), SIGN_IN_VALID_MS / 1000));
+    redirect(res, `${mount}${OAUTH_ROUTES.consent}/${outcome.uid}`);
   }
 }
 
@@ -168,6 +271,8 @@ interface ClientView {
   readonly csrf: string;
   /** The issuer's path, in front of every URL the page writes (a stage path in AWS). */
   readonly mount: string;
+  /** The identity provider's name, when one signs admins in. */
+  readonly provider: string | undefined;
 }
 
 const SCOPE_LABELS: Record<(typeof MCP_SCOPES)[number], string> = {
@@ -185,9 +290,11 @@ function clientSummary(view: ClientView) {
   </section>`;
 }
 
-function signInForm(view: ClientView, problem?: string) {
+function signInForm(view: ClientView, problem?: string, notice?: string) {
   return html`<h1>Connect ${view.clientName}</h1>
     ${clientSummary(view)}
+    ${notice ? html`<p class="error" role="alert">${notice}</p>` : ''}
+    ${view.provider ? html`<p><a class="button" href="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/idp">Sign in with ${view.provider}</a></p><p class="muted">or with an org admin API key:</p>` : ''}
     <form method="post" action="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/login">
       <input type="hidden" name="csrf" value="${view.csrf}">
       <div class="field${problem ? ' invalid' : ''}">
@@ -195,7 +302,7 @@ function signInForm(view: ClientView, problem?: string) {
         <input id="key" name="key" type="password" autocomplete="off" spellcheck="false" required${problem ? raw(' aria-invalid="true" aria-describedby="key-error"') : ''}>
         ${problem ? html`<small id="key-error" class="field-error" role="alert">${problem}</small>` : ''}
       </div>
-      <button type="submit">Sign in</button>
+      <button type="submit"${view.provider ? raw(' class="secondary"') : ''}>Sign in</button>
     </form>
     <form method="post" action="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/deny">
       <input type="hidden" name="csrf" value="${view.csrf}">
@@ -203,10 +310,15 @@ function signInForm(view: ClientView, problem?: string) {
     </form>`;
 }
 
-function approvalForm(view: ClientView, admin: ApiKey, mcps: readonly { slug: string; name?: string }[], signin: string, problem?: string) {
+/** How the approval form names who signed in. */
+function approverLabel(approver: Approver, provider: string | undefined) {
+  return approver.kind === 'key' ? html`Signed in with key ${approver.key.name} (${approver.key.keyId}).` : html`Signed in as ${approver.user.name} at ${provider}, for organisation ${approver.user.orgId}.`;
+}
+
+function approvalForm(view: ClientView, approver: Approver, mcps: readonly { slug: string; name?: string }[], signin: string, problem?: string) {
   return html`<h1>Approve ${view.clientName}</h1>
     ${clientSummary(view)}
-    <p class="muted">Signed in with key ${admin.name} (${admin.keyId}).</p>
+    <p class="muted">${approverLabel(approver, view.provider)}</p>
     ${problem ? html`<p class="error" role="alert">${problem}</p>` : ''}
     <form method="post" action="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/confirm">
       <input type="hidden" name="csrf" value="${view.csrf}">
@@ -244,12 +356,6 @@ function patterns(text: string): string[] | undefined {
   return lines;
 }
 
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 /** An `application/x-www-form-urlencoded` body of at most MAX_FORM_BYTES, or undefined. */
 async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
   if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) return undefined;
@@ -273,6 +379,13 @@ function page(res: ServerResponse, status: number, view: ClientView | undefined,
   // form posts, and the Origin check needs the real one.
   res.setHeader('Referrer-Policy', 'same-origin');
   send(res, status, String(document), 'text/html; charset=utf-8');
+}
+
+function redirect(res: ServerResponse, location: string): void {
+  res.statusCode = 303;
+  res.setHeader('Location', location);
+  res.setHeader('Cache-Control', 'no-store');
+  res.end();
 }
 
 function send(res: ServerResponse, status: number, body: string, type: string): void {
@@ -302,6 +415,7 @@ input[type=password], textarea { font: inherit; padding: 0.4rem 0.5rem; border: 
 .field-error, .error { color: #b42318; }
 button { font: inherit; padding: 0.4rem 0.9rem; border-radius: 6px; border: 1px solid #0b5cad; background: #0b5cad; color: #fff; cursor: pointer; margin-top: 0.5rem; }
 button.secondary { background: #fff; color: #0b5cad; }
+a.button { display: inline-block; text-decoration: none; padding: 0.4rem 0.9rem; border-radius: 6px; border: 1px solid #0b5cad; background: #0b5cad; color: #fff; }
 form + form { margin-top: 0.5rem; }
 :focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
 `;
