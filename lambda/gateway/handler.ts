@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
-import { dynamodb, kms, requiredEnv } from '../adapters/aws-clients';
+import { dynamodb, dynamodbFor, kms, requiredEnv } from '../adapters/aws-clients';
 import { createGatewayRuntime, type GatewayRuntime } from '../adapters/gateway-runtime';
 import { KmsDataKeyProvider } from '../adapters/kms-data-keys';
 import { DynamoDbOAuthStore } from '../adapters/dynamodb-oauth-store';
@@ -11,6 +11,7 @@ import { jsonRpcCodeForStatus, jsonRpcErrorBody } from '../core/gateway/jsonrpc'
 import { healthAnswer } from '../core/gateway/region-health';
 import { PROTECTED_RESOURCE_WELL_KNOWN, protectedResourceAnswer } from '../core/gateway/protected-resource';
 import { apiGatewayBaseUrl, checkedBaseUrl } from '../core/gateway/public-url';
+import { type AccessTokenReader, replicaThenWriter } from '../core/oauth/access-tokens';
 
 /**
  * The gateway Lambda: API Gateway REST with response streaming (`/mcp/{slug}`; `/healthz`:
@@ -25,6 +26,19 @@ const region = process.env.AWS_REGION ?? 'unknown';
  * it: they are bare JSON lines on stdout (gateway-runtime.ts), as the analytics pipeline reads them.
  */
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'plexmcp-gateway' });
+/**
+ * OAuth access tokens, read by hash from the authorization server's table (when deployed with
+ * one): this region's replica, then the writer region's (PLEXMCP_OAUTH_REGION, set where it is
+ * another) for a token that has not replicated yet.
+ */
+function accessTokenReader(): AccessTokenReader | undefined {
+  const table = process.env.PLEXMCP_OAUTH_TABLE;
+  if (!table) return undefined;
+  const replica = new DynamoDbOAuthStore(dynamodb, table);
+  const writerRegion = process.env.PLEXMCP_OAUTH_REGION;
+  return writerRegion && writerRegion !== region ? replicaThenWriter(replica, new DynamoDbOAuthStore(dynamodbFor(writerRegion), table)) : replica;
+}
+
 function getRuntime(): Promise<GatewayRuntime> {
   runtime ??= createGatewayRuntime({
     dynamodb,
@@ -33,8 +47,7 @@ function getRuntime(): Promise<GatewayRuntime> {
     dataKeys: new KmsDataKeyProvider(kms, requiredEnv('PLEXMCP_KMS_KEY_ID')),
     allowLoopback: process.env.PLEXMCP_MODE === 'local',
     region,
-    // OAuth access tokens, read by hash from the authorization server's table (when deployed with one).
-    accessTokens: process.env.PLEXMCP_OAUTH_TABLE ? new DynamoDbOAuthStore(dynamodb, process.env.PLEXMCP_OAUTH_TABLE) : undefined,
+    accessTokens: accessTokenReader(),
   }).catch((error: unknown) => {
     runtime = undefined; // retry the cold start on the next invocation
     throw error;

@@ -14,6 +14,7 @@ import {
   OAuthItemConsumedError,
   type OAuthModelAdapter,
 } from '../../lambda/adapters/dynamodb-oauth-store';
+import { replicaThenWriter } from '../../lambda/core/oauth/access-tokens';
 import { DEFAULT_OAUTH_TABLE_NAME, OAUTH_TABLE } from '../../lambda/core/oauth/table';
 import { startTestDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 
@@ -281,6 +282,21 @@ describe('AccessTokenReader', () => {
 
     await store.revokeByGrantId('grant-1');
     expect(await store.find(accessTokenHash(token))).toBeUndefined();
+  });
+
+  test("a replica region's reader: its own table first, the writer region's on a miss (a token not yet replicated); in neither, unknown", async () => {
+    const writerTable = `oauth-writer-${randomUUID()}`;
+    await ensureOAuthTable(db.client, writerTable);
+    const writer = new DynamoDbOAuthStore(db.client, writerTable, { now: () => clock });
+    const reader = replicaThenWriter(store, writer);
+    const fresh = newId();
+    await writer.adapterFor('AccessToken').upsert(fresh, accessTokenPayload(fresh, 'grant-fresh'), 600);
+    expect(await store.find(accessTokenHash(fresh))).toBeUndefined();
+    expect(await reader.find(accessTokenHash(fresh))).toMatchObject({ grantId: 'grant-fresh' });
+    // Replicated: the replica answers (its record, here another grant's to tell them apart).
+    await store.adapterFor('AccessToken').upsert(fresh, accessTokenPayload(fresh, 'grant-replica'), 600);
+    expect(await reader.find(accessTokenHash(fresh))).toMatchObject({ grantId: 'grant-replica' });
+    expect(await reader.find(accessTokenHash(newId()))).toBeUndefined();
   });
 
   test('payload rules: a one-element aud array is the resource; several, a missing orgId or iss, a sender constraint, a past exp are refused', () => {

@@ -25,3 +25,14 @@ export interface AccessTokenReader {
 
 /** SHA-256 of a token, base64url: what a record is found by (one definition, with the OAuth table's layout). */
 export { accessTokenHash } from './table';
+
+/**
+ * Tokens from this region's replica of the OAuth table, and on a miss from the table the
+ * authorization server writes (another region's): a token issued a moment ago may not have
+ * replicated yet, and a client uses its token at once. A token that is in neither is unknown;
+ * the authenticator remembers it as failed for a few seconds, so a flood of made-up tokens costs
+ * one remote read per token, not per request.
+ */
+export function replicaThenWriter(replica: AccessTokenReader, writer: AccessTokenReader): AccessTokenReader {
+  return { find: async (tokenHash) => (await replica.find(tokenHash)) ?? writer.find(tokenHash) };
+}
