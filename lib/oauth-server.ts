@@ -12,6 +12,7 @@ import { AUTHORIZATION_SERVER_WELL_KNOWN } from '../lambda/core/oauth/authorizat
 import { PROTECTED_RESOURCE_WELL_KNOWN } from '../lambda/core/oauth/resource-metadata';
 import { DEFAULT_OAUTH_TABLE_NAME, OAUTH_TABLE } from '../lambda/core/oauth/table';
 import { REGISTRY_TABLE } from '../lambda/core/registry-table';
+import { IDENTITY_PROVIDER_ENV, IDENTITY_PROVIDER_SECRET_ENV, identityProviderProblem, type IdentityProviderConfig } from '../lambda/oauth/identity-provider-env';
 import { grantAuditAppend } from './audit-log';
 import { PlexFunction, PROJECT_ROOT } from './lambda-defaults';
 import { type MethodThrottling, throttleMethod } from './private/stage';
@@ -50,6 +51,78 @@ export interface OAuthAuditTable {
   /** ARN of the table in that region. @default - formatted from `tableName` and `region` */
   readonly tableArn?: string;
 }
+
+/**
+ * The organisation's OpenID Provider (Amazon Cognito, Okta, Entra ID, any other) that org admins
+ * may sign in with on the consent page, beside their org admin API keys. The consent page sends the
+ * browser to the provider (authorization code with PKCE), and one claim of the ID token names the
+ * org the user may approve OAuth clients for.
+ *
+ * The provider's app (client) must allow `<public base URL>/oauth/signin/callback` as a redirect
+ * URI, for every name the API answers under (the custom domain, each `<region>.<domain>`, the
+ * execute-api URL with its stage), and must put {@link orgClaim} in the ID token (not only in the
+ * access token or at the userinfo endpoint).
+ */
+export interface OAuthIdentityProviderProps {
+  /**
+   * The provider's issuer, exactly as its discovery document (`<issuer>/.well-known/openid-configuration`)
+   * names it: `https://cognito-idp.<region>.amazonaws.com/<user pool id>`,
+   * `https://<org>.okta.com` (or `…/oauth2/<server>`), `https://login.microsoftonline.com/<tenant id>/v2.0`.
+   * A literal `https://` URL without query, fragment or trailing slash after a path.
+   */
+  readonly issuer: string;
+
+  /** The gateway's client id at the provider (a literal). */
+  readonly clientId: string;
+
+  /**
+   * The client secret, for a confidential client (sent as `client_secret_post`): a secret whose
+   * SecretString is the client secret itself, as plain text (not JSON key/value pairs). It is read
+   * with the cookie keys, so a new value reaches every warm function within their re-read bound.
+   * It must be readable in this construct's region: in a regional stack, pass that region's
+   * replica (or a secret of its own).
+   *
+   * @default - none: a public client, PKCE only
+   */
+  readonly clientSecret?: secretsmanager.ISecret;
+
+  /**
+   * What the consent page's button says: "Sign in with <displayName>" (1-100 characters).
+   *
+   * @default - the issuer's host name
+   */
+  readonly displayName?: string;
+
+  /**
+   * The ID token claim that names the org the user administers: a string, or an array of strings
+   * (`cognito:groups`, a Cognito custom attribute such as `custom:plexmcp_org`, Okta's `groups`,
+   * Entra's `roles` or `groups`). A token naming no known org, or several, signs nobody in.
+   */
+  readonly orgClaim: string;
+
+  /**
+   * Claim values to org ids (`{ 'plexmcp-admins-acme': 'acme' }`): a value not listed grants
+   * nothing. Org ids are 1-128 characters.
+   *
+   * @default - none: the claim's value is the org id itself
+   */
+  readonly orgs?: Record<string, string>;
+
+  /**
+   * The scopes asked for (`openid` is always among them); each without spaces. The provider's app
+   * must allow them.
+   *
+   * @default ['openid', 'email', 'profile']
+   */
+  readonly scopes?: string[];
+}
+
+/**
+ * The longest `PLEXMCP_IDP` value accepted, in bytes. Lambda allows 4 KB for all of a function's environment
+ * variables, and the others take under 1 KB; a longer one fails the deployment, late and with a
+ * vaguer message.
+ */
+const MAX_IDENTITY_PROVIDER_ENV_LENGTH = 2048;
 
 /**
  * Properties for {@link OAuthServer}.
@@ -158,6 +231,14 @@ export interface OAuthServerProps {
   readonly metadataThrottling?: MethodThrottling;
 
   /**
+   * An identity provider org admins may sign in with on the consent page, beside their org admin
+   * API keys (see {@link OAuthIdentityProviderProps}).
+   *
+   * @default - none: the consent page signs in with an org admin API key only
+   */
+  readonly identityProvider?: OAuthIdentityProviderProps;
+
+  /**
    * Retention of the function's logs.
    *
    * @default logs.RetentionDays.ONE_MONTH
@@ -179,6 +260,13 @@ export interface OAuthServerProps {
  * deletes on that table and Query on its two indexes; reads on the registry, and writes of API key
  * items (a grant's backing key) and of the org's usage counts only; appends to the audit log;
  * PutEvents on the bus; read on the cookie-key secret. No KMS key: it handles no upstream credential.
+ *
+ * With {@link OAuthServerProps.identityProvider}, org admins may also sign in on the consent page
+ * with the organisation's OpenID Provider (`PLEXMCP_IDP`, and read on the client secret in
+ * `PLEXMCP_IDP_CLIENT_SECRET_ARN`). The provider's app must register
+ * `<public base URL>/oauth/signin/callback` as a redirect URI, for every name the API answers
+ * under (custom domain, `<region>.<domain>`, execute-api URL with its stage), and put the org claim
+ * in the ID token.
  */
 export class OAuthServer extends Construct {
   /** The authorization server's function. */
@@ -226,6 +314,8 @@ export class OAuthServer extends Construct {
         throw new Error(`OAuthServer ${id}: ${name} needs a rateLimit above 0 and a whole burstLimit of at least 1.`);
       }
     }
+
+    const identityProvider = props.identityProvider === undefined ? undefined : identityProviderEnvironment(id, region, props.identityProvider);
 
     if (!(props.gatewayFunction instanceof lambda.Function)) {
       throw new Error(`OAuthServer ${id}: gatewayFunction must be a function defined in this app (its environment gets PLEXMCP_OAUTH_TABLE).`);
@@ -317,6 +407,8 @@ export class OAuthServer extends Construct {
         PLEXMCP_OAUTH_COOKIE_SECRET_ARN: this.cookieSecret.secretArn,
         ...(props.eventBus ? { PLEXMCP_EVENT_BUS_NAME: props.eventBus.eventBusName } : {}),
         ...(props.publicBaseUrl ? { PLEXMCP_PUBLIC_BASE_URL: props.publicBaseUrl } : {}),
+        ...(identityProvider ? { [IDENTITY_PROVIDER_ENV]: identityProvider } : {}),
+        ...(props.identityProvider?.clientSecret ? { [IDENTITY_PROVIDER_SECRET_ENV]: props.identityProvider.clientSecret.secretArn } : {}),
       },
     });
     this.function = fn;
@@ -372,6 +464,7 @@ export class OAuthServer extends Construct {
     );
     props.eventBus?.grantPutEventsTo(fn);
     this.cookieSecret.grantRead(fn);
+    props.identityProvider?.clientSecret?.grantRead(fn);
 
     // The gateway reads access tokens from this region's table (a replica elsewhere): GetItem of
     // the token's item and of a session, Query of bySessionUid for a token bound to its session.
@@ -443,4 +536,46 @@ export class OAuthServer extends Construct {
     grantee.addEnvironment('PLEXMCP_OAUTH_TABLE', this.tableName);
     grantee.addEnvironment('PLEXMCP_OAUTH_REGION', this.writerRegion);
   }
+}
+
+/**
+ * `PLEXMCP_IDP`: the identity provider without its secret, as JSON, after the checks the function
+ * makes at init (lambda/oauth/identity-provider-env.ts), so a configuration that synthesizes is one
+ * it accepts. Every field must be a literal: the value is written once, as JSON, at synthesis.
+ */
+function identityProviderEnvironment(id: string, region: string, props: OAuthIdentityProviderProps): string {
+  const fail = (problem: string): never => {
+    throw new Error(`OAuthServer ${id}: identityProvider.${problem}.`);
+  };
+  const config: IdentityProviderConfig = {
+    issuer: props.issuer,
+    clientId: props.clientId,
+    ...(props.displayName !== undefined ? { displayName: props.displayName } : {}),
+    orgClaim: props.orgClaim,
+    ...(props.orgs !== undefined ? { orgs: props.orgs } : {}),
+    ...(props.scopes !== undefined ? { scopes: props.scopes } : {}),
+  };
+  const unresolved = (value: unknown): boolean =>
+    Token.isUnresolved(value) ||
+    (Array.isArray(value) && value.some(unresolved)) ||
+    (typeof value === 'object' && value !== null && Object.entries(value).some(([k, v]) => Token.isUnresolved(k) || unresolved(v)));
+  for (const [field, value] of Object.entries(config)) {
+    if (unresolved(value)) fail(`${field} must be a literal (it is written into the function's environment as JSON at synthesis), got a token`);
+  }
+  const problem = identityProviderProblem(config);
+  if (problem !== undefined) fail(problem);
+
+  const secretRegion = props.clientSecret?.env.region;
+  if (secretRegion !== undefined && !Token.isUnresolved(secretRegion) && !Token.isUnresolved(region) && secretRegion !== region) {
+    fail(`clientSecret is in ${secretRegion}, but the function runs in ${region}: pass a secret readable in ${region} (its replica there, imported in a stack of that region)`);
+  }
+
+  const json = JSON.stringify(config);
+  const size = Buffer.byteLength(json);
+  if (size > MAX_IDENTITY_PROVIDER_ENV_LENGTH) {
+    throw new Error(
+      `OAuthServer ${id}: identityProvider is too long for the function's environment: ${size} bytes as JSON, at most ${MAX_IDENTITY_PROVIDER_ENV_LENGTH} fit (Lambda allows 4 KB for all its variables). Map fewer claim values in orgs, or name the groups after the org ids and leave orgs out.`,
+    );
+  }
+  return json;
 }

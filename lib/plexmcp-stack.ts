@@ -157,11 +157,13 @@ export interface PlexMcpStackProps extends StackProps {
    * Options of the OAuth authorization server (see {@link OAuthServer}). `tableName`,
    * `deletionProtection` and `cookieSecretName` belong to the primary stack, which owns the OAuth
    * global table and the cookie-key secret (both replicated to every replica region); the others
-   * apply to this region.
+   * apply to this region. `identityProvider` is per region too: give every region's stack the same
+   * one (a consent may finish in another region than it started in), each with a client secret
+   * readable in its own region (a replica of one secret, imported by name in that region).
    *
-   * @default - the defaults of OAuthServer (table 'plexmcp-oauth', secret 'plexmcp/oauth-cookie-keys')
+   * @default - the defaults of OAuthServer (table 'plexmcp-oauth', secret 'plexmcp/oauth-cookie-keys', no identity provider)
    */
-  readonly oauth?: Pick<OAuthServerProps, 'tableName' | 'deletionProtection' | 'cookieSecretName' | 'publicBaseUrl' | 'throttling' | 'metadataThrottling'>;
+  readonly oauth?: Pick<OAuthServerProps, 'tableName' | 'deletionProtection' | 'cookieSecretName' | 'publicBaseUrl' | 'throttling' | 'metadataThrottling' | 'identityProvider'>;
 }
 
 /**
@@ -439,6 +441,7 @@ export class PlexMcpStack extends Stack {
       publicBaseUrl: props.oauth?.publicBaseUrl,
       throttling: props.oauth?.throttling,
       metadataThrottling: props.oauth?.metadataThrottling,
+      identityProvider: props.oauth?.identityProvider,
       ...(primary === undefined
         ? { tableName: props.oauth?.tableName, deletionProtection: props.oauth?.deletionProtection, cookieSecretName: props.oauth?.cookieSecretName, replicaRegions: [...this.replicaRegions] }
         : {

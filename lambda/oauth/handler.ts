@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import serverless from 'serverless-http';
 import { dynamodb, dynamodbFor, readSecretString, requiredEnv } from '../adapters/aws-clients';
@@ -13,6 +14,7 @@ import type { PlexEventPublisher } from '../core/events/model';
 import { apiGatewayBaseUrl, checkedBaseUrl } from '../core/gateway/public-url';
 import { RegistryService } from '../core/registry-service';
 import { parseCookieKeys } from './cookie-keys';
+import { IDENTITY_PROVIDER_ENV, IDENTITY_PROVIDER_SECRET_ENV, parseClientSecret, parseIdentityProviderEnv } from './identity-provider-env';
 
 /**
  * The OAuth authorization server Lambda (`/oauth/{proxy+}` and
@@ -38,6 +40,9 @@ const cookieSecretArn = requiredEnv('PLEXMCP_OAUTH_COOKIE_SECRET_ARN');
 const oauthDynamodb = dynamodbFor(process.env.PLEXMCP_OAUTH_REGION || undefined);
 const auditDynamodb = dynamodbFor(process.env.PLEXMCP_AUDIT_REGION || undefined);
 const cookieKeysMaxAgeMs = wholeSeconds('PLEXMCP_OAUTH_COOKIE_KEYS_MAX_AGE_SECONDS', 300) * 1000;
+// The org's identity provider on the consent page (OAuthServerProps.identityProvider), checked
+// here so that a broken configuration fails the function's init, naming the variable.
+const identityProvider = parseIdentityProviderEnv(process.env[IDENTITY_PROVIDER_ENV], process.env[IDENTITY_PROVIDER_SECRET_ENV]);
 
 // grant.created / grant.revoked on the region's bus (none when PLEXMCP_EVENT_BUS_NAME is unset),
 // bounded like the admin API's so that a slow EventBridge cannot hold a consent.
@@ -65,7 +70,15 @@ const registryService = new RegistryService({
 
 const requestOf = (req: IncomingMessage) => (req as IncomingMessage & { requestContext?: APIGatewayProxyEvent['requestContext'] }).requestContext;
 
-function buildRuntime(cookieKeys: readonly string[]): OAuthRuntime {
+/** What the runtime is built from that lives in Secrets Manager. */
+interface RuntimeSecrets {
+  /** Signing keys of the cookies and consent forms, newest first. */
+  readonly cookieKeys: readonly string[];
+  /** The identity provider's client secret (a confidential client). */
+  readonly clientSecret?: string;
+}
+
+function buildRuntime(secrets: RuntimeSecrets): OAuthRuntime {
   return createOAuthRuntime({
     dynamodb: oauthDynamodb,
     oauthTable,
@@ -73,41 +86,77 @@ function buildRuntime(cookieKeys: readonly string[]): OAuthRuntime {
     auditTable,
     auditDynamodb,
     events,
-    cookieKeys,
+    cookieKeys: secrets.cookieKeys,
     // In AWS, client metadata documents and redirect URIs follow the public rules only.
     allowLoopback: false,
     // API Gateway's view of the caller (after the proxies it trusts), never a client-sent header.
     sourceIp: (req) => requestOf(req)?.identity?.sourceIp ?? 'unknown',
     requestId: (req) => requestOf(req)?.requestId ?? crypto.randomUUID(),
     warn: (message, fields) => logger.warn(message, fields),
+    ...(identityProvider
+      ? { identityProvider: { ...identityProvider.provider, ...(secrets.clientSecret !== undefined ? { clientSecret: secrets.clientSecret } : {}) } }
+      : {}),
   });
 }
 
+/** A secret that could not be read or holds no usable value, with what to log when the current value stays. */
+class UnreadSecret extends Error {
+  constructor(
+    readonly warning: string,
+    cause: unknown,
+  ) {
+    super(warning, { cause });
+    // What the logs say of the failure: the class of the underlying error, never its message.
+    this.name = cause instanceof Error ? cause.name : 'Error';
+  }
+}
+
+async function readOne<T>(secretArn: string, parse: (value: string) => T, warning: string): Promise<T> {
+  try {
+    return parse(await readSecretString(secretArn));
+  } catch (error) {
+    throw new UnreadSecret(warning, error);
+  }
+}
+
+/** The cookie keys and, for a confidential client, the identity provider's client secret, read together. */
+async function readSecrets(): Promise<RuntimeSecrets> {
+  const clientSecretArn = identityProvider?.clientSecretArn;
+  const [cookieKeys, clientSecret] = await Promise.all([
+    readOne(cookieSecretArn, parseCookieKeys, 'oauth cookie keys not re-read; the current ones stay in use'),
+    clientSecretArn === undefined
+      ? undefined
+      : readOne(clientSecretArn, parseClientSecret, 'oauth identity provider client secret not re-read; the current one stays in use'),
+  ]);
+  return { cookieKeys, ...(clientSecret !== undefined ? { clientSecret } : {}) };
+}
+
 /**
- * The runtime over the current cookie keys. The secret is read again once `cookieKeysMaxAgeMs`
- * has passed, and a changed key list makes a new runtime (new providers; all state is in the
- * table), so a rotation (a new key put first, the old one kept after it until the cookies and
- * consent forms it signed have expired) reaches every warm instance within the bound. A failed
- * re-read keeps the runtime it has (the next request tries again); a failed first read fails the
- * request.
+ * The runtime over the current cookie keys (and identity provider client secret). The secrets are
+ * read again once `cookieKeysMaxAgeMs` has passed, and a changed value makes a new runtime (new
+ * providers; all state is in the table), so a rotation (a new cookie key put first, the old one
+ * kept after it until the cookies and consent forms it signed have expired; a new client secret)
+ * reaches every warm instance within the bound. A failed re-read keeps the runtime it has (the
+ * next request tries again); a failed first read fails the request.
  */
-let current: { readonly keys: string; readonly runtime: OAuthRuntime; readonly readAt: number } | undefined;
+let current: { readonly fingerprint: string; readonly runtime: OAuthRuntime; readonly readAt: number } | undefined;
 let reading: Promise<OAuthRuntime> | undefined;
 
 function runtimeNow(): Promise<OAuthRuntime> {
   const now = Date.now();
   if (current !== undefined && now - current.readAt < cookieKeysMaxAgeMs) return Promise.resolve(current.runtime);
-  reading ??= readSecretString(cookieSecretArn)
-    .then((secret) => {
-      const keys = parseCookieKeys(secret);
-      const fingerprint = JSON.stringify(keys);
-      const runtime = current?.keys === fingerprint ? current.runtime : buildRuntime(keys);
-      current = { keys: fingerprint, runtime, readAt: now };
+  reading ??= readSecrets()
+    .then((secrets) => {
+      // Only compared: a digest, so that no further copy of the secrets stays in memory.
+      const fingerprint = createHash('sha256').update(JSON.stringify([secrets.cookieKeys, secrets.clientSecret ?? null])).digest('base64url');
+      const runtime = current?.fingerprint === fingerprint ? current.runtime : buildRuntime(secrets);
+      current = { fingerprint, runtime, readAt: now };
       return runtime;
     })
     .catch((error: unknown) => {
       if (current === undefined) throw error;
-      logger.warn('oauth cookie keys not re-read; the current ones stay in use', { error: (error as Error).name });
+      const unread = error instanceof UnreadSecret ? error : new UnreadSecret('oauth secrets not re-read; the current ones stay in use', error);
+      logger.warn(unread.warning, { error: unread.name });
       return current.runtime;
     })
     .finally(() => {

@@ -150,6 +150,111 @@ describe('OAuthServer', () => {
     expect(actions.filter((a) => a.startsWith('kms:') || a === 'dynamodb:Scan' || a.startsWith('dynamodb:PartiQL'))).toEqual([]);
   });
 
+  describe('identityProvider', () => {
+    const IDP_SECRET_ARN = `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:plexmcp/idp-client-AbCdEf`;
+    const cognito = {
+      issuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123',
+      clientId: '4example5client6id',
+      orgClaim: 'cognito:groups',
+    };
+    const idpSecret = (stack: Stack) => secretsmanager.Secret.fromSecretCompleteArn(stack, 'IdpSecret', IDP_SECRET_ARN);
+    const oauthFunctionEnv = (template: Template) => {
+      const [fn] = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^PlexMCP OAuth') } }));
+      return (fn!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+    };
+
+    test('PLEXMCP_IDP is the provider without its secret, as JSON; PLEXMCP_IDP_CLIENT_SECRET_ARN names the secret', () => {
+      const stack = testStack();
+      const identityProvider = { ...cognito, clientSecret: idpSecret(stack), displayName: 'Acme SSO', orgs: { 'plexmcp-admins-acme': 'acme', 'plexmcp-admins-beta': 'beta' }, scopes: ['openid', 'email'] };
+      build({ identityProvider }, stack);
+      const env = oauthFunctionEnv(Template.fromStack(stack));
+      expect(JSON.parse(env.PLEXMCP_IDP as string)).toEqual({
+        issuer: cognito.issuer,
+        clientId: cognito.clientId,
+        displayName: 'Acme SSO',
+        orgClaim: 'cognito:groups',
+        orgs: { 'plexmcp-admins-acme': 'acme', 'plexmcp-admins-beta': 'beta' },
+        scopes: ['openid', 'email'],
+      });
+      expect(env.PLEXMCP_IDP as string).not.toContain('secret');
+      expect(env.PLEXMCP_IDP_CLIENT_SECRET_ARN).toBe(IDP_SECRET_ARN);
+    });
+
+    test('a public client: the optional fields and the secret variable are left out', () => {
+      const { stack } = build({ identityProvider: cognito });
+      const env = oauthFunctionEnv(Template.fromStack(stack));
+      expect(JSON.parse(env.PLEXMCP_IDP as string)).toEqual(cognito);
+      expect(env).not.toHaveProperty('PLEXMCP_IDP_CLIENT_SECRET_ARN');
+    });
+
+    test('without it, neither variable is set', () => {
+      const env = oauthFunctionEnv(Template.fromStack(build().stack));
+      expect(env).not.toHaveProperty('PLEXMCP_IDP');
+      expect(env).not.toHaveProperty('PLEXMCP_IDP_CLIENT_SECRET_ARN');
+    });
+
+    test('the function may read the client secret, and that secret only, beside the cookie keys', () => {
+      const stack = testStack();
+      const { oauth } = build({ identityProvider: { ...cognito, clientSecret: idpSecret(stack) } }, stack);
+      const secretStatements = dataStatements(statementsOf(Template.fromStack(stack), stack, oauth.function)).filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')));
+      expect(secretStatements).toEqual([
+        { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: ref(stack, oauth.cookieSecret) },
+        { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: IDP_SECRET_ARN },
+      ]);
+    });
+
+    test('a regional construct takes it too, with a secret of its own region', () => {
+      const stack = testStack(testApp(), 'Regional', 'eu-west-1');
+      const cookieSecret = secretsmanager.Secret.fromSecretNameV2(stack, 'Cookies', 'plexmcp/oauth-cookie-keys');
+      const clientSecret = secretsmanager.Secret.fromSecretNameV2(stack, 'IdpSecret', 'plexmcp/idp-client');
+      const { oauth } = build({ writerRegion: 'us-east-1', cookieSecret, audit: { tableName: 'plexmcp-audit', region: 'us-east-1' }, identityProvider: { ...cognito, clientSecret } }, stack);
+      const template = Template.fromStack(stack);
+      const env = oauthFunctionEnv(template);
+      expect(JSON.parse(env.PLEXMCP_IDP as string)).toEqual(cognito);
+      expect(env.PLEXMCP_IDP_CLIENT_SECRET_ARN).toEqual(stack.resolve(clientSecret.secretArn));
+      const partialArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:eu-west-1:${ACCOUNT}:secret:plexmcp/idp-client-??????`]] };
+      expect(dataStatements(statementsOf(template, stack, oauth.function))).toContainEqual({ Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: partialArn });
+    });
+
+    test('cdk-nag AwsSolutions: no findings with a confidential client', () => {
+      const stack = testStack();
+      build({ identityProvider: { ...cognito, clientSecret: idpSecret(stack) } }, stack);
+      expect(oauthFindings(stack)).toEqual([]);
+    });
+
+    const token = () => Lazy.string({ produce: () => 'x' });
+    test.each<[string, (stack: Stack) => Record<string, unknown>, string]>([
+      ['an http issuer', () => ({ issuer: 'http://idp.example.com' }), 'identityProvider.issuer must be an https:// URL'],
+      ['an issuer that is no URL', () => ({ issuer: 'cognito' }), 'identityProvider.issuer must be an https:// URL'],
+      ['an issuer with a query', () => ({ issuer: 'https://idp.example.com/tenant?x=1' }), 'identityProvider.issuer must be an https:// URL'],
+      ['an issuer with a fragment', () => ({ issuer: 'https://idp.example.com/tenant#x' }), 'identityProvider.issuer must be an https:// URL'],
+      ['an issuer path with a trailing slash', () => ({ issuer: 'https://login.microsoftonline.com/tenant/v2.0/' }), 'identityProvider.issuer must be an https:// URL'],
+      ['an issuer with credentials', () => ({ issuer: 'https://user:pw@idp.example.com' }), 'identityProvider.issuer must be an https:// URL'],
+      ['a token issuer', () => ({ issuer: token() }), 'identityProvider.issuer must be a literal'],
+      ['an empty client id', () => ({ clientId: '' }), 'identityProvider.clientId must be a non-empty string'],
+      ['a client id with a newline', () => ({ clientId: 'abc\n' }), 'identityProvider.clientId must be a non-empty string'],
+      ['a token client id', () => ({ clientId: token() }), 'identityProvider.clientId must be a literal'],
+      ['an empty org claim', () => ({ orgClaim: '' }), 'identityProvider.orgClaim must be the name of an ID token claim'],
+      ['a token org claim', () => ({ orgClaim: token() }), 'identityProvider.orgClaim must be a literal'],
+      ['an empty display name', () => ({ displayName: '' }), 'identityProvider.displayName must be 1-100 characters'],
+      ['a display name of 101 characters', () => ({ displayName: 'x'.repeat(101) }), 'identityProvider.displayName must be 1-100 characters'],
+      ['an empty orgs map', () => ({ orgs: {} }), 'identityProvider.orgs must map at least one claim value'],
+      ['an empty claim value in orgs', () => ({ orgs: { '': 'acme' } }), 'identityProvider.orgs must not map the empty claim value'],
+      ['an empty org id in orgs', () => ({ orgs: { admins: '' } }), 'identityProvider.orgs["admins"] must be an org id of 1-128 characters'],
+      ['an org id of 129 characters', () => ({ orgs: { admins: 'a'.repeat(129) } }), 'identityProvider.orgs["admins"] must be an org id of 1-128 characters'],
+      ['a token org id', () => ({ orgs: { admins: token() } }), 'identityProvider.orgs must be a literal'],
+      ['a scope with a space', () => ({ scopes: ['openid email'] }), 'identityProvider.scopes must be a list of scope names, each without spaces'],
+      ['an empty scope', () => ({ scopes: [''] }), 'identityProvider.scopes must be a list of scope names, each without spaces'],
+      ['a token scope', () => ({ scopes: [token()] }), 'identityProvider.scopes must be a literal'],
+      ['a client secret of another region', (stack) => ({ clientSecret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Far', `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:idp-AbCdEf`) }), 'identityProvider.clientSecret is in eu-west-1, but the function runs in us-east-1'],
+      ['more than fits in the environment', () => ({ orgs: Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`plexmcp-admins-group-${i}`, `org-number-${i}-of-many`])) }), 'identityProvider is too long for the function\'s environment: 3'],
+    ])('refuses %s, naming the construct', (_label, props, message) => {
+      const stack = testStack();
+      const identityProvider = { ...cognito, ...props(stack) } as unknown as NonNullable<OAuthServerProps['identityProvider']>;
+      expect(() => build({ identityProvider }, stack)).toThrow(`OAuthServer OAuth: ${message}`);
+    });
+  });
+
   test('the gateway function: PLEXMCP_OAUTH_TABLE, GetItem on the table and Query on bySessionUid only', () => {
     const { stack, oauth, gatewayFunction } = build({ publicBaseUrl: 'https://mcp.example.com' });
     const template = Template.fromStack(stack);

@@ -225,6 +225,94 @@ describe('the OAuth Lambda', () => {
   });
 });
 
+describe('the OAuth Lambda with an identity provider (PLEXMCP_IDP)', () => {
+  const IDP_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:plexmcp/idp-client-GhIjKl';
+  const IDP = JSON.stringify({ issuer: 'https://acme.okta.com', clientId: '0oa1example', displayName: 'Acme SSO', orgClaim: 'groups', orgs: { 'PlexMCP Admins': 'acme' } });
+  const idpReads = () => fakeAws.calls.filter((c) => c.target === 'secretsmanager.GetSecretValue' && c.body.SecretId === IDP_SECRET_ARN).length;
+  const withIdp = (env: Record<string, string> = {}) => loadHandler({ PLEXMCP_IDP: IDP, PLEXMCP_IDP_CLIENT_SECRET_ARN: IDP_SECRET_ARN, ...env });
+  beforeEach(() => {
+    secrets[IDP_SECRET_ARN] = 'okta-client-secret-value';
+  });
+  afterEach(() => {
+    delete process.env.PLEXMCP_IDP;
+    delete process.env.PLEXMCP_IDP_CLIENT_SECRET_ARN;
+    delete process.env.PLEXMCP_OAUTH_COOKIE_KEYS_MAX_AGE_SECONDS;
+    delete secrets[IDP_SECRET_ARN];
+  });
+
+  /** The consent page of a new authorization request on the custom domain. */
+  async function consentPage(handler: Handler): Promise<{ uid: string; body: string }> {
+    const domainName = 'mcp.example.com';
+    const body = JSON.stringify({ client_name: 'IdP client', redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] });
+    const registered = await invoke(handler, apiEvent({ method: 'POST', path: '/oauth/register', resource: '/oauth/{proxy+}', domainName, body, headers: { 'Content-Type': 'application/json' } }));
+    const clientId = (JSON.parse(registered.body) as { client_id: string }).client_id;
+    const query = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: 'https://claude.ai/api/mcp/auth_callback', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', resource: `https://${domainName}/mcp/github`, state: 's' });
+    const authorize = apiEvent({ method: 'GET', path: '/oauth/authorize', resource: '/oauth/{proxy+}', domainName });
+    const answer = await invoke(handler, { ...authorize, queryStringParameters: Object.fromEntries(query), multiValueQueryStringParameters: Object.fromEntries([...query].map(([k, v]) => [k, [v]])) });
+    expect(answer.statusCode).toBe(303);
+    const location = String(answer.headers?.location ?? answer.multiValueHeaders?.location?.[0]);
+    const cookies = (answer.multiValueHeaders?.['set-cookie'] ?? []).map((c) => String(c).split(';')[0]).join('; ');
+    const uid = location.split('/').pop()!;
+    const page = await invoke(handler, apiEvent({ method: 'GET', path: `/oauth/consent/${uid}`, resource: '/oauth/{proxy+}', domainName, headers: { Cookie: cookies } }));
+    expect(page.statusCode).toBe(200);
+    return { uid, body: page.body };
+  }
+
+  test('the consent page offers the provider beside the key form; without PLEXMCP_IDP it does not', async () => {
+    const { uid, body } = await consentPage(withIdp());
+    expect(body).toContain(`href="/oauth/consent/${uid}/idp"`);
+    expect(body).toContain('Sign in with Acme SSO');
+    expect(body).toContain(`action="/oauth/consent/${uid}/login"`);
+    expect(lines.join('\n')).not.toContain('okta-client-secret-value');
+
+    delete process.env.PLEXMCP_IDP;
+    delete process.env.PLEXMCP_IDP_CLIENT_SECRET_ARN;
+    const plain = await consentPage(loadHandler());
+    expect(plain.body).not.toContain('/idp"');
+    expect(plain.body).not.toContain('Sign in with');
+  });
+
+  test('the client secret is read with the cookie keys: once per bound, and again with them', async () => {
+    const cached = withIdp();
+    const [before, idpBefore] = [secretReads(), idpReads()];
+    await invoke(cached, discovery('mcp.example.com'));
+    await invoke(cached, discovery('mcp.example.com'));
+    expect([secretReads() - before, idpReads() - idpBefore]).toEqual([2, 1]);
+
+    const rereading = withIdp({ PLEXMCP_OAUTH_COOKIE_KEYS_MAX_AGE_SECONDS: '0' });
+    const idpAgain = idpReads();
+    expect((await invoke(rereading, discovery('mcp.example.com'))).statusCode).toBe(200);
+    expect((await invoke(rereading, discovery('mcp.example.com'))).statusCode).toBe(200);
+    expect(idpReads() - idpAgain).toBe(2);
+  });
+
+  test('an unusable client secret: a warm instance keeps the one it has and warns, a cold one answers 500 without detail', async () => {
+    const rereading = withIdp({ PLEXMCP_OAUTH_COOKIE_KEYS_MAX_AGE_SECONDS: '0' });
+    expect((await invoke(rereading, discovery('mcp.example.com'))).statusCode).toBe(200);
+    // What the Secrets Manager console writes by default: key/value pairs, not the secret itself.
+    secrets[IDP_SECRET_ARN] = JSON.stringify({ clientSecret: 'okta-client-secret-value' });
+    expect((await invoke(rereading, discovery('mcp.example.com'))).statusCode).toBe(200);
+    expect(lines.map((line) => JSON.parse(line) as Record<string, unknown>)).toContainEqual(
+      expect.objectContaining({ level: 'WARN', message: 'oauth identity provider client secret not re-read; the current one stays in use' }),
+    );
+
+    const cold = await invoke(withIdp(), discovery('mcp.example.com'));
+    expect(cold.statusCode).toBe(500);
+    expect(JSON.parse(cold.body)).toMatchObject({ error: 'server_error' });
+    expect(lines.join('\n')).not.toContain('okta-client-secret-value');
+
+    delete secrets[IDP_SECRET_ARN];
+    expect((await invoke(withIdp(), discovery('mcp.example.com'))).statusCode).toBe(500);
+  });
+
+  test('a broken PLEXMCP_IDP fails the function\'s init, naming the variable', () => {
+    expect(() => loadHandler({ PLEXMCP_IDP: '{"issuer":' })).toThrow('environment variable PLEXMCP_IDP is not JSON');
+    expect(() => loadHandler({ PLEXMCP_IDP: JSON.stringify({ issuer: 'https://acme.okta.com', clientId: '0oa1example' }) })).toThrow('environment variable PLEXMCP_IDP: orgClaim must be');
+    delete process.env.PLEXMCP_IDP;
+    expect(() => loadHandler({ PLEXMCP_IDP_CLIENT_SECRET_ARN: IDP_SECRET_ARN })).toThrow('PLEXMCP_IDP_CLIENT_SECRET_ARN is set without PLEXMCP_IDP');
+  });
+});
+
 describe('parseCookieKeys', () => {
   const key = (n: number) => String(n).repeat(40).slice(0, 40);
   test('one plain string, or a JSON array newest first (trimmed)', () => {
