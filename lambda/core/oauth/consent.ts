@@ -2,8 +2,8 @@
  * The consent page of the authorization server: where an org admin signs in (with an org admin
  * API key, or — when one is configured — at the organisation's identity provider, whose ID token
  * names the org: external-sign-in.ts) and approves an MCP client for their org — which MCP
- * servers, which scopes, and optionally which tools — or denies it. The page is server-rendered HTML with no script at all
- * (its CSP allows none), every client-supplied value escaped, and each form protected twice:
+ * servers, which scopes, and optionally which tools — or denies it. The page is server-rendered
+ * HTML with no script at all (consent-page.ts), and each form is protected twice:
  * a token bound to the interaction (HMAC with the provider's cookie key) and the browser's
  * `Origin`, which must be the gateway's own.
  *
@@ -14,13 +14,14 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { html, raw } from 'hono/html';
+import { html } from 'hono/html';
 import { parse as parseCookies, serialize as serializeCookie } from 'hono/utils/cookie';
 import type { Provider } from 'oidc-provider';
 import type { AuditActor } from '../audit/entry';
 import { ApiError } from '../errors';
 import type { ApiKey, KeyScopes } from '../model';
 import { mountPath, OAUTH_ROUTES } from './authorization-server';
+import { type Approver, approvalForm, type ClientView, CONSENT_STYLESHEET_PATH, page, redirect, send, signInForm, STYLESHEET } from './consent-page';
 import { type ExternalSignIn, safeEqual, type SignedInUser, type SignInRefusal } from './external-sign-in';
 import type { GrantService } from './grants';
 import { resourceUri, slugOfResource } from './resource-metadata';
@@ -57,8 +58,6 @@ const PATTERN = /^[A-Za-z0-9_.\-/:*]{1,128}$/;
 /** The cookie the identity provider's callback leaves on the interaction's path: the sign-in proof. */
 const SIGN_IN_COOKIE = 'plexmcp_signin';
 
-export const CONSENT_STYLESHEET_PATH = `${OAUTH_ROUTES.consent}.css`;
-
 type ConsentAction = 'show' | 'login' | 'idp' | 'confirm' | 'deny';
 
 /** `/oauth/consent/<uid>[/<action>]`, or undefined. */
@@ -77,8 +76,6 @@ export function isConsentPath(url: string): boolean {
   return url === CONSENT_STYLESHEET_PATH || isSignInCallback(url) || parsePath(url) !== undefined;
 }
 
-/** Who signed in on the consent page: an org admin key, or a user the identity provider vouched for. */
-type Approver = { readonly kind: 'key'; readonly key: ApiKey } | { readonly kind: 'user'; readonly user: SignedInUser };
 
 const orgOf = (approver: Approver) => (approver.kind === 'key' ? approver.key.orgId : approver.user.orgId);
 
@@ -261,94 +258,6 @@ export function consentHandler(deps: ConsentDeps) {
   }
 }
 
-interface ClientView {
-  readonly uid: string;
-  readonly clientId: string;
-  readonly clientName: string;
-  readonly redirectOrigin: string;
-  readonly requestedSlug: string | undefined;
-  readonly requestedScopes: readonly string[];
-  readonly csrf: string;
-  /** The issuer's path, in front of every URL the page writes (a stage path in AWS). */
-  readonly mount: string;
-  /** The identity provider's name, when one signs admins in. */
-  readonly provider: string | undefined;
-}
-
-const SCOPE_LABELS: Record<(typeof MCP_SCOPES)[number], string> = {
-  'mcp:tools': 'Call tools',
-  'mcp:resources': 'Read resources',
-  'mcp:prompts': 'Use prompts',
-};
-
-function clientSummary(view: ClientView) {
-  const viaDocument = /^https:\/\//.test(view.clientId);
-  return html`<section class="client">
-    <p><strong class="client-name">${view.clientName}</strong> wants to use MCP servers of your organisation through this gateway.</p>
-    <p>After approval you return to <strong>${view.redirectOrigin}</strong>.</p>
-    <p class="muted">${viaDocument ? html`Identified by its metadata document at ${view.clientId}.` : html`This application registered itself; its name is what it says it is.`}</p>
-  </section>`;
-}
-
-function signInForm(view: ClientView, problem?: string, notice?: string) {
-  return html`<h1>Connect ${view.clientName}</h1>
-    ${clientSummary(view)}
-    ${notice ? html`<p class="error" role="alert">${notice}</p>` : ''}
-    ${view.provider ? html`<p><a class="button" href="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/idp">Sign in with ${view.provider}</a></p><p class="muted">or with an org admin API key:</p>` : ''}
-    <form method="post" action="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/login">
-      <input type="hidden" name="csrf" value="${view.csrf}">
-      <div class="field${problem ? ' invalid' : ''}">
-        <label for="key">Org admin API key</label>
-        <input id="key" name="key" type="password" autocomplete="off" spellcheck="false" required${problem ? raw(' aria-invalid="true" aria-describedby="key-error"') : ''}>
-        ${problem ? html`<small id="key-error" class="field-error" role="alert">${problem}</small>` : ''}
-      </div>
-      <button type="submit"${view.provider ? raw(' class="secondary"') : ''}>Sign in</button>
-    </form>
-    <form method="post" action="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/deny">
-      <input type="hidden" name="csrf" value="${view.csrf}">
-      <button type="submit" class="secondary">Deny</button>
-    </form>`;
-}
-
-/** How the approval form names who signed in. */
-function approverLabel(approver: Approver, provider: string | undefined) {
-  return approver.kind === 'key' ? html`Signed in with key ${approver.key.name} (${approver.key.keyId}).` : html`Signed in as ${approver.user.name} at ${provider}, for organisation ${approver.user.orgId}.`;
-}
-
-function approvalForm(view: ClientView, approver: Approver, mcps: readonly { slug: string; name?: string }[], signin: string, problem?: string) {
-  return html`<h1>Approve ${view.clientName}</h1>
-    ${clientSummary(view)}
-    <p class="muted">${approverLabel(approver, view.provider)}</p>
-    ${problem ? html`<p class="error" role="alert">${problem}</p>` : ''}
-    <form method="post" action="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/confirm">
-      <input type="hidden" name="csrf" value="${view.csrf}">
-      <input type="hidden" name="signin" value="${signin}">
-      <fieldset>
-        <legend>MCP servers it may use</legend>
-        ${mcps.length === 0 ? html`<p>Your organisation has no MCP servers yet.</p>` : ''}
-        ${mcps.map(
-          (m) => html`<div class="check"><input type="checkbox" id="mcp-${m.slug}" name="mcp" value="${m.slug}"${m.slug === view.requestedSlug ? raw(' checked') : ''}><label for="mcp-${m.slug}">${m.name ?? m.slug} <code>${m.slug}</code></label></div>`,
-        )}
-      </fieldset>
-      <fieldset>
-        <legend>What it may do</legend>
-        ${MCP_SCOPES.map(
-          (s) => html`<div class="check"><input type="checkbox" id="scope-${s.replace(':', '-')}" name="scope" value="${s}"${view.requestedScopes.includes(s) ? raw(' checked') : ''}><label for="scope-${s.replace(':', '-')}">${SCOPE_LABELS[s]} <code>${s}</code></label></div>`,
-        )}
-      </fieldset>
-      <details>
-        <summary>Limit the tools (optional)</summary>
-        <div class="field"><label for="allowTools">Only these tools (patterns, one per line; empty: all)</label><textarea id="allowTools" name="allowTools" rows="3"></textarea></div>
-        <div class="field"><label for="denyTools">Never these tools</label><textarea id="denyTools" name="denyTools" rows="3"></textarea></div>
-      </details>
-      <button type="submit">Approve</button>
-    </form>
-    <form method="post" action="${view.mount}${OAUTH_ROUTES.consent}/${view.uid}/deny">
-      <input type="hidden" name="csrf" value="${view.csrf}">
-      <button type="submit" class="secondary">Deny</button>
-    </form>`;
-}
-
 /** Patterns one per line, or undefined when one is not a pattern or there are too many. */
 function patterns(text: string): string[] | undefined {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
@@ -368,54 +277,3 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefin
   }
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
-
-function page(res: ServerResponse, status: number, view: ClientView | undefined, body: unknown, mount = view?.mount ?? ''): void {
-  // No script; forms post to this origin, and the approval's redirect goes on to the client's.
-  const formAction = view ? `'self' ${view.redirectOrigin}` : "'self'";
-  const document = html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>PlexMCP — connect an application</title><link rel="icon" href="data:,"><link rel="stylesheet" href="${mount}${CONSENT_STYLESHEET_PATH}"></head><body><main class="consent">${body}</main></body></html>`;
-  res.setHeader('Content-Security-Policy', `default-src 'none'; style-src 'self'; img-src 'self' data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`);
-  res.setHeader('X-Frame-Options', 'DENY');
-  // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with the
-  // form posts, and the Origin check needs the real one.
-  res.setHeader('Referrer-Policy', 'same-origin');
-  send(res, status, String(document), 'text/html; charset=utf-8');
-}
-
-function redirect(res: ServerResponse, location: string): void {
-  res.statusCode = 303;
-  res.setHeader('Location', location);
-  res.setHeader('Cache-Control', 'no-store');
-  res.end();
-}
-
-function send(res: ServerResponse, status: number, body: string, type: string): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', type);
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.end(body);
-}
-
-/** The console's look, small enough to live here (the page has no script and loads nothing else). */
-const STYLESHEET = `
-:root { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; font-size: 15px; line-height: 1.45; color: #1b1f24; background: #f6f7f9; }
-body { margin: 0; }
-.consent { max-width: 520px; margin: 8vh auto; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 1.5rem 2rem; }
-h1 { font-size: 1.4rem; margin: 0 0 0.75rem; }
-.muted { color: #57606a; }
-.client-name { word-break: break-word; }
-code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.9em; }
-fieldset { border: 1px solid #d0d7de; border-radius: 6px; margin: 0 0 1rem; padding: 0.5rem 0.75rem; }
-legend { font-weight: 600; }
-.check { display: flex; gap: 0.5rem; align-items: baseline; margin: 0.25rem 0; }
-.field { display: flex; flex-direction: column; gap: 0.25rem; margin-bottom: 0.75rem; }
-.field label { font-weight: 600; font-size: 0.9rem; }
-input[type=password], textarea { font: inherit; padding: 0.4rem 0.5rem; border: 1px solid #d0d7de; border-radius: 6px; }
-.field.invalid input { border-color: #b42318; }
-.field-error, .error { color: #b42318; }
-button { font: inherit; padding: 0.4rem 0.9rem; border-radius: 6px; border: 1px solid #0b5cad; background: #0b5cad; color: #fff; cursor: pointer; margin-top: 0.5rem; }
-button.secondary { background: #fff; color: #0b5cad; }
-a.button { display: inline-block; text-decoration: none; padding: 0.4rem 0.9rem; border-radius: 6px; border: 1px solid #0b5cad; background: #0b5cad; color: #fff; }
-form + form { margin-top: 0.5rem; }
-:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
-`;
