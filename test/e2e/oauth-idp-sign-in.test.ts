@@ -2,7 +2,7 @@
  * The consent page's sign-in with the organisation's identity provider (issue 13: "an external
  * OIDC login … mapping a claim to an org"), end to end on loopback: an MCP client registers and
  * asks for authorization; in headless Chromium the org admin chooses "Sign in with Acme SSO",
- * signs in at a real OpenID Provider (oidc-provider, test-identity-provider.ts), comes back to
+ * signs in at a real OpenID Provider (oidc-provider, test/support/identity-provider.ts), comes back to
  * the approval form for the org their groups claim maps to, approves; the client's token works
  * on the gateway, and the grant is audited with the user as actor. Then the refusals: a user
  * whose claim maps to no org, to several, or to an org that does not exist; a callback without
@@ -13,7 +13,7 @@ import type { DemoFile } from '../../lambda/local/demo';
 import type { LocalGateway } from '../../lambda/local/serve';
 import { call, initializeMessage, resultOf, toolCall } from './gateway-expect';
 import { discover, type Discovered, type OAuthStack, pkce, startOAuthStack, tokenRequest } from './oauth-support';
-import { signInAtProvider, startTestIdentityProvider, type TestIdentityProvider } from './test-identity-provider';
+import { signInAtProvider, startTestIdentityProvider, type TestIdentityProvider } from '../support/identity-provider';
 
 const USERS = {
   alice: { email: 'alice@acme.test', groups: ['staff', 'admins-demo'] },

@@ -23,7 +23,7 @@ export interface ConsentIdentityProvider {
   readonly issuer: string;
   /** The gateway's client id at the provider (its redirect URI: `<gateway>/oauth/signin/callback`). */
   readonly clientId: string;
-  /** The client's secret, for a confidential client (`client_secret_post`). @default none - a public client, PKCE only */
+  /** The client's secret, for a confidential client (`client_secret_basic`, or `_post` where the provider offers only that). @default none - a public client, PKCE only */
   readonly clientSecret?: string;
   /** What the consent page's button says: "Sign in with <displayName>". @default the issuer's host name */
   readonly displayName?: string;
@@ -175,14 +175,28 @@ export class ExternalSignIn {
     return createHmac('sha256', this.options.signingKey).update(`idp-sign-in\n${payload}`).digest('base64url');
   }
 
-  /** The provider's configuration from its discovery document, read once (again after a failure). */
+  /**
+   * The provider's configuration from its discovery document, read once (again after a failure).
+   * A confidential client authenticates as the provider says it can: `client_secret_basic` (the
+   * one every OAuth server must support, and Okta's default) unless only `client_secret_post` is
+   * listed.
+   */
   private config(): Promise<oidc.Configuration> {
     const { provider, allowInsecure } = this.options;
     const timeoutMs = this.options.timeoutMs ?? 5_000;
+    const fetchWithDeadline: oidc.CustomFetch = (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) } as RequestInit);
+    const execute = allowInsecure ? [oidc.allowInsecureRequests] : [];
     this.configuration ??= oidc
-      .discovery(new URL(provider.issuer), provider.clientId, provider.clientSecret, provider.clientSecret ? oidc.ClientSecretPost(provider.clientSecret) : oidc.None(), {
-        execute: allowInsecure ? [oidc.allowInsecureRequests] : [],
-        [oidc.customFetch]: (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) } as RequestInit),
+      .discovery(new URL(provider.issuer), provider.clientId, undefined, oidc.None(), { execute, [oidc.customFetch]: fetchWithDeadline })
+      .then((discovered) => {
+        const secret = provider.clientSecret;
+        if (!secret) return discovered;
+        const methods = discovered.serverMetadata().token_endpoint_auth_methods_supported;
+        const auth = methods?.includes('client_secret_post') && !methods.includes('client_secret_basic') ? oidc.ClientSecretPost(secret) : oidc.ClientSecretBasic(secret);
+        const config = new oidc.Configuration(discovered.serverMetadata(), provider.clientId, secret, auth);
+        config[oidc.customFetch] = fetchWithDeadline;
+        for (const apply of execute) apply(config);
+        return config;
       })
       .catch((error: unknown) => {
         this.configuration = undefined;

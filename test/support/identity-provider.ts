@@ -22,10 +22,15 @@ export interface TestIdentityProvider {
   close(): Promise<void>;
 }
 
-export async function startTestIdentityProvider(
-  users: Readonly<Record<string, { readonly email: string; readonly groups: readonly string[] }>>,
-  options: Pick<ConsentIdentityProvider, 'orgs' | 'displayName'>,
-): Promise<TestIdentityProvider> {
+export interface TestIdentityProviderOptions extends Pick<ConsentIdentityProvider, 'orgs' | 'displayName'> {
+  /** How the gateway's client authenticates at the token endpoint: the only method the provider offers. @default 'client_secret_basic' */
+  readonly clientAuth?: 'client_secret_basic' | 'client_secret_post';
+}
+
+/** The users' claims: `groups` is the claim the gateway is configured with; `org` a string one. */
+export type TestUsers = Readonly<Record<string, { readonly email: string; readonly groups: readonly unknown[]; readonly org?: unknown }>>;
+
+export async function startTestIdentityProvider(users: TestUsers, options: TestIdentityProviderOptions = {}): Promise<TestIdentityProvider> {
   let listener: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const server = createServer((req, res) => (listener ? listener(req, res) : void res.writeHead(503).end()));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -34,15 +39,17 @@ export async function startTestIdentityProvider(
   const clientSecret = randomBytes(24).toString('base64url');
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   return {
-    config: { issuer, clientId, clientSecret, orgClaim: 'groups', ...options },
+    config: { issuer, clientId, clientSecret, orgClaim: 'groups', ...(options.orgs ? { orgs: options.orgs } : {}), ...(options.displayName ? { displayName: options.displayName } : {}) },
     attach(callbackUrl) {
-      const provider = new Provider(issuer, {
-        clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [callbackUrl], token_endpoint_auth_method: 'client_secret_post' }],
+      const clientAuth = options.clientAuth ?? 'client_secret_basic';
+      const provider = quietly(() => new Provider(issuer, {
+        clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [callbackUrl], token_endpoint_auth_method: clientAuth }],
+        clientAuthMethods: [clientAuth],
         findAccount: async (_ctx, id) => {
           const user = users[id];
-          return user ? { accountId: id, claims: () => ({ sub: id, name: id, email: user.email, groups: [...user.groups] }) } : undefined;
+          return user ? { accountId: id, claims: () => ({ sub: id, name: id, email: user.email, groups: [...user.groups], ...(user.org === undefined ? {} : { org: user.org }) }) } : undefined;
         },
-        claims: { openid: ['sub'], email: ['email'], profile: ['name', 'groups'] },
+        claims: { openid: ['sub'], email: ['email'], profile: ['name', 'groups', 'org'] },
         // The claims of the granted scopes in the ID token itself, where the gateway reads them.
         conformIdTokenClaims: false,
         features: { devInteractions: { enabled: true } },
@@ -50,12 +57,23 @@ export async function startTestIdentityProvider(
         jwks: { keys: [{ ...privateKey.export({ format: 'jwk' }), alg: 'RS256', use: 'sig', kid: 'test' }] },
         cookies: { keys: [randomBytes(16).toString('hex')] },
         ttl: { Interaction: 600, Session: 600, Grant: 600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
-      });
+      }));
       const engine = provider.callback();
       listener = (req, res) => void engine(req, res);
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
+}
+
+/** Without oidc-provider's warnings that the development login and the in-memory store are on: a test provider is meant to have both. */
+function quietly<T>(make: () => T): T {
+  const warn = console.warn;
+  console.warn = () => undefined;
+  try {
+    return make();
+  } finally {
+    console.warn = warn;
+  }
 }
 
 /** The provider's development login and consent, as the user `login`; resolves back on the gateway. */
