@@ -3,7 +3,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { PlexMcpStack } from './plexmcp-stack';
+import { identityProviderProblem } from '../lambda/oauth/identity-provider-env';
+import { type PlexMcpIdentityProvider, PlexMcpStack } from './plexmcp-stack';
 import { RegionDomain, type RegionDomainHostedZone, ROUTE53_METRICS_REGION } from './region-domain';
 
 /** Context key: the regions to deploy to, a JSON array or a comma-separated string. */
@@ -50,6 +51,14 @@ export const HOSTED_ZONE_NAME_CONTEXT = 'plexmcp:hostedZoneName';
  */
 export const CERTIFICATE_ARNS_CONTEXT = 'plexmcp:certificateArns';
 
+/**
+ * Context key (optional): the OpenID Provider org admins may sign in with on the OAuth consent
+ * page, a JSON object (in cdk.json, or as a string with -c): `issuer`, `clientId`, `orgClaim`,
+ * and optionally `displayName`, `orgs`, `scopes` and `clientSecretName` (a Secrets Manager secret
+ * present in every region under that name). See {@link PlexMcpIdentityProvider}.
+ */
+export const IDENTITY_PROVIDER_CONTEXT = 'plexmcp:identityProvider';
+
 /** The custom domain read from context. */
 export interface PlexMcpDomainConfig {
   /** The one name, e.g. `mcp.example.com`. */
@@ -72,6 +81,8 @@ export interface PlexMcpAppConfig {
   readonly gatewayReservedConcurrency?: number;
   /** The custom domain; undefined serves every region on its execute-api URL, as without it. */
   readonly domain?: PlexMcpDomainConfig;
+  /** The consent page's identity provider, the same in every region; undefined: org admin keys only. */
+  readonly identityProvider?: PlexMcpIdentityProvider;
 }
 
 /** What {@link buildPlexMcpApp} created. */
@@ -153,7 +164,35 @@ export function readPlexMcpConfig(app: App): PlexMcpAppConfig {
   }
   const gatewayReservedConcurrency = readWholeNumber(app, GATEWAY_RESERVED_CONCURRENCY_CONTEXT, '0 for no reservation');
   const domain = readDomain(app, regions);
-  return { regions, primaryRegion, registryTableName, gatewayReservedConcurrency, domain };
+  const identityProvider = readIdentityProvider(app);
+  return { regions, primaryRegion, registryTableName, gatewayReservedConcurrency, domain, ...(identityProvider ? { identityProvider } : {}) };
+}
+
+const IDENTITY_PROVIDER_FIELDS = ['issuer', 'clientId', 'orgClaim', 'displayName', 'orgs', 'scopes', 'clientSecretName'];
+
+/** `plexmcp:identityProvider`, checked as the OAuth function checks it (identityProviderProblem). */
+function readIdentityProvider(app: App): PlexMcpIdentityProvider | undefined {
+  let raw: unknown = app.node.tryGetContext(IDENTITY_PROVIDER_CONTEXT);
+  if (raw === undefined) return undefined;
+  if (typeof raw === 'string') {
+    try {
+      raw = JSON.parse(raw);
+    } catch {
+      throw new Error(`Context ${IDENTITY_PROVIDER_CONTEXT} must be a JSON object, got ${JSON.stringify(raw)}.`);
+    }
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new Error(`Context ${IDENTITY_PROVIDER_CONTEXT} must be an object {issuer, clientId, orgClaim, displayName?, orgs?, scopes?, clientSecretName?}, got ${JSON.stringify(raw)}.`);
+  }
+  const config = raw as Record<string, unknown>;
+  const unknown = Object.keys(config).filter((field) => !IDENTITY_PROVIDER_FIELDS.includes(field));
+  if (unknown.length > 0) throw new Error(`Context ${IDENTITY_PROVIDER_CONTEXT} has unknown fields: ${unknown.join(', ')} (known: ${IDENTITY_PROVIDER_FIELDS.join(', ')}).`);
+  const problem = identityProviderProblem(config);
+  if (problem !== undefined) throw new Error(`Context ${IDENTITY_PROVIDER_CONTEXT}: ${problem}.`);
+  if (config.clientSecretName !== undefined && typeof config.clientSecretName !== 'string') {
+    throw new Error(`Context ${IDENTITY_PROVIDER_CONTEXT}: clientSecretName must be the name of a Secrets Manager secret, got ${JSON.stringify(config.clientSecretName)}.`);
+  }
+  return config as unknown as PlexMcpIdentityProvider;
 }
 
 // Lowercase DNS names with at least two labels; API Gateway refuses uppercase domain names.
@@ -310,6 +349,7 @@ export function buildPlexMcpApp(app: App, options: PlexMcpAppOptions = {}): Plex
     registryTableName: config.registryTableName,
     gatewayReservedConcurrentExecutions: config.gatewayReservedConcurrency,
     domain: domainFor(config, config.primaryRegion),
+    ...(config.identityProvider ? { oauth: { identityProvider: config.identityProvider } } : {}),
   });
   const stacks = [primary];
   for (const region of replicaRegions) {
@@ -320,6 +360,7 @@ export function buildPlexMcpApp(app: App, options: PlexMcpAppOptions = {}): Plex
         primary,
         gatewayReservedConcurrentExecutions: config.gatewayReservedConcurrency,
         domain: domainFor(config, region),
+        ...(config.identityProvider ? { oauth: { identityProvider: config.identityProvider } } : {}),
       }),
     );
   }

@@ -76,7 +76,8 @@ export interface OAuthIdentityProviderProps {
   readonly clientId: string;
 
   /**
-   * The client secret, for a confidential client (sent as `client_secret_post`): a secret whose
+   * The client secret, for a confidential client (sent as `client_secret_basic`, or
+   * `client_secret_post` where the provider lists only that): a secret whose
    * SecretString is the client secret itself, as plain text (not JSON key/value pairs). It is read
    * with the cookie keys, so a new value reaches every warm function within their re-read bound.
    * It must be readable in this construct's region: in a regional stack, pass that region's
@@ -468,10 +469,14 @@ export class OAuthServer extends Construct {
 
     // The gateway reads access tokens from this region's table (a replica elsewhere): GetItem of
     // the token's item and of a session, Query of bySessionUid for a token bound to its session.
+    // In a replica region, also the writer region's table: a token is used the moment it is issued,
+    // before it has replicated (the gateway reads there on a miss, lambda/gateway/handler.ts).
     const gateway = props.gatewayFunction as lambda.Function;
-    gateway.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.table.tableArn] }));
-    gateway.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.table.tableArn}/index/${OAUTH_TABLE.sessionUidIndex.name}`] }));
+    const tokenTables = this.writerRegion === region ? [this.table.tableArn] : [this.table.tableArn, this.writerTableArn];
+    gateway.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: tokenTables }));
+    gateway.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: tokenTables.map((arn) => `${arn}/index/${OAUTH_TABLE.sessionUidIndex.name}`) }));
     gateway.addEnvironment('PLEXMCP_OAUTH_TABLE', tableName);
+    if (this.writerRegion !== region) gateway.addEnvironment('PLEXMCP_OAUTH_REGION', this.writerRegion);
     if (props.publicBaseUrl) gateway.addEnvironment('PLEXMCP_PUBLIC_BASE_URL', props.publicBaseUrl);
 
     // Routes. The authorization server's: everything below /oauth/ (authorize, token, register,

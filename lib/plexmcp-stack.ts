@@ -15,7 +15,7 @@ import { CountersTable } from './counters-table';
 import { CredentialsKey } from './credentials-key';
 import { HealthMonitor } from './health-monitor';
 import { McpGateway } from './mcp-gateway';
-import { DEFAULT_OAUTH_COOKIE_SECRET_NAME, OAuthServer, type OAuthServerProps } from './oauth-server';
+import { DEFAULT_OAUTH_COOKIE_SECRET_NAME, type OAuthIdentityProviderProps, OAuthServer, type OAuthServerProps } from './oauth-server';
 import { RegionalOperatorAlarms, type RegionalOperatorAlarmsProps } from './operator-alarms';
 import { PlexApi } from './plex-api';
 import { RegionDomain, type RegionDomainOptions } from './region-domain';
@@ -157,13 +157,29 @@ export interface PlexMcpStackProps extends StackProps {
    * Options of the OAuth authorization server (see {@link OAuthServer}). `tableName`,
    * `deletionProtection` and `cookieSecretName` belong to the primary stack, which owns the OAuth
    * global table and the cookie-key secret (both replicated to every replica region); the others
-   * apply to this region. `identityProvider` is per region too: give every region's stack the same
-   * one (a consent may finish in another region than it started in), each with a client secret
-   * readable in its own region (a replica of one secret, imported by name in that region).
+   * apply to this region. Give every region's stack the same `identityProvider` (a consent may
+   * finish in another region than it started in).
    *
    * @default - the defaults of OAuthServer (table 'plexmcp-oauth', secret 'plexmcp/oauth-cookie-keys', no identity provider)
    */
-  readonly oauth?: Pick<OAuthServerProps, 'tableName' | 'deletionProtection' | 'cookieSecretName' | 'publicBaseUrl' | 'throttling' | 'metadataThrottling' | 'identityProvider'>;
+  readonly oauth?: Pick<OAuthServerProps, 'tableName' | 'deletionProtection' | 'cookieSecretName' | 'publicBaseUrl' | 'throttling' | 'metadataThrottling'> & {
+    readonly identityProvider?: PlexMcpIdentityProvider;
+  };
+}
+
+/**
+ * The consent page's identity provider of a {@link PlexMcpStack}: {@link OAuthIdentityProviderProps},
+ * with the client secret named rather than passed, so that one configuration serves every region.
+ */
+export interface PlexMcpIdentityProvider extends Omit<OAuthIdentityProviderProps, 'clientSecret'> {
+  /**
+   * Name of the Secrets Manager secret whose value is the client secret (plain text), present in
+   * every region of the deployment under this name (one secret with replicas): each region's
+   * stack imports it by name.
+   *
+   * @default - none: a public client, PKCE only
+   */
+  readonly clientSecretName?: string;
 }
 
 /**
@@ -441,7 +457,7 @@ export class PlexMcpStack extends Stack {
       publicBaseUrl: props.oauth?.publicBaseUrl,
       throttling: props.oauth?.throttling,
       metadataThrottling: props.oauth?.metadataThrottling,
-      identityProvider: props.oauth?.identityProvider,
+      identityProvider: identityProviderIn(this, props.oauth?.identityProvider),
       ...(primary === undefined
         ? { tableName: props.oauth?.tableName, deletionProtection: props.oauth?.deletionProtection, cookieSecretName: props.oauth?.cookieSecretName, replicaRegions: [...this.replicaRegions] }
         : {
@@ -624,4 +640,17 @@ function operatorSecretNameOf(stack: Stack, id: string, prop: string | undefined
     );
   }
   return name;
+}
+
+/** The identity provider with its client secret imported by name in `stack`'s region. */
+function identityProviderIn(stack: Stack, provider: PlexMcpIdentityProvider | undefined): OAuthIdentityProviderProps | undefined {
+  if (provider === undefined) return undefined;
+  const { clientSecretName, ...rest } = provider;
+  if (clientSecretName === undefined) return rest;
+  if (Token.isUnresolved(clientSecretName) || !/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(clientSecretName) || /-[A-Za-z0-9]{6}$/.test(clientSecretName)) {
+    throw new Error(
+      `PlexMcpStack ${stack.node.id}: oauth.identityProvider.clientSecretName must be a literal Secrets Manager name (1-512 of A-Z a-z 0-9 / _ + = . @ -) not ending in a hyphen and six characters, got ${JSON.stringify(clientSecretName)}.`,
+    );
+  }
+  return { ...rest, clientSecret: secretsmanager.Secret.fromSecretNameV2(stack, 'IdentityProviderClientSecret', clientSecretName) };
 }

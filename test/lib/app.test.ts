@@ -59,6 +59,42 @@ describe('readPlexMcpConfig', () => {
   });
 });
 
+describe('identity provider context', () => {
+  const provider = { issuer: 'https://acme.okta.com', clientId: '0oa1example', orgClaim: 'groups', orgs: { 'PlexMCP Admins': 'acme' }, clientSecretName: 'plexmcp/idp' };
+
+  test('an object from cdk.json or a JSON string from -c', () => {
+    expect(config({ 'plexmcp:regions': 'us-east-1', 'plexmcp:identityProvider': provider }).identityProvider).toEqual(provider);
+    expect(config({ 'plexmcp:regions': 'us-east-1', 'plexmcp:identityProvider': JSON.stringify(provider) }).identityProvider).toEqual(provider);
+    expect(config({ 'plexmcp:regions': 'us-east-1' }).identityProvider).toBeUndefined();
+  });
+
+  test('every region’s OAuth function gets it, reading the named secret in its own region', () => {
+    const { stacks } = buildPlexMcpApp(testApp({ 'plexmcp:regions': 'us-east-1,eu-west-1', 'plexmcp:identityProvider': provider }), { account: ACCOUNT });
+    for (const stack of stacks) {
+      Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', {
+        Description: Match.stringLikeRegexp('^PlexMCP OAuth'),
+        Environment: {
+          Variables: Match.objectLike({
+            PLEXMCP_IDP: JSON.stringify({ issuer: provider.issuer, clientId: provider.clientId, orgClaim: 'groups', orgs: provider.orgs }),
+            PLEXMCP_IDP_CLIENT_SECRET_ARN: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:${stack.region}:${ACCOUNT}:secret:plexmcp/idp`]] },
+          }),
+        },
+      });
+    }
+  });
+
+  test.each<[string, unknown, RegExp]>([
+    ['not JSON', '{issuer:', /plexmcp:identityProvider must be a JSON object/],
+    ['an array', [provider], /plexmcp:identityProvider must be an object/],
+    ['a misspelt field', { ...provider, org: { a: 'b' } }, /plexmcp:identityProvider has unknown fields: org/],
+    ['an http issuer', { ...provider, issuer: 'http://acme.okta.com' }, /plexmcp:identityProvider: issuer must be an https:\/\/ URL/],
+    ['no org claim', { ...provider, orgClaim: '' }, /plexmcp:identityProvider: orgClaim must be the name of an ID token claim/],
+    ['a secret name that is not a string', { ...provider, clientSecretName: 7 }, /plexmcp:identityProvider: clientSecretName must be the name of a Secrets Manager secret/],
+  ])('rejects %s', (_name, value, error) => {
+    expect(() => config({ 'plexmcp:regions': 'us-east-1', 'plexmcp:identityProvider': value })).toThrow(error);
+  });
+});
+
 describe('buildPlexMcpApp', () => {
   test('one stack per region; the primary replicates to the others, which depend on it', () => {
     const app = testApp({ 'plexmcp:regions': 'us-east-1,eu-west-1,ap-northeast-1', 'plexmcp:primaryRegion': 'eu-west-1' });

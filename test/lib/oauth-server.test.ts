@@ -1,4 +1,4 @@
-import { Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnResource, Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -151,7 +151,7 @@ describe('OAuthServer', () => {
   });
 
   describe('identityProvider', () => {
-    const IDP_SECRET_ARN = `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:plexmcp/idp-client-AbCdEf`;
+    const IDP_SECRET_ARN = `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:plexmcp/idp-AbCdEf`;
     const cognito = {
       issuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123',
       clientId: '4example5client6id',
@@ -206,13 +206,13 @@ describe('OAuthServer', () => {
     test('a regional construct takes it too, with a secret of its own region', () => {
       const stack = testStack(testApp(), 'Regional', 'eu-west-1');
       const cookieSecret = secretsmanager.Secret.fromSecretNameV2(stack, 'Cookies', 'plexmcp/oauth-cookie-keys');
-      const clientSecret = secretsmanager.Secret.fromSecretNameV2(stack, 'IdpSecret', 'plexmcp/idp-client');
+      const clientSecret = secretsmanager.Secret.fromSecretNameV2(stack, 'IdpSecret', 'plexmcp/idp');
       const { oauth } = build({ writerRegion: 'us-east-1', cookieSecret, audit: { tableName: 'plexmcp-audit', region: 'us-east-1' }, identityProvider: { ...cognito, clientSecret } }, stack);
       const template = Template.fromStack(stack);
       const env = oauthFunctionEnv(template);
       expect(JSON.parse(env.PLEXMCP_IDP as string)).toEqual(cognito);
       expect(env.PLEXMCP_IDP_CLIENT_SECRET_ARN).toEqual(stack.resolve(clientSecret.secretArn));
-      const partialArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:eu-west-1:${ACCOUNT}:secret:plexmcp/idp-client-??????`]] };
+      const partialArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:eu-west-1:${ACCOUNT}:secret:plexmcp/idp-??????`]] };
       expect(dataStatements(statementsOf(template, stack, oauth.function))).toContainEqual({ Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: partialArn });
     });
 
@@ -338,7 +338,7 @@ describe('OAuthServer', () => {
     expect([defaultOauth?.ThrottlingRateLimit, defaultOauth?.ThrottlingBurstLimit]).toEqual([20, 40]);
   });
 
-  test('a regional construct: no table or secret of its own; it writes the writer region\'s table, the gateway reads the local replica', () => {
+  test('a regional construct: no table or secret of its own; it writes the writer region\'s table, the gateway reads the local replica and, on a miss, the writer\'s', () => {
     const stack = testStack(testApp(), 'Regional', 'eu-west-1');
     const cookieSecret = secretsmanager.Secret.fromSecretNameV2(stack, 'Cookies', 'plexmcp/oauth-cookie-keys');
     const { oauth, gatewayFunction } = build({ writerRegion: 'us-east-1', cookieSecret, audit: { tableName: 'plexmcp-audit', region: 'us-east-1' } }, stack);
@@ -357,9 +357,22 @@ describe('OAuthServer', () => {
     ]));
     expect(JSON.stringify(statements)).not.toContain(':dynamodb:eu-west-1:123456789012:table/plexmcp-oauth');
     expect(dataStatements(statementsOf(template, stack, gatewayFunction))).toEqual([
-      { Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: arn('eu-west-1') },
-      { Effect: 'Allow', Action: 'dynamodb:Query', Resource: arn('eu-west-1', '/index/bySessionUid') },
+      { Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: [arn('eu-west-1'), arn('us-east-1')] },
+      { Effect: 'Allow', Action: 'dynamodb:Query', Resource: [arn('eu-west-1', '/index/bySessionUid'), arn('us-east-1', '/index/bySessionUid')] },
     ]);
+    expect(gatewayEnvironment(template, stack, gatewayFunction)).toMatchObject({ PLEXMCP_OAUTH_TABLE: 'plexmcp-oauth', PLEXMCP_OAUTH_REGION: 'us-east-1' });
+  });
+
+  function gatewayEnvironment(template: Template, stack: Stack, fn: lambda.IFunction): Record<string, unknown> {
+    const logicalId = stack.getLogicalId(fn.node.defaultChild as CfnResource);
+    return (template.toJSON().Resources[logicalId].Properties.Environment?.Variables ?? {}) as Record<string, unknown>;
+  }
+
+  test('the owner construct\'s gateway reads only its own table (no writer region to fall back to)', () => {
+    const { stack, gatewayFunction } = build();
+    const environment = gatewayEnvironment(Template.fromStack(stack), stack, gatewayFunction);
+    expect(environment.PLEXMCP_OAUTH_TABLE).toBe('plexmcp-oauth');
+    expect(environment).not.toHaveProperty('PLEXMCP_OAUTH_REGION');
   });
 
   const imported = (stack: Stack) => lambda.Function.fromFunctionArn(stack, 'Imported', `arn:aws:lambda:us-east-1:${ACCOUNT}:function:other`);

@@ -1,6 +1,5 @@
-import { CfnResource, Duration, Stack } from 'aws-cdk-lib';
+import { CfnResource, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { PlexMcpStack } from '../../lib';
 import { ACCOUNT, actionsOf, roleLogicalIdOf, statementsOfRole, statementWith, testApp } from './helpers';
 
@@ -205,22 +204,14 @@ describe('PlexMcpStack', () => {
     expect(regional.gateway.alarms.concurrency).toBeUndefined();
   });
 
-  test('oauth.identityProvider reaches the OAuth function of every region, each reading the client secret of its own region', () => {
+  test('oauth.identityProvider reaches the OAuth function of every region, each reading the client secret (named) in its own region', () => {
     const app = testApp();
-    // The secret exists before the stacks: each region imports it in a stack of the operator's
-    // own (an import is no resource and no cross-stack reference).
-    const identityProvider = (region: string) => ({
-      issuer: 'https://acme.okta.com',
-      clientId: '0oa1example',
-      orgClaim: 'groups',
-      orgs: { 'PlexMCP Admins': 'acme' },
-      clientSecret: Secret.fromSecretNameV2(new Stack(app, `Secrets-${region}`, { env: { account: ACCOUNT, region } }), 'IdpClient', 'plexmcp/idp-client'),
-    });
-    const primary = new PlexMcpStack(app, 'Primary', { env: { account: ACCOUNT, region: 'us-east-1' }, replicaRegions: ['eu-west-1'], oauth: { identityProvider: identityProvider('us-east-1') } });
-    const regional = new PlexMcpStack(app, 'Regional', { env: { account: ACCOUNT, region: 'eu-west-1' }, primary, oauth: { identityProvider: identityProvider('eu-west-1') } });
+    const identityProvider = { issuer: 'https://acme.okta.com', clientId: '0oa1example', orgClaim: 'groups', orgs: { 'PlexMCP Admins': 'acme' }, clientSecretName: 'plexmcp/idp' };
+    const primary = new PlexMcpStack(app, 'Primary', { env: { account: ACCOUNT, region: 'us-east-1' }, replicaRegions: ['eu-west-1'], oauth: { identityProvider } });
+    const regional = new PlexMcpStack(app, 'Regional', { env: { account: ACCOUNT, region: 'eu-west-1' }, primary, oauth: { identityProvider } });
     for (const [stack, region] of [[primary, 'us-east-1'], [regional, 'eu-west-1']] as const) {
       const template = Template.fromStack(stack);
-      const secretArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:${region}:${ACCOUNT}:secret:plexmcp/idp-client`]] };
+      const secretArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:${region}:${ACCOUNT}:secret:plexmcp/idp`]] };
       template.hasResourceProperties('AWS::Lambda::Function', {
         Description: Match.stringLikeRegexp('^PlexMCP OAuth'),
         Environment: {
@@ -230,13 +221,19 @@ describe('PlexMcpStack', () => {
           }),
         },
       });
-      const partialArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:${region}:${ACCOUNT}:secret:plexmcp/idp-client-??????`]] };
+      const partialArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:${region}:${ACCOUNT}:secret:plexmcp/idp-??????`]] };
       expect(statementsOfRole(template, roleLogicalIdOf(template, stack, stack.oauthServer.function))).toContainEqual({
         Effect: 'Allow',
         Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
         Resource: partialArn,
       });
     }
+  });
+
+  test.each(['plexmcp/idp-AbC123', 'bad name!', ''])('oauth.identityProvider.clientSecretName %j is refused', (clientSecretName) => {
+    expect(
+      () => new PlexMcpStack(testApp(), 'Primary', { env: { account: ACCOUNT, region: 'us-east-1' }, oauth: { identityProvider: { issuer: 'https://acme.okta.com', clientId: 'c', orgClaim: 'groups', clientSecretName } } }),
+    ).toThrow(/PlexMcpStack Primary: oauth.identityProvider.clientSecretName must be a literal Secrets Manager name/);
   });
 
   test('the primary creates the one operator secret, named, generated, and replicated to every replica region', () => {

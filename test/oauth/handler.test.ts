@@ -226,7 +226,7 @@ describe('the OAuth Lambda', () => {
 });
 
 describe('the OAuth Lambda with an identity provider (PLEXMCP_IDP)', () => {
-  const IDP_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:plexmcp/idp-client-GhIjKl';
+  const IDP_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:plexmcp/idp-GhIjKl';
   const IDP = JSON.stringify({ issuer: 'https://acme.okta.com', clientId: '0oa1example', displayName: 'Acme SSO', orgClaim: 'groups', orgs: { 'PlexMCP Admins': 'acme' } });
   const idpReads = () => fakeAws.calls.filter((c) => c.target === 'secretsmanager.GetSecretValue' && c.body.SecretId === IDP_SECRET_ARN).length;
   const withIdp = (env: Record<string, string> = {}) => loadHandler({ PLEXMCP_IDP: IDP, PLEXMCP_IDP_CLIENT_SECRET_ARN: IDP_SECRET_ARN, ...env });

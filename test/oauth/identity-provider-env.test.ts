@@ -1,6 +1,6 @@
 import { identityProviderProblem, parseClientSecret, parseIdentityProviderEnv } from '../../lambda/oauth/identity-provider-env';
 
-const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:plexmcp/idp-client-AbCdEf';
+const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:plexmcp/idp-AbCdEf';
 const okta = { issuer: 'https://acme.okta.com', clientId: '0oa1example', orgClaim: 'groups' };
 const env = (config: unknown) => JSON.stringify(config);
 
