@@ -8,7 +8,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { AUTHORIZATION_SERVER_WELL_KNOWN } from '../lambda/core/oauth/authorization-server';
+import { AUTHORIZATION_SERVER_WELL_KNOWN } from '../lambda/core/oauth/routes';
 import { PROTECTED_RESOURCE_WELL_KNOWN } from '../lambda/core/oauth/resource-metadata';
 import { DEFAULT_OAUTH_TABLE_NAME, OAUTH_TABLE } from '../lambda/core/oauth/table';
 import { REGISTRY_TABLE } from '../lambda/core/registry-table';

@@ -1,16 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Provider } from 'oidc-provider';
-import { ApiKeyAuthenticator } from '../core/api-keys';
 import { ApiError } from '../core/errors';
 import type { PlexEventPublisher } from '../core/events/model';
-import { authorizationServerListener, createProvider, type NodeListener } from '../core/oauth/authorization-server';
-import { consentHandler, isConsentPath } from '../core/oauth/consent';
-import { type ConsentIdentityProvider, ExternalSignIn } from '../core/oauth/external-sign-in';
+import type { NodeListener } from '../core/oauth/authorization-server';
+import type { ConsentIdentityProvider } from '../core/oauth/external-sign-in';
 import { GrantService } from '../core/oauth/grants';
 import { RegistrationLimit, type RegistrationLimitOptions } from '../core/oauth/registration-limit';
 import type { RegistryService } from '../core/registry-service';
-import { clientMetadataFetch } from './client-metadata-fetch';
 import { DynamoDbAuditStore } from './dynamodb-audit-store';
 import { DynamoDbOAuthStore } from './dynamodb-oauth-store';
 import type { DynamoDbRegistryStore } from './dynamodb-registry-store';
@@ -47,6 +43,18 @@ export interface OAuthRuntime {
   readonly store: DynamoDbOAuthStore;
 }
 
+type AuthorizationServersModule = typeof import('./oauth-authorization-servers');
+
+/**
+ * Loaded on the first request to the authorization server (it brings oidc-provider, Koa and
+ * openid-client). `require`, not `import()`: under `tsx/cjs` and in the CommonJS bundles a
+ * dynamic import would bypass the bundle.
+ */
+function loadAuthorizationServers(): AuthorizationServersModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./oauth-authorization-servers') as AuthorizationServersModule;
+}
+
 /** Names one deployment answers under (a custom domain, a region's own, execute-api, loopback variants). */
 const MAX_ISSUERS = 8;
 
@@ -58,7 +66,7 @@ const MAX_ISSUERS = 8;
  */
 export function createOAuthRuntime(options: OAuthRuntimeOptions): OAuthRuntime {
   const store = new DynamoDbOAuthStore(options.dynamodb, options.oauthTable);
-  const { service, store: registryStore } = options.registry;
+  const { service } = options.registry;
   const grants = new GrantService({
     service,
     journal: new DynamoDbAuditStore(options.auditDynamodb ?? options.dynamodb, options.auditTable),
@@ -66,43 +74,15 @@ export function createOAuthRuntime(options: OAuthRuntimeOptions): OAuthRuntime {
     events: options.events,
     warn: options.warn,
   });
-  // The consent page re-reads the admin's key on every sign-in: a revoked key cannot approve.
-  const adminKeys = new ApiKeyAuthenticator(registryStore, { alwaysReadRecord: true });
-  const backingKey = async (keyId: string) => registryStore.getKey(keyId);
-  const fetch = clientMetadataFetch({ allowLoopback: options.allowLoopback, ca: options.metadataCa });
   const warn = options.warn ?? ((message, fields) => console.error(JSON.stringify({ level: 'warn', msg: message, ...fields })));
   const listeners = new Map<string, NodeListener>();
   // One limit for every name the deployment answers under.
   const registrations = new RegistrationLimit(options.registrationLimit);
-
-  // One client of the identity provider for every issuer (its discovery document read once); a
-  // plain-http provider only where loopback is allowed (local mode).
-  const externalSignIn = options.identityProvider
-    ? new ExternalSignIn({ provider: options.identityProvider, signingKey: options.cookieKeys[0]!, allowInsecure: options.allowLoopback })
-    : undefined;
-
-  const build = (issuer: string): NodeListener => {
-    const provider: Provider = createProvider({ issuer, adapter: (model) => store.adapterFor(model) as never, cookieKeys: options.cookieKeys, backingKey, fetch: fetch as never });
-    const consent = consentHandler({
-      provider,
-      issuer,
-      formKey: options.cookieKeys[0]!,
-      externalSignIn,
-      orgExists: async (orgId) => (await registryStore.getOrg(orgId)) !== undefined,
-      authenticateAdmin: async (presented) => {
-        const key = await adminKeys.authenticate(presented);
-        if (key.role !== 'admin' || key.oauth) throw new ApiError(403, 'admin_role_required', 'An org admin key is needed');
-        return key;
-      },
-      adminKey: backingKey,
-      listMcps: async (orgId) => (await service.listMcps(orgId, { limit: 100 })).items.map((m) => ({ slug: m.slug, name: m.displayName })),
-      grants,
-      sourceIp: options.sourceIp,
-      requestId: options.requestId,
-    });
-    return authorizationServerListener(provider, { handles: isConsentPath, handle: consent }, { limit: registrations, sourceIp: options.sourceIp }, (error) =>
-      warn('oauth consent failed', { error: (error as Error).name }),
-    );
+  let build: ((issuer: string) => NodeListener) | undefined;
+  const buildFor = (issuer: string): NodeListener => {
+    const { registry, cookieKeys, allowLoopback, metadataCa, identityProvider, sourceIp, requestId } = options;
+    build ??= loadAuthorizationServers().authorizationServers({ store, registry, grants, registrations, cookieKeys, allowLoopback, metadataCa, identityProvider, sourceIp, requestId, warn });
+    return build(issuer);
   };
 
   return {
@@ -112,7 +92,7 @@ export function createOAuthRuntime(options: OAuthRuntimeOptions): OAuthRuntime {
       let listener = listeners.get(issuer);
       if (!listener) {
         if (listeners.size >= MAX_ISSUERS) throw new ApiError(421, 'misdirected_request', 'This gateway answers under fewer names');
-        listener = build(issuer);
+        listener = buildFor(issuer);
         listeners.set(issuer, listener);
       }
       return listener;

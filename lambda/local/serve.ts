@@ -30,7 +30,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { loadOrCreateOperatorToken, loadOrCreateSecretFile } from './operator-token';
 import { createOAuthRuntime } from '../adapters/oauth-runtime';
-import { isAuthorizationServerPath } from '../core/oauth/authorization-server';
+import { isAuthorizationServerPath } from '../core/oauth/routes';
 import type { ConsentIdentityProvider } from '../core/oauth/external-sign-in';
 import { isLoopbackHost } from '../core/origin-policy';
 import { startDemo, type Demo } from './demo';

@@ -12,21 +12,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors, interactionPolicy, Provider, type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ApiKey } from '../model';
 import type { RegistrationLimit } from './registration-limit';
+import { AUTHORIZATION_SERVER_WELL_KNOWN, mountPath, OAUTH_ROUTES } from './routes';
 import { MCP_SCOPES } from './scopes';
 import { slugOfResource } from './resource-metadata';
-
-/** Where the authorization server's endpoints are, below the issuer. */
-export const OAUTH_ROUTES = {
-  authorization: '/oauth/authorize',
-  token: '/oauth/token',
-  registration: '/oauth/register',
-  revocation: '/oauth/revoke',
-  jwks: '/oauth/jwks',
-  consent: '/oauth/consent',
-  /** Where an identity provider sends an org admin back to (external-sign-in.ts). */
-  signInCallback: '/oauth/signin/callback',
-} as const;
-export const AUTHORIZATION_SERVER_WELL_KNOWN = '/.well-known/oauth-authorization-server';
 
 /** Lifetimes, in seconds. */
 export const OAUTH_TTL = {
@@ -240,19 +228,6 @@ export function errorPage(error: string, description?: string): string {
 }
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
-
-/**
- * The issuer's path (an API Gateway stage: `/prod`), which every URL the server writes into a page
- * or a redirect starts with; `''` for an issuer at the root of its host.
- */
-export function mountPath(issuer: string): string {
-  return new URL(issuer).pathname.replace(/\/$/, '');
-}
-
-/** Whether a request path is the authorization server's (its endpoints, metadata and consent page). */
-export function isAuthorizationServerPath(url: string): boolean {
-  return url.startsWith('/oauth/') || url === AUTHORIZATION_SERVER_WELL_KNOWN || url.startsWith(`${AUTHORIZATION_SERVER_WELL_KNOWN}?`);
-}
 
 /**
  * The authorization server's requests: the consent page to `consent`, the rest to oidc-provider.

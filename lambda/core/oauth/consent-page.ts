@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { html, raw } from 'hono/html';
 import type { ApiKey } from '../model';
-import { OAUTH_ROUTES } from './authorization-server';
+import { OAUTH_ROUTES } from './routes';
 import type { SignedInUser } from './external-sign-in';
 import { MCP_SCOPES } from './scopes';
 

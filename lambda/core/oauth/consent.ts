@@ -20,7 +20,7 @@ import type { Provider } from 'oidc-provider';
 import type { AuditActor } from '../audit/entry';
 import { ApiError } from '../errors';
 import type { ApiKey, KeyScopes } from '../model';
-import { mountPath, OAUTH_ROUTES } from './authorization-server';
+import { mountPath, OAUTH_ROUTES } from './routes';
 import { type Approver, approvalForm, type ClientView, CONSENT_STYLESHEET_PATH, page, redirect, send, signInForm, STYLESHEET } from './consent-page';
 import { type ExternalSignIn, safeEqual, type SignedInUser, type SignInRefusal } from './external-sign-in';
 import type { GrantService } from './grants';
