@@ -8,8 +8,8 @@
 import type { Browser, Page } from 'playwright-core';
 import type { DemoFile } from '../../lambda/local/demo';
 import type { LocalGateway } from '../../lambda/local/serve';
-import { call, initializeMessage, resultOf, rpc, toolCall } from './gateway-expect';
-import { approveInBrowser, challengeParams, discover, type Discovered, type OAuthStack, pkce, startOAuthStack, tokenRequest } from './oauth-support';
+import { call, expectGatewayError, initializeMessage, resultOf, rpc, toolCall } from './gateway-expect';
+import { approveInBrowser, challengeParams, chooseOnApprovalForm, discover, type Discovered, type OAuthStack, pkce, startOAuthStack, tokenRequest } from './oauth-support';
 
 let gateway: LocalGateway;
 let demo: DemoFile;
@@ -163,6 +163,56 @@ test('a token without mcp:tools lists tools but gets 403 insufficient_scope for 
   const challenge = challengeParams(refused.headers['www-authenticate']);
   expect(challenge.error).toBe('insufficient_scope');
   expect(challenge.scope!.split(' ').sort()).toEqual(['mcp:resources', 'mcp:tools']);
+});
+
+test('limits chosen on the consent page are the grant\'s tool, resource and prompt policies; a bad pattern is shown again with the problem', async () => {
+  const clientId = (await register()).client_id;
+  const { verifier, challenge } = pkce();
+  await page.goto(authorizeUrl(clientId, challenge));
+  await page.getByLabel('Org admin API key').fill(demo.orgAdminKey);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Approve' }).waitFor();
+  const limits = {
+    'allow-tools': 'echo\nget-sum',
+    'deny-tools': 'get-sum',
+    'allow-resources': 'demo://resource/dynamic/text/*',
+    'allow-prompts': 'simple-prompt',
+  };
+  // A resource pattern with a space: refused, the form comes back with what was typed.
+  await chooseOnApprovalForm(page, { limits: { ...limits, 'deny-resources': 'demo://resource/dynamic/text/ 5' } });
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await page.getByText('Resource patterns are URIs of up to 512 characters').waitFor();
+  expect(await page.locator('#allow-tools').inputValue()).toBe('echo\nget-sum');
+  expect(await page.locator('#deny-resources').inputValue()).toBe('demo://resource/dynamic/text/ 5');
+  const redirected = receiver.next();
+  await page.locator('#deny-resources').fill('');
+  await Promise.all([page.waitForURL((url) => url.pathname === '/callback'), page.getByRole('button', { name: 'Approve' }).click()]);
+  const token = await exchange(clientId, (await redirected).get('code')!, verifier);
+  const accessToken = token.body.access_token as string;
+  const session = (await call(mcpUrl, accessToken, initializeMessage(1))).headers['mcp-session-id'];
+
+  const passes = async (id: number, method: string, params: Record<string, unknown>) => {
+    const answer = await call(mcpUrl, accessToken, rpc(id, method, params), { session });
+    expect({ status: answer.status, error: JSON.stringify(resultOf(answer, id)).includes('"isError":true') }).toEqual({ status: 200, error: false });
+  };
+  const refused = async (id: number, method: string, params: Record<string, unknown>, code: 'forbidden_tool' | 'forbidden_resource' | 'forbidden_prompt') =>
+    expectGatewayError(await call(mcpUrl, accessToken, rpc(id, method, params), { session }), code, id);
+  await passes(2, 'tools/call', { name: 'echo', arguments: { message: 'limited' } });
+  await refused(3, 'tools/call', { name: 'get-sum', arguments: { a: 1, b: 2 } }, 'forbidden_tool');
+  await refused(4, 'tools/call', { name: 'get-env', arguments: {} }, 'forbidden_tool');
+  await passes(5, 'resources/read', { uri: 'demo://resource/dynamic/text/1' });
+  await refused(6, 'resources/read', { uri: 'demo://resource/dynamic/blob/1' }, 'forbidden_resource');
+  await passes(7, 'prompts/get', { name: 'simple-prompt' });
+  await refused(8, 'prompts/get', { name: 'args-prompt', arguments: { city: 'Paris' } }, 'forbidden_prompt');
+
+  // The backing key carries the limits as an API key's policies, for every approved server.
+  const keys = (await (await fetch(`${gateway.adminUrl}/orgs/${demo.orgId}/keys?limit=100`, { headers: { authorization: `Bearer ${demo.orgAdminKey}` } })).json()) as { items: { oauth?: { clientId: string }; scopes: unknown }[] };
+  expect(keys.items.find((k) => k.oauth?.clientId === clientId)?.scopes).toEqual({
+    mcps: ['everything'],
+    tools: { '*': { allow: ['echo', 'get-sum'], deny: ['get-sum'] } },
+    resources: { '*': { allow: ['demo://resource/dynamic/text/*'], deny: [] } },
+    prompts: { '*': { allow: ['simple-prompt'], deny: [] } },
+  });
 });
 
 test('refusals at the authorization server: wrong PKCE verifier, unregistered redirect (an error page, no redirect), a resource not ours', async () => {

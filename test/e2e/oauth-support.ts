@@ -135,20 +135,39 @@ export async function launchBrowser(): Promise<Browser> {
  * tick `extraServers`), untick scopes not in `scopes`, approve. Resolves once the page has left
  * the gateway (the redirect to the client).
  */
-export async function approveInBrowser(page: Page, authorizeUrl: string, adminKey: string, options: { scopes?: readonly string[]; extraServers?: readonly string[] } = {}): Promise<void> {
+export async function approveInBrowser(page: Page, authorizeUrl: string, adminKey: string, options: ApprovalChoices = {}): Promise<void> {
   await page.goto(authorizeUrl);
   await page.getByLabel('Org admin API key').fill(adminKey);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('button', { name: 'Approve' }).waitFor();
-  for (const slug of options.extraServers ?? []) await page.locator(`#mcp-${slug}`).check();
-  if (options.scopes) {
+  await chooseOnApprovalForm(page, options);
+  await Promise.all([page.waitForURL((url) => url.pathname === '/callback'), page.getByRole('button', { name: 'Approve' }).click()]);
+}
+
+export interface ApprovalChoices {
+  /** The permissions ticked (the others unticked). @default as requested */
+  readonly scopes?: readonly string[];
+  /** Servers ticked beside the requested one. */
+  readonly extraServers?: readonly string[];
+  /** The optional limits, by field (`allow-tools`, `deny-resources`, …): patterns one per line. */
+  readonly limits?: Readonly<Record<string, string>>;
+}
+
+/** Ticks and fills the approval form as `choices` say (without approving). */
+export async function chooseOnApprovalForm(page: Page, choices: ApprovalChoices): Promise<void> {
+  for (const slug of choices.extraServers ?? []) await page.locator(`#mcp-${slug}`).check();
+  if (choices.scopes) {
     for (const scope of ['mcp:tools', 'mcp:resources', 'mcp:prompts']) {
       const box = page.locator(`#scope-${scope.replace(':', '-')}`);
-      if (options.scopes.includes(scope)) await box.check();
+      if (choices.scopes.includes(scope)) await box.check();
       else await box.uncheck();
     }
   }
-  await Promise.all([page.waitForURL((url) => url.pathname === '/callback'), page.getByRole('button', { name: 'Approve' }).click()]);
+  if (choices.limits) {
+    const details = page.locator('details');
+    if ((await details.getAttribute('open')) === null) await page.getByText('Limit what it may use (optional)').click();
+    for (const [field, text] of Object.entries(choices.limits)) await page.locator(`#${field}`).fill(text);
+  }
 }
 
 /** POSTs a form to the token (or revocation) endpoint. */

@@ -4,6 +4,7 @@ import { HEALTH_STATUSES } from '../health/model';
 import { KEY_ROLES, PLANS } from '../model';
 import { PLAN_LIMIT_NAMES } from '../plans';
 import { isValidCidr } from '../url-policy';
+import { MAX_POLICY_PATTERNS, NAME_PATTERN, RESOURCE_PATTERN } from '../policy-patterns';
 
 /**
  * The admin API's schemas: they validate requests and generate the OpenAPI document, so the
@@ -24,14 +25,7 @@ export const KeyIdSchema = z.string().regex(/^[a-z2-7]{16}$/, 'is not a key id')
 
 const DisplayName = z.string().trim().min(1).max(200).refine(noControlChars, 'must not contain control characters');
 
-/** Tool and prompt name patterns: name characters plus `*` as the wildcard. */
-const NamePattern = z.string().regex(/^[A-Za-z0-9_.\-/:*]{1,128}$/, 'must be a name pattern (letters, digits, _ . - / : and *)');
-
-/**
- * Resource URI patterns: the characters URIs are made of (RFC 3986 unreserved, reserved and `%`),
- * `*` as the wildcard, 1-512 of them; no whitespace or control characters.
- */
-export const RESOURCE_PATTERN = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]{1,512}$/;
+const NamePattern = z.string().regex(NAME_PATTERN, 'must be a name pattern (letters, digits, _ . - / : and *)');
 const ResourcePattern = z
   .string()
   .regex(RESOURCE_PATTERN, 'must be a URI pattern of 1-512 URI characters, * as the wildcard, e.g. file:///docs/*')
@@ -40,8 +34,8 @@ const ResourcePattern = z
 const policyOf = (pattern: z.ZodString, name: string, what: string) =>
   z
     .object({
-      allow: z.array(pattern).max(100).default([]).openapi({ description: `${what} that may be used; empty means all` }),
-      deny: z.array(pattern).max(100).default([]).openapi({ description: `${what} that may never be used; wins over allow` }),
+      allow: z.array(pattern).max(MAX_POLICY_PATTERNS).default([]).openapi({ description: `${what} that may be used; empty means all` }),
+      deny: z.array(pattern).max(MAX_POLICY_PATTERNS).default([]).openapi({ description: `${what} that may never be used; wins over allow` }),
     })
     .strict()
     .openapi(name);

@@ -69,7 +69,19 @@ function approverLabel(approver: Approver, provider: string | undefined) {
   return approver.kind === 'key' ? html`Signed in with key ${approver.key.name} (${approver.key.keyId}).` : html`Signed in as ${approver.user.name} at ${provider}, for organisation ${approver.user.orgId}.`;
 }
 
-export function approvalForm(view: ClientView, approver: Approver, mcps: readonly { slug: string; name?: string }[], signin: string, problem?: string) {
+/** What a grant may be limited to, as an API key's policies are: tools, resources and prompts. */
+export const POLICY_FEATURES = ['tools', 'resources', 'prompts'] as const;
+export type PolicyFeature = (typeof POLICY_FEATURES)[number];
+/** The approval form's limit fields as entered (`allow-tools`, `deny-resources`, …), to show them again. */
+export type LimitFields = Partial<Record<`${'allow' | 'deny'}-${PolicyFeature}`, string>>;
+
+const POLICY_LABELS: Record<PolicyFeature, { legend: string; example: string }> = {
+  tools: { legend: 'Tools', example: 'search_*' },
+  resources: { legend: 'Resources (URIs)', example: 'file:///docs/*' },
+  prompts: { legend: 'Prompts', example: 'summarize' },
+};
+
+export function approvalForm(view: ClientView, approver: Approver, mcps: readonly { slug: string; name?: string }[], signin: string, problem?: string, limits: LimitFields = {}) {
   return html`<h1>Approve ${view.clientName}</h1>
     ${clientSummary(view)}
     <p class="muted">${approverLabel(approver, view.provider)}</p>
@@ -90,10 +102,16 @@ export function approvalForm(view: ClientView, approver: Approver, mcps: readonl
           (s) => html`<div class="check"><input type="checkbox" id="scope-${s.replace(':', '-')}" name="scope" value="${s}"${view.requestedScopes.includes(s) ? raw(' checked') : ''}><label for="scope-${s.replace(':', '-')}">${SCOPE_LABELS[s]} <code>${s}</code></label></div>`,
         )}
       </fieldset>
-      <details>
-        <summary>Limit the tools (optional)</summary>
-        <div class="field"><label for="allowTools">Only these tools (patterns, one per line; empty: all)</label><textarea id="allowTools" name="allowTools" rows="3"></textarea></div>
-        <div class="field"><label for="denyTools">Never these tools</label><textarea id="denyTools" name="denyTools" rows="3"></textarea></div>
+      <details${Object.values(limits).some(Boolean) ? raw(' open') : ''}>
+        <summary>Limit what it may use (optional)</summary>
+        <p class="muted">Patterns one per line, <code>*</code> as the wildcard, as an API key's policies; an empty list allows all.</p>
+        ${POLICY_FEATURES.map(
+          (feature) => html`<fieldset>
+            <legend>${POLICY_LABELS[feature].legend}</legend>
+            <div class="field"><label for="allow-${feature}">Only these</label><textarea id="allow-${feature}" name="allow-${feature}" rows="2" placeholder="${POLICY_LABELS[feature].example}">${limits[`allow-${feature}`] ?? ''}</textarea></div>
+            <div class="field"><label for="deny-${feature}">Never these</label><textarea id="deny-${feature}" name="deny-${feature}" rows="2">${limits[`deny-${feature}`] ?? ''}</textarea></div>
+          </fieldset>`,
+        )}
       </details>
       <button type="submit">Approve</button>
     </form>

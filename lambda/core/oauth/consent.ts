@@ -19,9 +19,10 @@ import { parse as parseCookies, serialize as serializeCookie } from 'hono/utils/
 import type { Provider } from 'oidc-provider';
 import type { AuditActor } from '../audit/entry';
 import { ApiError } from '../errors';
-import type { ApiKey, KeyScopes } from '../model';
+import type { ApiKey, FeaturePolicy, KeyScopes } from '../model';
+import { MAX_POLICY_PATTERNS, NAME_PATTERN, RESOURCE_PATTERN } from '../policy-patterns';
 import { mountPath, OAUTH_ROUTES } from './routes';
-import { type Approver, approvalForm, type ClientView, CONSENT_STYLESHEET_PATH, page, redirect, send, signInForm, STYLESHEET } from './consent-page';
+import { type Approver, approvalForm, type ClientView, CONSENT_STYLESHEET_PATH, type LimitFields, page, POLICY_FEATURES, type PolicyFeature, redirect, send, signInForm, STYLESHEET } from './consent-page';
 import { type ExternalSignIn, safeEqual, type SignedInUser, type SignInRefusal } from './external-sign-in';
 import type { GrantService } from './grants';
 import { resourceUri, slugOfResource } from './resource-metadata';
@@ -52,9 +53,7 @@ export interface ConsentDeps {
 
 /** How long the approval form stays valid after signing in. */
 const SIGN_IN_VALID_MS = 10 * 60_000;
-const MAX_FORM_BYTES = 16 * 1024;
-const MAX_PATTERNS = 50;
-const PATTERN = /^[A-Za-z0-9_.\-/:*]{1,128}$/;
+const MAX_FORM_BYTES = 64 * 1024;
 /** The cookie the identity provider's callback leaves on the interaction's path: the sign-in proof. */
 const SIGN_IN_COOKIE = 'plexmcp_signin';
 
@@ -167,14 +166,10 @@ export function consentHandler(deps: ConsentDeps) {
     const available = new Set((await deps.listMcps(orgId)).map((m) => m.slug));
     const mcps = form.getAll('mcp').filter((slug) => available.has(slug));
     const scopes = form.getAll('scope').filter((s) => (MCP_SCOPES as readonly string[]).includes(s));
-    const tools = patterns(form.get('allowTools') ?? '');
-    const deniedTools = patterns(form.get('denyTools') ?? '');
-    if (mcps.length === 0 || scopes.length === 0 || tools === undefined || deniedTools === undefined) {
-      const mcpList = await deps.listMcps(orgId);
-      const problem = mcps.length === 0 ? 'Choose at least one MCP server.' : scopes.length === 0 ? 'Choose at least one permission.' : 'Tool patterns are letters, digits, _ . - / : and *, one per line.';
-      return page(res, 400, view, approvalForm(view, approver, mcpList, form.get('signin')!, problem));
-    }
-    const keyScopes: KeyScopes = { mcps, tools: tools.length || deniedTools.length ? { '*': { allow: tools, deny: deniedTools } } : {} };
+    const limits = limitsOf(form);
+    const problem = mcps.length === 0 ? 'Choose at least one MCP server.' : scopes.length === 0 ? 'Choose at least one permission.' : limits.problem;
+    if (problem !== undefined) return page(res, 400, view, approvalForm(view, approver, await deps.listMcps(orgId), form.get('signin')!, problem, limitFieldsOf(form)));
+    const keyScopes: KeyScopes = { mcps, ...limits.policies };
     const grantId = randomBytes(16).toString('base64url');
     const actor: AuditActor =
       approver.kind === 'key'
@@ -258,10 +253,43 @@ export function consentHandler(deps: ConsentDeps) {
   }
 }
 
-/** Patterns one per line, or undefined when one is not a pattern or there are too many. */
-function patterns(text: string): string[] | undefined {
+const LIMIT_RULES: Record<PolicyFeature, { pattern: RegExp; problem: string }> = {
+  tools: { pattern: NAME_PATTERN, problem: 'Tool patterns are letters, digits, _ . - / : and *, one per line.' },
+  resources: { pattern: RESOURCE_PATTERN, problem: 'Resource patterns are URIs of up to 512 characters with * as the wildcard, one per line.' },
+  prompts: { pattern: NAME_PATTERN, problem: 'Prompt patterns are letters, digits, _ . - / : and *, one per line.' },
+};
+
+type Policies = { tools: Record<string, FeaturePolicy>; resources?: Record<string, FeaturePolicy>; prompts?: Record<string, FeaturePolicy> };
+
+/**
+ * The approval's limits as a key's policies (for every approved server: `*`), with the same
+ * pattern rules as the admin API's; with `problem` (and no policies) when a list breaks them.
+ */
+function limitsOf(form: URLSearchParams): { policies: Policies; problem?: string } {
+  const policies: Policies = { tools: {} };
+  for (const feature of POLICY_FEATURES) {
+    const { pattern, problem } = LIMIT_RULES[feature];
+    const allow = patterns(form.get(`allow-${feature}`) ?? '', pattern);
+    const deny = patterns(form.get(`deny-${feature}`) ?? '', pattern);
+    if (allow === undefined || deny === undefined) return { policies: { tools: {} }, problem: `${problem} (at most ${MAX_POLICY_PATTERNS} in each list)` };
+    if (allow.length > 0 || deny.length > 0) policies[feature] = { '*': { allow, deny } };
+  }
+  return { policies };
+}
+
+/** The limit fields as entered, to show them again with a problem. */
+function limitFieldsOf(form: URLSearchParams): LimitFields {
+  const fields: LimitFields = {};
+  for (const feature of POLICY_FEATURES) {
+    for (const list of ['allow', 'deny'] as const) fields[`${list}-${feature}`] = form.get(`${list}-${feature}`) ?? '';
+  }
+  return fields;
+}
+
+/** Patterns one per line, or undefined when one does not match `pattern` or there are too many. */
+function patterns(text: string, pattern: RegExp): string[] | undefined {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
-  if (lines.length > MAX_PATTERNS || lines.some((l) => !PATTERN.test(l))) return undefined;
+  if (lines.length > MAX_POLICY_PATTERNS || lines.some((l) => !pattern.test(l))) return undefined;
   return lines;
 }
 
