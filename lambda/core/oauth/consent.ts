@@ -237,7 +237,7 @@ export function consentHandler(deps: ConsentDeps) {
     const signIn = deps.externalSignIn;
     if (!signIn || req.method !== 'GET') return send(res, 404, 'Not found', 'text/plain; charset=utf-8');
     const callbackUrl = new URL(`${deps.issuer}${req.url}`);
-    const cookieName = signIn.cookieNameFor(callbackUrl.searchParams.get('state'));
+    const cookieName = signIn.cookieNameFor(callbackUrl.searchParams.get('state') ?? '');
     const cookie = cookieName ? parseCookies(req.headers.cookie ?? '', cookieName)[cookieName] : undefined;
     const outcome = await signIn.complete(callbackUrl, cookie);
     if (cookieName) res.appendHeader('Set-Cookie', callbackCookie(cookieName, '', 0));

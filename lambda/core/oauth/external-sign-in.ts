@@ -120,7 +120,7 @@ export class ExternalSignIn {
   }
 
   /** The name of the cookie a callback for `state` needs, or undefined for a state that names no interaction. */
-  cookieNameFor(state: string | null): string | undefined {
+  cookieNameFor(state: string): string | undefined {
     const uid = uidOfState(state);
     return uid === undefined ? undefined : cookieName(uid);
   }
@@ -130,14 +130,14 @@ export class ExternalSignIn {
    * against the browser's sign-in cookie, then exchanged for an ID token whose claim names the org.
    */
   async complete(callbackUrl: URL, cookie: string | undefined): Promise<SignInOutcome> {
-    const state = callbackUrl.searchParams.get('state');
+    const state = callbackUrl.searchParams.get('state') ?? '';
     const uid = uidOfState(state);
-    const waiting = uid !== undefined && cookie !== undefined ? this.readCookie(cookie, state!) : undefined;
+    const waiting = uid !== undefined && cookie !== undefined ? this.readCookie(cookie, state) : undefined;
     if (uid === undefined || waiting === undefined) return { ok: false, refusal: 'sign_in_expired' };
     if (callbackUrl.searchParams.has('error')) return { ok: false, uid, refusal: 'provider_refused' };
     let claims: oidc.IDToken | undefined;
     try {
-      const tokens = await oidc.authorizationCodeGrant(await this.config(), callbackUrl, { pkceCodeVerifier: waiting.verifier, expectedState: state!, expectedNonce: waiting.nonce, idTokenExpected: true });
+      const tokens = await oidc.authorizationCodeGrant(await this.config(), callbackUrl, { pkceCodeVerifier: waiting.verifier, expectedState: state, expectedNonce: waiting.nonce, idTokenExpected: true });
       claims = tokens.claims();
     } catch {
       return { ok: false, uid, refusal: 'provider_failed' };
@@ -211,8 +211,8 @@ function cookieName(uid: string): string {
 }
 
 /** The interaction a `state` belongs to (`<uid>.<random>`), or undefined. */
-function uidOfState(state: string | null): string | undefined {
-  const match = /^([A-Za-z0-9_-]{1,128})\.[A-Za-z0-9_-]{16,128}$/.exec(state ?? '');
+function uidOfState(state: string): string | undefined {
+  const match = /^([A-Za-z0-9_-]{1,128})\.[A-Za-z0-9_-]{16,128}$/.exec(state);
   return match?.[1];
 }
 
